@@ -1,0 +1,55 @@
+package tripsense
+
+import "time"
+
+// TimeLayout is the wire format of every timestamp: RFC 3339, UTC, milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime renders t in TimeLayout, in UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// Message is one stored chat message. Index is the message's position in its
+// room: 1, 2, 3, ... with no gaps and no duplicates.
+type Message struct {
+	Room        string
+	Index       int64
+	UserID      string
+	Body        string // chatMessage on the wire
+	Type        string // messageType on the wire
+	CreateTime  time.Time
+	ClientMsgID string // optional; dedupe key together with UserID and Room
+}
+
+// NewMessage is what a sender asks to store. The store assigns Index.
+type NewMessage struct {
+	Room        string
+	UserID      string
+	Body        string
+	Type        string
+	CreateTime  time.Time
+	ClientMsgID string
+}
+
+// Cursor is a user's read position in a room: every message with an index up
+// to LastSeen has been seen. A cursor only moves forward and never past the
+// room's head.
+type Cursor struct {
+	UserID    string
+	Room      string
+	LastSeen  int64
+	UpdatedAt time.Time // zero when the cursor was never written
+}
+
+// Connection is one live client connection (a WebSocket).
+type Connection struct {
+	ID          string
+	UserID      string
+	ConnectedAt time.Time
+	ExpiresAt   time.Time // after this the connection is treated as gone
+}
+
+// DedupeTTL is how long the record of a clientMsgId is kept at least.
+const DedupeTTL = 24 * time.Hour
+
+// ConnectionTTL is how long a connection record lives without being refreshed.
+const ConnectionTTL = 3 * time.Hour

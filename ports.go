@@ -1,0 +1,115 @@
+package tripsense
+
+import "context"
+
+// MessageStore stores messages and allocates per-room indexes.
+// Implementations are safe for concurrent use.
+type MessageStore interface {
+	// Append durably stores m with the room's next index and returns the
+	// stored message. If m.ClientMsgID is not empty and a message with the
+	// same (Room, UserID, ClientMsgID) was stored within DedupeTTL, Append
+	// stores nothing and returns that original message with duplicate true.
+	// When Append returns without error the message survives a crash.
+	Append(ctx context.Context, m NewMessage) (msg Message, duplicate bool, err error)
+
+	// MessagesAfter returns up to limit messages of room with index > after,
+	// in ascending index order.
+	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
+
+	// MessagesBefore returns up to limit messages of room with index < before
+	// (the newest ones below it), in ascending index order.
+	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]Message, error)
+
+	// Head returns the highest index of room, 0 when the room has no messages.
+	Head(ctx context.Context, room string) (int64, error)
+}
+
+// MembershipStore records who is in which room (the userRoom table).
+type MembershipStore interface {
+	// IsMember reports whether user is a member of room.
+	IsMember(ctx context.Context, user, room string) (bool, error)
+	// Rooms returns the rooms of user, sorted.
+	Rooms(ctx context.Context, user string) ([]string, error)
+	// Members returns the members of room, sorted.
+	Members(ctx context.Context, room string) ([]string, error)
+	// AddMember adds user to room. Adding an existing member is not an error.
+	AddMember(ctx context.Context, room, user string) error
+	// RemoveMember removes user from room. Removing a non-member is not an error.
+	RemoveMember(ctx context.Context, room, user string) error
+}
+
+// CursorStore records read cursors (the readCursors table).
+type CursorStore interface {
+	// Cursor returns the cursor of (user, room); LastSeen 0 if none was written.
+	Cursor(ctx context.Context, user, room string) (Cursor, error)
+	// Cursors returns every stored cursor of user.
+	Cursors(ctx context.Context, user string) ([]Cursor, error)
+	// AdvanceCursor sets the cursor of (user, room) to
+	// max(current, min(lastSeen, head(room))) and returns the result. It never
+	// moves a cursor backwards, also when called concurrently.
+	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (Cursor, error)
+}
+
+// Store is everything a runtime persists durably.
+type Store interface {
+	MessageStore
+	MembershipStore
+	CursorStore
+	// Close flushes and releases the store.
+	Close() error
+}
+
+// Outbound is one frame to push to a connection. Room and Index are set when
+// the frame carries a stored message; the Pusher then reports the delivery to
+// its Presence once the frame has reached the connection.
+type Outbound struct {
+	Data  []byte
+	Room  string
+	Index int64
+}
+
+// Pusher sends frames to connections. Implementations are safe for
+// concurrent use and never block on one slow connection for longer than
+// their documented bound.
+type Pusher interface {
+	// Push sends out to the connection. It returns ErrGone when the connection
+	// no longer exists. A nil error means the frame was accepted for delivery;
+	// only a frame that reached the connection counts as delivered (see
+	// Presence.Delivered).
+	Push(ctx context.Context, connID string, out Outbound) error
+	// Close closes the connection with a WebSocket close code and reason.
+	Close(ctx context.Context, connID string, code int, reason string) error
+}
+
+// Member is one online connection of a room member.
+type Member struct {
+	ConnID string
+	UserID string
+}
+
+// Presence tracks online connections, which rooms they receive, and what each
+// connection has been delivered (its per-room watermark, see Watermark).
+type Presence interface {
+	// Register records conn as online and receiving rooms. baseline gives, per
+	// room, the index the user had already seen when the connection opened.
+	Register(ctx context.Context, conn Connection, rooms []string, baseline map[string]int64) error
+	// Unregister removes the connection and returns its per-room watermarks:
+	// the highest index per room up to which every message reached it.
+	// It returns ErrNotFound when the connection is unknown.
+	Unregister(ctx context.Context, connID string) (Connection, map[string]int64, error)
+	// Get returns the connection, or ErrNotFound.
+	Get(ctx context.Context, connID string) (Connection, error)
+	// UserConnections returns the online connections of user.
+	UserConnections(ctx context.Context, user string) ([]Connection, error)
+	// RoomConnections returns the online connections that receive room.
+	RoomConnections(ctx context.Context, room string) ([]Member, error)
+	// Join makes every online connection of user receive room (new member).
+	Join(ctx context.Context, user, room string) error
+	// Leave stops every online connection of user from receiving room.
+	Leave(ctx context.Context, user, room string) error
+	// Delivered records that the message index of room reached the connection.
+	Delivered(ctx context.Context, connID, room string, index int64) error
+	// SeenThrough records that the user of the connection has seen room up to
+	// index (it sent that message, or marked it read).
+	SeenThrough(ctx context.Context, connID, room string, index int64) error
+}

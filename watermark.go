@@ -1,0 +1,73 @@
+package tripsense
+
+import "sort"
+
+// maxPending bounds how many out-of-order deliveries a Watermark remembers.
+// Past it the oldest are forgotten, which can only make the watermark lower
+// (safe: a message is never counted as seen without being delivered).
+const maxPending = 256
+
+// Watermark computes, for one connection and one room, the highest index up
+// to which every message was delivered or otherwise seen. It starts at the
+// baseline (what the user had seen when the connection opened), advances
+// when index Level()+1 is delivered, and remembers a bounded number of
+// out-of-order deliveries so a later gap-filler can advance past them.
+//
+// This is the one implementation of the read-cursor rule "a message whose
+// push failed is never counted as seen". The zero value starts at 0.
+// A Watermark is not safe for concurrent use.
+type Watermark struct {
+	level   int64
+	pending []int64 // sorted, all > level+1
+}
+
+// NewWatermark returns a watermark at baseline.
+func NewWatermark(baseline int64) Watermark { return Watermark{level: baseline} }
+
+// Level returns the current watermark.
+func (w *Watermark) Level() int64 { return w.level }
+
+// Delivered records that index reached the connection.
+func (w *Watermark) Delivered(index int64) {
+	switch {
+	case index <= w.level:
+		return
+	case index == w.level+1:
+		w.level = index
+		w.drain()
+	default:
+		i := sort.Search(len(w.pending), func(i int) bool { return w.pending[i] >= index })
+		if i < len(w.pending) && w.pending[i] == index {
+			return
+		}
+		w.pending = append(w.pending, 0)
+		copy(w.pending[i+1:], w.pending[i:])
+		w.pending[i] = index
+		if len(w.pending) > maxPending {
+			w.pending = w.pending[len(w.pending)-maxPending:]
+		}
+	}
+}
+
+// SeenThrough raises the watermark to index (the user sent or marked read
+// everything up to it).
+func (w *Watermark) SeenThrough(index int64) {
+	if index <= w.level {
+		return
+	}
+	w.level = index
+	w.drain()
+}
+
+func (w *Watermark) drain() {
+	n := 0
+	for n < len(w.pending) && w.pending[n] <= w.level+1 {
+		if w.pending[n] == w.level+1 {
+			w.level++
+		}
+		n++
+	}
+	if n > 0 {
+		w.pending = append(w.pending[:0], w.pending[n:]...)
+	}
+}
