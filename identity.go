@@ -1,0 +1,38 @@
+package tripsense
+
+import (
+	"context"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	UserID string
+	Admin  bool
+}
+
+// Credentials is what a client presented. Adapters fill it from a request:
+// UserID from ?userId= or X-User-Id (dev mode), Token from ?token= or
+// "Authorization: Bearer" (token mode).
+type Credentials struct {
+	UserID string
+	Token  string
+}
+
+// Authenticator turns credentials into a principal. It returns an *Error
+// with code EUNAUTHORIZED when the credentials prove nothing.
+type Authenticator interface {
+	Authenticate(ctx context.Context, c Credentials) (Principal, error)
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal in ctx, if any.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
