@@ -1,0 +1,152 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tripsense/tripsense"
+)
+
+var _ tripsense.Store = (*Store)(nil)
+
+// Store is an in-memory tripsense.Store. It is safe for concurrent use.
+// The zero value is not usable; call New.
+type Store struct {
+	now func() time.Time // clock for dedupe records and cursor updates
+
+	mu       sync.RWMutex
+	rooms    map[string][]tripsense.Message // room -> messages; index i+1 at [i]
+	dedupe   map[dedupeKey]dedupeRecord
+	dedupeQ  []dedupeEntry                  // dedupe keys in insertion order, for pruning
+	members  map[string]map[string]struct{} // room -> users (roomUser)
+	userRoom map[string]map[string]struct{} // user -> rooms (userRoom)
+	cursors  map[string]map[string]tripsense.Cursor
+}
+
+type dedupeKey struct{ room, user, clientMsgID string }
+
+type dedupeRecord struct {
+	index int64
+	at    time.Time
+}
+
+type dedupeEntry struct {
+	key dedupeKey
+	at  time.Time
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		now:      time.Now,
+		rooms:    make(map[string][]tripsense.Message),
+		dedupe:   make(map[dedupeKey]dedupeRecord),
+		members:  make(map[string]map[string]struct{}),
+		userRoom: make(map[string]map[string]struct{}),
+		cursors:  make(map[string]map[string]tripsense.Cursor),
+	}
+}
+
+// Close releases nothing; the data stays readable (an in-memory store has
+// nothing to flush).
+func (s *Store) Close() error { return nil }
+
+// Append stores m with the room's next index. A retry with the same (Room,
+// UserID, ClientMsgID) within tripsense.DedupeTTL returns the original
+// message with duplicate true. A zero CreateTime is set to now; CreateTime
+// is kept at millisecond precision in UTC, like the durable stores.
+func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.Message, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return tripsense.Message{}, false, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneDedupe(now)
+	key := dedupeKey{m.Room, m.UserID, m.ClientMsgID}
+	if m.ClientMsgID != "" {
+		if rec, ok := s.dedupe[key]; ok {
+			return s.rooms[m.Room][rec.index-1], true, nil
+		}
+	}
+	ct := m.CreateTime
+	if ct.IsZero() {
+		ct = now
+	}
+	msgs := s.rooms[m.Room]
+	msg := tripsense.Message{
+		Room:        m.Room,
+		Index:       int64(len(msgs)) + 1,
+		UserID:      m.UserID,
+		Body:        m.Body,
+		Type:        m.Type,
+		CreateTime:  ct.UTC().Truncate(time.Millisecond),
+		ClientMsgID: m.ClientMsgID,
+	}
+	s.rooms[m.Room] = append(msgs, msg)
+	if m.ClientMsgID != "" {
+		s.dedupe[key] = dedupeRecord{index: msg.Index, at: now}
+		s.dedupeQ = append(s.dedupeQ, dedupeEntry{key: key, at: now})
+	}
+	return msg, false, nil
+}
+
+// pruneDedupe forgets dedupe records older than DedupeTTL. s.mu is held.
+func (s *Store) pruneDedupe(now time.Time) {
+	n := 0
+	for n < len(s.dedupeQ) && now.Sub(s.dedupeQ[n].at) >= tripsense.DedupeTTL {
+		e := s.dedupeQ[n]
+		if rec, ok := s.dedupe[e.key]; ok && rec.at.Equal(e.at) {
+			delete(s.dedupe, e.key)
+		}
+		n++
+	}
+	if n > 0 {
+		s.dedupeQ = append(s.dedupeQ[:0], s.dedupeQ[n:]...)
+	}
+}
+
+// MessagesAfter returns up to limit messages of room with index > after, in
+// ascending order.
+func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]tripsense.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	msgs := s.rooms[room]
+	if limit <= 0 || after >= int64(len(msgs)) {
+		return nil, nil
+	}
+	lo := max(after, 0)
+	hi := min(lo+int64(limit), int64(len(msgs)))
+	return append([]tripsense.Message(nil), msgs[lo:hi]...), nil
+}
+
+// MessagesBefore returns up to limit messages of room with index < before
+// (the newest ones below it), in ascending order.
+func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]tripsense.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	msgs := s.rooms[room]
+	hi := min(before-1, int64(len(msgs))) // highest index returned
+	if limit <= 0 || hi < 1 {
+		return nil, nil
+	}
+	lo := max(hi-int64(limit), 0)
+	return append([]tripsense.Message(nil), msgs[lo:hi]...), nil
+}
+
+// Head returns the highest index of room, 0 when it has no messages.
+func (s *Store) Head(ctx context.Context, room string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(len(s.rooms[room])), nil
+}
