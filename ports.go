@@ -66,6 +66,10 @@ type Outbound struct {
 	Data  []byte
 	Room  string
 	Index int64
+	// Wait asks the Pusher to wait (bounded by ctx) for room in the
+	// connection's queue instead of treating a full queue as a slow consumer.
+	// A connection's own catch-up (the sync action) uses it; fan-out never does.
+	Wait bool
 }
 
 // Pusher sends frames to connections. Implementations are safe for

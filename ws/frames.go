@@ -1,0 +1,129 @@
+package ws
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/tripsense/tripsense"
+)
+
+// Close codes sent by the server. 1001 and 1009 are standard; the 4xxx codes
+// are ours and documented in docs/protocol.md.
+const (
+	CloseGoingAway    = 1001 // server shutting down
+	CloseTooBig       = 1009 // a frame over tripsense.HardFrameBytes
+	CloseReplaced     = 4000 // a newer connection of the same user replaced this one
+	CloseSlowConsumer = 4001 // the outgoing queue overflowed; catch up with sync
+	CloseRemoved      = 4002 // the server dropped the connection (gone, or an internal failure)
+)
+
+// inFrame is every client frame. Pointers mark fields whose absence matters.
+type inFrame struct {
+	Action      string           `json:"action"`
+	UserID      *string          `json:"userId"`
+	ChatroomID  string           `json:"chatroomId"`
+	ChatMessage *string          `json:"chatMessage"`
+	MessageType string           `json:"messageType"`
+	ClientMsgID string           `json:"clientMsgId"`
+	Index       *int64           `json:"index"`
+	Cursors     map[string]int64 `json:"cursors"`
+	Limit       int              `json:"limit"`
+}
+
+// decodeFrame parses one client frame. It returns an *tripsense.Error with
+// code EINVALID or ETOOLARGE for anything it cannot use.
+func decodeFrame(data []byte) (inFrame, error) {
+	var f inFrame
+	if len(data) > tripsense.MaxFrameBytes {
+		return f, tripsense.Errorf(tripsense.ETOOLARGE, "frame is over %d bytes", tripsense.MaxFrameBytes)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, tripsense.Errorf(tripsense.EINVALID, "frame is not a JSON object: %s", jsonErrorText(err))
+	}
+	if f.Action == "" {
+		return f, tripsense.Errorf(tripsense.EINVALID, `frame has no "action"`)
+	}
+	return f, nil
+}
+
+// jsonErrorText keeps decoder messages short and free of Go type names.
+func jsonErrorText(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return "syntax error at byte " + strconv.FormatInt(e.Offset, 10)
+	case *json.UnmarshalTypeError:
+		if e.Field != "" {
+			return "field " + strconv.Quote(e.Field) + " has the wrong type"
+		}
+		return "expected a JSON object"
+	default:
+		return "invalid JSON"
+	}
+}
+
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, tripsense.TimeLayout)
+	return append(dst, '"')
+}
+
+// ackFrame is {"type":"ack","chatroomId":..,"index":..,"clientMsgId":..,"createTime":..,"duplicate":..}.
+func ackFrame(m *tripsense.Message, duplicate bool) []byte {
+	b := make([]byte, 0, 160)
+	b = append(b, `{"type":"ack","chatroomId":`...)
+	b = tripsense.AppendJSONString(b, m.Room)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendInt(b, m.Index, 10)
+	if m.ClientMsgID != "" {
+		b = append(b, `,"clientMsgId":`...)
+		b = tripsense.AppendJSONString(b, m.ClientMsgID)
+	}
+	b = append(b, `,"createTime":`...)
+	b = appendTime(b, m.CreateTime)
+	if duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	return append(b, '}')
+}
+
+// errorFrame is {"type":"error","code":..,"message":..} plus the action and
+// clientMsgId it answers, when known, so a client can match it to a request.
+func errorFrame(err error, action, clientMsgID string) []byte {
+	b := make([]byte, 0, 160)
+	b = append(b, `{"type":"error","code":`...)
+	b = tripsense.AppendJSONString(b, tripsense.ErrorCode(err))
+	b = append(b, `,"message":`...)
+	b = tripsense.AppendJSONString(b, tripsense.ErrorMessage(err))
+	if action != "" && len(action) <= 64 {
+		b = append(b, `,"action":`...)
+		b = tripsense.AppendJSONString(b, action)
+	}
+	if clientMsgID != "" && tripsense.ValidClientMsgID(clientMsgID) {
+		b = append(b, `,"clientMsgId":`...)
+		b = tripsense.AppendJSONString(b, clientMsgID)
+	}
+	return append(b, '}')
+}
+
+var pongFrame = []byte(`{"type":"pong"}`)
+
+// cursorFrame answers markRead: {"type":"cursor","chatroomId":..,"lastSeen":..}.
+func cursorFrame(c tripsense.Cursor) []byte {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"type":"cursor","chatroomId":`...)
+	b = tripsense.AppendJSONString(b, c.Room)
+	b = append(b, `,"lastSeen":`...)
+	b = strconv.AppendInt(b, c.LastSeen, 10)
+	return append(b, '}')
+}
+
+// syncedFrame ends one room of a sync: {"type":"synced","chatroomId":..,"head":..,"complete":true}.
+func syncedFrame(room string, head int64) []byte {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"type":"synced","chatroomId":`...)
+	b = tripsense.AppendJSONString(b, room)
+	b = append(b, `,"head":`...)
+	b = strconv.AppendInt(b, head, 10)
+	return append(b, `,"complete":true}`...)
+}

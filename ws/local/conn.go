@@ -1,0 +1,120 @@
+package local
+
+import (
+	"context"
+
+	"sync"
+
+	"github.com/tripsense/tripsense"
+)
+
+// Close codes used by this package; they equal the ws package's constants
+// (kept here as well so the hub does not depend on ws).
+const (
+	CloseCodeSlowConsumer = 4001
+	CloseCodeRemoved      = 4002
+)
+
+// conn is the hub's state of one connection: its rooms with their delivery
+// watermarks and its outgoing queue. An idle connection holds no queue slice.
+type conn struct {
+	info tripsense.Connection
+
+	mu          sync.Mutex
+	marks       map[string]*tripsense.Watermark // rooms this connection receives
+	queue       []tripsense.Outbound
+	closing     bool
+	closeCode   int
+	closeReason string
+
+	wake  chan struct{} // cap 1: the queue became non-empty
+	space chan struct{} // cap 1: the writer drained the queue
+	done  chan struct{} // closed when the connection starts closing
+}
+
+func newConn(info tripsense.Connection) *conn {
+	return &conn{
+		info:  info,
+		marks: make(map[string]*tripsense.Watermark),
+		wake:  make(chan struct{}, 1),
+		space: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) error {
+	c.mu.Lock()
+	for {
+		if c.closing {
+			c.mu.Unlock()
+			return tripsense.ErrGone
+		}
+		if len(c.queue) < limit {
+			break
+		}
+		if !out.Wait {
+			c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
+			c.mu.Unlock()
+			return tripsense.ErrGone
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.space:
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.queue = append(c.queue, out)
+	if len(c.queue) == 1 {
+		signal(c.wake)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// take removes and returns every queued frame, or reports that the
+// connection is closing with its close code.
+func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil, true, c.closeCode, c.closeReason
+	}
+	batch = c.queue
+	c.queue = nil
+	return batch, false, 0, ""
+}
+
+func (c *conn) delivered(room string, index int64) {
+	c.mu.Lock()
+	if wm := c.marks[room]; wm != nil {
+		wm.Delivered(index)
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	c.closeLocked(code, reason)
+	c.mu.Unlock()
+}
+
+func (c *conn) closeLocked(code int, reason string) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.closeCode = code
+	c.closeReason = reason
+	c.queue = nil
+	close(c.done)
+}

@@ -1,0 +1,240 @@
+package local
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/tripsense/tripsense"
+)
+
+// DefaultQueueLimit is how many frames may wait for one connection before
+// it is closed as a slow consumer (ws.CloseSlowConsumer).
+const DefaultQueueLimit = 1024
+
+// Hub is the in-memory registry of online connections. It implements
+// tripsense.Presence and tripsense.Pusher. The zero value is not usable:
+// call NewHub. Safe for concurrent use.
+type Hub struct {
+	queueLimit int
+
+	mu     sync.RWMutex
+	conns  map[string]*conn
+	byUser map[string]map[*conn]struct{}
+	byRoom map[string]map[*conn]struct{}
+}
+
+var (
+	_ tripsense.Presence = (*Hub)(nil)
+	_ tripsense.Pusher   = (*Hub)(nil)
+)
+
+// NewHub returns an empty hub whose connections queue at most queueLimit
+// frames (DefaultQueueLimit when <= 0).
+func NewHub(queueLimit int) *Hub {
+	if queueLimit <= 0 {
+		queueLimit = DefaultQueueLimit
+	}
+	return &Hub{
+		queueLimit: queueLimit,
+		conns:      make(map[string]*conn),
+		byUser:     make(map[string]map[*conn]struct{}),
+		byRoom:     make(map[string]map[*conn]struct{}),
+	}
+}
+
+func (h *Hub) get(id string) *conn {
+	h.mu.RLock()
+	c := h.conns[id]
+	h.mu.RUnlock()
+	return c
+}
+
+func addTo(m map[string]map[*conn]struct{}, key string, c *conn) {
+	set := m[key]
+	if set == nil {
+		set = make(map[*conn]struct{})
+		m[key] = set
+	}
+	set[c] = struct{}{}
+}
+
+func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
+	if set := m[key]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}
+
+// Register implements tripsense.Presence.
+func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64) error {
+	c := newConn(info)
+	for _, r := range rooms {
+		wm := tripsense.NewWatermark(baseline[r])
+		c.marks[r] = &wm
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, dup := h.conns[info.ID]; dup {
+		return tripsense.Errorf(tripsense.ECONFLICT, "connection %s already registered", info.ID)
+	}
+	h.conns[info.ID] = c
+	addTo(h.byUser, info.UserID, c)
+	for _, r := range rooms {
+		addTo(h.byRoom, r, c)
+	}
+	return nil
+}
+
+// Unregister implements tripsense.Presence. It also stops the connection's
+// writer; the socket is closed with the code given to Close, if any.
+func (h *Hub) Unregister(_ context.Context, id string) (tripsense.Connection, map[string]int64, error) {
+	h.mu.Lock()
+	c := h.conns[id]
+	if c == nil {
+		h.mu.Unlock()
+		return tripsense.Connection{}, nil, tripsense.ErrNotFound
+	}
+	delete(h.conns, id)
+	removeFrom(h.byUser, c.info.UserID, c)
+	c.mu.Lock()
+	for r := range c.marks {
+		removeFrom(h.byRoom, r, c)
+	}
+	h.mu.Unlock()
+	marks := make(map[string]int64, len(c.marks))
+	for r, wm := range c.marks {
+		marks[r] = wm.Level()
+	}
+	c.closeLocked(CloseCodeRemoved, "connection removed")
+	c.mu.Unlock()
+	return c.info, marks, nil
+}
+
+// Get implements tripsense.Presence.
+func (h *Hub) Get(_ context.Context, id string) (tripsense.Connection, error) {
+	if c := h.get(id); c != nil {
+		return c.info, nil
+	}
+	return tripsense.Connection{}, tripsense.ErrNotFound
+}
+
+// UserConnections implements tripsense.Presence.
+func (h *Hub) UserConnections(_ context.Context, user string) ([]tripsense.Connection, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]tripsense.Connection, 0, len(h.byUser[user]))
+	for c := range h.byUser[user] {
+		out = append(out, c.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ConnectedAt.Before(out[j].ConnectedAt) })
+	return out, nil
+}
+
+// RoomConnections implements tripsense.Presence.
+func (h *Hub) RoomConnections(_ context.Context, room string) ([]tripsense.Member, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	set := h.byRoom[room]
+	out := make([]tripsense.Member, 0, len(set))
+	for c := range set {
+		out = append(out, tripsense.Member{ConnID: c.info.ID, UserID: c.info.UserID})
+	}
+	return out, nil
+}
+
+// Join implements tripsense.Presence.
+func (h *Hub) Join(_ context.Context, user, room string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.byUser[user] {
+		c.mu.Lock()
+		if _, ok := c.marks[room]; !ok {
+			c.marks[room] = new(tripsense.Watermark)
+		}
+		c.mu.Unlock()
+		addTo(h.byRoom, room, c)
+	}
+	return nil
+}
+
+// Leave implements tripsense.Presence.
+func (h *Hub) Leave(_ context.Context, user, room string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.byUser[user] {
+		c.mu.Lock()
+		delete(c.marks, room)
+		c.mu.Unlock()
+		removeFrom(h.byRoom, room, c)
+	}
+	return nil
+}
+
+// Delivered implements tripsense.Presence.
+func (h *Hub) Delivered(_ context.Context, id, room string, index int64) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrNotFound
+	}
+	c.delivered(room, index)
+	return nil
+}
+
+// SeenThrough implements tripsense.Presence.
+func (h *Hub) SeenThrough(_ context.Context, id, room string, index int64) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrNotFound
+	}
+	c.mu.Lock()
+	if wm := c.marks[room]; wm != nil {
+		wm.SeenThrough(index)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// Push implements tripsense.Pusher: it queues out for the connection's
+// writer and returns at once. A full queue closes the connection with
+// ws.CloseSlowConsumer and returns ErrGone, unless out.Wait asks to wait for
+// room (bounded by ctx).
+func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrGone
+	}
+	return c.enqueue(ctx, out, h.queueLimit)
+}
+
+// Close implements tripsense.Pusher.
+func (h *Hub) Close(_ context.Context, id string, code int, reason string) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrGone
+	}
+	c.close(code, reason)
+	return nil
+}
+
+// CloseAll closes every connection with code (graceful shutdown uses 1001).
+func (h *Hub) CloseAll(code int, reason string) {
+	h.mu.RLock()
+	all := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		all = append(all, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range all {
+		c.close(code, reason)
+	}
+}
+
+// Len returns the number of online connections.
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}

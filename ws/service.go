@@ -1,0 +1,358 @@
+package ws
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tripsense/tripsense"
+)
+
+// DuplicatePolicy says what happens when a user who is online opens another
+// connection.
+type DuplicatePolicy string
+
+const (
+	// Replace closes the user's older connections with CloseReplaced; the new
+	// one wins. The default: a reconnecting phone is never locked out by its
+	// own half-dead connection.
+	Replace DuplicatePolicy = "replace"
+	// Refuse rejects the new connection while another is online (the seed's plan).
+	Refuse DuplicatePolicy = "refuse"
+	// Allow keeps every connection (multi-device).
+	Allow DuplicatePolicy = "allow"
+)
+
+// ParsePolicy parses "refuse", "replace" or "allow".
+func ParsePolicy(s string) (DuplicatePolicy, error) {
+	switch p := DuplicatePolicy(s); p {
+	case Replace, Refuse, Allow:
+		return p, nil
+	}
+	return "", fmt.Errorf("duplicate connection policy %q: want refuse, replace or allow", s)
+}
+
+// Conn identifies the connection a frame arrived on.
+type Conn struct {
+	ID     string
+	UserID string
+}
+
+// Service runs the realtime use cases. Its fields are set once before use;
+// after that it is safe for concurrent use.
+type Service struct {
+	Store    tripsense.Store
+	Presence tripsense.Presence
+	Pusher   tripsense.Pusher
+	Catchup  Catchup
+	Policy   DuplicatePolicy
+	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
+	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
+	FanoutParallelism int
+	// Limiter, when set, is asked before every sendMessage.
+	Limiter Limiter
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Limiter rate-limits frames per connection.
+type Limiter interface {
+	// Allow reports whether connID may send one more message now.
+	Allow(connID string) bool
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Connect admits a new connection of an authenticated user: it applies the
+// duplicate-connection policy, then registers the connection as online in
+// every room of the user with the user's stored cursors as the delivery
+// baseline. With Refuse and another live connection it returns ECONFLICT.
+func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
+	if !tripsense.ValidID(c.UserID) {
+		return tripsense.Errorf(tripsense.EINVALID, "invalid userId")
+	}
+	if s.Policy != Allow {
+		existing, err := s.Presence.UserConnections(ctx, c.UserID)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		if len(existing) > 0 && s.Policy == Refuse {
+			return tripsense.Errorf(tripsense.ECONFLICT, "user %s is already connected (duplicate connection policy: refuse)", c.UserID)
+		}
+		for _, old := range existing {
+			if old.ID == c.ID {
+				continue
+			}
+			if err := s.Pusher.Close(ctx, old.ID, CloseReplaced, "replaced by a newer connection"); err != nil && tripsense.ErrorCode(err) != tripsense.EGONE {
+				s.log().Warn("close replaced connection", "conn", old.ID, "err", err)
+			}
+			if err := s.Disconnect(ctx, old.ID); err != nil {
+				return fmt.Errorf("connect: replace %s: %w", old.ID, err)
+			}
+		}
+	}
+	rooms, err := s.Store.Rooms(ctx, c.UserID)
+	if err != nil {
+		return fmt.Errorf("connect: rooms: %w", err)
+	}
+	cursors, err := s.Store.Cursors(ctx, c.UserID)
+	if err != nil {
+		return fmt.Errorf("connect: cursors: %w", err)
+	}
+	baseline := make(map[string]int64, len(cursors))
+	for _, cur := range cursors {
+		baseline[cur.Room] = cur.LastSeen
+	}
+	if c.ConnectedAt.IsZero() {
+		c.ConnectedAt = s.now()
+	}
+	if c.ExpiresAt.IsZero() {
+		c.ExpiresAt = c.ConnectedAt.Add(tripsense.ConnectionTTL)
+	}
+	if err := s.Presence.Register(ctx, c, rooms, baseline); err != nil {
+		return fmt.Errorf("connect: register: %w", err)
+	}
+	return nil
+}
+
+// Disconnect removes the connection and advances the user's read cursor in
+// each room to the connection's delivery watermark: the highest index up to
+// which every message reached this connection or was sent or marked read by
+// the user. A message whose push failed is never counted as seen. Calling it
+// for an unknown connection does nothing.
+func (s *Service) Disconnect(ctx context.Context, connID string) error {
+	c, marks, err := s.Presence.Unregister(ctx, connID)
+	if tripsense.ErrorCode(err) == tripsense.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("disconnect: %w", err)
+	}
+	var firstErr error
+	for room, seen := range marks {
+		if seen <= 0 {
+			continue
+		}
+		if _, err := s.Store.AdvanceCursor(ctx, c.UserID, room, seen); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("disconnect: cursor %s: %w", room, err)
+		}
+	}
+	return firstErr
+}
+
+// Handle runs one client frame from connection c and pushes the answer
+// (ack, pong, cursor, synced, or an error frame) to c. Bad input never
+// returns an error: it is answered with an error frame and the connection
+// stays usable. Handle returns an error only when the answer could not be
+// pushed (the connection is gone).
+func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
+	f, err := decodeFrame(data)
+	if err != nil {
+		return s.reply(ctx, c, errorFrame(err, "", ""))
+	}
+	switch f.Action {
+	case "sendMessage":
+		err = s.sendMessage(ctx, c, &f)
+	case "markRead":
+		err = s.markRead(ctx, c, &f)
+	case "sync":
+		err = s.sync(ctx, c, &f)
+	case "ping":
+		err = s.reply(ctx, c, pongFrame)
+	default:
+		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, markRead, sync or ping", truncate(f.Action, 64))
+	}
+	if err == nil {
+		return nil
+	}
+	if tripsense.ErrorCode(err) == tripsense.EGONE {
+		return err
+	}
+	if tripsense.ErrorCode(err) == tripsense.EINTERNAL {
+		s.log().Error("frame failed", "conn", c.ID, "user", c.UserID, "action", truncate(f.Action, 64), "err", err)
+	}
+	return s.reply(ctx, c, errorFrame(err, f.Action, f.ClientMsgID))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (s *Service) reply(ctx context.Context, c Conn, data []byte) error {
+	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: data})
+}
+
+// checkUser enforces that a userId named in a frame is the connection's.
+func checkUser(c Conn, f *inFrame) error {
+	if f.UserID != nil && *f.UserID != c.UserID {
+		return tripsense.Errorf(tripsense.EFORBIDDEN, "userId in the frame is not the connection's user")
+	}
+	return nil
+}
+
+func (s *Service) requireMember(ctx context.Context, user, room string) error {
+	if !tripsense.ValidID(room) {
+		return tripsense.Errorf(tripsense.EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	ok, err := s.Store.IsMember(ctx, user, room)
+	if err != nil {
+		return fmt.Errorf("membership: %w", err)
+	}
+	if !ok {
+		return tripsense.Errorf(tripsense.ENOTMEMBER, "you are not a member of room %s", room)
+	}
+	return nil
+}
+
+func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
+	if err := checkUser(c, f); err != nil {
+		return err
+	}
+	if f.ChatMessage == nil {
+		return tripsense.Errorf(tripsense.EINVALID, `sendMessage needs "chatroomId", "chatMessage" and "messageType"`)
+	}
+	nm := tripsense.NewMessage{
+		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
+		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
+	}
+	if err := tripsense.ValidateNewMessage(nm); err != nil {
+		return err
+	}
+	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
+		return tripsense.Errorf(tripsense.ERATELIMITED, "too many messages: slow down")
+	}
+	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
+		return err
+	}
+	m, dup, err := s.Store.Append(ctx, nm)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	// The sender has seen its own message.
+	if err := s.Presence.SeenThrough(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		s.log().Warn("seen-through after send", "conn", c.ID, "err", err)
+	}
+	ackErr := s.reply(ctx, c, ackFrame(&m, dup))
+	if !dup {
+		// A retried send was fanned out when it was first stored; members who
+		// missed it then get it from catch-up, so it is not pushed twice.
+		s.fanout(ctx, c.ID, &m)
+	}
+	return ackErr
+}
+
+// fanout pushes m, encoded once, to every online connection in its room but
+// the sender's. A connection that is gone is disconnected (its cursors
+// advance to what it really received); one slow or failing connection never
+// holds up the others beyond the Pusher's own bound.
+func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Message) {
+	members, err := s.Presence.RoomConnections(ctx, m.Room)
+	if err != nil {
+		s.log().Error("fan-out lookup", "room", m.Room, "index", m.Index, "err", err)
+		return
+	}
+	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+	push := func(conn string) {
+		err := s.Pusher.Push(ctx, conn, out)
+		if err == nil {
+			return
+		}
+		if tripsense.ErrorCode(err) == tripsense.EGONE {
+			if derr := s.Disconnect(ctx, conn); derr != nil {
+				s.log().Warn("disconnect gone connection", "conn", conn, "err", derr)
+			}
+			return
+		}
+		s.log().Warn("push failed", "conn", conn, "room", m.Room, "index", m.Index, "err", err)
+	}
+	par := s.FanoutParallelism
+	if par <= 1 || len(members) <= 2 {
+		for _, mb := range members {
+			if mb.ConnID != senderConn {
+				push(mb.ConnID)
+			}
+		}
+		return
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for _, mb := range members {
+		if mb.ConnID == senderConn {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id string) {
+			defer func() { <-sem; wg.Done() }()
+			push(id)
+		}(mb.ConnID)
+	}
+	wg.Wait()
+}
+
+func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
+	if err := checkUser(c, f); err != nil {
+		return err
+	}
+	if f.Index == nil || *f.Index < 0 {
+		return tripsense.Errorf(tripsense.EINVALID, `markRead needs "chatroomId" and a non-negative "index"`)
+	}
+	if err := s.requireMember(ctx, c.UserID, f.ChatroomID); err != nil {
+		return err
+	}
+	cur, err := s.Store.AdvanceCursor(ctx, c.UserID, f.ChatroomID, *f.Index)
+	if err != nil {
+		return fmt.Errorf("markRead: %w", err)
+	}
+	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		s.log().Warn("seen-through after markRead", "conn", c.ID, "err", err)
+	}
+	return s.reply(ctx, c, cursorFrame(cur))
+}
+
+// AddMember adds user to room and makes the user's online connections
+// receive it. It implements the member management of the HTTP API.
+func (s *Service) AddMember(ctx context.Context, room, user string) error {
+	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
+		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	if err := s.Store.AddMember(ctx, room, user); err != nil {
+		return fmt.Errorf("add member: %w", err)
+	}
+	if err := s.Presence.Join(ctx, user, room); err != nil {
+		return fmt.Errorf("add member: presence: %w", err)
+	}
+	return nil
+}
+
+// RemoveMember removes user from room; the user's online connections stop
+// receiving it at once.
+func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
+	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
+		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	if err := s.Presence.Leave(ctx, user, room); err != nil {
+		return fmt.Errorf("remove member: presence: %w", err)
+	}
+	if err := s.Store.RemoveMember(ctx, room, user); err != nil {
+		return fmt.Errorf("remove member: %w", err)
+	}
+	return nil
+}

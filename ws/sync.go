@@ -1,0 +1,77 @@
+package ws
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tripsense/tripsense"
+)
+
+// MissedRange is one room's catch-up plan: the messages (LastSeen, Head].
+type MissedRange struct {
+	Room     string
+	LastSeen int64
+	Head     int64
+}
+
+// Catchup plans catch-ups. sync/ (package catchup) implements it; the rule
+// "the client's own cursors win over stored ones, clamped to the head" lives
+// there, once, for both the HTTP API and the WebSocket sync action.
+type Catchup interface {
+	// Missed returns, for every room of user, the missed range. A cursor for
+	// a room the user is not in gives ENOTMEMBER.
+	Missed(ctx context.Context, user string, clientCursors map[string]int64) ([]MissedRange, error)
+}
+
+// syncPageSize is how many messages the sync action reads per store call.
+const syncPageSize = 200
+
+// maxSyncCursors bounds the "cursors" object of a sync frame.
+const maxSyncCursors = 1000
+
+// sync pushes every missed message of every room of the user as message
+// frames, in index order, then one synced frame per room. Each message that
+// reaches the connection counts toward its delivery watermark, so a sync
+// followed by a disconnect advances the stored cursors.
+func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
+	if err := checkUser(c, f); err != nil {
+		return err
+	}
+	if len(f.Cursors) > maxSyncCursors {
+		return tripsense.Errorf(tripsense.ETOOLARGE, "cursors names more than %d rooms", maxSyncCursors)
+	}
+	for room, n := range f.Cursors {
+		if !tripsense.ValidID(room) || n < 0 {
+			return tripsense.Errorf(tripsense.EINVALID, "cursors must map room ids to non-negative indexes")
+		}
+	}
+	plan, err := s.Catchup.Missed(ctx, c.UserID, f.Cursors)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 4096)
+	for _, r := range plan {
+		after := r.LastSeen
+		for after < r.Head {
+			msgs, err := s.Store.MessagesAfter(ctx, r.Room, after, min(syncPageSize, int(r.Head-after)))
+			if err != nil {
+				return fmt.Errorf("sync %s: %w", r.Room, err)
+			}
+			if len(msgs) == 0 {
+				break
+			}
+			for i := range msgs {
+				buf = msgs[i].AppendJSON(buf[:0], "message")
+				out := tripsense.Outbound{Data: append([]byte(nil), buf...), Room: msgs[i].Room, Index: msgs[i].Index, Wait: true}
+				if err := s.Pusher.Push(ctx, c.ID, out); err != nil {
+					return err
+				}
+			}
+			after = msgs[len(msgs)-1].Index
+		}
+		if err := s.reply(ctx, c, syncedFrame(r.Room, r.Head)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
