@@ -1,0 +1,18 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/store/memory"
+	"github.com/tripsense/tripsense/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	// The memory store cannot be reopened: every call of the opener returns
+	// the same instance, and the reopen subtests are skipped.
+	storetest.RunOptions{Reopen: false}.Run(t, func(t *testing.T) storetest.Opener {
+		s := memory.New()
+		return func(t *testing.T) tripsense.Store { return s }
+	})
+}
