@@ -5,29 +5,20 @@ import (
 	"fmt"
 
 	"github.com/tripsense/tripsense"
+	catchup "github.com/tripsense/tripsense/sync"
 )
 
-// MissedRange is one room's catch-up plan: the messages (LastSeen, Head].
-type MissedRange struct {
-	Room     string
-	LastSeen int64
-	Head     int64
-}
-
-// Catchup plans catch-ups. sync/ (package catchup) implements it; the rule
-// "the client's own cursors win over stored ones, clamped to the head" lives
-// there, once, for both the HTTP API and the WebSocket sync action.
+// Catchup plans catch-ups; *catchup.Service (sync/) implements it. The
+// rule "the client's own cursors win over stored ones, clamped to the head"
+// lives there, once, for both the HTTP API and the WebSocket sync action.
 type Catchup interface {
-	// Missed returns, for every room of user, the missed range. A cursor for
-	// a room the user is not in gives ENOTMEMBER.
-	Missed(ctx context.Context, user string, clientCursors map[string]int64) ([]MissedRange, error)
+	// Plan returns the missed range of every room of user. A cursor for a
+	// room the user is not in gives ENOTMEMBER.
+	Plan(ctx context.Context, user string, clientCursors map[string]int64) ([]catchup.Range, error)
 }
 
 // syncPageSize is how many messages the sync action reads per store call.
 const syncPageSize = 200
-
-// maxSyncCursors bounds the "cursors" object of a sync frame.
-const maxSyncCursors = 1000
 
 // sync pushes every missed message of every room of the user as message
 // frames, in index order, then one synced frame per room. Each message that
@@ -37,15 +28,7 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
 	}
-	if len(f.Cursors) > maxSyncCursors {
-		return tripsense.Errorf(tripsense.ETOOLARGE, "cursors names more than %d rooms", maxSyncCursors)
-	}
-	for room, n := range f.Cursors {
-		if !tripsense.ValidID(room) || n < 0 {
-			return tripsense.Errorf(tripsense.EINVALID, "cursors must map room ids to non-negative indexes")
-		}
-	}
-	plan, err := s.Catchup.Missed(ctx, c.UserID, f.Cursors)
+	plan, err := s.Catchup.Plan(ctx, c.UserID, f.Cursors)
 	if err != nil {
 		return err
 	}

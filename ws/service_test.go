@@ -1,0 +1,413 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/store/memory"
+	catchup "github.com/tripsense/tripsense/sync"
+	"github.com/tripsense/tripsense/ws"
+	"github.com/tripsense/tripsense/ws/local"
+)
+
+// recorder is a Pusher that records every frame per connection and reports
+// deliveries to the presence, as a real runtime does once a frame is written.
+type recorder struct {
+	presence tripsense.Presence
+	mu       sync.Mutex
+	frames   map[string][]map[string]any
+	closed   map[string]int
+	gone     map[string]bool // pushes to these fail with ErrGone
+}
+
+func newRecorder(p tripsense.Presence) *recorder {
+	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}}
+}
+
+func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) error {
+	r.mu.Lock()
+	gone := r.gone[id]
+	r.mu.Unlock()
+	if gone {
+		return tripsense.ErrGone
+	}
+	var f map[string]any
+	if err := json.Unmarshal(out.Data, &f); err != nil {
+		return fmt.Errorf("pushed invalid JSON %s: %v", out.Data, err)
+	}
+	r.mu.Lock()
+	r.frames[id] = append(r.frames[id], f)
+	r.mu.Unlock()
+	if out.Index > 0 {
+		_ = r.presence.Delivered(ctx, id, out.Room, out.Index)
+	}
+	return nil
+}
+
+func (r *recorder) Close(_ context.Context, id string, code int, _ string) error {
+	r.mu.Lock()
+	r.closed[id] = code
+	r.mu.Unlock()
+	return nil
+}
+
+// take returns and forgets the frames pushed to id.
+func (r *recorder) take(id string) []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.frames[id]
+	delete(r.frames, id)
+	return f
+}
+
+type fixture struct {
+	svc   *ws.Service
+	store *memory.Store
+	hub   *local.Hub
+	rec   *recorder
+}
+
+func newFixture(t *testing.T, policy ws.DuplicatePolicy) *fixture {
+	t.Helper()
+	st := memory.New()
+	ctx := context.Background()
+	for _, m := range [][2]string{{"uuidroom1", "uuid1"}, {"uuidroom2", "uuid1"}, {"uuidroom2", "uuid2"}, {"uuidroom3", "uuid2"}} {
+		if err := st.AddMember(ctx, m[0], m[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := local.NewHub(0)
+	rec := newRecorder(hub)
+	svc := &ws.Service{Store: st, Presence: hub, Pusher: rec, Catchup: &catchup.Service{Store: st}, Policy: policy}
+	return &fixture{svc: svc, store: st, hub: hub, rec: rec}
+}
+
+func (f *fixture) connect(t *testing.T, id, user string) ws.Conn {
+	t.Helper()
+	if err := f.svc.Connect(context.Background(), tripsense.Connection{ID: id, UserID: user, ConnectedAt: time.Now()}); err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	return ws.Conn{ID: id, UserID: user}
+}
+
+func (f *fixture) send(t *testing.T, c ws.Conn, frame string) {
+	t.Helper()
+	if err := f.svc.Handle(context.Background(), c, []byte(frame)); err != nil {
+		t.Fatalf("handle %s: %v", frame, err)
+	}
+}
+
+func sendFrame(user, room, body string) string {
+	return fmt.Sprintf(`{"action":"sendMessage","userId":%q,"chatroomId":%q,"chatMessage":%q,"messageType":"text message"}`, user, room, body)
+}
+
+func onlyFrame(t *testing.T, frames []map[string]any, typ string) map[string]any {
+	t.Helper()
+	if len(frames) != 1 || frames[0]["type"] != typ {
+		t.Fatalf("want one %s frame, got %v", typ, frames)
+	}
+	return frames[0]
+}
+
+func TestSeedScenario(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	u2 := f.connect(t, "c2", "uuid2")
+
+	f.send(t, u1, sendFrame("uuid1", "uuidroom1", "room1 only"))
+	ack := onlyFrame(t, f.rec.take("c1"), "ack")
+	if ack["index"] != float64(1) || ack["chatroomId"] != "uuidroom1" {
+		t.Fatalf("ack = %v", ack)
+	}
+	if got := f.rec.take("c2"); len(got) != 0 {
+		t.Fatalf("uuid2 received a uuidroom1 message: %v", got)
+	}
+
+	f.send(t, u1, sendFrame("uuid1", "uuidroom2", "both"))
+	onlyFrame(t, f.rec.take("c1"), "ack")
+	msg := onlyFrame(t, f.rec.take("c2"), "message")
+	want := map[string]any{"type": "message", "chatroomId": "uuidroom2", "index": float64(1), "userId": "uuid1", "chatMessage": "both", "messageType": "text message"}
+	for k, v := range want {
+		if msg[k] != v {
+			t.Fatalf("message[%s] = %v, want %v (%v)", k, msg[k], v, msg)
+		}
+	}
+	if _, err := time.Parse(tripsense.TimeLayout, msg["createTime"].(string)); err != nil || !strings.HasSuffix(msg["createTime"].(string), "Z") {
+		t.Fatalf("createTime %v: %v", msg["createTime"], err)
+	}
+
+	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "room3 only"))
+	onlyFrame(t, f.rec.take("c2"), "ack")
+	if got := f.rec.take("c1"); len(got) != 0 {
+		t.Fatalf("uuid1 received a uuidroom3 message: %v", got)
+	}
+}
+
+func TestBadInputGetsErrorFrameAndStoresNothing(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", tripsense.MaxChatMessageBytes+1)
+	huge := `{"action":"ping","pad":"` + strings.Repeat("y", tripsense.MaxFrameBytes) + `"}`
+	cases := []struct {
+		name, frame, code string
+	}{
+		{"malformed JSON", `{"action":`, "bad_request"},
+		{"not an object", `[1,2]`, "bad_request"},
+		{"no action", `{"chatroomId":"uuidroom1"}`, "bad_request"},
+		{"unknown action", `{"action":"dance"}`, "unknown_action"},
+		{"missing chatMessage", `{"action":"sendMessage","chatroomId":"uuidroom1","messageType":"text message"}`, "bad_request"},
+		{"missing room", `{"action":"sendMessage","chatMessage":"x","messageType":"text message"}`, "bad_request"},
+		{"missing messageType", `{"action":"sendMessage","chatroomId":"uuidroom1","chatMessage":"x"}`, "bad_request"},
+		{"empty body", `{"action":"sendMessage","chatroomId":"uuidroom1","chatMessage":"","messageType":"t"}`, "bad_request"},
+		{"wrong type", `{"action":"sendMessage","chatroomId":5,"chatMessage":"x","messageType":"t"}`, "bad_request"},
+		{"bad room syntax", `{"action":"sendMessage","chatroomId":"room/../x","chatMessage":"x","messageType":"t"}`, "bad_request"},
+		{"body too large", sendFrame("uuid1", "uuidroom1", big), "too_large"},
+		{"frame too large", huge, "too_large"},
+		{"forged userId", sendFrame("uuid2", "uuidroom1", "x"), "forbidden"},
+		{"stranger's room", sendFrame("uuid1", "uuidroom3", "x"), "not_member"},
+		{"unknown room", sendFrame("uuid1", "nosuchroom", "x"), "not_member"},
+		{"markRead without index", `{"action":"markRead","chatroomId":"uuidroom1"}`, "bad_request"},
+		{"markRead negative", `{"action":"markRead","chatroomId":"uuidroom1","index":-1}`, "bad_request"},
+		{"markRead stranger", `{"action":"markRead","chatroomId":"uuidroom3","index":1}`, "not_member"},
+		{"sync stranger cursor", `{"action":"sync","cursors":{"uuidroom3":0}}`, "not_member"},
+		{"sync forged user", `{"action":"sync","userId":"uuid2"}`, "forbidden"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, ws.Replace)
+			u1 := f.connect(t, "c1", "uuid1")
+			f.connect(t, "c2", "uuid2")
+			f.send(t, u1, tc.frame)
+			e := onlyFrame(t, f.rec.take("c1"), "error")
+			if e["code"] != tc.code || e["message"] == "" {
+				t.Fatalf("error frame = %v, want code %s", e, tc.code)
+			}
+			for _, room := range []string{"uuidroom1", "uuidroom2", "uuidroom3"} {
+				if h, _ := f.store.Head(context.Background(), room); h != 0 {
+					t.Fatalf("%s head = %d after rejected frame", room, h)
+				}
+			}
+			if got := f.rec.take("c2"); len(got) != 0 {
+				t.Fatalf("other user got %v", got)
+			}
+			// The connection stays usable.
+			f.send(t, u1, sendFrame("uuid1", "uuidroom2", "after the bad frame"))
+			if ack := onlyFrame(t, f.rec.take("c1"), "ack"); ack["index"] != float64(1) {
+				t.Fatalf("ack = %v", ack)
+			}
+		})
+	}
+}
+
+func TestRetriedSendIsIdempotent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	f.connect(t, "c2", "uuid2")
+	frame := `{"action":"sendMessage","userId":"uuid1","chatroomId":"uuidroom2","chatMessage":"once","messageType":"text message","clientMsgId":"c-1"}`
+	f.send(t, u1, frame)
+	first := onlyFrame(t, f.rec.take("c1"), "ack")
+	onlyFrame(t, f.rec.take("c2"), "message")
+	f.send(t, u1, frame)
+	again := onlyFrame(t, f.rec.take("c1"), "ack")
+	if again["index"] != first["index"] || again["clientMsgId"] != "c-1" || again["duplicate"] != true {
+		t.Fatalf("retry ack = %v, first = %v", again, first)
+	}
+	if got := f.rec.take("c2"); len(got) != 0 {
+		t.Fatalf("retry fanned out again: %v", got)
+	}
+	if h, _ := f.store.Head(context.Background(), "uuidroom2"); h != 1 {
+		t.Fatalf("head = %d, want 1", h)
+	}
+}
+
+func TestDisconnectCountsOnlyDeliveredMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	f.connect(t, "c2", "uuid2")
+	for i := range 3 {
+		f.send(t, u1, sendFrame("uuid1", "uuidroom2", fmt.Sprint("delivered ", i)))
+	}
+	f.rec.mu.Lock()
+	f.rec.gone["c2"] = true // the next push fails: uuid2's phone vanished
+	f.rec.mu.Unlock()
+	f.send(t, u1, sendFrame("uuid1", "uuidroom2", "never delivered"))
+	if _, err := f.hub.Get(ctx, "c2"); err == nil {
+		t.Fatal("gone connection is still registered")
+	}
+	cur, err := f.store.Cursor(ctx, "uuid2", "uuidroom2")
+	if err != nil || cur.LastSeen != 3 {
+		t.Fatalf("uuid2 cursor = %+v, %v; want lastSeen 3 (4 was not delivered)", cur, err)
+	}
+	// The sender's own messages count as seen.
+	if err := f.svc.Disconnect(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom2"); cur.LastSeen != 4 {
+		t.Fatalf("uuid1 cursor = %d, want 4", cur.LastSeen)
+	}
+	// A room the user never received anything in keeps its cursor.
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 0 {
+		t.Fatalf("uuid1 uuidroom1 cursor = %d, want 0", cur.LastSeen)
+	}
+}
+
+func TestOutOfOrderDeliveryDoesNotSkipAGap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	f.connect(t, "c2", "uuid2")
+	for i := 1; i <= 3; i++ {
+		if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = f.hub.Delivered(ctx, "c2", "uuidroom2", 1)
+	_ = f.hub.Delivered(ctx, "c2", "uuidroom2", 3) // 2 raced the connect and never arrived
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 1 {
+		t.Fatalf("cursor = %d, want 1", cur.LastSeen)
+	}
+}
+
+func TestDuplicateConnectionPolicies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("refuse", func(t *testing.T) {
+		f := newFixture(t, ws.Refuse)
+		f.connect(t, "a", "uuid1")
+		err := f.svc.Connect(ctx, tripsense.Connection{ID: "b", UserID: "uuid1"})
+		if tripsense.ErrorCode(err) != tripsense.ECONFLICT {
+			t.Fatalf("second connect: %v, want conflict", err)
+		}
+		if err := f.svc.Disconnect(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		f.connect(t, "b", "uuid1") // once the old one is gone, reconnecting works
+	})
+	t.Run("replace", func(t *testing.T) {
+		f := newFixture(t, ws.Replace)
+		f.connect(t, "a", "uuid1")
+		f.connect(t, "b", "uuid1")
+		if f.rec.closed["a"] != ws.CloseReplaced {
+			t.Fatalf("old connection closed with %d, want %d", f.rec.closed["a"], ws.CloseReplaced)
+		}
+		if _, err := f.hub.Get(ctx, "a"); err == nil {
+			t.Fatal("replaced connection still registered")
+		}
+		u2 := f.connect(t, "c", "uuid2")
+		f.send(t, u2, sendFrame("uuid2", "uuidroom2", "to the new one"))
+		onlyFrame(t, f.rec.take("b"), "message")
+		if got := f.rec.take("a"); len(got) != 0 {
+			t.Fatalf("replaced connection got %v", got)
+		}
+	})
+	t.Run("allow", func(t *testing.T) {
+		f := newFixture(t, ws.Allow)
+		f.connect(t, "a", "uuid1")
+		f.connect(t, "b", "uuid1")
+		u2 := f.connect(t, "c", "uuid2")
+		f.send(t, u2, sendFrame("uuid2", "uuidroom2", "to both devices"))
+		onlyFrame(t, f.rec.take("a"), "message")
+		onlyFrame(t, f.rec.take("b"), "message")
+	})
+}
+
+func TestSyncActionPushesMissedMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	for i := 1; i <= 450; i++ {
+		if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: fmt.Sprint(i), Type: "t", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "uuidroom2", 5); err != nil {
+		t.Fatal(err)
+	}
+	u2 := f.connect(t, "c2", "uuid2")
+	f.send(t, u2, `{"action":"sync"}`)
+	frames := f.rec.take("c2")
+	// 445 messages of uuidroom2, then synced frames for uuidroom2 and uuidroom3 (sorted by room).
+	if len(frames) != 445+2 {
+		t.Fatalf("got %d frames", len(frames))
+	}
+	for i := range 445 {
+		if frames[i]["type"] != "message" || frames[i]["index"] != float64(6+i) {
+			t.Fatalf("frame %d = %v", i, frames[i])
+		}
+	}
+	if s := frames[445]; s["type"] != "synced" || s["chatroomId"] != "uuidroom2" || s["head"] != float64(450) || s["complete"] != true {
+		t.Fatalf("synced = %v", s)
+	}
+	if s := frames[446]; s["type"] != "synced" || s["chatroomId"] != "uuidroom3" || s["head"] != float64(0) {
+		t.Fatalf("synced = %v", s)
+	}
+	// Client cursors win; a disconnect then records everything as seen.
+	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":449}}`)
+	if got := f.rec.take("c2"); len(got) != 3 || got[0]["index"] != float64(450) {
+		t.Fatalf("sync with cursor: %v", got)
+	}
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 450 {
+		t.Fatalf("cursor after sync+disconnect = %d, want 450", cur.LastSeen)
+	}
+}
+
+func TestMarkReadAndPing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	f.send(t, u1, `{"action":"ping"}`)
+	onlyFrame(t, f.rec.take("c1"), "pong")
+	for range 3 {
+		f.send(t, u1, sendFrame("uuid1", "uuidroom1", "x"))
+	}
+	f.rec.take("c1")
+	f.send(t, u1, `{"action":"markRead","chatroomId":"uuidroom1","index":99}`)
+	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
+		t.Fatalf("cursor frame = %v, want clamped to 3", c)
+	}
+	f.send(t, u1, `{"action":"markRead","chatroomId":"uuidroom1","index":1}`)
+	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
+		t.Fatalf("cursor moved backwards: %v", c)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 3 {
+		t.Fatalf("stored cursor = %d", cur.LastSeen)
+	}
+}
+
+func TestMembershipChangesReachOnlineConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	f.connect(t, "c1", "uuid1")
+	u2 := f.connect(t, "c2", "uuid2")
+	if err := f.svc.AddMember(ctx, "uuidroom3", "uuid1"); err != nil {
+		t.Fatal(err)
+	}
+	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "welcome"))
+	onlyFrame(t, f.rec.take("c1"), "message")
+	f.rec.take("c2")
+	if err := f.svc.RemoveMember(ctx, "uuidroom3", "uuid1"); err != nil {
+		t.Fatal(err)
+	}
+	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "bye"))
+	if got := f.rec.take("c1"); len(got) != 0 {
+		t.Fatalf("removed member got %v", got)
+	}
+}
