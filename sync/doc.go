@@ -1,0 +1,49 @@
+// Package catchup is the offline-sync use case of Tripsense: read cursors,
+// catch-up planning (the missed range of every room of a user), paged
+// history in both directions and unread counts. Its directory is sync/; its
+// name is catchup because a package named sync would shadow the standard
+// library's sync in every file that needs both (a mutex next to a catch-up
+// call), forcing an alias on one of them each time. Import it as
+//
+//	catchup "github.com/tripsense/tripsense/sync"
+//
+// # Rules
+//
+// Every method checks membership first. A caller who is not a member of a
+// room gets an *tripsense.Error with code ENOTMEMBER and learns nothing else
+// about the room: not its head, not whether it exists.
+//
+// A room's missed range for a user is (lastSeen, head]: lastSeen is the
+// client's own cursor for the room when it sent one (the client wins over
+// the stored cursor, so a client that passes its cursors never misses a
+// message even if the stored cursor ran ahead of what it persisted),
+// otherwise the stored cursor; either is clamped to [0, head].
+//
+// Pages are bounded: limit 0 means tripsense.DefaultPageLimit, anything
+// outside 1..tripsense.MaxPageLimit is EINVALID. A page never claims more
+// than it holds: RoomSync.Complete and HistoryPage.HasMore say whether the
+// range continues, and Next says where.
+//
+// # Entry points
+//
+//   - Service.Sync: the first page of every room's missed range (GET /v1/sync).
+//   - Service.History: one page of one room, ascending after an index or the
+//     older page below an index (GET /v1/rooms/{room}/messages).
+//   - Service.Rooms: head, lastSeen and unread per room (GET /v1/rooms).
+//   - Service.MarkRead: advance a read cursor, never backwards, clamped to
+//     the head (PUT /v1/rooms/{room}/cursor and the WebSocket markRead).
+//   - Service.Plan: the missed range of every room, without messages.
+//   - Service.Pages: the WebSocket sync action. It plans like Sync and then
+//     calls fn with every page of every missed range, in room order and index
+//     order within a room, until each range is exhausted; it returns the plan
+//     so the caller can report per-room heads afterwards. A page whose last
+//     message has index Range.Head is the last page of that room.
+//   - ParseCursors and FormatCursors: the after=room:N,room:N query syntax.
+//
+// Encoding: RoomSync and HistoryPage append their JSON with AppendJSON,
+// which writes each message with tripsense.Message.AppendJSON into the same
+// buffer, so a page costs no allocation per message.
+//
+// catchup imports the root package and the standard library only; it sees
+// the stores through the Store port, never a concrete store.
+package catchup
