@@ -1,0 +1,105 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// op is one write: fn runs inside the committer's transaction. fn may run
+// more than once (when another write of the same batch fails, the batch is
+// rolled back and run again without it), so it must have no effect outside
+// the transaction except overwriting its own result fields.
+type op struct {
+	fn   func(tx *bbolt.Tx) error
+	done chan error // buffered; receives exactly one value after commit
+}
+
+// write queues fn and waits until the transaction that ran it has
+// committed (and, unless NoSync, synced). If ctx ends first, write returns
+// ctx.Err() and the write may still commit.
+func (s *Store) write(ctx context.Context, opName string, fn func(tx *bbolt.Tx) error) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
+	if err := s.enqueue(ctx, o); err != nil {
+		return fmt.Errorf("bolt: %s: %w", opName, err)
+	}
+	select {
+	case err := <-o.done:
+		if err != nil {
+			return fmt.Errorf("bolt: %s: %w", opName, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bolt: %s: %w", opName, ctx.Err())
+	}
+}
+
+func (s *Store) enqueue(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.queue <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitLoop is the only writer. It takes every op queued while the last
+// commit was running (up to MaxBatch) and commits them in one transaction,
+// so concurrent writers share one fsync pair and a lone writer waits for
+// no batch timer. It exits when the queue is closed and drained.
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	batch := make([]*op, 0, s.opts.MaxBatch)
+	for o := range s.queue {
+		batch = append(batch[:0], o)
+	fill:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case o, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit runs the ops of batch in one transaction. An op that fails is
+// taken out and gets its error; the others are run again without it.
+func (s *Store) commit(batch []*op) {
+	for len(batch) > 0 {
+		failed := -1
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			for i, o := range batch {
+				if err := o.fn(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			batch[failed].done <- err
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+			continue
+		}
+		for _, o := range batch {
+			o.done <- err
+		}
+		return
+	}
+}

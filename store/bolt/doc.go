@@ -1,0 +1,25 @@
+// Package bolt is the embedded durable tripsense.Store: one bbolt file (a
+// copy-on-write B+tree with real transactions) inside the data directory.
+//
+// Layout: one bucket per table of the design, keys built so that a cursor
+// seek finds a range directly (see keys.go):
+//
+//	messages     room, big-endian index      -> encoded message (codec.go)
+//	heads        room                        -> big-endian head index
+//	dedupe       room, user, clientMsgId     -> index, time (ms)
+//	dedupeByTime time (ms), dedupe key       -> (empty); finds expired records
+//	userRoom     user, room                  -> joinedAt (ms)
+//	roomUser     room, user                  -> joinedAt (ms)
+//	readCursors  user, room                  -> lastSeen, updatedAt (ms)
+//
+// Every write goes through one committer goroutine (commit.go) that takes
+// all the writes queued while the previous commit was syncing and applies
+// them in one read-write transaction with one fsync pair: group commit
+// without a batch delay to tune. An Append allocates the room's next index,
+// writes the dedupe record and the message in that transaction, so they
+// become durable together; Append returns only after the commit synced, so
+// an acknowledged message survives kill -9. Catch-up reads seek to
+// (room, after+1) and cost the size of the page, not of the room.
+//
+// This package imports bbolt, the standard library and the root package.
+package bolt

@@ -1,0 +1,69 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Bucket names: one per table of the design.
+var (
+	bucketMessages     = []byte("messages")
+	bucketHeads        = []byte("heads")
+	bucketDedupe       = []byte("dedupe")
+	bucketDedupeByTime = []byte("dedupeByTime")
+	bucketUserRoom     = []byte("userRoom")
+	bucketRoomUser     = []byte("roomUser")
+	bucketReadCursors  = []byte("readCursors")
+)
+
+var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
+	bucketUserRoom, bucketRoomUser, bucketReadCursors}
+
+// Composite keys: every component but the last is prefixed with its length
+// as a uvarint (a prefix-free code), so the keys of one first component are
+// exactly the keys that start with prefix(first), and the last component
+// sorts as its bytes do. Ids are never split or escaped.
+
+// prefix returns uvarint(len(s)) s, with room for extra more bytes.
+func prefix(s string, extra int) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(s)+extra)
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// pairKey is the key of (a, b): userRoom, roomUser, readCursors.
+func pairKey(a, b string) []byte {
+	return append(prefix(a, len(b)), b...)
+}
+
+// messageKey is the key of message index of room.
+func messageKey(room string, index int64) []byte {
+	return binary.BigEndian.AppendUint64(prefix(room, 8), uint64(index))
+}
+
+// dedupeKey is the key of (room, user, clientMsgID).
+func dedupeKey(room, user, clientMsgID string) []byte {
+	k := prefix(room, binary.MaxVarintLen64+len(user)+len(clientMsgID))
+	k = binary.AppendUvarint(k, uint64(len(user)))
+	k = append(k, user...)
+	return append(k, clientMsgID...)
+}
+
+// byTimeKey is the key in dedupeByTime of a dedupe record written at ms.
+func byTimeKey(ms int64, dk []byte) []byte {
+	k := make([]byte, 8, 8+len(dk))
+	binary.BigEndian.PutUint64(k, uint64(ms))
+	return append(k, dk...)
+}
+
+func u64(v int64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)) }
+
+// getU64 decodes a big-endian int64 at b[off:]; ok is false if b is short.
+func getU64(b []byte, off int) (int64, bool) {
+	if len(b) < off+8 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b[off:])), true
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -1,0 +1,143 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tripsense/tripsense"
+)
+
+var _ tripsense.Store = (*Store)(nil)
+
+// ErrClosed is returned by writes to a closed store.
+var ErrClosed = errors.New("bolt: store is closed")
+
+// Options configures a Store. The zero value is the durable default.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock held by another process
+	// that has the same file open. Zero means 1s.
+	LockTimeout time.Duration
+	// MaxBatch bounds how many writes one commit carries. Zero means 1024.
+	MaxBatch int
+	// NoSync skips fsync on commit. The store is then NOT durable: use it only
+	// to load test or benchmark data fast.
+	NoSync bool
+	// Now is the clock of dedupe records, cursor updates, joinedAt and of a
+	// message with a zero CreateTime. Nil means time.Now.
+	Now func() time.Time
+	// DedupePruneInterval is how often expired dedupe records (older than
+	// tripsense.DedupeTTL) are deleted, within the commits of ordinary writes.
+	// Zero means 1 minute.
+	DedupePruneInterval time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DedupePruneInterval <= 0 {
+		o.DedupePruneInterval = time.Minute
+	}
+	return o
+}
+
+// Store is the bbolt tripsense.Store. It is safe for concurrent use.
+type Store struct {
+	db   *bbolt.DB
+	opts Options
+
+	// mu guards closed and sending on queue: Close takes it exclusively.
+	mu        sync.RWMutex
+	closed    bool
+	queue     chan *op
+	committed chan struct{} // closed when the committer has exited
+
+	lastPruneMs atomic.Int64
+}
+
+// Open opens (creating if needed) the store in the file at path, which is
+// a file inside the data directory; the directory must exist. Only one
+// Store may have a file open at a time (a second Open, also from another
+// process, waits up to Options.LockTimeout and fails).
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:      opts.LockTimeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("bolt: create buckets in %s: %w", path, err)
+	}
+	s := &Store{
+		db:        db,
+		opts:      opts,
+		queue:     make(chan *op, opts.MaxBatch),
+		committed: make(chan struct{}),
+	}
+	s.lastPruneMs.Store(opts.Now().UnixMilli())
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close commits the writes already queued, then closes the file. Writes
+// after Close fail with ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.committed
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("bolt: close: %w", err)
+	}
+	return nil
+}
+
+// Path returns the file the store is in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Size returns the size of the file in bytes.
+func (s *Store) Size() (int64, error) {
+	fi, err := os.Stat(s.db.Path())
+	if err != nil {
+		return 0, fmt.Errorf("bolt: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(opName string, fn func(tx *bbolt.Tx) error) error {
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("bolt: %s: %w", opName, err)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/store/bolt"
+	"github.com/tripsense/tripsense/store/storetest"
+)
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock(t time.Time) *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func TestDedupeExpiresAfterTTLAndIsPruned(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{Now: clock.Now, DedupePruneInterval: 365 * 24 * time.Hour})
+	t.Cleanup(func() { _ = s.Close() })
+	nm := tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: "c-1"}
+	storetest.MustAppendNew(t, s, nm)
+	storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: "c-2"})
+
+	clock.Advance(tripsense.DedupeTTL - time.Millisecond)
+	if n, err := s.PruneDedupe(ctx, clock.Now(), 100); err != nil || n != 0 {
+		t.Fatalf("PruneDedupe before TTL = %d, %v; want 0", n, err)
+	}
+	if m, dup := storetest.MustAppend(t, s, nm); !dup || m.Index != 1 {
+		t.Fatalf("retry just within TTL: index %d dup %v, want 1 true", m.Index, dup)
+	}
+
+	clock.Advance(time.Millisecond)
+	// c-1 expired: a send with it is a new message (and replaces the record).
+	if m, dup := storetest.MustAppend(t, s, nm); dup || m.Index != 3 {
+		t.Fatalf("send after TTL: index %d dup %v, want 3 false", m.Index, dup)
+	}
+	// Only c-2's record is expired now; c-1's was rewritten.
+	if n, err := s.PruneDedupe(ctx, clock.Now(), 100); err != nil || n != 1 {
+		t.Fatalf("PruneDedupe after TTL = %d, %v; want 1", n, err)
+	}
+	if m, dup := storetest.MustAppend(t, s, nm); !dup || m.Index != 3 {
+		t.Fatalf("retry of the new c-1: index %d dup %v, want 3 true", m.Index, dup)
+	}
+	clock.Advance(tripsense.DedupeTTL)
+	if n, err := s.PruneDedupe(ctx, clock.Now(), 100); err != nil || n != 1 {
+		t.Fatalf("PruneDedupe of the new c-1 = %d, %v; want 1", n, err)
+	}
+	if n, err := s.PruneDedupe(ctx, clock.Now(), 100); err != nil || n != 0 {
+		t.Fatalf("PruneDedupe with nothing left = %d, %v; want 0", n, err)
+	}
+}
+
+func TestAppendPrunesPeriodically(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	path := filepath.Join(t.TempDir(), "db")
+	s := MustOpen(t, path, bolt.Options{Now: clock.Now, DedupePruneInterval: time.Hour})
+	for i := range 5 {
+		storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: fmt.Sprint(i)})
+	}
+	clock.Advance(tripsense.DedupeTTL + time.Hour)
+	storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: "new"})
+	// The prune was queued by that Append; Close commits what is queued.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = MustOpen(t, path, bolt.Options{Now: clock.Now})
+	t.Cleanup(func() { _ = s.Close() })
+	if n, err := s.PruneDedupe(context.Background(), clock.Now().Add(tripsense.DedupeTTL), 100); err != nil || n != 1 {
+		t.Fatalf("records left = %d, %v; want only the new one", n, err)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	_, _, err := s.Append(context.Background(), tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"})
+	if !errors.Is(err, bolt.ErrClosed) {
+		t.Fatalf("Append after Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.AdvanceCursor(context.Background(), "u", "r", 1); !errors.Is(err, bolt.ErrClosed) {
+		t.Fatalf("AdvanceCursor after Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.Head(context.Background(), "r"); err == nil {
+		t.Fatal("Head after Close: no error")
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := s.Append(ctx, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append: %v, want context.Canceled", err)
+	}
+	if _, err := s.MessagesAfter(ctx, "r", 0, 10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("MessagesAfter: %v, want context.Canceled", err)
+	}
+	if head := storetest.MustHead(t, s, "r"); head != 0 {
+		t.Fatalf("Head = %d, want 0", head)
+	}
+}
+
+func TestOpenLockedFileTimesOut(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "db")
+	s := MustOpen(t, path, bolt.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := bolt.Open(path, bolt.Options{LockTimeout: time.Millisecond}); err == nil {
+		t.Fatal("second Open of a locked file succeeded")
+	}
+}
+
+// TestCloseWhileAppending checks that Close waits for the writes it
+// accepted: every Append that returned without error is there after reopen,
+// and every other one failed with ErrClosed.
+func TestCloseWhileAppending(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "db")
+	s := MustOpen(t, path, bolt.Options{})
+	var (
+		wg    sync.WaitGroup
+		acked atomic.Int64
+	)
+	firstAcks := make(chan struct{})
+	var once sync.Once
+	for u := range 20 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				_, _, err := s.Append(context.Background(), tripsense.NewMessage{Room: "r", UserID: fmt.Sprint("u", u), Body: "b", Type: "t"})
+				if errors.Is(err, bolt.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				if acked.Add(1) == 100 {
+					once.Do(func() { close(firstAcks) })
+				}
+			}
+		})
+	}
+	<-firstAcks
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s = MustOpen(t, path, bolt.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	if head := storetest.MustHead(t, s, "r"); head != acked.Load() {
+		t.Fatalf("Head after reopen = %d, acknowledged appends = %d", head, acked.Load())
+	}
+}
