@@ -249,13 +249,14 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if err := s.Presence.SeenThrough(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("seen-through after send", "conn", c.ID, "err", err)
 	}
-	ackErr := s.reply(ctx, c, ackFrame(&m, dup))
 	if !dup {
 		// A retried send was fanned out when it was first stored; members who
 		// missed it then get it from catch-up, so it is not pushed twice.
 		s.fanout(ctx, c.ID, &m)
 	}
-	return ackErr
+	// The ack goes last: when a sender holds its ack, every online member's
+	// connection has already been handed the message.
+	return s.reply(ctx, c, ackFrame(&m, dup))
 }
 
 // fanout pushes m, encoded once, to every online connection in its room but

@@ -82,7 +82,7 @@ func newFixture(t *testing.T, policy ws.DuplicatePolicy) *fixture {
 			t.Fatal(err)
 		}
 	}
-	hub := local.NewHub(0)
+	hub := local.NewHub(local.HubOptions{})
 	rec := newRecorder(hub)
 	svc := &ws.Service{Store: st, Presence: hub, Pusher: rec, Catchup: &catchup.Service{Store: st}, Policy: policy}
 	return &fixture{svc: svc, store: st, hub: hub, rec: rec}

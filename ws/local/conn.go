@@ -5,20 +5,23 @@ import (
 
 	"sync"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/ws"
 )
 
-// Close codes used by this package; they equal the ws package's constants
-// (kept here as well so the hub does not depend on ws).
+// Close codes used by the hub.
 const (
-	CloseCodeSlowConsumer = 4001
-	CloseCodeRemoved      = 4002
+	CloseCodeSlowConsumer = ws.CloseSlowConsumer
+	CloseCodeRemoved      = ws.CloseRemoved
 )
 
 // conn is the hub's state of one connection: its rooms with their delivery
 // watermarks and its outgoing queue. An idle connection holds no queue slice.
 type conn struct {
-	info tripsense.Connection
+	info    tripsense.Connection
+	limiter *rate.Limiter // nil when unlimited
 
 	mu          sync.Mutex
 	marks       map[string]*tripsense.Watermark // rooms this connection receives

@@ -5,7 +5,10 @@ import (
 	"sort"
 	"sync"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/ws"
 )
 
 // DefaultQueueLimit is how many frames may wait for one connection before
@@ -17,6 +20,8 @@ const DefaultQueueLimit = 1024
 // call NewHub. Safe for concurrent use.
 type Hub struct {
 	queueLimit int
+	msgRate    rate.Limit
+	msgBurst   int
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -27,16 +32,39 @@ type Hub struct {
 var (
 	_ tripsense.Presence = (*Hub)(nil)
 	_ tripsense.Pusher   = (*Hub)(nil)
+	_ ws.Limiter         = (*Hub)(nil)
 )
 
-// NewHub returns an empty hub whose connections queue at most queueLimit
-// frames (DefaultQueueLimit when <= 0).
-func NewHub(queueLimit int) *Hub {
-	if queueLimit <= 0 {
-		queueLimit = DefaultQueueLimit
+// Allow implements ws.Limiter: the connection's sendMessage token bucket.
+func (h *Hub) Allow(id string) bool {
+	c := h.get(id)
+	return c == nil || c.limiter == nil || c.limiter.Allow()
+}
+
+// HubOptions tunes a Hub. Zero values take the defaults.
+type HubOptions struct {
+	// QueueLimit is how many frames may wait for one connection
+	// (DefaultQueueLimit).
+	QueueLimit int
+	// MsgRate and MsgBurst are the per-connection sendMessage token bucket
+	// (refill per second, size); MsgRate 0 means unlimited.
+	MsgRate  float64
+	MsgBurst int
+}
+
+// NewHub returns an empty hub.
+func NewHub(o HubOptions) *Hub {
+	if o.QueueLimit <= 0 {
+		o.QueueLimit = DefaultQueueLimit
+	}
+	r := rate.Inf
+	if o.MsgRate > 0 {
+		r = rate.Limit(o.MsgRate)
 	}
 	return &Hub{
-		queueLimit: queueLimit,
+		queueLimit: o.QueueLimit,
+		msgRate:    r,
+		msgBurst:   max(o.MsgBurst, 1),
 		conns:      make(map[string]*conn),
 		byUser:     make(map[string]map[*conn]struct{}),
 		byRoom:     make(map[string]map[*conn]struct{}),
@@ -71,6 +99,9 @@ func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 // Register implements tripsense.Presence.
 func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64) error {
 	c := newConn(info)
+	if h.msgRate != rate.Inf {
+		c.limiter = rate.NewLimiter(h.msgRate, h.msgBurst)
+	}
 	for _, r := range rooms {
 		wm := tripsense.NewWatermark(baseline[r])
 		c.marks[r] = &wm

@@ -1,0 +1,87 @@
+package auth_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/auth"
+)
+
+const secret = "0123456789abcdef0123456789abcdef-test"
+
+func TestTokenAuthenticate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tk := &auth.Token{Secret: []byte(secret), Now: func() time.Time { return now }}
+	good, err := tk.Mint("uuid1", time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := tk.Mint("boss", time.Hour, true)
+	other := &auth.Token{Secret: []byte(strings.Repeat("z", 40)), Now: tk.Now}
+	foreign, _ := other.Mint("uuid1", time.Hour, false)
+	past := &auth.Token{Secret: []byte(secret), Now: func() time.Time { return now.Add(-2 * time.Hour) }}
+	expired, _ := past.Mint("uuid1", time.Hour, false)
+	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "uuid1"}).SignedString([]byte(secret))
+	hs512, _ := jwt.NewWithClaims(jwt.SigningMethodHS512, jwt.RegisteredClaims{Subject: "uuid1", ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte(secret))
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.RegisteredClaims{Subject: "uuid1", ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	badSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "a b", ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte(secret))
+
+	cases := []struct {
+		name  string
+		creds tripsense.Credentials
+		user  string
+		admin bool
+	}{
+		{"valid", tripsense.Credentials{Token: good}, "uuid1", false},
+		{"valid with matching userId", tripsense.Credentials{Token: good, UserID: "uuid1"}, "uuid1", false},
+		{"admin claim", tripsense.Credentials{Token: admin}, "boss", true},
+		{"missing", tripsense.Credentials{UserID: "uuid1"}, "", false},
+		{"garbage", tripsense.Credentials{Token: "not.a.jwt"}, "", false},
+		{"wrong secret", tripsense.Credentials{Token: foreign}, "", false},
+		{"expired", tripsense.Credentials{Token: expired}, "", false},
+		{"no exp", tripsense.Credentials{Token: noExp}, "", false},
+		{"other algorithm", tripsense.Credentials{Token: hs512}, "", false},
+		{"alg none", tripsense.Credentials{Token: none}, "", false},
+		{"bad subject", tripsense.Credentials{Token: badSub}, "", false},
+		{"userId contradicts token", tripsense.Credentials{Token: good, UserID: "uuid2"}, "", false},
+		{"tampered", tripsense.Credentials{Token: good[:len(good)-2] + "xx"}, "", false},
+	}
+	for _, tc := range cases {
+		p, err := tk.Authenticate(context.Background(), tc.creds)
+		if tc.user == "" {
+			if tripsense.ErrorCode(err) != tripsense.EUNAUTHORIZED {
+				t.Errorf("%s: got %+v, %v; want unauthorized", tc.name, p, err)
+			}
+			continue
+		}
+		if err != nil || p.UserID != tc.user || p.Admin != tc.admin {
+			t.Errorf("%s: got %+v, %v", tc.name, p, err)
+		}
+	}
+}
+
+func TestDevAuthenticate(t *testing.T) {
+	t.Parallel()
+	d := &auth.Dev{Admins: map[string]bool{"admin": true}}
+	if p, err := d.Authenticate(context.Background(), tripsense.Credentials{UserID: "admin"}); err != nil || !p.Admin {
+		t.Fatalf("admin: %+v %v", p, err)
+	}
+	for _, bad := range []string{"", "a b", strings.Repeat("x", 200)} {
+		if _, err := d.Authenticate(context.Background(), tripsense.Credentials{UserID: bad}); tripsense.ErrorCode(err) != tripsense.EUNAUTHORIZED {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestNewTokenRejectsShortSecret(t *testing.T) {
+	t.Parallel()
+	if _, err := auth.NewToken("short"); err == nil {
+		t.Fatal("short secret accepted")
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tripsense/tripsense/ws"
+)
+
+// errUsage is returned after a flag error was already printed.
+var errUsage = errors.New("usage")
+
+// Config is the server's configuration, read once from flags and the
+// environment (flags win).
+type Config struct {
+	Addr        string // TRIPSENSE_ADDR
+	DataDir     string // TRIPSENSE_DATA
+	Demo        bool   // load the seed's demo users and rooms on first start
+	Auth        string // dev | token (TRIPSENSE_AUTH)
+	TokenSecret string // TRIPSENSE_TOKEN_SECRET
+	Insecure    bool   // allow dev identity on a non-loopback address
+	Admins      []string
+	Policy      ws.DuplicatePolicy
+	QueueLimit  int
+	LogFormat   string // text | json
+	LogLevel    string
+	// MsgRate and MsgBurst bound sendMessage per connection (token bucket).
+	MsgRate  float64
+	MsgBurst int
+	// HTTPRate bounds HTTP requests per client IP per minute.
+	HTTPRate int
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envBool(getenv func(string) string, key string, def bool) bool {
+	if v := getenv(key); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+// parseServeConfig reads flags over the environment and validates.
+func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", envOr(getenv, "TRIPSENSE_ADDR", "127.0.0.1:8080"), "listen address (TRIPSENSE_ADDR)")
+	fs.StringVar(&c.DataDir, "data", envOr(getenv, "TRIPSENSE_DATA", "./data"), "data directory (TRIPSENSE_DATA)")
+	noDemo := fs.Bool("no-demo", envBool(getenv, "TRIPSENSE_NO_DEMO", false), "do not load the demo users and rooms on first start (TRIPSENSE_NO_DEMO)")
+	fs.StringVar(&c.Auth, "auth", envOr(getenv, "TRIPSENSE_AUTH", "dev"), "identity mode: dev (userId trusted, loopback only) or token (signed JWT) (TRIPSENSE_AUTH)")
+	fs.BoolVar(&c.Insecure, "insecure-dev-identity", envBool(getenv, "TRIPSENSE_INSECURE_DEV_IDENTITY", false), "allow dev identity on a non-loopback address: ANYONE can claim ANY user")
+	admins := fs.String("admins", envOr(getenv, "TRIPSENSE_ADMINS", "admin"), "comma-separated admin user ids in dev mode (TRIPSENSE_ADMINS)")
+	policy := fs.String("duplicate-connections", envOr(getenv, "TRIPSENSE_DUPLICATE_CONNECTIONS", string(ws.Replace)), "policy for a second connection of an online user: refuse, replace or allow (TRIPSENSE_DUPLICATE_CONNECTIONS)")
+	fs.IntVar(&c.QueueLimit, "queue-limit", 1024, "frames queued per connection before it is closed as a slow consumer")
+	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "TRIPSENSE_LOG_FORMAT", "text"), "log format: text or json (TRIPSENSE_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "TRIPSENSE_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	fs.Float64Var(&c.MsgRate, "msg-rate", 20, "sendMessage per second per connection (token bucket refill)")
+	fs.IntVar(&c.MsgBurst, "msg-burst", 40, "sendMessage burst per connection (token bucket size)")
+	fs.IntVar(&c.HTTPRate, "http-rate", 600, "HTTP requests per minute per client IP (0 disables)")
+	if err := fs.Parse(args); err != nil {
+		return c, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serve: unexpected arguments %q\n", fs.Args())
+		return c, errUsage
+	}
+	c.Demo = !*noDemo
+	c.TokenSecret = getenv("TRIPSENSE_TOKEN_SECRET")
+	for _, a := range strings.Split(*admins, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Admins = append(c.Admins, a)
+		}
+	}
+	p, err := ws.ParsePolicy(*policy)
+	if err != nil {
+		return c, err
+	}
+	c.Policy = p
+	return c, c.Validate()
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", c.Addr, err)
+	}
+	switch c.Auth {
+	case "dev":
+		if !isLoopback(host) && !c.Insecure {
+			return fmt.Errorf("dev identity mode trusts any userId, so it listens only on loopback; %q is not loopback (use --auth token, or --insecure-dev-identity if you really mean it)", c.Addr)
+		}
+	case "token":
+		if len(c.TokenSecret) < 32 {
+			return errors.New("token mode needs TRIPSENSE_TOKEN_SECRET of at least 32 bytes")
+		}
+	default:
+		return fmt.Errorf("--auth %q: want dev or token", c.Auth)
+	}
+	if c.DataDir == "" {
+		return errors.New("--data is empty")
+	}
+	if c.QueueLimit < 16 {
+		return errors.New("--queue-limit must be at least 16")
+	}
+	if c.MsgRate <= 0 || c.MsgBurst < 1 {
+		return errors.New("--msg-rate must be > 0 and --msg-burst >= 1")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// storePath is the embedded store's file inside the data directory.
+func storePath(dataDir string) string { return filepath.Join(dataDir, "tripsense.db") }

@@ -1,0 +1,74 @@
+// Command tripsense is the single-binary Tripsense chat backend: WebSocket
+// live chat and the HTTP catch-up API on one port, over an embedded durable
+// store. Subcommands manage room membership, read messages back, mint tokens
+// and drive load.
+//
+//	tripsense [serve] [flags]      run the server (default)
+//	tripsense members add|remove|list --room R [--user U]
+//	tripsense messages --room R [--after N] [--limit N]
+//	tripsense token --user U [--ttl 1h] [--admin]
+//	tripsense bench [flags]
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: tripsense [command] [flags]
+
+commands:
+  serve      run the server (the default when no command is given)
+  members    add, remove or list room members:  tripsense members add --room uuidroom1 --user uuid3
+  messages   print a room's stored messages as JSON lines (server stopped)
+  token      mint a signed token:  tripsense token --user uuid1 --ttl 1h [--admin]
+  bench      drive a running server with load (see docs/benchmarks.md)
+
+Run 'tripsense COMMAND -h' for a command's flags.
+`
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, args, getenv, stderr)
+	case "members":
+		err = runMembers(ctx, args, getenv, stdout, stderr)
+	case "messages":
+		err = runMessages(ctx, args, getenv, stdout, stderr)
+	case "token":
+		err = runToken(args, getenv, stdout, stderr)
+	case "bench":
+		err = errors.New("bench: not built in this binary")
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "tripsense: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err == errUsage {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tripsense %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}

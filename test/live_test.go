@@ -1,0 +1,252 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func TestSeedScenarioOverWebSocket(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t)
+	u1 := mustDial(t, s, "uuid1")
+	u2 := mustDial(t, s, "uuid2")
+
+	u1.send(sendMsg("uuid1", "uuidroom1", "only uuid1 sees this"))
+	if ack := u1.nextOfType("ack"); ack["index"] != float64(1) || ack["chatroomId"] != "uuidroom1" {
+		t.Fatalf("ack = %v", ack)
+	}
+	u2.expectNone()
+
+	u2.send(sendMsg("uuid2", "uuidroom3", "only uuid2 sees this"))
+	u2.nextOfType("ack")
+	u1.expectNone()
+
+	u1.send(sendMsg("uuid1", "uuidroom2", "both see this"))
+	u1.nextOfType("ack")
+	m := u2.nextOfType("message")
+	if m["chatroomId"] != "uuidroom2" || m["userId"] != "uuid1" || m["chatMessage"] != "both see this" || m["index"] != float64(1) || m["messageType"] != "text message" {
+		t.Fatalf("message = %v", m)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z", m["createTime"].(string)); err != nil {
+		t.Fatalf("createTime %v: %v", m["createTime"], err)
+	}
+	u2.send(map[string]string{"action": "sendMessage", "userId": "uuid2", "chatroomId": "uuidroom2", "chatMessage": "reply", "messageType": "text message", "clientMsgId": "m-1"})
+	if ack := u2.nextOfType("ack"); ack["index"] != float64(2) || ack["clientMsgId"] != "m-1" {
+		t.Fatalf("ack = %v", ack)
+	}
+	if m := u1.nextOfType("message"); m["index"] != float64(2) || m["clientMsgId"] != "m-1" {
+		t.Fatalf("message = %v", m)
+	}
+}
+
+func TestBadFramesKeepTheConnectionUsable(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t)
+	u1 := mustDial(t, s, "uuid1")
+	for _, tc := range []struct{ frame, code string }{
+		{`not json`, "bad_request"},
+		{`{"action":"fly"}`, "unknown_action"},
+		{`{"action":"sendMessage","chatroomId":"uuidroom1"}`, "bad_request"},
+		{`{"action":"sendMessage","userId":"uuid2","chatroomId":"uuidroom1","chatMessage":"x","messageType":"t"}`, "forbidden"},
+		{`{"action":"sendMessage","chatroomId":"uuidroom3","chatMessage":"x","messageType":"t"}`, "not_member"},
+		{`{"action":"sendMessage","chatroomId":"bad room!","chatMessage":"x","messageType":"t"}`, "bad_request"},
+		{fmt.Sprintf(`{"action":"sendMessage","chatroomId":"uuidroom1","chatMessage":%q,"messageType":"t"}`, strings.Repeat("a", 17<<10)), "too_large"},
+		{`{"action":"ping","pad":"` + strings.Repeat("p", 40<<10) + `"}`, "too_large"},
+	} {
+		u1.send(tc.frame)
+		if e := u1.nextOfType("error"); e["code"] != tc.code {
+			t.Fatalf("frame %.60q: error %v, want %s", tc.frame, e, tc.code)
+		}
+	}
+	u1.send(sendMsg("uuid1", "uuidroom1", "still works"))
+	if ack := u1.nextOfType("ack"); ack["index"] != float64(1) {
+		t.Fatalf("ack after bad frames = %v (nothing else may have been stored)", ack)
+	}
+	// Beyond the hard cap the server closes with 1009.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = u1.conn.Write(ctx, websocket.MessageText, []byte(strings.Repeat("x", 2<<20)))
+	select {
+	case <-u1.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed after a 2 MiB frame")
+	}
+	if code := websocket.CloseStatus(u1.err); code != websocket.StatusMessageTooBig {
+		t.Fatalf("close status %v (%v), want 1009", code, u1.err)
+	}
+	// The server keeps running.
+	u2 := mustDial(t, s, "uuid1")
+	u2.send(`{"action":"ping"}`)
+	u2.nextOfType("pong")
+}
+
+func TestDuplicateConnectionPolicyReplace(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t)
+	old := mustDial(t, s, "uuid1")
+	old.expectNone()
+	fresh := mustDial(t, s, "uuid1")
+	select {
+	case <-old.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("old connection not closed")
+	}
+	if code := websocket.CloseStatus(old.err); code != 4000 {
+		t.Fatalf("old connection closed with %v, want 4000", code)
+	}
+	fresh.send(`{"action":"ping"}`)
+	fresh.nextOfType("pong")
+}
+
+func TestDuplicateConnectionPolicyRefuse(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t, "--duplicate-connections", "refuse")
+	first := mustDial(t, s, "uuid1")
+	first.expectNone()
+	if _, err := dial(s, "uuid1"); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Fatalf("second connection: %v, want refused with 409", err)
+	}
+	first.conn.Close(websocket.StatusNormalClosure, "bye")
+	// Once the first is gone the user may reconnect. The server notices the
+	// close asynchronously, so retry until a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := dial(s, "uuid1")
+		if err == nil {
+			c.conn.CloseNow()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reconnect after close still refused: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // retry interval, bounded by the deadline
+	}
+}
+
+// TestKill9UnderLoadLosesNoAcknowledgedMessage: 20 clients send to one room
+// while the server is killed with SIGKILL; after a restart every
+// acknowledged message is stored, indexes are 1..N without a gap, and the
+// next send gets N+1.
+func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t, "--no-demo")
+	s.stop()
+	for i := range 20 {
+		s.tool("members", "add", "--room", "crash", "--user", fmt.Sprintf("w%02d", i))
+	}
+	s.mustRun()
+
+	var mu sync.Mutex
+	acked := map[string]int64{} // clientMsgId -> index
+	var wg sync.WaitGroup
+	enough := make(chan struct{})
+	var enoughOnce sync.Once
+	for i := range 20 {
+		c := mustDial(t, s, fmt.Sprintf("w%02d", i))
+		wg.Add(1)
+		go func(i int, c *client) {
+			defer wg.Done()
+			for n := 0; n < 5000; n++ {
+				id := fmt.Sprintf("w%02d-%d", i, n)
+				data, _ := json.Marshal(map[string]string{"action": "sendMessage", "chatroomId": "crash", "chatMessage": id, "messageType": "text message", "clientMsgId": id})
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := c.conn.Write(ctx, websocket.MessageText, data)
+				cancel()
+				if err != nil {
+					return
+				}
+				// Wait for this message's ack; skip others' message frames.
+				for {
+					var f map[string]any
+					select {
+					case f = <-c.frames:
+					case <-c.closed:
+						return
+					}
+					if f["type"] == "ack" {
+						mu.Lock()
+						acked[f["clientMsgId"].(string)] = int64(f["index"].(float64))
+						if len(acked) >= 400 {
+							enoughOnce.Do(func() { close(enough) })
+						}
+						mu.Unlock()
+						break
+					}
+				}
+			}
+		}(i, c)
+	}
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+		t.Fatal("fewer than 400 acks within 60s")
+	}
+	s.kill9()
+	wg.Wait()
+
+	stored := map[string]int64{}
+	out := lines(s.tool("messages", "--room", "crash"))
+	for i, l := range out {
+		var m struct {
+			Index       int64  `json:"index"`
+			ClientMsgID string `json:"clientMsgId"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Index != int64(i+1) {
+			t.Fatalf("message %d has index %d: gap or duplicate", i+1, m.Index)
+		}
+		if _, dup := stored[m.ClientMsgID]; dup {
+			t.Fatalf("clientMsgId %s stored twice", m.ClientMsgID)
+		}
+		stored[m.ClientMsgID] = m.Index
+	}
+	mu.Lock()
+	for id, idx := range acked {
+		if stored[id] != idx {
+			t.Fatalf("acknowledged %s at index %d, stored at %d", id, idx, stored[id])
+		}
+	}
+	t.Logf("acked %d, stored %d after kill -9", len(acked), len(stored))
+	mu.Unlock()
+
+	s.mustRun()
+	c := mustDial(t, s, "w00")
+	c.send(map[string]string{"action": "sendMessage", "chatroomId": "crash", "chatMessage": "after restart", "messageType": "text message"})
+	for {
+		f := c.next()
+		if f["type"] == "ack" {
+			if f["index"] != float64(len(stored)+1) {
+				t.Fatalf("next index %v, want %d", f["index"], len(stored)+1)
+			}
+			break
+		}
+	}
+}
+
+func TestGracefulShutdownClosesWith1001(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t)
+	c := mustDial(t, s, "uuid1")
+	c.expectNone()
+	s.stop()
+	select {
+	case <-c.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not closed on shutdown")
+	}
+	if code := websocket.CloseStatus(c.err); code != websocket.StatusGoingAway {
+		t.Fatalf("close status %v, want 1001", code)
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, s.logs.String())
+	}
+}
