@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one command that runs every test (`make test`). It installs what it
+# needs (Go modules; wscat, dynalite and osls pinned in package-lock.json),
+# and the tests start and stop their own servers on 127.0.0.1: the tripsense
+# binary, dynalite (the DynamoDB-compatible test server) and the gateway
+# harness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== install: npm tools (package-lock.json) and Go modules"
+npm ci --no-audit --no-fund --loglevel=error
+go mod download
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race (unit, store conformance on bbolt and dynalite, end to end)"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (short, fixed time per target)"
+fuzztime="${FUZZTIME:-10s}"
+while read -r pkg target; do
+	[ -n "$pkg" ] || continue
+	echo "-- $target ($pkg, $fuzztime)"
+	go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+done < <(grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+	d=$(dirname "$f")
+	grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r t; do echo "./${d#./} $t"; done
+done | sort -u)
+
+echo "all tests passed"
