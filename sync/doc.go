@@ -26,7 +26,8 @@
 //
 // # Entry points
 //
-//   - Service.Sync: the first page of every room's missed range (GET /v1/sync).
+//   - Service.Sync: the first page of every room's missed range (GET /v1/sync),
+//     at most MaxSyncMessages in total.
 //   - Service.History: one page of one room, ascending after an index or the
 //     older page below an index (GET /v1/rooms/{room}/messages).
 //   - Service.Rooms: head, lastSeen and unread per room (GET /v1/rooms).

@@ -49,10 +49,16 @@ func newRoomSync(rg Range, msgs []tripsense.Message) RoomSync {
 	return rs
 }
 
+// MaxSyncMessages bounds the messages of one Sync answer over all rooms, so
+// a user in many busy rooms cannot make one response huge. Rooms past the
+// budget get an empty first page with Complete false and Next = LastSeen;
+// the client continues with them like with any incomplete room.
+const MaxSyncMessages = 5 * tripsense.MaxPageLimit
+
 // Sync returns, for every room of user sorted by id, the first page (at
 // most limit messages; 0 means tripsense.DefaultPageLimit) of its missed
-// range (lastSeen, head]. cursors holds the client's own cursors, which win
-// over the stored ones; it may be nil.
+// range (lastSeen, head], within MaxSyncMessages in total. cursors holds the
+// client's own cursors, which win over the stored ones; it may be nil.
 // Errors: EINVALID (bad limit, ids or cursors), ENOTMEMBER when cursors
 // names a room user is not in.
 func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]RoomSync, error) {
@@ -65,10 +71,14 @@ func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int6
 		return nil, err
 	}
 	out := make([]RoomSync, len(plan))
+	budget := MaxSyncMessages
 	for i, rg := range plan {
-		msgs, err := s.page(ctx, rg.Room, rg.LastSeen, rg.Head, limit)
-		if err != nil {
-			return nil, err
+		var msgs []tripsense.Message
+		if n := min(limit, budget); n > 0 {
+			if msgs, err = s.page(ctx, rg.Room, rg.LastSeen, rg.Head, n); err != nil {
+				return nil, err
+			}
+			budget -= len(msgs)
 		}
 		out[i] = newRoomSync(rg, msgs)
 	}

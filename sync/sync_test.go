@@ -2,6 +2,7 @@ package catchup_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/tripsense/tripsense"
@@ -179,5 +180,61 @@ func TestSyncStoreErrorsAreInternal(t *testing.T) {
 				t.Fatalf("message leaks: %q", tripsense.ErrorMessage(err))
 			}
 		})
+	}
+}
+
+// TestSyncBudget checks that one answer holds at most MaxSyncMessages and
+// that the rooms past the budget say so and still page to the end.
+func TestSyncBudget(t *testing.T) {
+	t.Parallel()
+	st := MustStore(t, nil)
+	const rooms = catchup.MaxSyncMessages/tripsense.MaxPageLimit + 2
+	for i := range rooms {
+		room := fmt.Sprintf("busy%d", i)
+		if err := st.AddMember(context.Background(), room, "uuid1"); err != nil {
+			t.Fatal(err)
+		}
+		MustAppend(t, st, room, tripsense.MaxPageLimit+1)
+	}
+	svc := &catchup.Service{Store: st}
+	cursors := map[string]int64{}
+	got := map[string]int64{} // room -> messages received
+	for calls := 0; ; calls++ {
+		if calls > 10 {
+			t.Fatal("no end")
+		}
+		res, err := svc.Sync(context.Background(), "uuid1", cursors, tripsense.MaxPageLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, done := 0, true
+		for _, r := range res {
+			total += len(r.Messages)
+			got[r.Room] += int64(len(r.Messages))
+			if r.From != r.LastSeen+1 || r.To != r.LastSeen+int64(len(r.Messages)) {
+				t.Fatalf("room %s: from %d to %d lastSeen %d with %d messages", r.Room, r.From, r.To, r.LastSeen, len(r.Messages))
+			}
+			if !r.Complete {
+				done = false
+				if r.Next != r.To {
+					t.Fatalf("room %s: next %d, to %d", r.Room, r.Next, r.To)
+				}
+			}
+			cursors[r.Room] = r.To
+		}
+		if total > catchup.MaxSyncMessages {
+			t.Fatalf("answer holds %d messages", total)
+		}
+		if calls == 0 && total != catchup.MaxSyncMessages {
+			t.Fatalf("first answer holds %d messages, want the budget %d", total, catchup.MaxSyncMessages)
+		}
+		if done {
+			break
+		}
+	}
+	for i := range rooms {
+		if n := got[fmt.Sprintf("busy%d", i)]; n != tripsense.MaxPageLimit+1 {
+			t.Fatalf("busy%d: %d messages", i, n)
+		}
 	}
 }

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/tripsense/tripsense"
+	catchup "github.com/tripsense/tripsense/sync"
+)
+
+// SyncService is the catch-up use case the API serves; *catchup.Service
+// implements it. Errors are *tripsense.Error values whose codes the API maps
+// to statuses.
+type SyncService interface {
+	Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]catchup.RoomSync, error)
+	History(ctx context.Context, user, room string, after, before int64, limit int) (catchup.HistoryPage, error)
+	Rooms(ctx context.Context, user string) ([]catchup.RoomSummary, error)
+	MarkRead(ctx context.Context, user, room string, index int64) (tripsense.Cursor, error)
+}
+
+var _ SyncService = (*catchup.Service)(nil)
+
+// MemberManager changes room membership. The realtime service implements it,
+// because a membership change must also update who receives the room's
+// messages. Adding an existing member and removing a non-member are not
+// errors.
+type MemberManager interface {
+	AddMember(ctx context.Context, room, user string) error
+	RemoveMember(ctx context.Context, room, user string) error
+}
+
+// DefaultMaxBodyBytes is the default cap on a request body.
+const DefaultMaxBodyBytes = 16 << 10
+
+// Config is what New needs. Sync, Members and Auth are required.
+type Config struct {
+	Sync    SyncService
+	Members MemberManager
+	Auth    tripsense.Authenticator
+	// Log receives one record per internal error (with the request id) and
+	// a debug record per request. Nil discards.
+	Log *slog.Logger
+	// Ready reports whether the server accepts traffic (GET /healthz gives
+	// 200 or 503). Nil means always ready.
+	Ready func() bool
+	// MaxBodyBytes caps request bodies (413 beyond). 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Validate reports a missing required field or a negative body cap.
+func (c Config) Validate() error {
+	switch {
+	case c.Sync == nil:
+		return errors.New("api: Config.Sync is required")
+	case c.Members == nil:
+		return errors.New("api: Config.Members is required")
+	case c.Auth == nil:
+		return errors.New("api: Config.Auth is required")
+	case c.MaxBodyBytes < 0:
+		return errors.New("api: Config.MaxBodyBytes must not be negative")
+	}
+	return nil
+}
+
+// New returns the API's handler. It panics when cfg does not Validate: a
+// wiring mistake in main, caught at start-up.
+func New(cfg Config) http.Handler {
+	return newRouter(cfg)
+}
+
+// server holds the dependencies the handlers share.
+type server struct {
+	sync    SyncService
+	members MemberManager
+	auth    tripsense.Authenticator
+	log     *slog.Logger
+	ready   func() bool
+	maxBody int64
+}
+
+func newRouter(cfg Config) *chi.Mux {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	s := &server{sync: cfg.Sync, members: cfg.Members, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.ready == nil {
+		s.ready = func() bool { return true }
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.observe)
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.methodNotAllowed(r))
+
+	r.Get("/healthz", s.healthz)
+	r.Group(func(r chi.Router) {
+		r.Use(s.identify)
+		r.Get("/v1/sync", s.getSync)
+		r.Get("/v1/rooms", s.getRooms)
+		r.Get("/v1/rooms/{room}/messages", s.getMessages)
+		r.Put("/v1/rooms/{room}/cursor", s.putCursor)
+		r.Group(func(r chi.Router) {
+			r.Use(s.adminOnly)
+			r.Post("/v1/rooms/{room}/members", s.postMember)
+			r.Delete("/v1/rooms/{room}/members/{userId}", s.deleteMember)
+		})
+	})
+	return r
+}
+
+// healthz answers 200 {"status":"ok"} when ready, else 503
+// {"status":"unavailable"}. It needs no identity.
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if s.ready() {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, tripsense.Errorf(tripsense.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+}
+
+// methodNotAllowed answers 405 with an Allow header listing the methods the
+// path has (chi's default handler does, a custom one must find them).
+func (s *server) methodNotAllowed(mux *chi.Mux) http.HandlerFunc {
+	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		for _, m := range methods {
+			if mux.Match(chi.NewRouteContext(), m, path) {
+				w.Header().Add("Allow", m)
+			}
+		}
+		s.writeError(w, r, tripsense.Errorf(codeMethodNotAllowed, "method %s is not allowed here", r.Method))
+	}
+}

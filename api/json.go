@@ -1,0 +1,119 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/tripsense/tripsense"
+)
+
+// writeJSON answers with status and v encoded by encoding/json.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only our own response types get here; they always encode
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		status = http.StatusInternalServerError
+	}
+	writeRaw(w, status, append(b, '\n'))
+}
+
+// writeRaw answers with status and the JSON document b.
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // a client that went away is not an error of ours
+}
+
+// maxPooledBuffer keeps huge page buffers out of the pool.
+const maxPooledBuffer = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// getBuffer returns an empty buffer with at least n bytes of capacity.
+func getBuffer(n int) *[]byte {
+	bp := bufPool.Get().(*[]byte)
+	if cap(*bp) < n {
+		*bp = make([]byte, 0, n)
+	}
+	*bp = (*bp)[:0]
+	return bp
+}
+
+func putBuffer(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuffer {
+		bufPool.Put(bp)
+	}
+}
+
+// decodeJSON decodes the request body into dst strictly: Content-Type
+// application/json, at most s.maxBody bytes (413), exactly one JSON value
+// (trailing data is 400), no unknown fields (400).
+func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return tripsense.Errorf(codeUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return s.bodyError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if err == nil || !isTooLarge(err) {
+			return tripsense.Errorf(tripsense.EINVALID, "request body must be a single JSON object")
+		}
+		return s.bodyError(err)
+	}
+	return nil
+}
+
+func isTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// bodyError turns a decoding error into an *tripsense.Error with a message
+// that helps the client and reveals nothing of ours.
+func (s *server) bodyError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case isTooLarge(err):
+		return tripsense.Errorf(tripsense.ETOOLARGE, "request body is over %d bytes", s.maxBody)
+	case errors.Is(err, io.EOF):
+		return tripsense.Errorf(tripsense.EINVALID, "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return tripsense.Errorf(tripsense.EINVALID, "request body is truncated JSON")
+	case errors.As(err, &syn):
+		return tripsense.Errorf(tripsense.EINVALID, "request body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return tripsense.Errorf(tripsense.EINVALID, "request body must be a JSON object")
+		}
+		return tripsense.Errorf(tripsense.EINVALID, "field %s must be %s", typ.Field, typeName(typ.Type.String()))
+	}
+	// What remains with DisallowUnknownFields is `json: unknown field "x"`;
+	// encoding/json has no type for it, so its text is shown as it is.
+	return tripsense.Errorf(tripsense.EINVALID, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func typeName(goType string) string {
+	switch goType {
+	case "int64", "int":
+		return "an integer"
+	case "string":
+		return "a string"
+	}
+	return fmt.Sprintf("of type %s", goType)
+}

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/tripsense/tripsense"
+)
+
+// memberBody is the body of POST /v1/rooms/{room}/members.
+type memberBody struct {
+	UserID string `json:"userId"`
+}
+
+// membershipJSON is the answer of both member routes.
+type membershipJSON struct {
+	Room   string `json:"chatroomId"`
+	UserID string `json:"userId"`
+	Member bool   `json:"member"`
+}
+
+// postMember serves POST /v1/rooms/{room}/members {"userId":..} (admins).
+// Adding an existing member succeeds.
+func (s *server) postMember(w http.ResponseWriter, r *http.Request) {
+	room, err := idParam(r, "room")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body memberBody
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !tripsense.ValidID(body.UserID) {
+		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen))
+		return
+	}
+	if err := s.members.AddMember(r.Context(), room, body.UserID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, membershipJSON{Room: room, UserID: body.UserID, Member: true})
+}
+
+// deleteMember serves DELETE /v1/rooms/{room}/members/{userId} (admins).
+// Removing a non-member succeeds.
+func (s *server) deleteMember(w http.ResponseWriter, r *http.Request) {
+	room, err := idParam(r, "room")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user, err := idParam(r, "userId")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.members.RemoveMember(r.Context(), room, user); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, membershipJSON{Room: room, UserID: user, Member: false})
+}
