@@ -1,0 +1,423 @@
+// Package gateway is a test harness that stands in for Amazon API Gateway's
+// WebSocket APIs on 127.0.0.1, so that the Lambda handler of cmd/lambda-ws
+// runs end to end in-process with real WebSocket clients and the real
+// apigatewaymanagementapi SDK client.
+//
+// The server accepts WebSocket connections on /{stage} and turns them into
+// events.APIGatewayWebsocketProxyRequest invocations of the handler:
+// $connect (with the query string; any status but 200 refuses the
+// handshake with that status), one invocation per frame routed like
+// routeSelectionExpression $request.body.action (a declared route when the
+// body is a JSON object whose "action" names one, else $default; frames are
+// handled concurrently, as API Gateway does), and $disconnect when the
+// socket closes. It also serves the management endpoints under
+// /{stage}/@connections/{id}: POST writes the body to that socket as one
+// text frame and answers once it is written, DELETE closes the socket (and
+// so triggers $disconnect), GET describes it; an unknown or closed
+// connection gets 410 with a GoneException, as API Gateway answers.
+// Management requests must be SigV4-signed (any key: the signature is not
+// verified), so a client without credentials fails as it would in AWS.
+//
+// Differences from API Gateway, on purpose: one process, no 2 h / 10 min
+// limits, no 32 KB frame split, and $disconnect waits for the frames of
+// the connection that are still being handled.
+//
+// Dynalite starts the DynamoDB-compatible test server of the repository's
+// node_modules once per test process.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+		"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/coder/websocket"
+)
+
+// Handler is a WebSocket API's Lambda handler.
+type Handler func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	// Stage is the API stage, the first path segment ("dev").
+	Stage string
+	// Routes are the named routes besides $connect, $disconnect and
+	// $default (for Tripsense: sendMessage, markRead, sync, ping).
+	Routes []string
+	// TLS serves https/wss with a test certificate; use Server.HTTPClient
+	// to trust it. The events' domainName then makes
+	// https://{domainName}/{stage} a working management endpoint.
+	TLS bool
+	// InvokeTimeout bounds one invocation (default 10 s; Lambda's own
+	// limit behind API Gateway is 29 s).
+	InvokeTimeout time.Duration
+	// Logf, when set, receives one line per invocation error.
+	Logf func(format string, args ...any)
+}
+
+// Server is a running harness. Its fields are read-only.
+type Server struct {
+	// URL is the WebSocket URL of the stage: ws://127.0.0.1:PORT/dev
+	// (wss:// with TLS).
+	URL string
+	// Endpoint is the management endpoint to use as the SDK client's
+	// BaseEndpoint: http://127.0.0.1:PORT/dev (https:// with TLS).
+	Endpoint string
+	// DomainName is what events carry as requestContext.domainName.
+	DomainName string
+	// HTTPClient trusts the harness's certificate (TLS) or is a plain
+	// client.
+	HTTPClient *http.Client
+
+	handler Handler
+	opts    Options
+	routes  map[string]bool
+	srv     *httptest.Server
+	reqSeq  atomic.Int64
+
+	mu     sync.Mutex
+	conns  map[string]*conn
+	closed bool
+	wg     sync.WaitGroup // connection goroutines
+
+	posts, deletes, gones atomic.Int64
+}
+
+type conn struct {
+	id          string
+	sock        *websocket.Conn
+	connectedAt time.Time
+	sourceIP    string
+	vanished    atomic.Bool
+	frames      sync.WaitGroup
+}
+
+// New starts a harness on 127.0.0.1 that invokes h. Close it when done.
+func New(h Handler, opts Options) *Server {
+	if opts.Stage == "" {
+		opts.Stage = "dev"
+	}
+	if opts.InvokeTimeout <= 0 {
+		opts.InvokeTimeout = 10 * time.Second
+	}
+	s := &Server{handler: h, opts: opts, routes: map[string]bool{}, conns: map[string]*conn{}}
+	for _, r := range opts.Routes {
+		s.routes[r] = true
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/"+opts.Stage+"/@connections/{id}", s.manage)
+	mux.HandleFunc("GET /"+opts.Stage, s.accept)
+	s.srv = httptest.NewUnstartedServer(mux)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("gateway: listen: %v", err))
+	}
+	s.srv.Listener = ln
+	scheme, wsScheme := "http", "ws"
+	if opts.TLS {
+		s.srv.StartTLS()
+		scheme, wsScheme = "https", "wss"
+	} else {
+		s.srv.Start()
+	}
+	s.DomainName = ln.Addr().String()
+	s.URL = wsScheme + "://" + s.DomainName + "/" + opts.Stage
+	s.Endpoint = scheme + "://" + s.DomainName + "/" + opts.Stage
+	s.HTTPClient = s.srv.Client()
+	return s
+}
+
+// Close closes every connection (1001, each gets its $disconnect), waits
+// for their invocations and stops the server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		_ = c.sock.Close(websocket.StatusGoingAway, "gateway shutting down")
+	}
+	s.wg.Wait()
+	s.srv.Close()
+}
+
+// Connections returns the ids of the open connections.
+func (s *Server) Connections() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.conns))
+	for id := range s.conns {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Vanish drops a connection as a network failure would that API Gateway
+// has noticed but not yet reported: the socket closes, posts to it get
+// 410, and no $disconnect is ever invoked for it. It reports whether the
+// connection existed.
+func (s *Server) Vanish(id string) bool {
+	s.mu.Lock()
+	c := s.conns[id]
+	delete(s.conns, id)
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.vanished.Store(true)
+	_ = c.sock.CloseNow()
+	return true
+}
+
+// Stats returns how many management posts were delivered, how many
+// connections were deleted, and how many management calls got 410.
+func (s *Server) Stats() (posts, deletes, gones int64) {
+	return s.posts.Load(), s.deletes.Load(), s.gones.Load()
+}
+
+// ConnectionIDHeader is set on the handshake response to the connection's
+// id, so tests can name a client's connection.
+const ConnectionIDHeader = "X-Gateway-Connection-Id"
+
+func newConnID() string {
+	var b [11]byte // 16 base64 characters ending in '=', like API Gateway's
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// requestContext is the part of every event that names the API and the
+// connection.
+func (s *Server) requestContext(c *conn, routeKey, eventType string, now time.Time) events.APIGatewayWebsocketProxyRequestContext {
+	n := s.reqSeq.Add(1)
+	return events.APIGatewayWebsocketProxyRequestContext{
+		RouteKey:          routeKey,
+		EventType:         eventType,
+		ExtendedRequestID: "ext-" + strconv.FormatInt(n, 10),
+		RequestID:         "req-" + strconv.FormatInt(n, 10),
+		RequestTime:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+		RequestTimeEpoch:  now.UnixMilli(),
+		MessageDirection:  "IN",
+		Stage:             s.opts.Stage,
+		ConnectedAt:       c.connectedAt.UnixMilli(),
+		Identity:          events.APIGatewayRequestIdentity{SourceIP: c.sourceIP},
+		DomainName:        s.DomainName,
+		ConnectionID:      c.id,
+		APIID:             "harness",
+	}
+}
+
+func (s *Server) invoke(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.InvokeTimeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "lambda-" + req.RequestContext.RequestID})
+	resp, err := s.handler(ctx, req)
+	if err != nil {
+		s.logf("gateway: %s on %s: handler error: %v", req.RequestContext.RouteKey, req.RequestContext.ConnectionID, err)
+	}
+	return resp, err
+}
+
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "gateway closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	c := &conn{id: newConnID(), connectedAt: time.Now(), sourceIP: host}
+	req := events.APIGatewayWebsocketProxyRequest{
+		Headers:                         map[string]string{},
+		MultiValueHeaders:               map[string][]string(r.Header.Clone()),
+		QueryStringParameters:           map[string]string{},
+		MultiValueQueryStringParameters: map[string][]string(r.URL.Query()),
+		RequestContext:                  s.requestContext(c, "$connect", "CONNECT", c.connectedAt),
+	}
+	for k, v := range r.Header {
+		req.Headers[k] = v[len(v)-1]
+	}
+	for k, v := range r.URL.Query() {
+		req.QueryStringParameters[k] = v[len(v)-1]
+	}
+	if len(req.QueryStringParameters) == 0 {
+		req.QueryStringParameters, req.MultiValueQueryStringParameters = nil, nil
+	}
+	resp, err := s.invoke(req)
+	switch {
+	case err != nil:
+		http.Error(w, `{"message": "Internal server error"}`, http.StatusBadGateway)
+		return
+	case resp.StatusCode != http.StatusOK:
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write([]byte(resp.Body))
+		return
+	}
+	w.Header().Set(ConnectionIDHeader, c.id)
+	sock, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.disconnect(c, 1006, "handshake failed")
+		return
+	}
+	sock.SetReadLimit(128 << 10) // API Gateway's message limit
+	c.sock = sock
+	s.mu.Lock()
+	s.conns[c.id] = c
+	closing := s.closed
+	s.mu.Unlock()
+	if closing {
+		_ = sock.CloseNow() // Close ran during the handshake
+	}
+	s.readLoop(c)
+}
+
+// routeFor selects the route like $request.body.action.
+func (s *Server) routeFor(data []byte) string {
+	var body struct {
+		Action any `json:"action"`
+	}
+	if json.Unmarshal(data, &body) != nil {
+		return "$default"
+	}
+	if a, ok := body.Action.(string); ok && s.routes[a] {
+		return a
+	}
+	return "$default"
+}
+
+func (s *Server) readLoop(c *conn) {
+	code, reason := int64(1005), "Client-side close frame status not set"
+	for {
+		typ, data, err := c.sock.Read(context.Background())
+		if err != nil {
+			if st := websocket.CloseStatus(err); st != -1 {
+				code, reason = int64(st), "Client-side close frame status "+strconv.Itoa(int(st))
+			} else {
+				code, reason = 1006, "Going away"
+			}
+			break
+		}
+		req := events.APIGatewayWebsocketProxyRequest{
+			RequestContext: s.requestContext(c, s.routeFor(data), "MESSAGE", time.Now()),
+			Body:           string(data),
+		}
+		req.RequestContext.MessageID = "msg-" + req.RequestContext.RequestID
+		if typ == websocket.MessageBinary {
+			req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString(data), true
+		}
+		c.frames.Add(1)
+		go func() {
+			defer c.frames.Done()
+			_, _ = s.invoke(req)
+		}()
+	}
+	c.frames.Wait()
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+	_ = c.sock.CloseNow()
+	if !c.vanished.Load() {
+		s.disconnect(c, code, reason)
+	}
+}
+
+func (s *Server) disconnect(c *conn, code int64, reason string) {
+	req := events.APIGatewayWebsocketProxyRequest{
+		Headers:        map[string]string{"Host": s.DomainName},
+		RequestContext: s.requestContext(c, "$disconnect", "DISCONNECT", time.Now()),
+	}
+	req.RequestContext.DisconnectStatusCode = code
+	req.RequestContext.DisconnectReason = &reason
+	_, _ = s.invoke(req)
+}
+
+func (s *Server) lookup(id string) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[id]
+}
+
+// apiError answers like API Gateway's management API: the error type in
+// X-Amzn-ErrorType and a JSON body.
+func apiError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]any{"message": msg})
+	_, _ = w.Write(b)
+}
+
+func (s *Server) manage(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") {
+		apiError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
+		return
+	}
+	id := r.PathValue("id")
+	c := s.lookup(id)
+	if c == nil {
+		s.gones.Add(1)
+		apiError(w, http.StatusGone, "GoneException", "")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 128<<10))
+		if err != nil {
+			apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := c.sock.Write(ctx, websocket.MessageText, data); err != nil {
+			s.gones.Add(1)
+			apiError(w, http.StatusGone, "GoneException", "")
+			return
+		}
+		s.posts.Add(1)
+		w.WriteHeader(http.StatusOK)
+	case http.MethodDelete:
+		s.deletes.Add(1)
+		// Closing makes the read loop end, which invokes $disconnect.
+		go func() { _ = c.sock.Close(websocket.StatusNormalClosure, "") }()
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"connectedAt":  c.connectedAt.UTC().Format(time.RFC3339),
+			"identity":     map[string]string{"sourceIp": c.sourceIP},
+			"lastActiveAt": time.Now().UTC().Format(time.RFC3339),
+		})
+	default:
+		apiError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
+	}
+}
