@@ -89,11 +89,16 @@ type Server struct {
 	reqSeq  atomic.Int64
 
 	mu     sync.Mutex
-	conns  map[string]*conn
+	conns  map[string]*conn // open connections
+	all    map[string]*conn // every accepted connection, for Done
 	closed bool
 	wg     sync.WaitGroup // connection goroutines
 
 	posts, deletes, gones atomic.Int64
+
+	busyMu   sync.Mutex
+	inflight int
+	idle     chan struct{} // closed while no invocation runs
 }
 
 type conn struct {
@@ -103,6 +108,7 @@ type conn struct {
 	sourceIP    string
 	vanished    atomic.Bool
 	frames      sync.WaitGroup
+	done        chan struct{} // closed after the read loop and $disconnect
 }
 
 // New starts a harness on 127.0.0.1 that invokes h. Close it when done.
@@ -113,7 +119,8 @@ func New(h Handler, opts Options) *Server {
 	if opts.InvokeTimeout <= 0 {
 		opts.InvokeTimeout = 10 * time.Second
 	}
-	s := &Server{handler: h, opts: opts, routes: map[string]bool{}, conns: map[string]*conn{}}
+	s := &Server{handler: h, opts: opts, routes: map[string]bool{}, conns: map[string]*conn{}, all: map[string]*conn{}, idle: make(chan struct{})}
+	close(s.idle)
 	for _, r := range opts.Routes {
 		s.routes[r] = true
 	}
@@ -228,7 +235,38 @@ func (s *Server) requestContext(c *conn, routeKey, eventType string, now time.Ti
 	}
 }
 
+// WaitIdle waits until no invocation is running (every frame sent so far
+// has been handled, with all its posts written), or ctx ends.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	for {
+		s.busyMu.Lock()
+		idle, n := s.idle, s.inflight
+		s.busyMu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Server) busy(delta int) {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	s.inflight += delta
+	switch {
+	case delta > 0 && s.inflight == delta:
+		s.idle = make(chan struct{})
+	case delta < 0 && s.inflight == 0:
+		close(s.idle)
+	}
+}
+
 func (s *Server) invoke(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	defer s.busy(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.InvokeTimeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "lambda-" + req.RequestContext.RequestID})
@@ -251,7 +289,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	c := &conn{id: newConnID(), connectedAt: time.Now(), sourceIP: host}
+	c := &conn{id: newConnID(), connectedAt: time.Now(), sourceIP: host, done: make(chan struct{})}
 	req := events.APIGatewayWebsocketProxyRequest{
 		Headers:                         map[string]string{},
 		MultiValueHeaders:               map[string][]string(r.Header.Clone()),
@@ -268,6 +306,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	if len(req.QueryStringParameters) == 0 {
 		req.QueryStringParameters, req.MultiValueQueryStringParameters = nil, nil
 	}
+	s.busy(1)
 	resp, err := s.invoke(req)
 	switch {
 	case err != nil:
@@ -291,6 +330,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	c.sock = sock
 	s.mu.Lock()
 	s.conns[c.id] = c
+	s.all[c.id] = c
 	closing := s.closed
 	s.mu.Unlock()
 	if closing {
@@ -334,6 +374,7 @@ func (s *Server) readLoop(c *conn) {
 			req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString(data), true
 		}
 		c.frames.Add(1)
+		s.busy(1)
 		go func() {
 			defer c.frames.Done()
 			_, _ = s.invoke(req)
@@ -349,6 +390,19 @@ func (s *Server) readLoop(c *conn) {
 	if !c.vanished.Load() {
 		s.disconnect(c, code, reason)
 	}
+	close(c.done)
+}
+
+// Done returns a channel that is closed once the connection id has closed
+// and its $disconnect invocation (if any) has returned; nil for an id the
+// harness never accepted.
+func (s *Server) Done(id string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.all[id]; c != nil {
+		return c.done
+	}
+	return nil
 }
 
 func (s *Server) disconnect(c *conn, code int64, reason string) {
@@ -358,6 +412,7 @@ func (s *Server) disconnect(c *conn, code int64, reason string) {
 	}
 	req.RequestContext.DisconnectStatusCode = code
 	req.RequestContext.DisconnectReason = &reason
+	s.busy(1)
 	_, _ = s.invoke(req)
 }
 
