@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 
 	"github.com/tripsense/tripsense"
 	catchup "github.com/tripsense/tripsense/sync"
@@ -51,6 +53,9 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (413 beyond). 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// RatePerMinute bounds the /v1 requests of one client IP per minute
+	// (429 rate_limited beyond, with Retry-After). 0 disables the limit.
+	RatePerMinute int
 }
 
 // Validate reports a missing required field or a negative body cap.
@@ -64,6 +69,8 @@ func (c Config) Validate() error {
 		return errors.New("api: Config.Auth is required")
 	case c.MaxBodyBytes < 0:
 		return errors.New("api: Config.MaxBodyBytes must not be negative")
+	case c.RatePerMinute < 0:
+		return errors.New("api: Config.RatePerMinute must not be negative")
 	}
 	return nil
 }
@@ -106,6 +113,13 @@ func newRouter(cfg Config) *chi.Mux {
 
 	r.Get("/healthz", s.healthz)
 	r.Group(func(r chi.Router) {
+		if cfg.RatePerMinute > 0 {
+			r.Use(httprate.Limit(cfg.RatePerMinute, time.Minute,
+				httprate.WithKeyFuncs(httprate.KeyByIP),
+				httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+					s.writeError(w, r, tripsense.Errorf(tripsense.ERATELIMITED, "too many requests: at most %d per minute per client", cfg.RatePerMinute))
+				})))
+		}
 		r.Use(s.identify)
 		r.Get("/v1/sync", s.getSync)
 		r.Get("/v1/rooms", s.getRooms)

@@ -85,7 +85,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
 	apiHandler := api.New(api.Config{
 		Sync: sync, Members: svc, Auth: authn, Log: m.Log,
-		Ready: m.ready.Load,
+		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
