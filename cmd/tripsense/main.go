@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "token":
 		err = runToken(args, getenv, stdout, stderr)
 	case "bench":
-		err = errors.New("bench: not built in this binary")
+		err = runBench(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
