@@ -34,6 +34,10 @@ func ParsePolicy(s string) (DuplicatePolicy, error) {
 	return "", fmt.Errorf("duplicate connection policy %q: want refuse, replace or allow", s)
 }
 
+// DefaultMaxConnectionsPerUser is the default bound on one user's
+// simultaneous connections (devices) under the Allow policy.
+const DefaultMaxConnectionsPerUser = 10
+
 // Conn identifies the connection a frame arrived on.
 type Conn struct {
 	ID     string
@@ -48,6 +52,9 @@ type Service struct {
 	Pusher   tripsense.Pusher
 	Catchup  Catchup
 	Policy   DuplicatePolicy
+	// MaxConnectionsPerUser bounds a user's simultaneous connections under
+	// the Allow policy (0 means DefaultMaxConnectionsPerUser).
+	MaxConnectionsPerUser int
 	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
 	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
 	FanoutParallelism int
@@ -85,11 +92,19 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if !tripsense.ValidID(c.UserID) {
 		return tripsense.Errorf(tripsense.EINVALID, "invalid userId")
 	}
-	if s.Policy != Allow {
-		existing, err := s.Presence.UserConnections(ctx, c.UserID)
-		if err != nil {
-			return fmt.Errorf("connect: %w", err)
+	existing, err := s.Presence.UserConnections(ctx, c.UserID)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if s.Policy == Allow {
+		limit := s.MaxConnectionsPerUser
+		if limit <= 0 {
+			limit = DefaultMaxConnectionsPerUser
 		}
+		if len(existing) >= limit {
+			return tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections (the limit)", c.UserID, limit)
+		}
+	} else {
 		if len(existing) > 0 && s.Policy == Refuse {
 			return tripsense.Errorf(tripsense.ECONFLICT, "user %s is already connected (duplicate connection policy: refuse)", c.UserID)
 		}

@@ -105,6 +105,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeHTTPError(w, http.StatusConflict, err)
 		case tripsense.EINVALID:
 			writeHTTPError(w, http.StatusBadRequest, err)
+		case tripsense.ERATELIMITED:
+			writeHTTPError(w, http.StatusTooManyRequests, err)
 		default:
 			s.log().Error("connect", "user", p.UserID, "err", err)
 			writeHTTPError(w, http.StatusInternalServerError, err)
