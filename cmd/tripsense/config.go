@@ -27,6 +27,7 @@ type Config struct {
 	Insecure    bool   // allow dev identity on a non-loopback address
 	Admins      []string
 	Policy      ws.DuplicatePolicy
+	MaxConns    int // connections per user under the allow policy
 	QueueLimit  int
 	LogFormat   string // text | json
 	LogLevel    string
@@ -66,6 +67,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.BoolVar(&c.Insecure, "insecure-dev-identity", envBool(getenv, "TRIPSENSE_INSECURE_DEV_IDENTITY", false), "allow dev identity on a non-loopback address: ANYONE can claim ANY user")
 	admins := fs.String("admins", envOr(getenv, "TRIPSENSE_ADMINS", "admin"), "comma-separated admin user ids in dev mode (TRIPSENSE_ADMINS)")
 	policy := fs.String("duplicate-connections", envOr(getenv, "TRIPSENSE_DUPLICATE_CONNECTIONS", string(ws.Replace)), "policy for a second connection of an online user: refuse, replace or allow (TRIPSENSE_DUPLICATE_CONNECTIONS)")
+	fs.IntVar(&c.MaxConns, "max-connections-per-user", ws.DefaultMaxConnectionsPerUser, "simultaneous connections of one user under --duplicate-connections allow")
 	fs.IntVar(&c.QueueLimit, "queue-limit", 1024, "frames queued per connection before it is closed as a slow consumer")
 	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "TRIPSENSE_LOG_FORMAT", "text"), "log format: text or json (TRIPSENSE_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "TRIPSENSE_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
@@ -114,6 +116,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("--data is empty")
+	}
+	if c.MaxConns < 1 {
+		return errors.New("--max-connections-per-user must be at least 1")
 	}
 	if c.QueueLimit < 16 {
 		return errors.New("--queue-limit must be at least 16")
