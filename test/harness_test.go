@@ -56,6 +56,7 @@ type server struct {
 	addr    string
 	dataDir string
 	args    []string
+	env     []string // extra environment, KEY=VALUE
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	exited  chan struct{}
@@ -91,7 +92,13 @@ func freeAddr(t testing.TB) string {
 // mustStart starts the binary on a free port with a fresh data directory.
 func mustStart(t testing.TB, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, addr: freeAddr(t), dataDir: t.TempDir(), args: args}
+	return mustStartEnv(t, nil, args...)
+}
+
+// mustStartEnv is mustStart with extra environment variables.
+func mustStartEnv(t testing.TB, env []string, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, addr: freeAddr(t), dataDir: t.TempDir(), args: args, env: env}
 	s.mustRun()
 	t.Cleanup(func() { s.stop() })
 	return s
@@ -106,7 +113,7 @@ func (s *server) mustRun() {
 	s.logs = &syncBuffer{}
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
-	s.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	s.cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), s.env...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestServeConfig(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("s", 32)
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"defaults", nil, nil, ""},
+		{"env address", nil, map[string]string{"TRIPSENSE_ADDR": "[::1]:9000"}, ""},
+		{"dev mode refuses a public address", []string{"--addr", "0.0.0.0:8080"}, nil, "only on loopback"},
+		{"dev mode on a public address when insecure is said", []string{"--addr", "0.0.0.0:8080", "--insecure-dev-identity"}, nil, ""},
+		{"token mode needs a secret", []string{"--auth", "token"}, nil, "TRIPSENSE_TOKEN_SECRET"},
+		{"token mode short secret", []string{"--auth", "token"}, map[string]string{"TRIPSENSE_TOKEN_SECRET": "short"}, "TRIPSENSE_TOKEN_SECRET"},
+		{"token mode on a public address", []string{"--auth", "token", "--addr", "0.0.0.0:8080"}, map[string]string{"TRIPSENSE_TOKEN_SECRET": secret}, ""},
+		{"unknown auth", []string{"--auth", "magic"}, nil, "want dev or token"},
+		{"bad policy", []string{"--duplicate-connections", "sometimes"}, nil, "refuse, replace or allow"},
+		{"policy from env", nil, map[string]string{"TRIPSENSE_DUPLICATE_CONNECTIONS": "refuse"}, ""},
+		{"bad address", []string{"--addr", "nope"}, nil, "--addr"},
+		{"stray argument", []string{"extra"}, nil, "usage"},
+	}
+	for _, tc := range cases {
+		var stderr bytes.Buffer
+		c, err := parseServeConfig(tc.args, env(tc.env), &stderr)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: error %v, want it to mention %q", tc.name, err, tc.wantErr)
+		}
+		if tc.name == "defaults" && (c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.Auth != "dev" || c.Policy != "replace" || !c.Demo || len(c.Admins) != 1) {
+			t.Errorf("defaults: %+v", c)
+		}
+	}
+}
+
+func TestTokenSubcommand(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"token", "--user", "uuid1", "--ttl", "1h"}, env(map[string]string{"TRIPSENSE_TOKEN_SECRET": strings.Repeat("k", 40)}), &out, &errOut)
+	if code != 0 || strings.Count(out.String(), ".") != 2 {
+		t.Fatalf("exit %d, out %q, err %q", code, out.String(), errOut.String())
+	}
+	if code := run(context.Background(), []string{"token", "--user", "uuid1"}, env(nil), &out, &errOut); code == 0 {
+		t.Fatal("token without a secret succeeded")
+	}
+	if code := run(context.Background(), []string{"frobnicate"}, env(nil), &out, &errOut); code != 2 {
+		t.Fatalf("unknown command exit %d", code)
+	}
+}
