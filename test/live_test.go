@@ -145,6 +145,7 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 
 	var mu sync.Mutex
 	acked := map[string]int64{} // clientMsgId -> index
+	cursors := map[int]int64{}  // worker -> last acknowledged read cursor
 	var wg sync.WaitGroup
 	enough := make(chan struct{})
 	var enoughOnce sync.Once
@@ -163,7 +164,8 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 					return
 				}
 				// Wait for this message's ack; skip others' message frames.
-				for {
+				var index int64
+				for index == 0 {
 					var f map[string]any
 					select {
 					case f = <-c.frames:
@@ -171,11 +173,37 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 						return
 					}
 					if f["type"] == "ack" {
+						index = int64(f["index"].(float64))
 						mu.Lock()
-						acked[f["clientMsgId"].(string)] = int64(f["index"].(float64))
+						acked[f["clientMsgId"].(string)] = index
 						if len(acked) >= 400 {
 							enoughOnce.Do(func() { close(enough) })
 						}
+						mu.Unlock()
+					}
+				}
+				if n%5 != 4 {
+					continue
+				}
+				// Every 5th message, mark the room read up to it and wait for
+				// the durable cursor answer.
+				data, _ = json.Marshal(map[string]any{"action": "markRead", "chatroomId": "crash", "index": index})
+				ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+				err = c.conn.Write(ctx, websocket.MessageText, data)
+				cancel()
+				if err != nil {
+					return
+				}
+				for {
+					var f map[string]any
+					select {
+					case f = <-c.frames:
+					case <-c.closed:
+						return
+					}
+					if f["type"] == "cursor" {
+						mu.Lock()
+						cursors[i] = int64(f["lastSeen"].(float64))
 						mu.Unlock()
 						break
 					}
@@ -219,6 +247,13 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 	mu.Unlock()
 
 	s.mustRun()
+	// No read cursor moved backwards.
+	for i, want := range cursors {
+		_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms", fmt.Sprintf("w%02d", i), nil)
+		if got := roomOf(t, body, "crash")["lastSeen"].(float64); int64(got) < want {
+			t.Fatalf("w%02d: cursor %v after restart, acknowledged %d", i, got, want)
+		}
+	}
 	c := mustDial(t, s, "w00")
 	c.send(map[string]string{"action": "sendMessage", "chatroomId": "crash", "chatMessage": "after restart", "messageType": "text message"})
 	for {
