@@ -11,8 +11,9 @@ type Principal struct {
 }
 
 // Credentials is what a client presented. Adapters fill it from a request:
-// UserID from ?userId= or X-User-Id (dev mode), Token from ?token= or
-// "Authorization: Bearer" (token mode).
+// UserID from ?userId= or X-User-Id (dev mode); Token from ?token= on a
+// WebSocket upgrade (browsers cannot set headers there) and only from
+// "Authorization: Bearer" on HTTP, which keeps tokens out of URLs and logs.
 type Credentials struct {
 	UserID string
 	Token  string
