@@ -179,11 +179,13 @@ func (s *Server) writeLoop(ctx context.Context, c *conn, sock *websocket.Conn) {
 			}
 			continue
 		}
+		// One deadline per batch: a peer that accepts nothing for
+		// writeTimeout is dropped; one that is merely slow is bounded by the
+		// queue limit instead.
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 		for i := range batch {
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := sock.Write(wctx, websocket.MessageText, batch[i].Data)
-			cancel()
-			if err != nil {
+			if err := sock.Write(wctx, websocket.MessageText, batch[i].Data); err != nil {
+				cancel()
 				c.close(CloseCodeRemoved, "write failed")
 				_ = sock.CloseNow()
 				return
@@ -191,7 +193,9 @@ func (s *Server) writeLoop(ctx context.Context, c *conn, sock *websocket.Conn) {
 			if batch[i].Index > 0 {
 				c.delivered(batch[i].Room, batch[i].Index)
 			}
+			batch[i] = tripsense.Outbound{}
 		}
+		cancel()
 		signal(c.space)
 	}
 }
