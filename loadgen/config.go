@@ -51,16 +51,18 @@ type Config struct {
 	Repeat  int // catch-up measurements of each kind
 
 	// idle
-	Idle int // idle connections (rooms of RoomSize; 0 or 1: no rooms)
-	PID  int // server process for RSS (and CPU) readings; 0 for none
+	Idle int           // idle connections (rooms of RoomSize; 0: no rooms)
+	Hold time.Duration // keep the idle connections open this long after measuring
+	PID  int           // server process for RSS (and CPU) readings; 0 for none
 
 	// durable
 	SenderCounts []int
 
-	JSON     bool
-	Progress time.Duration // progress line period on stderr; 0 for none
-	Prefix   string        // user and room id prefix; a run id is appended
-	Admin    string        // dev identity of an admin for member management
+	JSON       bool
+	CPUProfile string        // write the client's CPU profile here
+	Progress   time.Duration // progress line period on stderr; 0 for none
+	Prefix     string        // user and room id prefix; a run id is appended
+	Admin      string        // dev identity of an admin for member management
 
 	DialParallel  int
 	SetupParallel int
@@ -106,14 +108,18 @@ func preset(name string, base Config) (Config, error) {
 	c.Preset = name
 	c.Rate, c.SendRate = 0, 0
 	switch name {
+	// Saturation presets: the server handles one frame of a connection at a
+	// time, so throughput comes from many sending connections (concurrent
+	// appends share a group commit) with a small window (2 hides the round
+	// trip; more only lengthens the server's queues and the latency).
 	case "fanout-10":
-		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 10, 200, 8
+		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 10, 1000, 2
 		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
 	case "fanout-100":
-		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 100, 40, 8
+		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 100, 100, 2
 		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
 	case "fanout-1000":
-		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 1000, 8, 8
+		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 1000, 32, 1
 		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
 	case "latency":
 		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 10, 1000, 16
@@ -189,9 +195,11 @@ func flagSet(c *Config, presetArg *string, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Writers, "writers", c.Writers, "catchup: connections writing the missed messages")
 	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "catchup: measurements of each kind (median reported)")
 	fs.IntVar(&c.Idle, "idle", c.Idle, "idle: idle connections to open")
+	fs.DurationVar(&c.Hold, "hold", c.Hold, "idle: keep the connections open this long after measuring (to inspect the server)")
 	fs.IntVar(&c.PID, "pid", c.PID, "server process id: RSS per idle connection and server CPU from /proc/PID (Linux)")
 	fs.Var(intList{&c.SenderCounts}, "durable-senders", "durable: comma-separated concurrent sender counts")
 	fs.BoolVar(&c.JSON, "json", c.JSON, "print the report as JSON on stdout instead of the table")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write the load generator's own CPU profile to this file (go tool pprof)")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "progress line period on stderr; 0 disables")
 	fs.StringVar(&c.Prefix, "prefix", c.Prefix, "prefix of bench user and room ids (a run id is appended, so runs never share rooms)")
 	fs.StringVar(&c.Admin, "admin", c.Admin, "admin user id (dev identity) used to add bench users to bench rooms")
@@ -398,6 +406,9 @@ func (c Config) Validate() error {
 		}
 		if c.RoomSize < 0 {
 			bad("--room-size must be >= 0")
+		}
+		if c.Hold < 0 || c.Hold > maxDuration {
+			bad("--hold %v: want 0..%v", c.Hold, maxDuration)
 		}
 	case ModeDurable:
 		if len(c.SenderCounts) == 0 {

@@ -220,12 +220,13 @@ func (e *engine) readLoop(c *bconn) {
 	}
 }
 
-// closeLabel names why a connection ended: its close code, or "error".
+// closeLabel names why a connection ended: the server's close code, or
+// "no close frame" (reset, EOF, read error).
 func closeLabel(err error) string {
 	if code := websocket.CloseStatus(err); code != -1 {
 		return strconv.Itoa(int(code))
 	}
-	return "error: " + err.Error()
+	return "no close frame"
 }
 
 // readAll reads r to EOF into buf, reusing its capacity.

@@ -132,6 +132,15 @@ func (r *runner) runIdle(ctx context.Context) (*IdleResult, error) {
 	if clientAfter, err := readMemStatus(0); err == nil && clientBefore.VmRSS > 0 {
 		res.ClientRSSPerConnKB = round3(float64(clientAfter.VmRSS-clientBefore.VmRSS) / float64(c.Idle))
 	}
+	if c.Hold > 0 {
+		r.logf("holding %d connections for %v", c.Idle, c.Hold)
+		t := time.NewTimer(c.Hold)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	res.Dropped = dropped.Load()
 	if res.Dropped > 0 {
 		return res, fmt.Errorf("idle: the server closed %d of %d idle connections", res.Dropped, c.Idle)

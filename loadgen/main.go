@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"time"
 )
@@ -22,6 +24,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if path := cfgs[0].CPUProfile; path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	out := Output{Machine: machine(), OK: true}
 	runID := strconv.FormatInt(time.Now().UnixMilli()%(36*36*36*36*36*36), 36)
@@ -81,6 +94,9 @@ func fdsNeeded(c Config) uint64 {
 // allowance for setup (member management and dials).
 func runBound(c Config) time.Duration {
 	phases := 1
+	if c.Mode == ModeIdle {
+		return c.Hold + 5*time.Minute
+	}
 	if c.Mode == ModeDurable {
 		phases = len(c.SenderCounts)
 	}
