@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -52,30 +53,60 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	}
 }
 
-// commitLoop is the only writer. It takes every op queued while the last
-// commit was running (up to MaxBatch) and commits them in one transaction,
-// so concurrent writers share one fsync pair and a lone writer waits for
-// no batch timer. It exits when the queue is closed and drained.
+// commitLoop is the only writer. It commits in one transaction every op
+// queued while the previous commit was running (up to MaxBatch), so
+// concurrent writers share one fsync pair and a lone writer waits for no
+// timer. Because the writers of one commit come back together right after
+// it, a batch smaller than the previous one waits up to MaxBatchDelay for
+// them to arrive, and the expected size follows the load down when they do
+// not. The loop exits when the queue is closed and drained.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	batch := make([]*op, 0, s.opts.MaxBatch)
+	expect := 1
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for o := range s.queue {
 		batch = append(batch[:0], o)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case o, ok := <-s.queue:
-				if !ok {
-					break fill
+		open := s.fill(&batch)
+		if open && len(batch) < expect && s.opts.MaxBatchDelay > 0 {
+			timer.Reset(s.opts.MaxBatchDelay)
+		wait:
+			for len(batch) < expect {
+				select {
+				case o, ok := <-s.queue:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, o)
+				case <-timer.C:
+					break wait
 				}
-				batch = append(batch, o)
-			default:
-				break fill
 			}
+			timer.Stop()
+			s.fill(&batch)
 		}
+		expect = len(batch)
 		s.commit(batch)
 		clear(batch)
 	}
+}
+
+// fill appends the ops already queued to batch, up to MaxBatch, without
+// waiting. It reports whether the queue is still open.
+func (s *Store) fill(batch *[]*op) bool {
+	for len(*batch) < s.opts.MaxBatch {
+		select {
+		case o, ok := <-s.queue:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, o)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // commit runs the ops of batch in one transaction. An op that fails is
@@ -96,6 +127,10 @@ func (s *Store) commit(batch []*op) {
 			batch[failed].done <- err
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
+		}
+		if err == nil {
+			s.commits.Add(1)
+			s.writes.Add(int64(len(batch)))
 		}
 		for _, o := range batch {
 			o.done <- err

@@ -22,7 +22,7 @@ func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, lim
 		return nil, nil
 	}
 	after = max(after, 0)
-	var out []tripsense.Message
+	out := make([]tripsense.Message, 0, min(limit, 256))
 	err := s.view("messages after", func(tx *bbolt.Tx) error {
 		p := prefix(room, 0)
 		c := tx.Bucket(bucketMessages).Cursor()
@@ -51,7 +51,7 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 	if limit <= 0 || before <= 1 {
 		return nil, nil
 	}
-	var out []tripsense.Message
+	out := make([]tripsense.Message, 0, min(limit, 256))
 	err := s.view("messages before", func(tx *bbolt.Tx) error {
 		p := prefix(room, 0)
 		c := tx.Bucket(bucketMessages).Cursor()

@@ -169,6 +169,9 @@ func TestCloseWhileAppending(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	if st := s.Stats(); st.Writes != acked.Load() || st.Commits < 1 || st.Commits > st.Writes {
+		t.Fatalf("Stats = %+v, acknowledged appends = %d", st, acked.Load())
+	}
 	s = MustOpen(t, path, bolt.Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	if head := storetest.MustHead(t, s, "r"); head != acked.Load() {
