@@ -13,9 +13,10 @@
 //	readCursors  user, room                  -> lastSeen, updatedAt (ms)
 //
 // Every write goes through one committer goroutine (commit.go) that takes
-// all the writes queued while the previous commit was syncing and applies
-// them in one read-write transaction with one fsync pair: group commit
-// without a batch delay to tune. An Append allocates the room's next index,
+// all the writes queued while the previous commit was syncing (waiting up to
+// Options.MaxBatchDelay for the previous commit's writers to come back) and
+// applies them in one read-write transaction with one fsync pair: group
+// commit that follows the load, and a lone writer never waits. An Append allocates the room's next index,
 // writes the dedupe record and the message in that transaction, so they
 // become durable together; Append returns only after the commit synced, so
 // an acknowledged message survives kill -9. Catch-up reads seek to
