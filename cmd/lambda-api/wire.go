@@ -66,7 +66,7 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...func(*c
 	if err != nil {
 		return nil, err
 	}
-	sync := &catchup.Service{Store: store}
+	catch := &catchup.Service{Store: store}
 	members := &ws.Service{
 		Store:    store,
 		Presence: presence,
@@ -81,11 +81,11 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...func(*c
 			Timeout:  c.PushTimeout,
 			Log:      log,
 		},
-		Catchup: sync,
+		Catchup: catch,
 		Policy:  ws.Replace,
 		Log:     log,
 	}
-	router := api.New(api.Config{Sync: sync, Members: members, Auth: authn, Log: log})
+	router := api.New(api.Config{Sync: catch, Members: members, Auth: authn, Log: log})
 	return httpadapter.NewV2(withGatewayRequestID(router)), nil
 }
 

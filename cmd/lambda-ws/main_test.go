@@ -79,7 +79,9 @@ func TestHandlerWiring(t *testing.T) {
 
 	var gw *gateway.Server
 	var h *apigw.Handler
-	gw = gateway.New(func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) { return h.Handle(ctx, req) },
+	gw = gateway.New(func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return h.Handle(ctx, req)
+	},
 		gateway.Options{Routes: apigw.Routes, Logf: t.Logf})
 	defer gw.Close()
 

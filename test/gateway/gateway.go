@@ -31,7 +31,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-		"fmt"
+	"fmt"
 	"io"
 	"net"
 	"net/http"

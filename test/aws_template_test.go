@@ -1,0 +1,511 @@
+package test
+
+// The deployment, checked offline: `osls package` (the pinned Serverless
+// Framework v3 CLI) turns serverless.yml into the CloudFormation template,
+// without AWS credentials, and the tests compare that template with the code:
+// the tables with store/dynamo's TableSpecs, the WebSocket routes with
+// ws/apigw's, the HTTP routes with the api router's, the runtime, and the IAM
+// policies with what the code calls (aws_stack_test.go records every
+// DynamoDB call of the end-to-end tests per function).
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/api"
+	"github.com/tripsense/tripsense/store/dynamo"
+	catchup "github.com/tripsense/tripsense/sync"
+	"github.com/tripsense/tripsense/test/gateway"
+	"github.com/tripsense/tripsense/ws/apigw"
+)
+
+const stagePrefix = "tripsense-dev-"
+
+var (
+	templateOnce sync.Once
+	templateJSON map[string]any
+	templateErr  error
+)
+
+// awsTemplate packages serverless.yml once per test process and returns
+// the CloudFormation template.
+func awsTemplate(t testing.TB) map[string]any {
+	t.Helper()
+	templateOnce.Do(func() { templateJSON, templateErr = packageTemplate() })
+	if templateErr != nil {
+		t.Fatal(templateErr)
+	}
+	return templateJSON
+}
+
+// packageTemplate runs `osls package --stage dev` on a copy of
+// serverless.yml in a temporary directory, with placeholder artifacts (the
+// template does not depend on the zips' contents), no AWS variables and an
+// empty HOME, so it also proves that packaging needs no credentials. It is
+// bounded by a 2-minute deadline.
+func packageTemplate() (map[string]any, error) {
+	root, err := gateway.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	osls := filepath.Join(root, "node_modules", ".bin", "osls")
+	if _, err := os.Stat(osls); err != nil {
+		return nil, fmt.Errorf("%s is missing (%v): run `npm ci` (or `make tools`) at the repository root", osls, err)
+	}
+	dir, err := os.MkdirTemp("", "tripsense-sls-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	yml, err := os.ReadFile(filepath.Join(root, "serverless.yml"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "serverless.yml"), yml, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(filepath.Join(dir, "dist"), 0o755); err != nil {
+		return nil, err
+	}
+	for _, fn := range []string{"lambda-ws", "lambda-api"} {
+		if err := placeholderZip(filepath.Join(dir, "dist", fn+".zip")); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, osls, "package", "--stage", "dev", "--region", "eu-west-1")
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "SLS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "HOME="+dir, "SLS_TELEMETRY_DISABLED=1", "SLS_NOTIFICATIONS_MODE=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("osls package: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".serverless", "cloudformation-template-update-stack.json"))
+	if err != nil {
+		return nil, err
+	}
+	var tmpl map[string]any
+	return tmpl, json.Unmarshal(b, &tmpl)
+}
+
+func placeholderZip(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	w, err := zw.Create("bootstrap")
+	if err == nil {
+		_, err = w.Write([]byte("placeholder"))
+	}
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// --- template navigation -------------------------------------------------
+
+type cfn map[string]any
+
+func resources(tmpl map[string]any) map[string]any { return tmpl["Resources"].(map[string]any) }
+
+func resourcesOfType(tmpl map[string]any, typ string) map[string]cfn {
+	out := map[string]cfn{}
+	for id, r := range resources(tmpl) {
+		if r.(map[string]any)["Type"] == typ {
+			out[id] = r.(map[string]any)
+		}
+	}
+	return out
+}
+
+func (r cfn) props() cfn { return r["Properties"].(map[string]any) }
+
+func asList(v any) []any {
+	switch v := v.(type) {
+	case []any:
+		return v
+	case nil:
+		return nil
+	default:
+		return []any{v}
+	}
+}
+
+// getAtt returns X of {"Fn::GetAtt": [X, attr]}.
+func getAtt(v any, attr string) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	ga, ok := m["Fn::GetAtt"].([]any)
+	if !ok || len(ga) != 2 || ga[1] != attr {
+		return ""
+	}
+	s, _ := ga[0].(string)
+	return s
+}
+
+// tableResource resolves an IAM resource to "base" (a table of this stack)
+// or "base/index/name"; ok is false for anything else.
+func tableResource(tmpl map[string]any, v any) (string, bool) {
+	if id := getAtt(v, "Arn"); id != "" {
+		r, ok := resources(tmpl)[id].(map[string]any)
+		if !ok || r["Type"] != "AWS::DynamoDB::Table" {
+			return "", false
+		}
+		name, _ := cfn(r).props()["TableName"].(string)
+		return strings.TrimPrefix(name, stagePrefix), strings.HasPrefix(name, stagePrefix)
+	}
+	if m, ok := v.(map[string]any); ok {
+		if j, ok := m["Fn::Join"].([]any); ok && len(j) == 2 && j[0] == "/" {
+			parts := asList(j[1])
+			if len(parts) == 3 && parts[1] == "index" {
+				base, ok := tableResource(tmpl, parts[0])
+				name, _ := parts[2].(string)
+				return base + "/index/" + name, ok && name != ""
+			}
+		}
+	}
+	return "", false
+}
+
+// functionRole returns the statements of the role of function fn ("ws" or
+// "api"), and the role's logical id.
+func functionRole(t testing.TB, tmpl map[string]any, fn string) (string, []cfn) {
+	t.Helper()
+	lid := strings.ToUpper(fn[:1]) + fn[1:] + "LambdaFunction"
+	f, ok := resources(tmpl)[lid].(map[string]any)
+	if !ok {
+		t.Fatalf("no %s in the template", lid)
+	}
+	role := getAtt(cfn(f).props()["Role"], "Arn")
+	r, ok := resources(tmpl)[role].(map[string]any)
+	if !ok || r["Type"] != "AWS::IAM::Role" {
+		t.Fatalf("%s has no role of this stack: %v", lid, cfn(f).props()["Role"])
+	}
+	var stmts []cfn
+	for _, p := range asList(cfn(r).props()["Policies"]) {
+		doc := p.(map[string]any)["PolicyDocument"].(map[string]any)
+		for _, s := range asList(doc["Statement"]) {
+			stmts = append(stmts, s.(map[string]any))
+		}
+	}
+	return role, stmts
+}
+
+// allowedCalls returns "dynamodb:Op resource" for every allowed pair.
+func allowedCalls(t testing.TB, tmpl map[string]any, fn string) map[string]bool {
+	t.Helper()
+	_, stmts := functionRole(t, tmpl, fn)
+	out := map[string]bool{}
+	for _, s := range stmts {
+		if s["Effect"] != "Allow" {
+			continue
+		}
+		for _, a := range asList(s["Action"]) {
+			action := a.(string)
+			if !strings.HasPrefix(action, "dynamodb:") {
+				continue
+			}
+			for _, r := range asList(s["Resource"]) {
+				if res, ok := tableResource(tmpl, r); ok {
+					out[action+" "+res] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkCallsAllowed fails the test for every DynamoDB call the function
+// made that its IAM policy would refuse in AWS.
+func checkCallsAllowed(t *testing.T, fn string, calls map[string]int) {
+	t.Helper()
+	if len(calls) == 0 {
+		return
+	}
+	allowed := allowedCalls(t, awsTemplate(t), fn)
+	for call, n := range calls {
+		if !allowed[call] {
+			t.Errorf("function %s called %s (%d times), which its IAM policy in serverless.yml does not allow", fn, call, n)
+		}
+	}
+}
+
+// --- the template test ---------------------------------------------------
+
+func TestAWSTemplateTables(t *testing.T) {
+	t.Parallel()
+	tmpl := awsTemplate(t)
+	tables := map[string]cfn{}
+	for id, r := range resourcesOfType(tmpl, "AWS::DynamoDB::Table") {
+		name, _ := r.props()["TableName"].(string)
+		if !strings.HasPrefix(name, stagePrefix) {
+			t.Errorf("table %s is named %q, not %s<base>", id, name, stagePrefix)
+		}
+		tables[strings.TrimPrefix(name, stagePrefix)] = r
+	}
+	specs := dynamo.TableSpecs()
+	if len(tables) != len(specs) {
+		t.Errorf("template has %d tables, dynamo.TableSpecs %d", len(tables), len(specs))
+	}
+	for _, spec := range specs {
+		r, ok := tables[spec.Base]
+		if !ok {
+			t.Errorf("table %s%s missing", stagePrefix, spec.Base)
+			continue
+		}
+		p := r.props()
+		wantAttrs := map[string]string{}
+		keys := func(h, rg dynamo.KeyAttr) []any {
+			wantAttrs[h.Name] = h.Type
+			ks := []any{map[string]any{"AttributeName": h.Name, "KeyType": "HASH"}}
+			if rg.Name != "" {
+				wantAttrs[rg.Name] = rg.Type
+				ks = append(ks, map[string]any{"AttributeName": rg.Name, "KeyType": "RANGE"})
+			}
+			return ks
+		}
+		equalJSON(t, spec.Base+" KeySchema", p["KeySchema"], keys(spec.Hash, spec.Range))
+		gotGSI := map[string]any{}
+		for _, g := range asList(p["GlobalSecondaryIndexes"]) {
+			g := g.(map[string]any)
+			gotGSI[g["IndexName"].(string)] = g
+		}
+		if len(gotGSI) != len(spec.Indexes) {
+			t.Errorf("%s: %d GSIs, spec %d", spec.Base, len(gotGSI), len(spec.Indexes))
+		}
+		for _, ix := range spec.Indexes {
+			proj := map[string]any{"ProjectionType": ix.Projection}
+			if len(ix.NonKeyAttributes) > 0 {
+				nk := make([]any, len(ix.NonKeyAttributes))
+				for i, a := range ix.NonKeyAttributes {
+					nk[i] = a
+				}
+				proj["NonKeyAttributes"] = nk
+			}
+			want := map[string]any{"IndexName": ix.Name, "KeySchema": keys(ix.Hash, ix.Range), "Projection": proj}
+			equalJSON(t, spec.Base+" GSI "+ix.Name, gotGSI[ix.Name], want)
+		}
+		gotAttrs := map[string]string{}
+		for _, a := range asList(p["AttributeDefinitions"]) {
+			a := a.(map[string]any)
+			gotAttrs[a["AttributeName"].(string)] = a["AttributeType"].(string)
+		}
+		equalJSON(t, spec.Base+" AttributeDefinitions", gotAttrs, wantAttrs)
+		if p["BillingMode"] != "PAY_PER_REQUEST" {
+			t.Errorf("%s: BillingMode %v", spec.Base, p["BillingMode"])
+		}
+		equalJSON(t, spec.Base+" PITR", p["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})
+		if spec.TTLAttribute != "" {
+			equalJSON(t, spec.Base+" TTL", p["TimeToLiveSpecification"], map[string]any{"AttributeName": spec.TTLAttribute, "Enabled": true})
+		} else if p["TimeToLiveSpecification"] != nil {
+			t.Errorf("%s: TTL %v, spec has none", spec.Base, p["TimeToLiveSpecification"])
+		}
+		if r["DeletionPolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, want Retain by default", spec.Base, r["DeletionPolicy"])
+		}
+	}
+}
+
+func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
+	t.Parallel()
+	tmpl := awsTemplate(t)
+	fns := resourcesOfType(tmpl, "AWS::Lambda::Function")
+	if len(fns) != 2 {
+		t.Fatalf("%d functions, want ws and api", len(fns))
+	}
+	for _, id := range []string{"WsLambdaFunction", "ApiLambdaFunction"} {
+		p := fns[id].props()
+		if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" {
+			t.Errorf("%s: runtime %v handler %v", id, p["Runtime"], p["Handler"])
+		}
+		equalJSON(t, id+" Architectures", p["Architectures"], []any{"arm64"})
+		if to, _ := p["Timeout"].(float64); to <= 0 || to > 29 {
+			t.Errorf("%s: timeout %v, want <= 29 s (API Gateway's integration limit)", id, p["Timeout"])
+		}
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if env["TRIPSENSE_TABLE_PREFIX"] != stagePrefix || env["TRIPSENSE_AUTH"] != "token" {
+			t.Errorf("%s: env %v", id, env)
+		}
+		if s, _ := env["TRIPSENSE_TOKEN_SECRET"].(string); !strings.HasPrefix(s, "{{resolve:ssm:/") {
+			t.Errorf("%s: TRIPSENSE_TOKEN_SECRET is %q, want a CloudFormation SSM reference", id, s)
+		}
+	}
+	for id, lg := range resourcesOfType(tmpl, "AWS::Logs::LogGroup") {
+		if lg.props()["RetentionInDays"] != float64(30) {
+			t.Errorf("%s: retention %v", id, lg.props()["RetentionInDays"])
+		}
+	}
+
+	// WebSocket API: selection by action, every route to the ws function.
+	wsAPI := resources(tmpl)["WebsocketsApi"].(map[string]any)
+	if p := cfn(wsAPI).props(); p["ProtocolType"] != "WEBSOCKET" || p["RouteSelectionExpression"] != "$request.body.action" {
+		t.Errorf("WebSocket API: %v", p)
+	}
+	wantWS := append([]string{apigw.RouteConnect, apigw.RouteDisconnect, apigw.RouteDefault}, apigw.Routes...)
+	wantHTTP := httpRoutes(t)
+	var gotWS, gotHTTP []string
+	for id, r := range resourcesOfType(tmpl, "AWS::ApiGatewayV2::Route") {
+		p := r.props()
+		apiRef := p["ApiId"].(map[string]any)["Ref"]
+		target := string(jsonBytes(p["Target"]))
+		integ := ""
+		for iid := range resourcesOfType(tmpl, "AWS::ApiGatewayV2::Integration") {
+			if strings.Contains(target, `"`+iid+`"`) {
+				integ = string(jsonBytes(resources(tmpl)[iid]))
+			}
+		}
+		switch apiRef {
+		case "WebsocketsApi":
+			gotWS = append(gotWS, p["RouteKey"].(string))
+			if !strings.Contains(integ, `"WsLambdaFunction"`) {
+				t.Errorf("route %s does not integrate the ws function: %s", id, integ)
+			}
+		case "HttpApi":
+			gotHTTP = append(gotHTTP, p["RouteKey"].(string))
+			if !strings.Contains(integ, `"ApiLambdaFunction"`) || !strings.Contains(integ, `"PayloadFormatVersion":"2.0"`) {
+				t.Errorf("route %s does not integrate the api function with payload 2.0: %s", id, integ)
+			}
+		default:
+			t.Errorf("route %s of unknown API %v", id, apiRef)
+		}
+	}
+	sort.Strings(gotWS)
+	sort.Strings(wantWS)
+	equalJSON(t, "WebSocket routes", gotWS, wantWS)
+	sort.Strings(gotHTTP)
+	equalJSON(t, "HTTP API routes (vs the api router)", gotHTTP, wantHTTP)
+}
+
+// httpRoutes lists "METHOD /path" for every route of the api router.
+func httpRoutes(t *testing.T) []string {
+	t.Helper()
+	h := api.New(api.Config{Sync: &catchup.Service{}, Members: noMembers{}, Auth: noAuth{}})
+	routes, ok := h.(chi.Routes)
+	if !ok {
+		t.Fatalf("api.New returned %T, not a chi router", h)
+	}
+	var out []string
+	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type noMembers struct{}
+
+func (noMembers) AddMember(context.Context, string, string) error    { return nil }
+func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
+
+type noAuth struct{}
+
+func (noAuth) Authenticate(context.Context, tripsense.Credentials) (tripsense.Principal, error) {
+	return tripsense.Principal{}, tripsense.Errorf(tripsense.EUNAUTHORIZED, "no")
+}
+
+func TestAWSTemplateIAM(t *testing.T) {
+	t.Parallel()
+	tmpl := awsTemplate(t)
+	roles := resourcesOfType(tmpl, "AWS::IAM::Role")
+	if len(roles) != 2 {
+		ids := make([]string, 0, len(roles))
+		for id := range roles {
+			ids = append(ids, id)
+		}
+		t.Errorf("roles %v: want exactly one per function (no shared default role)", ids)
+	}
+	indexes := map[string]bool{}
+	for _, s := range dynamo.TableSpecs() {
+		indexes[s.Base] = true
+		for _, ix := range s.Indexes {
+			indexes[s.Base+"/index/"+ix.Name] = true
+		}
+	}
+	usedActions := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+		"dynamodb:Query", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents", "execute-api:ManageConnections"}
+	for _, fn := range []string{"ws", "api"} {
+		role, stmts := functionRole(t, tmpl, fn)
+		manage := 0
+		for _, s := range stmts {
+			if s["Effect"] != "Allow" {
+				t.Errorf("%s: statement %v is not an Allow", role, s)
+			}
+			if s["NotAction"] != nil || s["NotResource"] != nil {
+				t.Errorf("%s: NotAction/NotResource in %v", role, s)
+			}
+			for _, a := range asList(s["Action"]) {
+				action := a.(string)
+				if !slices.Contains(usedActions, action) {
+					t.Errorf("%s allows %s, which no code calls (wildcards and dynamodb:Scan included)", role, action)
+				}
+				for _, r := range asList(s["Resource"]) {
+					raw := string(jsonBytes(r))
+					switch {
+					case strings.HasPrefix(action, "dynamodb:"):
+						res, ok := tableResource(tmpl, r)
+						if !ok || !indexes[res] {
+							t.Errorf("%s: %s on %s, not one of this stack's tables or indexes", role, action, raw)
+						}
+					case action == "execute-api:ManageConnections":
+						manage++
+						if !strings.Contains(raw, `{"Ref":"WebsocketsApi"}`) ||
+							!(strings.HasSuffix(strings.TrimSpace(raw), `/dev/POST/@connections/*"]]}`) || strings.HasSuffix(strings.TrimSpace(raw), `/dev/DELETE/@connections/*"]]}`)) {
+							t.Errorf("%s: ManageConnections on %s, want this WebSocket API's stage @connections only", role, raw)
+						}
+					case strings.HasPrefix(action, "logs:"):
+						if want := strings.ToUpper(fn[:1]) + fn[1:] + "LogGroup"; getAtt(r, "Arn") != want {
+							t.Errorf("%s: %s on %s, want its own log group %s", role, action, raw, want)
+						}
+					}
+				}
+			}
+		}
+		switch {
+		case fn == "ws" && manage != 2:
+			t.Errorf("ws role: %d ManageConnections resources, want POST and DELETE", manage)
+		case fn == "api" && manage != 0:
+			t.Errorf("api role may manage connections; no HTTP use case pushes")
+		}
+	}
+}
+
+// equalJSON compares two values by their JSON encoding.
+func equalJSON(t *testing.T, what string, got, want any) {
+	t.Helper()
+	g, w := jsonBytes(got), jsonBytes(want)
+	if string(g) != string(w) {
+		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
