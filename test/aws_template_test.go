@@ -358,6 +358,15 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 			t.Errorf("%s: TRIPSENSE_TOKEN_SECRET is %q, want a CloudFormation SSM reference", id, s)
 		}
 	}
+	for id, st := range resourcesOfType(tmpl, "AWS::ApiGatewayV2::Stage") {
+		rs, _ := st.props()["DefaultRouteSettings"].(map[string]any)
+		if r, _ := rs["ThrottlingRateLimit"].(float64); r <= 0 {
+			t.Errorf("stage %s has no throttling: %v", id, rs)
+		}
+		if b, _ := rs["ThrottlingBurstLimit"].(float64); b <= 0 {
+			t.Errorf("stage %s has no burst limit: %v", id, rs)
+		}
+	}
 	for id, lg := range resourcesOfType(tmpl, "AWS::Logs::LogGroup") {
 		if lg.props()["RetentionInDays"] != float64(30) {
 			t.Errorf("%s: retention %v", id, lg.props()["RetentionInDays"])

@@ -85,6 +85,9 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...func(*c
 		Policy:  ws.Replace,
 		Log:     log,
 	}
+	// RatePerMinute stays 0: an in-process per-IP limit would count per
+	// Lambda instance; API Gateway's stage throttling (serverless.yml) is
+	// the limit here.
 	router := api.New(api.Config{Sync: catch, Members: members, Auth: authn, Log: log})
 	return httpadapter.NewV2(withGatewayRequestID(router)), nil
 }
