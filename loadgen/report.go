@@ -87,7 +87,7 @@ func writeTable(w io.Writer, o Output) error {
 					pace = fmt.Sprintf("paced to %.0f deliveries/s (%.0f sends/s)", f.TargetDeliveriesPerSec, f.TargetSendsPerSec)
 				}
 			}
-			row("shape", "%d conns, %d rooms of %d, %d senders x window %d, %s, %d B messages", f.Conns, f.Rooms, f.RoomSize, f.Senders, f.Window, pace, f.SizeBytes)
+			row("shape", "%d conns in %d room(s) of %d, %d senders x window %d, %s, %d B messages", f.Conns, f.Rooms, f.RoomSize, f.Senders, f.Window, pace, f.SizeBytes)
 			row("setup", "members %.2f s, dial %.2f s", f.SetupSec, f.DialSec)
 			row("send phase", "%.2f s (rates over the last %.2f s, after warm-up)", f.DurationSec, f.MeasuredSec)
 			row("DELIVERED msgs/s", "%.0f", f.DeliveredPerSec)
