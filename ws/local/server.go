@@ -1,20 +1,27 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/tripsense/tripsense"
-	"github.com/tripsense/tripsense/ws"
+	wscore "github.com/tripsense/tripsense/ws"
 )
 
 // Defaults for Server.
@@ -24,18 +31,31 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	// frameTimeout bounds the handling of one client frame (store calls).
 	frameTimeout = 30 * time.Second
+	// closeGrace is how long the server waits for the peer's close frame.
+	closeGrace = 2 * time.Second
+	// readBufferSize is the per-connection read buffer: frame headers and
+	// small frames; larger payloads are read straight into the message.
+	readBufferSize = 512
+	// writeBufferSize is the buffer a batch of frames is encoded into; it
+	// is taken from a pool only while a connection has something to write.
+	writeBufferSize = 32 << 10
 )
 
 // Server upgrades GET /ws?userId=… (dev identity) or ?token=… (token
 // identity) to a WebSocket and runs the ws use cases for it.
+//
+// The WebSocket framing is github.com/gobwas/ws: it lets the writer encode
+// a whole batch of queued frames into one buffer and send it with one
+// write(2), where a per-message API costs one system call per delivered
+// message (docs/benchmarks.md has the numbers).
 type Server struct {
-	Service *ws.Service
+	Service *wscore.Service
 	Hub     *Hub
 	Auth    tripsense.Authenticator
 	Log     *slog.Logger
-	// OriginPatterns are extra allowed browser origins (see
-	// websocket.AcceptOptions); same-origin and non-browser clients are
-	// always allowed.
+	// OriginPatterns are extra allowed browser origins as path.Match
+	// patterns on the origin's host (e.g. "*.example.com"); same-origin and
+	// non-browser clients (no Origin header) are always allowed.
 	OriginPatterns []string
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
@@ -85,10 +105,36 @@ func newConnID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// originAllowed accepts requests without Origin (non-browser clients),
+// same-origin requests, and origins matching OriginPatterns.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range s.OriginPatterns {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // ServeHTTP implements the WebSocket endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	defer s.wg.Done()
+	if !s.originAllowed(r) {
+		writeHTTPError(w, http.StatusForbidden, tripsense.Errorf(tripsense.EFORBIDDEN, "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
 	q := r.URL.Query()
 	p, err := s.Auth.Authenticate(r.Context(), tripsense.Credentials{UserID: q.Get("userId"), Token: q.Get("token")})
 	if err != nil {
@@ -114,38 +160,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.Hub.get(info.ID)
-	sock, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.OriginPatterns})
+	netConn, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil || c == nil {
+		if netConn != nil {
+			netConn.Close()
+		}
 		s.disconnect(base, info)
 		return
 	}
-	sock.SetReadLimit(tripsense.HardFrameBytes)
+	// Keep the hijacked reader only if the client already sent bytes after
+	// the handshake; otherwise a small buffer of our own costs less.
+	var br *bufio.Reader
+	if rw.Reader.Buffered() > 0 {
+		br = rw.Reader
+	} else {
+		br = bufio.NewReaderSize(netConn, readBufferSize)
+	}
+	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
 	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
 
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(base, c, sock)
+		s.writeLoop(c, sock)
 	}()
-	self := ws.Conn{ID: info.ID, UserID: info.UserID}
-	for {
-		_, data, err := sock.Read(base)
-		if err != nil {
-			if status := websocket.CloseStatus(err); status == -1 && !errors.Is(err, context.Canceled) {
-				s.log().Debug("read", "conn", info.ID, "err", err)
-			}
-			break
-		}
-		fctx, cancel := context.WithTimeout(base, frameTimeout)
-		herr := s.Service.Handle(fctx, self, data)
-		cancel()
-		if herr != nil {
-			break // the connection is gone
-		}
-	}
+	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
 	<-writerDone
+	// The writer sent our close frame; give the peer a moment to answer
+	// (unread input at close would reset the connection and could destroy
+	// the close frame in flight), then release the socket.
+	_ = netConn.SetReadDeadline(time.Now().Add(closeGrace))
+	_, _ = io.Copy(io.Discard, br)
+	netConn.Close()
 	s.log().Info("disconnected", "conn", info.ID, "user", info.UserID)
 }
 
@@ -157,17 +205,155 @@ func (s *Server) disconnect(ctx context.Context, info tripsense.Connection) {
 	}
 }
 
-// writeLoop is the connection's only writer: it drains the queue, records
-// each delivered message in the connection's watermark, pings the peer, and
-// closes the socket with the close code once the connection is closing.
-func (s *Server) writeLoop(ctx context.Context, c *conn, sock *websocket.Conn) {
+// readLoop reads client frames until the connection ends. It reassembles
+// fragmented messages, answers pings, and hands each text or binary message
+// to the use cases. A message over tripsense.HardFrameBytes closes the
+// connection with 1009; a protocol violation with 1002; invalid UTF-8 in a
+// text message with 1007. Any frame (pongs included) proves the peer alive:
+// with no frame for PingInterval+PingTimeout the read times out.
+func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.Reader, self wscore.Conn) {
+	idle := orDefault(s.PingInterval, DefaultPingInterval) + orDefault(s.PingTimeout, DefaultPingTimeout)
+	var msg []byte
+	var msgOp ws.OpCode
+	fragmented := false
+	for {
+		_ = sock.conn.SetReadDeadline(time.Now().Add(idle))
+		h, err := ws.ReadHeader(br)
+		if err != nil {
+			return
+		}
+		state := ws.StateServerSide
+		if fragmented {
+			state = state.Set(ws.StateFragmented)
+		}
+		if err := ws.CheckHeader(h, state); err != nil {
+			c.close(int(ws.StatusProtocolError), "protocol error")
+			return
+		}
+		if h.Length > tripsense.HardFrameBytes || int64(len(msg))+h.Length > tripsense.HardFrameBytes {
+			c.close(int(ws.StatusMessageTooBig), "message too big")
+			return
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return
+		}
+		if h.Masked {
+			ws.Cipher(payload, h.Mask, 0)
+		}
+		switch h.OpCode {
+		case ws.OpPing:
+			if err := sock.control(ws.NewPongFrame(payload)); err != nil {
+				return
+			}
+			continue
+		case ws.OpPong:
+			continue
+		case ws.OpClose:
+			code, reason := ws.ParseCloseFrameData(payload)
+			if code.Empty() || ws.CheckCloseFrameData(code, reason) != nil {
+				code = ws.StatusNormalClosure
+			}
+			c.close(int(code), "") // echo the peer's close code
+			return
+		case ws.OpText, ws.OpBinary:
+			msgOp, msg = h.OpCode, payload
+			fragmented = !h.Fin
+		case ws.OpContinuation:
+			msg = append(msg, payload...)
+			fragmented = !h.Fin
+		}
+		if fragmented {
+			continue
+		}
+		if msgOp == ws.OpText && !utf8.Valid(msg) {
+			c.close(int(ws.StatusInvalidFramePayloadData), "invalid UTF-8")
+			return
+		}
+		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
+		herr := s.Service.Handle(fctx, self, msg)
+		cancel()
+		msg = nil
+		if herr != nil {
+			return // the connection is gone
+		}
+	}
+}
+
+// socket serialises writes to one connection: the writer goroutine's
+// batches and the reader's pong replies.
+type socket struct {
+	conn         net.Conn
+	writeTimeout time.Duration
+	mu           sync.Mutex
+	closeSent    bool
+}
+
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
+
+// writeBatch encodes every frame of batch into one buffer and sends it with
+// as few system calls as the buffer allows.
+func (s *socket) writeBatch(batch []tripsense.Outbound) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeSent {
+		return net.ErrClosed
+	}
+	bw := writeBuffers.Get().(*bufio.Writer)
+	bw.Reset(s.conn)
+	defer func() { bw.Reset(nil); writeBuffers.Put(bw) }()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	for i := range batch {
+		if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(batch[i].Data))}); err != nil {
+			return err
+		}
+		if _, err := bw.Write(batch[i].Data); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// control writes one control frame (ping, pong).
+func (s *socket) control(f ws.Frame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeSent {
+		return nil
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	return ws.WriteFrame(s.conn, f)
+}
+
+// sendClose writes the close frame once and half-closes the connection.
+func (s *socket) sendClose(code int, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeSent {
+		return
+	}
+	s.closeSent = true
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(closeGrace))
+	_ = ws.WriteFrame(s.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), reason)))
+	if tcp, ok := s.conn.(interface{ CloseWrite() error }); ok {
+		_ = tcp.CloseWrite()
+	}
+}
+
+// writeLoop is the connection's only data writer: it takes every queued
+// frame at once, writes the batch with one flush, records each delivered
+// message in the connection's watermark, pings the peer, and sends the
+// close frame once the connection is closing.
+func (s *Server) writeLoop(c *conn, sock *socket) {
 	ping := time.NewTicker(orDefault(s.PingInterval, DefaultPingInterval))
 	defer ping.Stop()
-	writeTimeout := orDefault(s.WriteTimeout, DefaultWriteTimeout)
 	for {
 		batch, closing, code, reason := c.take()
 		if closing {
-			_ = sock.Close(websocket.StatusCode(code), reason)
+			sock.sendClose(code, reason)
 			return
 		}
 		if len(batch) == 0 {
@@ -175,38 +361,25 @@ func (s *Server) writeLoop(ctx context.Context, c *conn, sock *websocket.Conn) {
 			case <-c.wake:
 			case <-c.done:
 			case <-ping.C:
-				go s.ping(ctx, c, sock)
+				if err := sock.control(ws.NewPingFrame(nil)); err != nil {
+					c.close(CloseCodeRemoved, "ping failed")
+				}
 			}
 			continue
 		}
-		// One deadline per batch: a peer that accepts nothing for
-		// writeTimeout is dropped; one that is merely slow is bounded by the
-		// queue limit instead.
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		for i := range batch {
-			if err := sock.Write(wctx, websocket.MessageText, batch[i].Data); err != nil {
-				cancel()
-				c.close(CloseCodeRemoved, "write failed")
-				_ = sock.CloseNow()
-				return
+		if err := sock.writeBatch(batch); err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log().Info("write failed; closing", "conn", c.info.ID, "err", err)
 			}
+			c.close(CloseCodeRemoved, "write failed")
+			_ = sock.conn.Close()
+			return
+		}
+		for i := range batch {
 			if batch[i].Index > 0 {
 				c.delivered(batch[i].Room, batch[i].Index)
 			}
-			batch[i] = tripsense.Outbound{}
 		}
-		cancel()
 		signal(c.space)
-	}
-}
-
-// ping finds dead peers: no pong within the timeout closes the connection.
-func (s *Server) ping(ctx context.Context, c *conn, sock *websocket.Conn) {
-	pctx, cancel := context.WithTimeout(ctx, orDefault(s.PingTimeout, DefaultPingTimeout))
-	defer cancel()
-	if err := sock.Ping(pctx); err != nil {
-		s.log().Info("ping failed; closing", "conn", c.info.ID, "err", err)
-		c.close(CloseCodeRemoved, "ping timeout")
-		_ = sock.CloseNow()
 	}
 }
