@@ -34,7 +34,8 @@
 //   - Service.MarkRead: advance a read cursor, never backwards, clamped to
 //     the head (PUT /v1/rooms/{room}/cursor and the WebSocket markRead).
 //   - Service.Plan: the missed range of every room, without messages.
-//   - Service.Pages: the WebSocket sync action. It plans like Sync and then
+//   - Service.Pages: streams every missed range whole (the WebSocket sync
+//     action instead pushes within MaxSyncMessages per frame). It plans like Sync and then
 //     calls fn with every page of every missed range, in room order and index
 //     order within a room, until each range is exhausted; it returns the plan
 //     so the caller can report per-room heads afterwards. A page whose last

@@ -118,12 +118,20 @@ func cursorFrame(c tripsense.Cursor) []byte {
 	return append(b, '}')
 }
 
-// syncedFrame ends one room of a sync: {"type":"synced","chatroomId":..,"head":..,"complete":true}.
-func syncedFrame(room string, head int64) []byte {
-	b := make([]byte, 0, 96)
+// syncedFrame ends one room of a sync:
+// {"type":"synced","chatroomId":..,"head":..,"complete":true}, or, when the
+// sync stopped at its bound before the head,
+// {"type":"synced","chatroomId":..,"head":..,"complete":false,"next":N}.
+func syncedFrame(room string, head, last int64) []byte {
+	b := make([]byte, 0, 112)
 	b = append(b, `{"type":"synced","chatroomId":`...)
 	b = tripsense.AppendJSONString(b, room)
 	b = append(b, `,"head":`...)
 	b = strconv.AppendInt(b, head, 10)
-	return append(b, `,"complete":true}`...)
+	if last >= head {
+		return append(b, `,"complete":true}`...)
+	}
+	b = append(b, `,"complete":false,"next":`...)
+	b = strconv.AppendInt(b, last, 10)
+	return append(b, '}')
 }

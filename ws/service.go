@@ -58,7 +58,7 @@ type Service struct {
 	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
 	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
 	FanoutParallelism int
-	// Limiter, when set, is asked before every sendMessage.
+	// Limiter, when set, is asked before every frame a connection sends.
 	Limiter Limiter
 	Now     func() time.Time
 	Log     *slog.Logger
@@ -66,7 +66,7 @@ type Service struct {
 
 // Limiter rate-limits frames per connection.
 type Limiter interface {
-	// Allow reports whether connID may send one more message now.
+	// Allow reports whether connID may send one more frame now.
 	Allow(connID string) bool
 }
 
@@ -179,6 +179,10 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}
+	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
+		err = tripsense.Errorf(tripsense.ERATELIMITED, "too many frames: slow down")
+		return s.reply(ctx, c, errorFrame(err, f.Action, f.ClientMsgID))
+	}
 	switch f.Action {
 	case "sendMessage":
 		err = s.sendMessage(ctx, c, &f)
@@ -250,9 +254,6 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if err := tripsense.ValidateNewMessage(nm); err != nil {
 		return err
 	}
-	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
-		return tripsense.Errorf(tripsense.ERATELIMITED, "too many messages: slow down")
-	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
 		return err
 	}
@@ -260,9 +261,11 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
-	// The sender has seen its own message.
-	if err := s.Presence.SeenThrough(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
-		s.log().Warn("seen-through after send", "conn", c.ID, "err", err)
+	// The sender has seen its own message. It counts like a delivery, not
+	// as "seen through": a concurrent sender's lower index that has not
+	// reached this connection yet must not be skipped.
+	if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
 	}
 	if !dup {
 		// A retried send was fanned out when it was first stored; members who

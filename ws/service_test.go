@@ -411,3 +411,55 @@ func TestMembershipChangesReachOnlineConnections(t *testing.T) {
 		t.Fatalf("removed member got %v", got)
 	}
 }
+
+// TestOwnSendDoesNotSkipAnUndeliveredLowerIndex: a concurrent sender's
+// message (index 1) has not reached uuid2's connection when uuid2's own
+// message gets index 2; a disconnect then must not count 1 as seen.
+func TestOwnSendDoesNotSkipAnUndeliveredLowerIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	u2 := f.connect(t, "c2", "uuid2")
+	if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "in flight", Type: "t", CreateTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.send(t, u2, sendFrame("uuid2", "uuidroom2", "mine"))
+	if ack := onlyFrame(t, f.rec.take("c2"), "ack"); ack["index"] != float64(2) {
+		t.Fatalf("ack = %v", ack)
+	}
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 0 {
+		t.Fatalf("cursor = %d, want 0: message 1 never reached uuid2", cur.LastSeen)
+	}
+}
+
+// TestSyncActionIsBounded: one sync pushes at most catchup.MaxSyncMessages;
+// the room's synced frame then says where to continue.
+func TestSyncActionIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	total := catchup.MaxSyncMessages + 150
+	for i := 1; i <= total; i++ {
+		if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u2 := f.connect(t, "c2", "uuid2")
+	f.send(t, u2, `{"action":"sync"}`)
+	frames := f.rec.take("c2")
+	if len(frames) != catchup.MaxSyncMessages+2 {
+		t.Fatalf("got %d frames, want %d messages and 2 synced", len(frames), catchup.MaxSyncMessages)
+	}
+	s := frames[catchup.MaxSyncMessages]
+	if s["type"] != "synced" || s["complete"] != false || s["next"] != float64(catchup.MaxSyncMessages) || s["head"] != float64(total) {
+		t.Fatalf("synced = %v", s)
+	}
+	f.send(t, u2, fmt.Sprintf(`{"action":"sync","cursors":{"uuidroom2":%d}}`, catchup.MaxSyncMessages))
+	frames = f.rec.take("c2")
+	if len(frames) != 150+2 || frames[150]["complete"] != true {
+		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-2])
+	}
+}

@@ -20,8 +20,11 @@ type Catchup interface {
 // syncPageSize is how many messages the sync action reads per store call.
 const syncPageSize = 200
 
-// sync pushes every missed message of every room of the user as message
-// frames, in index order, then one synced frame per room. Each message that
+// sync pushes the missed messages of every room of the user as message
+// frames, in index order, each room followed by a synced frame. One sync
+// pushes at most catchup.MaxSyncMessages messages, like one GET /v1/sync:
+// rooms it could not finish get {"type":"synced","complete":false,"next":N}
+// and the client sends sync again (with its cursors). Each message that
 // reaches the connection counts toward its delivery watermark, so a sync
 // followed by a disconnect advances the stored cursors.
 func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
@@ -32,27 +35,32 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	if err != nil {
 		return err
 	}
+	budget := catchup.MaxSyncMessages
 	buf := make([]byte, 0, 4096)
 	for _, r := range plan {
 		after := r.LastSeen
-		for after < r.Head {
-			msgs, err := s.Store.MessagesAfter(ctx, r.Room, after, min(syncPageSize, int(r.Head-after)))
+		for after < r.Head && budget > 0 {
+			msgs, err := s.Store.MessagesAfter(ctx, r.Room, after, min(syncPageSize, int(r.Head-after), budget))
 			if err != nil {
 				return fmt.Errorf("sync %s: %w", r.Room, err)
 			}
-			if len(msgs) == 0 {
-				break
+			if len(msgs) == 0 || msgs[0].Index <= after {
+				return fmt.Errorf("sync %s: store made no progress after %d (head %d)", r.Room, after, r.Head)
 			}
 			for i := range msgs {
+				if msgs[i].Index > r.Head {
+					break
+				}
 				buf = msgs[i].AppendJSON(buf[:0], "message")
 				out := tripsense.Outbound{Data: append([]byte(nil), buf...), Room: msgs[i].Room, Index: msgs[i].Index, Wait: true}
 				if err := s.Pusher.Push(ctx, c.ID, out); err != nil {
 					return err
 				}
+				after = msgs[i].Index
+				budget--
 			}
-			after = msgs[len(msgs)-1].Index
 		}
-		if err := s.reply(ctx, c, syncedFrame(r.Room, r.Head)); err != nil {
+		if err := s.reply(ctx, c, syncedFrame(r.Room, r.Head, after)); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,7 @@ func newAuthenticator(c Config) (tripsense.Authenticator, error) {
 func openStoreOffline(dataDir string) (*bolt.Store, error) {
 	st, err := bolt.Open(storePath(dataDir), bolt.Options{LockTimeout: time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w (is the server running? then use the HTTP API: curl -X POST localhost:8080/v1/rooms/ROOM/members -H 'X-User-Id: admin' -d '{\"userId\":\"USER\"}')", storePath(dataDir), err)
+		return nil, fmt.Errorf("open %s: %w (is the server running? then use the HTTP API: curl -X POST localhost:8080/v1/rooms/ROOM/members -H 'X-User-Id: admin' -H 'Content-Type: application/json' -d '{\"userId\":\"USER\"}')", storePath(dataDir), err)
 	}
 	return st, nil
 }

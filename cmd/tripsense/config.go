@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,20 @@ func envOr(getenv func(string) string, key, def string) string {
 	return def
 }
 
+func envInt(getenv func(string) string, key string, def int) int {
+	if v, err := strconv.Atoi(getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envFloat(getenv func(string) string, key string, def float64) float64 {
+	if v, err := strconv.ParseFloat(getenv(key), 64); err == nil {
+		return v
+	}
+	return def
+}
+
 func envBool(getenv func(string) string, key string, def bool) bool {
 	if v := getenv(key); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -67,13 +82,13 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.BoolVar(&c.Insecure, "insecure-dev-identity", envBool(getenv, "TRIPSENSE_INSECURE_DEV_IDENTITY", false), "allow dev identity on a non-loopback address: ANYONE can claim ANY user")
 	admins := fs.String("admins", envOr(getenv, "TRIPSENSE_ADMINS", "admin"), "comma-separated admin user ids in dev mode (TRIPSENSE_ADMINS)")
 	policy := fs.String("duplicate-connections", envOr(getenv, "TRIPSENSE_DUPLICATE_CONNECTIONS", string(ws.Replace)), "policy for a second connection of an online user: refuse, replace or allow (TRIPSENSE_DUPLICATE_CONNECTIONS)")
-	fs.IntVar(&c.MaxConns, "max-connections-per-user", ws.DefaultMaxConnectionsPerUser, "simultaneous connections of one user under --duplicate-connections allow")
-	fs.IntVar(&c.QueueLimit, "queue-limit", 1024, "frames queued per connection before it is closed as a slow consumer")
+	fs.IntVar(&c.MaxConns, "max-connections-per-user", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_USER", ws.DefaultMaxConnectionsPerUser), "simultaneous connections of one user under --duplicate-connections allow (TRIPSENSE_MAX_CONNECTIONS_PER_USER)")
+	fs.IntVar(&c.QueueLimit, "queue-limit", envInt(getenv, "TRIPSENSE_QUEUE_LIMIT", 1024), "frames queued per connection before it is closed as a slow consumer (TRIPSENSE_QUEUE_LIMIT)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "TRIPSENSE_LOG_FORMAT", "text"), "log format: text or json (TRIPSENSE_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "TRIPSENSE_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
-	fs.Float64Var(&c.MsgRate, "msg-rate", 20, "sendMessage per second per connection (token bucket refill)")
-	fs.IntVar(&c.MsgBurst, "msg-burst", 40, "sendMessage burst per connection (token bucket size)")
-	fs.IntVar(&c.HTTPRate, "http-rate", 600, "HTTP requests per minute per client IP (0 disables)")
+	fs.Float64Var(&c.MsgRate, "msg-rate", envFloat(getenv, "TRIPSENSE_MSG_RATE", 20), "frames per second per connection (token bucket refill) (TRIPSENSE_MSG_RATE)")
+	fs.IntVar(&c.MsgBurst, "msg-burst", envInt(getenv, "TRIPSENSE_MSG_BURST", 40), "frame burst per connection (token bucket size) (TRIPSENSE_MSG_BURST)")
+	fs.IntVar(&c.HTTPRate, "http-rate", envInt(getenv, "TRIPSENSE_HTTP_RATE", 600), "HTTP requests per minute per client IP, 0 disables (TRIPSENSE_HTTP_RATE)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
 	}
@@ -125,6 +140,10 @@ func (c Config) Validate() error {
 	}
 	if c.MsgRate <= 0 || c.MsgBurst < 1 {
 		return errors.New("--msg-rate must be > 0 and --msg-burst >= 1")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -58,5 +60,22 @@ func TestTokenSubcommand(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"frobnicate"}, env(nil), &out, &errOut); code != 2 {
 		t.Fatalf("unknown command exit %d", code)
+	}
+}
+
+func TestLoopbackHostOnly(t *testing.T) {
+	t.Parallel()
+	h := loopbackHostOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	for host, want := range map[string]int{
+		"localhost:8080": 204, "127.0.0.1:8080": 204, "[::1]:8080": 204, "localhost": 204,
+		"evil.example": 403, "evil.example:8080": 403, "10.0.0.1:8080": 403, "": 403,
+	} {
+		req := httptest.NewRequest("GET", "/v1/rooms", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
+		}
 	}
 }

@@ -40,6 +40,10 @@ Run 'tripsense COMMAND -h' for a command's flags.
 // run is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd := "serve"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
@@ -55,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runToken(args, getenv, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:

@@ -66,10 +66,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	m.store = st
-	if c.Demo {
-		if err := loadDemo(ctx, st, c.DataDir, m.Log); err != nil {
-			return err
-		}
+	if err := loadDemo(ctx, st, c.DataDir, c.Demo, m.Log); err != nil {
+		return err
 	}
 	authn, err := newAuthenticator(c)
 	if err != nil {
@@ -90,8 +88,12 @@ func (m *Main) Open(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
 	mux.Handle("/", apiHandler)
+	var handler http.Handler = mux
+	if c.Auth == "dev" && !c.Insecure {
+		handler = loopbackHostOnly(mux)
+	}
 	m.http = &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
@@ -165,10 +167,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return m.Serve(ctx)
 }
 
-func loadDemo(ctx context.Context, st tripsense.Store, dataDir string, log *slog.Logger) error {
+// loadDemo loads the demo data on the first start of a data directory
+// (unless load is false) and records that the first start happened, so a
+// data directory started once with --no-demo never gets demo members later.
+func loadDemo(ctx context.Context, st tripsense.Store, dataDir string, load bool, log *slog.Logger) error {
 	marker := filepath.Join(dataDir, demoMarker)
 	if _, err := os.Stat(marker); err == nil {
 		return nil
+	}
+	if !load {
+		return os.WriteFile(marker, []byte("started with --no-demo: demo users and rooms are not loaded\n"), 0o640)
 	}
 	for _, m := range demoMemberships {
 		if err := st.AddMember(ctx, m[0], m[1]); err != nil {
@@ -184,4 +192,25 @@ func loadDemo(ctx context.Context, st tripsense.Store, dataDir string, log *slog
 	}
 	log.Info("loaded demo data", "members", strings.Join(pairs, " "))
 	return nil
+}
+
+// loopbackHostOnly refuses requests whose Host is not a loopback name or
+// address. In dev identity mode anyone who reaches the server can act as any
+// user; binding to loopback keeps other machines out, and this check keeps
+// out web pages that reach it through DNS rebinding (a hostile domain that
+// resolves to 127.0.0.1 sends its own name as Host).
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error":{"code":"forbidden","message":"dev identity mode answers only requests addressed to localhost, 127.0.0.1 or [::1]"}}`+"\n")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

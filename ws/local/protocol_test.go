@@ -134,3 +134,43 @@ func TestPeerThatNeverAnswersPingsIsDropped(t *testing.T) {
 		t.Fatal("server sent no ping")
 	}
 }
+
+// TestRefusedHandshakeDoesNotReplaceTheLiveConnection: a request that is
+// not a valid upgrade is refused before the duplicate policy runs.
+func TestRefusedHandshakeDoesNotReplaceTheLiveConnection(t *testing.T) {
+	t.Parallel()
+	srv := &local.Server{}
+	addr := newRawFixture(t, srv)
+	srv.Service.Policy = wscore.Replace
+	c := rawDial(t, addr, "u")
+	for _, req := range []*http.Request{
+		mustRequest(t, "GET", "http://"+addr+"/?userId=u", nil),                                                // plain GET
+		mustRequest(t, "GET", "http://"+addr+"/?userId=u", map[string]string{"Origin": "http://evil.example"}), // foreign origin
+	} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Fatalf("%v: status %d", req.Header, resp.StatusCode)
+		}
+	}
+	// The live connection still works.
+	c.write(t, ws.NewTextFrame([]byte(`{"action":"ping"}`)))
+	if f := c.next(t); !strings.Contains(string(f.Payload), "pong") {
+		t.Fatalf("live connection answered %v %q", f.Header.OpCode, f.Payload)
+	}
+}
+
+func mustRequest(t *testing.T, method, url string, headers map[string]string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return req
+}

@@ -127,6 +127,33 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return false
 }
 
+// checkHandshake rejects requests that are not a WebSocket upgrade
+// (RFC 6455 section 4.2.1) before anything else happens.
+func checkHandshake(r *http.Request) error {
+	switch {
+	case r.Method != http.MethodGet:
+		return tripsense.Errorf(tripsense.EINVALID, "a WebSocket handshake is a GET")
+	case !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket"):
+		return tripsense.Errorf(tripsense.EINVALID, "this endpoint speaks WebSocket: send Connection: Upgrade and Upgrade: websocket")
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Version must be 13")
+	case len(r.Header.Get("Sec-WebSocket-Key")) != 24:
+		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Key is missing or malformed")
+	}
+	return nil
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ServeHTTP implements the WebSocket endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
@@ -135,7 +162,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusForbidden, tripsense.Errorf(tripsense.EFORBIDDEN, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
+	// Validate the handshake before Connect: under the replace policy,
+	// Connect closes the user's live connection, which a request that is
+	// refused afterwards must never do.
+	if err := checkHandshake(r); err != nil {
+		writeHTTPError(w, http.StatusBadRequest, err)
+		return
+	}
 	q := r.URL.Query()
+	if len(q["userId"]) > 1 || len(q["token"]) > 1 {
+		writeHTTPError(w, http.StatusUnauthorized, tripsense.Errorf(tripsense.EUNAUTHORIZED, "userId and token may each be given once"))
+		return
+	}
 	p, err := s.Auth.Authenticate(r.Context(), tripsense.Credentials{UserID: q.Get("userId"), Token: q.Get("token")})
 	if err != nil {
 		writeHTTPError(w, http.StatusUnauthorized, err)
@@ -353,6 +391,9 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 	for {
 		batch, closing, code, reason := c.take()
 		if closing {
+			if code == CloseCodeSlowConsumer || code == wscore.CloseReplaced {
+				s.log().Info("closing connection", "conn", c.info.ID, "user", c.info.UserID, "code", code, "reason", reason)
+			}
 			sock.sendClose(code, reason)
 			return
 		}
