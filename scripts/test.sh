@@ -12,6 +12,9 @@ npm ci --no-audit --no-fund --loglevel=error
 go mod download
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+echo "== make package (Lambda bootstrap zips within 15 MB each, then osls package offline)"
+make package
+
 echo "== go vet"
 go vet ./...
 
