@@ -245,6 +245,7 @@ type frame struct {
 	ChatMessage []byte
 	ClientMsgID []byte
 	Head        int64
+	Next        int64
 	Complete    bool
 	Duplicate   bool
 	Code        []byte
@@ -271,6 +272,8 @@ func parseFrame(b []byte, f *frame) error {
 			f.ClientMsgID, err = strVal(val)
 		case "head":
 			f.Head, err = intVal(val)
+		case "next":
+			f.Next, err = intVal(val)
 		case "complete":
 			f.Complete, err = boolVal(val)
 		case "duplicate":

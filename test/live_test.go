@@ -285,3 +285,25 @@ func TestGracefulShutdownClosesWith1001(t *testing.T) {
 		t.Fatalf("exit code %d:\n%s", code, s.logs.String())
 	}
 }
+
+// TestUserWithoutRoomsConnectsAndReceivesNothingUntilAdded: a user with no
+// rooms may connect; once an admin adds it to a room, it receives that
+// room's messages on the same connection.
+func TestUserWithoutRoomsConnectsAndReceivesNothingUntilAdded(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t)
+	nobody := mustDial(t, s, "uuid9")
+	u1 := mustDial(t, s, "uuid1")
+	u1.send(sendMsg("uuid1", "uuidroom1", "before"))
+	u1.nextOfType("ack")
+	nobody.expectNone()
+	status, body := httpJSON(t, "POST", "http://"+s.addr+"/v1/rooms/uuidroom1/members", "admin", strings.NewReader(`{"userId":"uuid9"}`))
+	if status != 200 {
+		t.Fatalf("add member: %d %v", status, body)
+	}
+	u1.send(sendMsg("uuid1", "uuidroom1", "after"))
+	u1.nextOfType("ack")
+	if m := nobody.nextOfType("message"); m["chatMessage"] != "after" || m["index"] != float64(2) {
+		t.Fatalf("new member got %v", m)
+	}
+}

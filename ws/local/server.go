@@ -216,7 +216,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
 	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
+	// Serve the socket on a goroutine of its own and return: net/http's
+	// connection goroutine then ends and frees its request state and 8 KiB
+	// of buffers, which it would otherwise hold for the socket's lifetime.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		// A fresh context: the request's would keep its values alive.
+		s.serveSocket(context.Background(), info, c, sock, br)
+	}()
+}
 
+// serveSocket runs one upgraded connection until it ends.
+func (s *Server) serveSocket(base context.Context, info tripsense.Connection, c *conn, sock *socket, br *bufio.Reader) {
+	netConn := sock.conn
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
