@@ -37,6 +37,8 @@ type Config struct {
 	MsgBurst int
 	// HTTPRate bounds HTTP requests per client IP per minute.
 	HTTPRate int
+	// DebugAddr, when set, serves net/http/pprof on that (loopback) address.
+	DebugAddr string
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -89,6 +91,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.Float64Var(&c.MsgRate, "msg-rate", envFloat(getenv, "TRIPSENSE_MSG_RATE", 20), "frames per second per connection (token bucket refill) (TRIPSENSE_MSG_RATE)")
 	fs.IntVar(&c.MsgBurst, "msg-burst", envInt(getenv, "TRIPSENSE_MSG_BURST", 40), "frame burst per connection (token bucket size) (TRIPSENSE_MSG_BURST)")
 	fs.IntVar(&c.HTTPRate, "http-rate", envInt(getenv, "TRIPSENSE_HTTP_RATE", 600), "HTTP requests per minute per client IP, 0 disables (TRIPSENSE_HTTP_RATE)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", envOr(getenv, "TRIPSENSE_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; empty disables (TRIPSENSE_DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
 	}
@@ -128,6 +131,12 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("--auth %q: want dev or token", c.Auth)
+	}
+	if c.DebugAddr != "" {
+		h, _, err := net.SplitHostPort(c.DebugAddr)
+		if err != nil || !isLoopback(h) {
+			return fmt.Errorf("--debug-addr %q: must be a loopback host:port", c.DebugAddr)
+		}
 	}
 	if c.DataDir == "" {
 		return errors.New("--data is empty")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,6 +121,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.Auth == "dev" {
 		m.Log.Warn("DEV IDENTITY MODE: identities are NOT verified; any client can act as any userId (?userId= / X-User-Id). Use --auth token outside local development.")
 	}
+	if m.Config.DebugAddr != "" {
+		go m.serveDebug()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -213,4 +217,19 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// serveDebug serves Go's profiles on the loopback debug address.
+func (m *Main) serveDebug() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: m.Config.DebugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.Log.Info("profiles served", "addr", "http://"+m.Config.DebugAddr+"/debug/pprof/")
+	if err := srv.ListenAndServe(); err != nil {
+		m.Log.Warn("debug server", "err", err)
+	}
 }
