@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"github.com/tripsense/tripsense"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -304,23 +306,9 @@ func parseTarget(raw string) (target, error) {
 	return target{HostPort: hp, HTTP: "http://" + hp, WS: "ws://" + hp + "/ws"}, nil
 }
 
-// validID mirrors the server's id rule ([A-Za-z0-9_.:@-], 1..128); bench
-// ids are written into frames without escaping, so they must obey it.
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '_', c == '.', c == ':', c == '@', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validID is the server's id rule: bench ids are written into frames
+// without escaping, so they must obey it.
+func validID(s string) bool { return tripsense.ValidID(s) }
 
 // Bounds that keep every run finite and the machine usable.
 const (
