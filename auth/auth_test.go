@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,43 @@ func TestNewTokenRejectsShortSecret(t *testing.T) {
 	t.Parallel()
 	if _, err := auth.NewToken("short"); err == nil {
 		t.Fatal("short secret accepted")
+	}
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		mode, secret string
+		admins       []string
+		want         string // type of the Authenticator; "" means an error
+		admin        string // a user New must make admin (dev mode)
+	}{
+		{"token", secret, nil, "*auth.Token", ""},
+		{"token", "short", nil, "", ""},
+		{"dev", "", []string{"boss", "ops"}, "*auth.Dev", "ops"},
+		{"dev", "", nil, "*auth.Dev", ""},
+		{"", secret, nil, "", ""},
+		{"cognito", secret, nil, "", ""},
+	}
+	for _, tc := range cases {
+		a, err := auth.New(tc.mode, tc.secret, tc.admins)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("New(%q, %q): %T accepted", tc.mode, tc.secret, a)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprintf("%T", a) != tc.want {
+			t.Errorf("New(%q, %q) = %T, %v; want %s", tc.mode, tc.secret, a, err, tc.want)
+			continue
+		}
+		if tc.admin != "" {
+			if p, err := a.Authenticate(context.Background(), tripsense.Credentials{UserID: tc.admin}); err != nil || !p.Admin {
+				t.Errorf("New(dev, %v): %s is %+v, %v; want admin", tc.admins, tc.admin, p, err)
+			}
+			if p, _ := a.Authenticate(context.Background(), tripsense.Credentials{UserID: "uuid1"}); p.Admin {
+				t.Errorf("New(dev, %v): uuid1 is admin", tc.admins)
+			}
+		}
 	}
 }

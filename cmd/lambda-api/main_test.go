@@ -3,48 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/tripsense/tripsense/auth"
-	"github.com/tripsense/tripsense/store/dynamo"
-	"github.com/tripsense/tripsense/test/gateway"
+	"github.com/tripsense/tripsense/cmd/internal/lambdaenv/lambdaenvtest"
 )
 
-var staticCreds = config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", ""))
-
-const secret = "0123456789abcdef0123456789abcdef-lambda-api"
-
-func mustTables(t testing.TB, endpoint string) string {
-	t.Helper()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	prefix := "lapi" + hex.EncodeToString(b[:]) + "-"
-	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tables := dynamo.TablesWithPrefix(prefix)
-	if err := dynamo.CreateTables(ctx, db, tables); err != nil {
-		t.Fatal(err)
+// The variables are lambdaenv's, tested there; only the dev-mode message
+// is this function's.
+func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
+	if _, err := configFromEnv(lambdaenvtest.Getenv(map[string]string{"TRIPSENSE_AUTH": "dev"})); err == nil || !strings.Contains(err.Error(), "trusts any X-User-Id:") {
+		t.Fatalf("dev without the insecure flag: %v", err)
 	}
-	st := dynamo.New(db, dynamo.Config{Tables: tables})
-	for _, m := range [][2]string{{"uuidroom1", "uuid1"}, {"uuidroom2", "uuid1"}, {"uuidroom2", "uuid2"}, {"uuidroom3", "uuid2"}} {
-		if err := st.AddMember(ctx, m[0], m[1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return prefix
 }
 
 // request is an HTTP API payload format 2.0 event as API Gateway sends it
@@ -64,28 +39,22 @@ func request(method, path, query, token, body string) events.APIGatewayV2HTTPReq
 	}
 }
 
-// TestHandlerWiring runs the function's real wiring against dynalite.
+// TestHandlerWiring runs the function's real cold start against dynalite.
 func TestHandlerWiring(t *testing.T) {
 	t.Parallel()
-	endpoint := gateway.Dynalite(t)
-	prefix := mustTables(t, endpoint)
-	cfg, err := configFromEnv(envFunc(map[string]string{
-		"AWS_REGION": "us-east-1", "TRIPSENSE_TABLE_PREFIX": prefix, "TRIPSENSE_DYNAMODB_ENDPOINT": endpoint,
-		"TRIPSENSE_TOKEN_SECRET": secret,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := lambdaenvtest.Dynalite(t, "lapi")
 	var logs bytes.Buffer
 	start := time.Now()
-	h, err := newHandler(context.Background(), cfg, newLogger(&logs, slog.LevelInfo), staticCreds)
+	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), &logs, lambdaenvtest.StaticCreds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("handler construction took %v", time.Since(start))
-	tk, _ := auth.NewToken(secret)
-	user, _ := tk.Mint("uuid1", time.Hour, false)
-	admin, _ := tk.Mint("ops", time.Hour, true)
+	if s := logs.String(); !strings.Contains(s, `"msg":"ready"`) || !strings.Contains(s, `"fn":"lambda-api"`) {
+		t.Fatalf("logs %s", s)
+	}
+	user := lambdaenvtest.Token(t, "uuid1", false)
+	admin := lambdaenvtest.Token(t, "ops", true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -122,15 +91,4 @@ func TestHandlerWiring(t *testing.T) {
 	call(request("GET", "/v1/nothing", "", user, ""), 404)
 }
 
-func BenchmarkNewHandler(b *testing.B) {
-	cfg, err := configFromEnv(envFunc(baseEnv()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := newLogger(&bytes.Buffer{}, slog.LevelInfo)
-	for b.Loop() {
-		if _, err := newHandler(context.Background(), cfg, log, staticCreds); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkNewHandler(b *testing.B) { lambdaenvtest.BenchmarkHandler(b, function) }

@@ -13,17 +13,6 @@ import (
 	"github.com/tripsense/tripsense/store/bolt"
 )
 
-func newAuthenticator(c Config) (tripsense.Authenticator, error) {
-	if c.Auth == "token" {
-		return auth.NewToken(c.TokenSecret)
-	}
-	admins := make(map[string]bool, len(c.Admins))
-	for _, a := range c.Admins {
-		admins[a] = true
-	}
-	return &auth.Dev{Admins: admins}, nil
-}
-
 // openStoreOffline opens the data directory's store for a subcommand. The
 // embedded store allows one process at a time, so this fails fast while the
 // server runs.

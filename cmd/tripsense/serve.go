@@ -17,6 +17,7 @@ import (
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/api"
+	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/store/bolt"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -70,7 +71,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := loadDemo(ctx, st, c.DataDir, c.Demo, m.Log); err != nil {
 		return err
 	}
-	authn, err := newAuthenticator(c)
+	authn, err := auth.New(c.Auth, c.TokenSecret, c.Admins)
 	if err != nil {
 		return err
 	}
