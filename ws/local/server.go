@@ -338,6 +338,39 @@ type socket struct {
 	writeTimeout time.Duration
 	mu           sync.Mutex
 	closeSent    bool
+	deadlineSet  time.Time // when the write deadline was last moved
+}
+
+// armWriteDeadline keeps the write deadline between writeTimeout/2 and
+// writeTimeout ahead, moving it at most every writeTimeout/2 instead of for
+// every batch. Called with mu held.
+func (s *socket) armWriteDeadline() {
+	now := time.Now()
+	if now.Sub(s.deadlineSet) < s.writeTimeout/2 {
+		return
+	}
+	s.deadlineSet = now
+	_ = s.conn.SetWriteDeadline(now.Add(s.writeTimeout))
+}
+
+// writeTextHeader writes the header of an unmasked, final text frame of n
+// payload bytes (RFC 6455 section 5.2) byte by byte into bw, so that
+// nothing is allocated per frame.
+func writeTextHeader(bw *bufio.Writer, n int) {
+	_ = bw.WriteByte(0x80 | byte(ws.OpText)) // FIN, text
+	switch {
+	case n <= 125:
+		_ = bw.WriteByte(byte(n))
+	case n <= 0xFFFF:
+		_ = bw.WriteByte(126)
+		_ = bw.WriteByte(byte(n >> 8))
+		_ = bw.WriteByte(byte(n))
+	default:
+		_ = bw.WriteByte(127)
+		for shift := 56; shift >= 0; shift -= 8 {
+			_ = bw.WriteByte(byte(uint64(n) >> shift))
+		}
+	}
 }
 
 var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
@@ -353,11 +386,9 @@ func (s *socket) writeBatch(batch []tripsense.Outbound) error {
 	bw := writeBuffers.Get().(*bufio.Writer)
 	bw.Reset(s.conn)
 	defer func() { bw.Reset(nil); writeBuffers.Put(bw) }()
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	s.armWriteDeadline()
 	for i := range batch {
-		if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(batch[i].Data))}); err != nil {
-			return err
-		}
+		writeTextHeader(bw, len(batch[i].Data))
 		if _, err := bw.Write(batch[i].Data); err != nil {
 			return err
 		}
@@ -372,7 +403,7 @@ func (s *socket) control(f ws.Frame) error {
 	if s.closeSent {
 		return nil
 	}
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	s.armWriteDeadline()
 	return ws.WriteFrame(s.conn, f)
 }
 
@@ -387,6 +418,7 @@ func (s *socket) sendClose(code int, reason string) {
 	if len(reason) > 120 {
 		reason = reason[:120]
 	}
+	s.deadlineSet = time.Time{}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 	_ = ws.WriteFrame(s.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), reason)))
 	if tcp, ok := s.conn.(interface{ CloseWrite() error }); ok {
