@@ -34,12 +34,6 @@
 //   - Service.MarkRead: advance a read cursor, never backwards, clamped to
 //     the head (PUT /v1/rooms/{room}/cursor and the WebSocket markRead).
 //   - Service.Plan: the missed range of every room, without messages.
-//   - Service.Pages: streams every missed range whole (the WebSocket sync
-//     action instead pushes within MaxSyncMessages per frame). It plans like Sync and then
-//     calls fn with every page of every missed range, in room order and index
-//     order within a room, until each range is exhausted; it returns the plan
-//     so the caller can report per-room heads afterwards. A page whose last
-//     message has index Range.Head is the last page of that room.
 //   - ParseCursors and FormatCursors: the after=room:N,room:N query syntax.
 //
 // Encoding: RoomSync and HistoryPage append their JSON with AppendJSON,
