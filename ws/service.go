@@ -60,8 +60,25 @@ type Service struct {
 	FanoutParallelism int
 	// Limiter, when set, is asked before every frame a connection sends.
 	Limiter Limiter
-	Now     func() time.Time
-	Log     *slog.Logger
+	// OrderedRooms makes one process hand a room's messages to fan-out in
+	// index order, so every connection it serves receives a room's messages
+	// in order even under concurrent senders; appends still share commits.
+	// It is for the single-process runtime (ws/local), whose store is
+	// written by no one else. Lambdas cannot order across processes, and
+	// clients order by index there.
+	OrderedRooms bool
+	Now          func() time.Time
+	Log          *slog.Logger
+
+	order roomOrder
+}
+
+// Broadcaster is an optional fast path of a Pusher that is also the
+// Presence (ws/local's Hub): it pushes out to every online connection of
+// room except skip without listing them first, and returns the connections
+// that turned out to be gone. Push's rules apply to each connection.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string)
 }
 
 // Limiter rate-limits frames per connection.
@@ -257,6 +274,14 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
 		return err
 	}
+	var seq *roomSeq
+	if s.OrderedRooms {
+		var err error
+		if seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
+			return fmt.Errorf("append: head: %w", err)
+		}
+		defer s.order.leave(nm.Room, seq)
+	}
 	m, dup, err := s.Store.Append(ctx, nm)
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
@@ -270,7 +295,11 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if !dup {
 		// A retried send was fanned out when it was first stored; members who
 		// missed it then get it from catch-up, so it is not pushed twice.
-		s.fanout(ctx, c.ID, &m)
+		if seq != nil {
+			s.order.publish(seq, m.Index, func() { s.fanout(ctx, c.ID, &m) })
+		} else {
+			s.fanout(ctx, c.ID, &m)
+		}
 	}
 	// The ack goes last: when a sender holds its ack, every online member's
 	// connection has already been handed the message.
@@ -282,12 +311,20 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 // advance to what it really received); one slow or failing connection never
 // holds up the others beyond the Pusher's own bound.
 func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Message) {
+	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+	if b, ok := s.Pusher.(Broadcaster); ok {
+		for _, conn := range b.Broadcast(ctx, m.Room, senderConn, out) {
+			if err := s.Disconnect(ctx, conn); err != nil {
+				s.log().Warn("disconnect gone connection", "conn", conn, "err", err)
+			}
+		}
+		return
+	}
 	members, err := s.Presence.RoomConnections(ctx, m.Room)
 	if err != nil {
 		s.log().Error("fan-out lookup", "room", m.Room, "index", m.Index, "err", err)
 		return
 	}
-	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
 	push := func(conn string) {
 		err := s.Pusher.Push(ctx, conn, out)
 		if err == nil {

@@ -79,7 +79,7 @@ func (m *Main) Open(ctx context.Context) error {
 	sync := &catchup.Service{Store: st}
 	svc := &ws.Service{
 		Store: st, Presence: m.hub, Pusher: m.hub, Catchup: sync,
-		Policy: c.Policy, MaxConnectionsPerUser: c.MaxConns, FanoutParallelism: 1, Log: m.Log,
+		Policy: c.Policy, MaxConnectionsPerUser: c.MaxConns, FanoutParallelism: 1, OrderedRooms: true, Log: m.Log,
 		Limiter: m.hub,
 	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}

@@ -33,6 +33,7 @@ var (
 	_ tripsense.Presence = (*Hub)(nil)
 	_ tripsense.Pusher   = (*Hub)(nil)
 	_ ws.Limiter         = (*Hub)(nil)
+	_ ws.Broadcaster     = (*Hub)(nil)
 )
 
 // Allow implements ws.Limiter: the connection's sendMessage token bucket.
@@ -238,6 +239,22 @@ func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error
 		return tripsense.ErrGone
 	}
 	return c.enqueue(ctx, out, h.queueLimit)
+}
+
+// Broadcast implements ws.Broadcaster: one pass over the room's
+// connections under the read lock, queueing out for each but skip.
+func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.byRoom[room] {
+		if c.info.ID == skip {
+			continue
+		}
+		if err := c.enqueue(ctx, out, h.queueLimit); err != nil {
+			gone = append(gone, c.info.ID)
+		}
+	}
+	return gone
 }
 
 // Close implements tripsense.Pusher.
