@@ -307,3 +307,42 @@ func TestUserWithoutRoomsConnectsAndReceivesNothingUntilAdded(t *testing.T) {
 		t.Fatalf("new member got %v", m)
 	}
 }
+
+// TestConcurrentSendersArriveInIndexOrder: the single binary hands a room's
+// messages out in index order, so a reader sees 1, 2, 3, … even while ten
+// users send at once.
+func TestConcurrentSendersArriveInIndexOrder(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t, "--no-demo")
+	s.stop()
+	for i := range 11 {
+		s.tool("members", "add", "--room", "busy", "--user", fmt.Sprintf("o%02d", i))
+	}
+	s.mustRun()
+	reader := mustDial(t, s, "o10")
+	const senders, each = 10, 60
+	var wg sync.WaitGroup
+	for i := range senders {
+		c := mustDial(t, s, fmt.Sprintf("o%02d", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range each {
+				data, _ := json.Marshal(map[string]string{"action": "sendMessage", "chatroomId": "busy", "chatMessage": fmt.Sprint(n), "messageType": "text message"})
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := c.conn.Write(ctx, websocket.MessageText, data)
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for want := 1; want <= senders*each; want++ {
+		if m := reader.nextOfType("message"); m["index"] != float64(want) {
+			t.Fatalf("reader got index %v, want %d", m["index"], want)
+		}
+	}
+	wg.Wait()
+}
