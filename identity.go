@@ -2,12 +2,17 @@ package tripsense
 
 import (
 	"context"
+	"time"
 )
 
 // Principal is an authenticated caller.
 type Principal struct {
 	UserID string
 	Admin  bool
+	// Expires is when the credentials stop being valid (a token's exp);
+	// zero when they do not expire (dev identity). A connection opened with
+	// them is closed then.
+	Expires time.Time
 }
 
 // Credentials is what a client presented. Adapters fill it from a request:

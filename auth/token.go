@@ -74,7 +74,7 @@ func (t *Token) Authenticate(_ context.Context, c tripsense.Credentials) (tripse
 	case c.UserID != "" && c.UserID != claims.Subject:
 		return tripsense.Principal{}, unauthorized("userId does not match the token")
 	}
-	return tripsense.Principal{UserID: claims.Subject, Admin: claims.Admin}, nil
+	return tripsense.Principal{UserID: claims.Subject, Admin: claims.Admin, Expires: claims.ExpiresAt.Time}, nil
 }
 
 // Mint signs a token for user valid for ttl.

@@ -16,6 +16,7 @@ const (
 	CloseReplaced     = 4000 // a newer connection of the same user replaced this one
 	CloseSlowConsumer = 4001 // the outgoing queue overflowed; catch up with sync
 	CloseRemoved      = 4002 // the server dropped the connection (gone, or an internal failure)
+	CloseExpired      = 4003 // the token the connection was opened with expired; reconnect with a fresh one
 )
 
 // inFrame is every client frame. Pointers mark fields whose absence matters.

@@ -129,6 +129,11 @@ func (h *Handler) connect(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 	rc := &req.RequestContext
 	c := tripsense.Connection{ID: rc.ConnectionID, UserID: p.UserID, ConnectedAt: h.now().UTC()}
+	// The connection lives no longer than its token: once its record
+	// expires, frames on it find no connection and it is deleted.
+	if !p.Expires.IsZero() && p.Expires.Before(c.ConnectedAt.Add(tripsense.ConnectionTTL)) {
+		c.ExpiresAt = p.Expires
+	}
 	if rc.ConnectedAt > 0 {
 		c.ConnectedAt = time.UnixMilli(rc.ConnectedAt).UTC()
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -274,8 +275,13 @@ func TestTokenMode(t *testing.T) {
 	if resp := f.call(t, connectEvent(t, "c1", map[string]string{"token": tok})); resp.StatusCode != 200 {
 		t.Fatalf("token connect: %d %s", resp.StatusCode, resp.Body)
 	}
-	if c, _ := f.hub.Get(context.Background(), "c1"); c.UserID != "uuid2" {
+	c, _ := f.hub.Get(context.Background(), "c1")
+	if c.UserID != "uuid2" {
 		t.Fatalf("user = %q", c.UserID)
+	}
+	// The connection record expires with the token (JWT exp has whole seconds).
+	if d := time.Until(c.ExpiresAt); d <= 58*time.Second || d > 61*time.Second {
+		t.Fatalf("connection expires in %v, want the token's 60 s", d)
 	}
 }
 

@@ -174,3 +174,35 @@ func mustRequest(t *testing.T, method, url string, headers map[string]string) *h
 	}
 	return req
 }
+
+// TestSocketClosesWhenItsTokenExpires: a connection opened with a token is
+// closed with 4003 at the token's exp.
+func TestSocketClosesWhenItsTokenExpires(t *testing.T) {
+	t.Parallel()
+	tk := &auth.Token{Secret: []byte("0123456789abcdef0123456789abcdef")}
+	srv := &local.Server{}
+	addr := newRawFixture(t, srv)
+	srv.Auth = tk
+	token, err := tk.Mint("u", time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /?token=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", token, addr)
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err := ws.ReadFrame(br)
+	if err != nil {
+		t.Fatalf("no close frame before the deadline: %v", err)
+	}
+	if code, _ := ws.ParseCloseFrameData(f.Payload); f.Header.OpCode != ws.OpClose || code != wscore.CloseExpired {
+		t.Fatalf("got %v code %d, want close %d", f.Header.OpCode, code, wscore.CloseExpired)
+	}
+}

@@ -182,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Store calls outlive the request's context: a frame that was accepted
 	// is finished even while the server shuts down.
 	base := context.WithoutCancel(r.Context())
-	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, ConnectedAt: time.Now().UTC()}
+	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
 	if err := s.Service.Connect(base, info); err != nil {
 		switch tripsense.ErrorCode(err) {
 		case tripsense.ECONFLICT:
@@ -216,6 +216,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
 	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
+	// A socket does not outlive the token it was opened with.
+	var expiry *time.Timer
+	if !p.Expires.IsZero() {
+		expiry = time.AfterFunc(time.Until(p.Expires), func() {
+			c.close(wscore.CloseExpired, "token expired; reconnect with a fresh token")
+		})
+	}
 	// Serve the socket on a goroutine of its own and return: net/http's
 	// connection goroutine then ends and frees its request state and 8 KiB
 	// of buffers, which it would otherwise hold for the socket's lifetime.
@@ -224,6 +231,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		// A fresh context: the request's would keep its values alive.
 		s.serveSocket(context.Background(), info, c, sock, br)
+		if expiry != nil {
+			expiry.Stop()
+		}
 	}()
 }
 
