@@ -395,6 +395,23 @@ func (s *Service) AddMember(ctx context.Context, room, user string) error {
 	if err := s.Presence.Join(ctx, user, room); err != nil {
 		return fmt.Errorf("add member: presence: %w", err)
 	}
+	// A member added back keeps its read cursor: its online connections'
+	// watermarks start there, as they would have on connect.
+	cur, err := s.Store.Cursor(ctx, user, room)
+	if err != nil {
+		return fmt.Errorf("add member: cursor: %w", err)
+	}
+	if cur.LastSeen > 0 {
+		conns, err := s.Presence.UserConnections(ctx, user)
+		if err != nil {
+			return fmt.Errorf("add member: connections: %w", err)
+		}
+		for _, c := range conns {
+			if err := s.Presence.SeenThrough(ctx, c.ID, room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+				return fmt.Errorf("add member: baseline: %w", err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -463,3 +463,37 @@ func TestSyncActionIsBounded(t *testing.T) {
 		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-2])
 	}
 }
+
+// TestMemberAddedBackWhileOnlineKeepsItsCursor: the watermark of a room a
+// user joins while online starts at the user's stored cursor, so what it
+// then receives live advances the cursor on disconnect.
+func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	for range 3 {
+		f.send(t, u1, sendFrame("uuid1", "uuidroom1", "before"))
+	}
+	if err := f.store.AddMember(ctx, "uuidroom1", "uuid2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "uuidroom1", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.RemoveMember(ctx, "uuidroom1", "uuid2"); err != nil {
+		t.Fatal(err)
+	}
+	f.connect(t, "c2", "uuid2")
+	if err := f.svc.AddMember(ctx, "uuidroom1", "uuid2"); err != nil {
+		t.Fatal(err)
+	}
+	f.send(t, u1, sendFrame("uuid1", "uuidroom1", "after"))
+	onlyFrame(t, f.rec.take("c2"), "message")
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom1"); cur.LastSeen != 4 {
+		t.Fatalf("cursor = %d, want 4", cur.LastSeen)
+	}
+}
