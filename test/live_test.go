@@ -346,3 +346,29 @@ func TestConcurrentSendersArriveInIndexOrder(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestMembersCommandWhileTheServerRuns: the store is locked by the running
+// server, so `tripsense members add` goes through its admin API, and the
+// member's open connection receives the room at once.
+func TestMembersCommandWhileTheServerRuns(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t)
+	u1 := mustDial(t, s, "uuid1")
+	out := s.tool("members", "add", "--room", "uuidroom3", "--user", "uuid1", "--addr", s.addr)
+	if !strings.Contains(out, "added uuid1 to uuidroom3 (through the server") {
+		t.Fatalf("members add said %q", out)
+	}
+	u2 := mustDial(t, s, "uuid2")
+	u2.send(sendMsg("uuid2", "uuidroom3", "welcome"))
+	u2.nextOfType("ack")
+	if m := u1.nextOfType("message"); m["chatroomId"] != "uuidroom3" {
+		t.Fatalf("got %v", m)
+	}
+	out = s.tool("members", "remove", "--room", "uuidroom3", "--user", "uuid1", "--addr", s.addr)
+	if !strings.Contains(out, "removed uuid1 from uuidroom3") {
+		t.Fatalf("members remove said %q", out)
+	}
+	if status, _ := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms/uuidroom3/messages?after=0", "uuid1", nil); status != 403 {
+		t.Fatalf("removed member reads the room: %d", status)
+	}
+}

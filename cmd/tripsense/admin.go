@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tripsense/tripsense"
@@ -33,6 +38,7 @@ func runMembers(ctx context.Context, args []string, getenv func(string) string, 
 	fs := flag.NewFlagSet("members "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", envOr(getenv, "TRIPSENSE_DATA", "./data"), "data directory (TRIPSENSE_DATA)")
+	addr := fs.String("addr", envOr(getenv, "TRIPSENSE_ADDR", "127.0.0.1:8080"), "the running server to ask when the data directory is in use (TRIPSENSE_ADDR)")
 	room := fs.String("room", "", "room id")
 	user := fs.String("user", "", "user id")
 	if err := fs.Parse(args); err != nil {
@@ -44,9 +50,21 @@ func runMembers(ctx context.Context, args []string, getenv func(string) string, 
 	if verb != "list" && !tripsense.ValidID(*user) {
 		return errors.New("--user must be 1-128 characters of [A-Za-z0-9_.:@-]")
 	}
+	if verb != "add" && verb != "remove" && verb != "list" {
+		return fmt.Errorf("unknown members command %q: want add, remove or list", verb)
+	}
 	st, err := openStoreOffline(*data)
 	if err != nil {
-		return err
+		// The server holds the store: add and remove go through its admin
+		// API instead, which also updates the members' live connections.
+		if verb == "list" {
+			return err
+		}
+		if herr := membersViaServer(ctx, *addr, verb, *room, *user, getenv); herr != nil {
+			return fmt.Errorf("%w; asking the server at %s failed too: %v", err, *addr, herr)
+		}
+		fmt.Fprintf(stdout, "%s (through the server at %s)\n", membersDone(verb, *room, *user), *addr)
+		return nil
 	}
 	defer st.Close()
 	switch verb {
@@ -54,12 +72,12 @@ func runMembers(ctx context.Context, args []string, getenv func(string) string, 
 		if err := st.AddMember(ctx, *room, *user); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "added %s to %s\n", *user, *room)
+		fmt.Fprintln(stdout, membersDone(verb, *room, *user))
 	case "remove":
 		if err := st.RemoveMember(ctx, *room, *user); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %s from %s\n", *user, *room)
+		fmt.Fprintln(stdout, membersDone(verb, *room, *user))
 	case "list":
 		members, err := st.Members(ctx, *room)
 		if err != nil {
@@ -68,8 +86,59 @@ func runMembers(ctx context.Context, args []string, getenv func(string) string, 
 		for _, m := range members {
 			fmt.Fprintln(stdout, m)
 		}
-	default:
-		return fmt.Errorf("unknown members command %q: want add, remove or list", verb)
+	}
+	return nil
+}
+
+func membersDone(verb, room, user string) string {
+	if verb == "add" {
+		return "added " + user + " to " + room
+	}
+	return "removed " + user + " from " + room
+}
+
+// membersViaServer adds or removes a member through the running server's
+// admin API: as the first dev-mode admin, or with a short-lived admin token
+// minted from TRIPSENSE_TOKEN_SECRET when it is set.
+func membersViaServer(ctx context.Context, addr, verb, room, user string, getenv func(string) string) error {
+	base := "http://" + addr + "/v1/rooms/" + url.PathEscape(room) + "/members"
+	var req *http.Request
+	var err error
+	if verb == "add" {
+		body, _ := json.Marshal(map[string]string{"userId": user})
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	} else {
+		req, err = http.NewRequestWithContext(ctx, http.MethodDelete, base+"/"+url.PathEscape(user), nil)
+	}
+	if err != nil {
+		return err
+	}
+	if secret := getenv("TRIPSENSE_TOKEN_SECRET"); secret != "" {
+		tk, err := auth.NewToken(secret)
+		if err != nil {
+			return err
+		}
+		tok, err := tk.Mint("tripsense-cli", time.Minute, true)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	} else {
+		admin := strings.TrimSpace(strings.Split(envOr(getenv, "TRIPSENSE_ADMINS", "admin"), ",")[0])
+		req.Header.Set("X-User-Id", admin)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }
