@@ -26,8 +26,9 @@ type roomSeq struct {
 	inflight int // guarded by roomOrder.mu
 
 	mu        sync.Mutex
-	published int64         // highest index handed out
-	changed   chan struct{} // closed and replaced when published moves
+	published int64              // highest index handed out
+	changed   chan struct{}      // closed and replaced when published moves
+	waiting   map[int64]struct{} // indexes whose publish is waiting for a lower one
 }
 
 // enter registers a send to room. head reads the room's head; it is called
@@ -61,12 +62,18 @@ func (o *roomOrder) leave(room string, q *roomSeq) {
 }
 
 // publish runs fn (the fan-out of message index) once every lower index of
-// the room has been handed out, or after orderWait, and records index as
-// handed out. Fan-outs of one room never run concurrently.
+// the room has been handed out, and records index as handed out. If a lower
+// index does not come within orderWait, only the lowest waiting index gives
+// up on it, so the ones above still go out in order. Fan-outs of one room
+// never run concurrently.
 func (o *roomOrder) publish(q *roomSeq, index int64, fn func()) {
 	var timer *time.Timer
 	q.mu.Lock()
 	for index > q.published+1 {
+		if q.waiting == nil {
+			q.waiting = make(map[int64]struct{})
+		}
+		q.waiting[index] = struct{}{}
 		if timer == nil {
 			timer = time.NewTimer(orderWait)
 			defer timer.Stop()
@@ -80,8 +87,12 @@ func (o *roomOrder) publish(q *roomSeq, index int64, fn func()) {
 			expired = true
 		}
 		q.mu.Lock()
-		if expired {
-			break
+		delete(q.waiting, index)
+		if expired && index > q.published+1 {
+			if q.lowestWaiting(index) {
+				break // the gap below is given up: index goes out next
+			}
+			timer.Reset(orderWait) // a lower waiter goes first
 		}
 	}
 	fn()
@@ -91,4 +102,15 @@ func (o *roomOrder) publish(q *roomSeq, index int64, fn func()) {
 		q.changed = make(chan struct{})
 	}
 	q.mu.Unlock()
+}
+
+// lowestWaiting reports whether no other publish waits for an index below
+// index. Called with q.mu held.
+func (q *roomSeq) lowestWaiting(index int64) bool {
+	for i := range q.waiting {
+		if i < index {
+			return false
+		}
+	}
+	return true
 }

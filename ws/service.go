@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,7 +71,8 @@ type Service struct {
 	Now          func() time.Time
 	Log          *slog.Logger
 
-	order roomOrder
+	order     roomOrder
+	userLocks [userLockStripes]sync.Mutex
 }
 
 // Broadcaster is an optional fast path of a Pusher that is also the
@@ -109,6 +111,11 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if !tripsense.ValidID(c.UserID) {
 		return tripsense.Errorf(tripsense.EINVALID, "invalid userId")
 	}
+	// One connect of a user at a time in this process, so the policy's
+	// check and the registration cannot interleave with another connect.
+	mu := s.userLock(c.UserID)
+	mu.Lock()
+	defer mu.Unlock()
 	existing, err := s.Presence.UserConnections(ctx, c.UserID)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -158,7 +165,47 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if err := s.Presence.Register(ctx, c, rooms, baseline); err != nil {
 		return fmt.Errorf("connect: register: %w", err)
 	}
+	// A membership change between reading the rooms and registering would
+	// be missed by this connection: read them again and apply the
+	// difference (Join and Leave are idempotent).
+	now, err := s.Store.Rooms(ctx, c.UserID)
+	if err != nil {
+		return fmt.Errorf("connect: rooms: %w", err)
+	}
+	for _, r := range diff(now, rooms) {
+		if err := s.Presence.Join(ctx, c.UserID, r); err != nil {
+			return fmt.Errorf("connect: join %s: %w", r, err)
+		}
+	}
+	for _, r := range diff(rooms, now) {
+		if err := s.Presence.Leave(ctx, c.UserID, r); err != nil {
+			return fmt.Errorf("connect: leave %s: %w", r, err)
+		}
+	}
 	return nil
+}
+
+// diff returns the elements of a that are not in b.
+func diff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// userLocks serialise the connects of one user (striped by user id).
+const userLockStripes = 64
+
+func (s *Service) userLock(user string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(user); i++ {
+		h ^= uint32(user[i])
+		h *= 16777619
+	}
+	return &s.userLocks[h%userLockStripes]
 }
 
 // Disconnect removes the connection and advances the user's read cursor in
@@ -300,6 +347,11 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		} else {
 			s.fanout(ctx, c.ID, &m)
 		}
+	} else if seq != nil {
+		// A retry of a send that failed after its commit: its index was
+		// never handed out here, so mark it handed out (catch-up has it)
+		// and let the messages above it go.
+		s.order.publish(seq, m.Index, func() {})
 	}
 	// The ack goes last: when a sender holds its ack, every online member's
 	// connection has already been handed the message.
@@ -421,11 +473,14 @@ func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
-	if err := s.Presence.Leave(ctx, user, room); err != nil {
-		return fmt.Errorf("remove member: presence: %w", err)
-	}
+	// Store first: a connect that reads the rooms after this sees the
+	// removal, and one that read them before is caught by the Leave below
+	// or by its own second read.
 	if err := s.Store.RemoveMember(ctx, room, user); err != nil {
 		return fmt.Errorf("remove member: %w", err)
+	}
+	if err := s.Presence.Leave(ctx, user, room); err != nil {
+		return fmt.Errorf("remove member: presence: %w", err)
 	}
 	return nil
 }

@@ -497,3 +497,87 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 		t.Fatalf("cursor = %d, want 4", cur.LastSeen)
 	}
 }
+
+// TestSyncFromClientCursorsAdvancesTheStoredCursor: a sync from the
+// client's own cursor counts what it delivers, so the disconnect records it.
+func TestSyncFromClientCursorsAdvancesTheStoredCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	for range 20 {
+		if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u2 := f.connect(t, "c2", "uuid2")
+	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":10}}`)
+	if frames := f.rec.take("c2"); len(frames) != 10+2 {
+		t.Fatalf("got %d frames", len(frames))
+	}
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 20 {
+		t.Fatalf("cursor = %d, want 20", cur.LastSeen)
+	}
+}
+
+// TestConcurrentConnectsUnderRefuseAdmitOne: the policy's check and the
+// registration do not interleave between two connects of one user.
+func TestConcurrentConnectsUnderRefuseAdmitOne(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Refuse)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.svc.Connect(context.Background(), tripsense.Connection{ID: fmt.Sprint("c", i), UserID: "uuid1"}); err == nil {
+				mu.Lock()
+				admitted++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted != 1 {
+		t.Fatalf("%d connections admitted under refuse", admitted)
+	}
+}
+
+// removeRacer removes uuid1 from uuidroom1 in the middle of Connect: after
+// Connect has read the rooms and before it registers.
+type removeRacer struct {
+	tripsense.Store
+	svc   *ws.Service
+	once  sync.Once
+	fired bool
+}
+
+func (r *removeRacer) Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error) {
+	r.once.Do(func() {
+		r.fired = true
+		_ = r.svc.RemoveMember(ctx, "uuidroom1", "uuid1")
+	})
+	return r.Store.Cursors(ctx, user)
+}
+
+// TestMemberRemovedDuringConnectReceivesNothing: a removal racing a connect
+// is not missed by the new connection.
+func TestMemberRemovedDuringConnectReceivesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	racer := &removeRacer{Store: f.store, svc: f.svc}
+	f.svc.Store = racer
+	f.connect(t, "c1", "uuid1")
+	if !racer.fired {
+		t.Fatal("the removal did not run inside Connect")
+	}
+	members, _ := f.hub.RoomConnections(ctx, "uuidroom1")
+	if len(members) != 0 {
+		t.Fatalf("removed member still receives uuidroom1: %v", members)
+	}
+}

@@ -38,6 +38,12 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	budget := catchup.MaxSyncMessages
 	buf := make([]byte, 0, 4096)
 	for _, r := range plan {
+		// The client's cursor is its word that it has everything up to it,
+		// as with markRead: the connection's watermark starts there, so what
+		// this sync delivers counts on disconnect.
+		if err := s.Presence.SeenThrough(ctx, c.ID, r.Room, r.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+			return fmt.Errorf("sync %s: %w", r.Room, err)
+		}
 		after := r.LastSeen
 		for after < r.Head && budget > 0 {
 			msgs, err := s.Store.MessagesAfter(ctx, r.Room, after, min(syncPageSize, int(r.Head-after), budget))
@@ -60,7 +66,7 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 				budget--
 			}
 		}
-		if err := s.reply(ctx, c, syncedFrame(r.Room, r.Head, after)); err != nil {
+		if err := s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncedFrame(r.Room, r.Head, after), Wait: true}); err != nil {
 			return err
 		}
 	}

@@ -59,7 +59,10 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) e
 			c.mu.Unlock()
 			return tripsense.ErrGone
 		}
-		if len(c.queue) < limit {
+		// A waiting push (a connection's own catch-up) may fill only half
+		// the queue: the rest stays for live messages and replies, which
+		// would otherwise find it full and close the connection.
+		if len(c.queue) < limit && (!out.Wait || len(c.queue) < limit/2) {
 			break
 		}
 		if !out.Wait {

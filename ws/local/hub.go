@@ -280,6 +280,18 @@ func (h *Hub) CloseAll(code int, reason string) {
 	}
 }
 
+// Queued returns how many frames wait in the connection's queue (0 for an
+// unknown connection): a gauge for operators and tests.
+func (h *Hub) Queued(id string) int {
+	c := h.get(id)
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
 // Len returns the number of online connections.
 func (h *Hub) Len() int {
 	h.mu.RLock()

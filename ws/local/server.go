@@ -279,6 +279,14 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 	fragmented := false
 	for {
 		_ = sock.conn.SetReadDeadline(time.Now().Add(idle))
+		// Once the server closed the connection (replaced, slow, expired,
+		// shut down) no further frame is handled; the writer has cut the
+		// read deadline short, after the one set above.
+		select {
+		case <-c.done:
+			return
+		default:
+		}
 		h, err := ws.ReadHeader(br)
 		if err != nil {
 			return
@@ -330,6 +338,11 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 		if msgOp == ws.OpText && !utf8.Valid(msg) {
 			c.close(int(ws.StatusInvalidFramePayloadData), "invalid UTF-8")
 			return
+		}
+		select {
+		case <-c.done:
+			return
+		default:
 		}
 		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
 		herr := s.Service.Handle(fctx, self, msg)
@@ -450,6 +463,9 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 				s.log().Info("closing connection", "conn", c.info.ID, "user", c.info.UserID, "code", code, "reason", reason)
 			}
 			sock.sendClose(code, reason)
+			// Wake the reader: it waits for the peer's close frame only
+			// this long, and handles no further frame.
+			_ = sock.conn.SetReadDeadline(time.Now().Add(closeGrace))
 			return
 		}
 		if len(batch) == 0 {
@@ -477,5 +493,13 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 			}
 		}
 		signal(c.space)
+		// A writer that always has something to send must still ping.
+		select {
+		case <-ping.C:
+			if err := sock.control(ws.NewPingFrame(nil)); err != nil {
+				c.close(CloseCodeRemoved, "ping failed")
+			}
+		default:
+		}
 	}
 }
