@@ -36,7 +36,7 @@ var (
 	_ ws.Broadcaster     = (*Hub)(nil)
 )
 
-// Allow implements ws.Limiter: the connection's sendMessage token bucket.
+// Allow implements ws.Limiter: the connection's token bucket, one token per frame.
 func (h *Hub) Allow(id string) bool {
 	c := h.get(id)
 	return c == nil || c.limiter == nil || c.limiter.Allow()
