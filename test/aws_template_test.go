@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,12 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
-	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/store/dynamo"
-	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/test/gateway"
 	"github.com/tripsense/tripsense/ws/apigw"
 )
@@ -379,7 +374,7 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 		t.Errorf("WebSocket API: %v", p)
 	}
 	wantWS := append([]string{apigw.RouteConnect, apigw.RouteDisconnect, apigw.RouteDefault}, apigw.Routes...)
-	wantHTTP := httpRoutes(t)
+	wantHTTP := api.Routes()
 	var gotWS, gotHTTP []string
 	for id, r := range resourcesOfType(tmpl, "AWS::ApiGatewayV2::Route") {
 		p := r.props()
@@ -411,37 +406,6 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 	equalJSON(t, "WebSocket routes", gotWS, wantWS)
 	sort.Strings(gotHTTP)
 	equalJSON(t, "HTTP API routes (vs the api router)", gotHTTP, wantHTTP)
-}
-
-// httpRoutes lists "METHOD /path" for every route of the api router.
-func httpRoutes(t *testing.T) []string {
-	t.Helper()
-	h := api.New(api.Config{Sync: &catchup.Service{}, Members: noMembers{}, Auth: noAuth{}})
-	routes, ok := h.(chi.Routes)
-	if !ok {
-		t.Fatalf("api.New returned %T, not a chi router", h)
-	}
-	var out []string
-	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		out = append(out, method+" "+route)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(out)
-	return out
-}
-
-type noMembers struct{}
-
-func (noMembers) AddMember(context.Context, string, string) error    { return nil }
-func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
-
-type noAuth struct{}
-
-func (noAuth) Authenticate(context.Context, tripsense.Credentials) (tripsense.Principal, error) {
-	return tripsense.Principal{}, tripsense.Errorf(tripsense.EUNAUTHORIZED, "no")
 }
 
 func TestAWSTemplateIAM(t *testing.T) {

@@ -1,0 +1,41 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tripsense/tripsense"
+	catchup "github.com/tripsense/tripsense/sync"
+)
+
+// Routes lists every route of the API as "METHOD /pattern", sorted. The
+// OpenAPI test and the serverless.yml test compare their files against it.
+func Routes() []string {
+	r := newRouter(Config{Sync: &catchup.Service{}, Members: noMembers{}, Auth: noAuth{}})
+	var out []string
+	err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("api: walking the router: %v", err)) // a router we just built always walks
+	}
+	slices.Sort(out)
+	return out
+}
+
+// noMembers and noAuth only let Routes build a router; it never serves.
+type noMembers struct{}
+
+func (noMembers) AddMember(context.Context, string, string) error    { return nil }
+func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
+
+type noAuth struct{}
+
+func (noAuth) Authenticate(context.Context, tripsense.Credentials) (tripsense.Principal, error) {
+	return tripsense.Principal{}, tripsense.Errorf(tripsense.EUNAUTHORIZED, "no identity")
+}
