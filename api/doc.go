@@ -9,7 +9,7 @@
 // into tripsense.Credentials, asks the configured tripsense.Authenticator
 // and puts the Principal into the request context; every /v1 route runs
 // behind it. Errors are {"error":{"code":..,"message":..}} with the status
-// from one table (statusOf); internal details are logged once, never shown.
+// from one table (tripsense.HTTPStatus, via statusOf); internal details are logged once, never shown.
 //
 // The package sees the use cases through small interfaces (SyncService,
 // implemented by catchup.Service; MemberManager, implemented by the

@@ -16,31 +16,17 @@ const (
 	codeUnsupportedMediaType = "unsupported_media_type"
 )
 
-// statusByCode is the one table from error codes to HTTP statuses.
-var statusByCode = map[string]int{
-	tripsense.EINVALID:       http.StatusBadRequest,
-	tripsense.EUNKNOWNACTION: http.StatusBadRequest,
-	tripsense.EUNAUTHORIZED:  http.StatusUnauthorized,
-	tripsense.EFORBIDDEN:     http.StatusForbidden,
-	tripsense.ENOTMEMBER:     http.StatusForbidden,
-	tripsense.ENOTFOUND:      http.StatusNotFound,
-	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
-	tripsense.ECONFLICT:      http.StatusConflict,
-	tripsense.EGONE:          http.StatusGone,
-	tripsense.ETOOLARGE:      http.StatusRequestEntityTooLarge,
-	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	tripsense.EUNPROCESSABLE: http.StatusUnprocessableEntity,
-	tripsense.ERATELIMITED:   http.StatusTooManyRequests,
-	tripsense.EINTERNAL:      http.StatusInternalServerError,
-}
-
-// statusOf returns the status of code; unknown codes are internal errors.
+// statusOf returns the status of code: the two HTTP-only codes of this
+// package, else tripsense.HTTPStatus (the one table); unknown codes are
+// internal errors.
 func statusOf(code string) (int, bool) {
-	st, ok := statusByCode[code]
-	if !ok {
-		return http.StatusInternalServerError, false
+	switch code {
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed, true
+	case codeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType, true
 	}
-	return st, true
+	return tripsense.HTTPStatus(code)
 }
 
 type errorBody struct {

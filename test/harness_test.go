@@ -105,10 +105,11 @@ func mustStartEnv(t testing.TB, env []string, args ...string) *server {
 }
 
 // mustRun (re)starts the binary on the server's address and data directory
-// and waits for /healthz.
+// and waits for /healthz. The rate limits are lifted: tests poll the API
+// while they wait for events, and the limits have tests of their own.
 func (s *server) mustRun() {
 	s.t.Helper()
-	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000"}, s.args...)
+	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000", "--http-rate", "0"}, s.args...)
 	s.cmd = exec.Command(binPath, args...)
 	s.logs = &syncBuffer{}
 	s.cmd.Stdout = s.logs

@@ -15,7 +15,11 @@ import (
 
 func roomOf(t *testing.T, body map[string]any, room string) map[string]any {
 	t.Helper()
-	for _, r := range body["rooms"].([]any) {
+	rooms, ok := body["rooms"].([]any)
+	if !ok {
+		t.Fatalf("no rooms in %v", body)
+	}
+	for _, r := range rooms {
 		if r := r.(map[string]any); r["chatroomId"] == room {
 			return r
 		}

@@ -152,17 +152,8 @@ func (h *Handler) connect(ctx context.Context, log *slog.Logger, req events.APIG
 
 // connectStatus maps a Connect error to the handshake's HTTP status.
 func connectStatus(err error) int {
-	switch tripsense.ErrorCode(err) {
-	case tripsense.ECONFLICT:
-		return http.StatusConflict
-	case tripsense.EINVALID:
-		return http.StatusBadRequest
-	case tripsense.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tripsense.ERATELIMITED:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
+	status, _ := tripsense.HTTPStatus(tripsense.ErrorCode(err))
+	return status
 }
 
 // credentials reads ?userId= and ?token=. A parameter given twice is

@@ -184,17 +184,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	base := context.WithoutCancel(r.Context())
 	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
 	if err := s.Service.Connect(base, info); err != nil {
-		switch tripsense.ErrorCode(err) {
-		case tripsense.ECONFLICT:
-			writeHTTPError(w, http.StatusConflict, err)
-		case tripsense.EINVALID:
-			writeHTTPError(w, http.StatusBadRequest, err)
-		case tripsense.ERATELIMITED:
-			writeHTTPError(w, http.StatusTooManyRequests, err)
-		default:
+		status, _ := tripsense.HTTPStatus(tripsense.ErrorCode(err))
+		if status == http.StatusInternalServerError {
 			s.log().Error("connect", "user", p.UserID, "err", err)
-			writeHTTPError(w, http.StatusInternalServerError, err)
 		}
+		writeHTTPError(w, status, err)
 		return
 	}
 	c := s.Hub.get(info.ID)
