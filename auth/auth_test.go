@@ -124,3 +124,45 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretThatIsAReference: a secret that is still the reference a
+// deployment tool should have resolved is public (it is in serverless.yml),
+// whatever its length; NewToken, and so every mode that builds a Token,
+// refuses it.
+func TestSecretThatIsAReference(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"{{resolve:ssm:/tripsense/prod/token-secret}}",
+		"{{resolve:ssm-secure:/tripsense/prod/token-secret:1}}",
+		"{{resolve:secretsmanager:tripsense/prod:SecretString:token}}",
+		"${ssm:/tripsense/prod/token-secret-with-a-long-name}",
+		"${param:tokenSecret}-padding-padding-padding",
+		"prefix-${env:TRIPSENSE_TOKEN_SECRET}-suffix-padding",
+		"arn:aws:ssm:eu-west-1:123456789012:parameter/tripsense/prod/token-secret",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsense-AbCdEf",
+	} {
+		err := auth.CheckSecret(s)
+		if err == nil {
+			t.Errorf("CheckSecret(%q) accepted it", s)
+			continue
+		}
+		if _, err := auth.NewToken(s); err == nil {
+			t.Errorf("NewToken(%q) accepted it", s)
+		}
+		if _, err := auth.New("token", s, nil); err == nil {
+			t.Errorf("New(token, %q) accepted it", s)
+		}
+	}
+	for _, s := range []string{secret, "q2V0aGlzIGlzIGEgcmFuZG9tIGJhc2U2NCBzZWNyZXQ+/=", strings.Repeat("$", 40), "{{not-a-reference}}-0123456789abcdef0123"} {
+		if err := auth.CheckSecret(s); err != nil {
+			t.Errorf("CheckSecret(%q): %v", s, err)
+		}
+	}
+	if err := auth.CheckSecret("short"); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+		t.Errorf("short secret: %v", err)
+	}
+	long := "{{resolve:ssm:/tripsense/prod/token-secret}}"
+	if err := auth.CheckSecret(long); strings.Contains(err.Error(), "/tripsense/prod") {
+		t.Errorf("error repeats the value: %v", err)
+	}
+}

@@ -32,10 +32,11 @@ type Token struct {
 
 var _ tripsense.Authenticator = (*Token)(nil)
 
-// NewToken returns a Token for secret, or an error if it is too short.
+// NewToken returns a Token for secret, or CheckSecret's error: too short,
+// or an unresolved reference instead of a secret.
 func NewToken(secret string) (*Token, error) {
-	if len(secret) < MinSecretLen {
-		return nil, errors.New("token secret must be at least 32 bytes")
+	if err := CheckSecret(secret); err != nil {
+		return nil, err
 	}
 	return &Token{Secret: []byte(secret)}, nil
 }

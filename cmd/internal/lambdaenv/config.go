@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +35,18 @@ type Config struct {
 	DynamoEndpoint string
 	// Auth is the identity mode, TRIPSENSE_AUTH: token (the default) or dev.
 	Auth string
+	// TokenSecretParam is TRIPSENSE_TOKEN_SECRET_PARAM, the name (or ARN)
+	// of the SSM SecureString parameter that holds the HMAC key of token
+	// mode; NewBackend reads it, decrypted, once at cold start. This is how
+	// serverless.yml configures the functions: the environment holds only
+	// the name, never the secret.
+	TokenSecretParam string
+	// SSMEndpoint (TRIPSENSE_SSM_ENDPOINT) points the SSM client elsewhere
+	// (a test double); empty in AWS.
+	SSMEndpoint string
 	// TokenSecret is TRIPSENSE_TOKEN_SECRET, the HMAC key of token mode
-	// (at least 32 bytes).
+	// itself (at least 32 bytes), for runs outside AWS (tests, the runtime
+	// interface emulator). Set it or TokenSecretParam, not both.
 	TokenSecret string
 	// InsecureDevIdentity (TRIPSENSE_INSECURE_DEV_IDENTITY) must be true
 	// for dev mode: on a public endpoint anyone can then claim any user.
@@ -91,6 +102,8 @@ func Read(getenv func(string) string) (Config, []error) {
 		DynamoEndpoint:     getenv("TRIPSENSE_DYNAMODB_ENDPOINT"),
 		Auth:               EnvOr(getenv, "TRIPSENSE_AUTH", "token"),
 		TokenSecret:        getenv("TRIPSENSE_TOKEN_SECRET"),
+		TokenSecretParam:   getenv("TRIPSENSE_TOKEN_SECRET_PARAM"),
+		SSMEndpoint:        getenv("TRIPSENSE_SSM_ENDPOINT"),
 		ManagementEndpoint: getenv("TRIPSENSE_WS_ENDPOINT"),
 		PushTimeout:        5 * time.Second,
 	}
@@ -136,8 +149,19 @@ func (c Config) Check(devIdentity string) []error {
 	}
 	switch c.Auth {
 	case "token":
-		if len(c.TokenSecret) < auth.MinSecretLen {
-			errs = append(errs, fmt.Errorf("token mode needs TRIPSENSE_TOKEN_SECRET of at least %d bytes", auth.MinSecretLen))
+		switch {
+		case c.TokenSecretParam != "" && c.TokenSecret != "":
+			errs = append(errs, errors.New("token mode: set TRIPSENSE_TOKEN_SECRET_PARAM (the SSM parameter's name) or TRIPSENSE_TOKEN_SECRET (the secret), not both"))
+		case c.TokenSecretParam != "":
+			if len(c.TokenSecretParam) > 2048 || !paramName.MatchString(c.TokenSecretParam) {
+				errs = append(errs, fmt.Errorf("TRIPSENSE_TOKEN_SECRET_PARAM %q: want the name of an SSM parameter, such as /tripsense/prod/token-secret, or its ARN", c.TokenSecretParam))
+			}
+		case c.TokenSecret != "":
+			if err := auth.CheckSecret(c.TokenSecret); err != nil {
+				errs = append(errs, fmt.Errorf("TRIPSENSE_TOKEN_SECRET: %w", err))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("token mode needs TRIPSENSE_TOKEN_SECRET_PARAM (the name of the SSM SecureString parameter that holds the secret; serverless.yml sets it) or TRIPSENSE_TOKEN_SECRET (the secret itself, at least %d bytes)", auth.MinSecretLen))
 		}
 	case "dev":
 		if !c.InsecureDevIdentity {
@@ -145,6 +169,9 @@ func (c Config) Check(devIdentity string) []error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("TRIPSENSE_AUTH %q: want token or dev", c.Auth))
+	}
+	if c.SSMEndpoint != "" && !strings.HasPrefix(c.SSMEndpoint, "https://") && !strings.HasPrefix(c.SSMEndpoint, "http://") {
+		errs = append(errs, fmt.Errorf("TRIPSENSE_SSM_ENDPOINT %q: want an http(s) URL", c.SSMEndpoint))
 	}
 	if c.ManagementEndpoint != "" && !strings.HasPrefix(c.ManagementEndpoint, "https://") && !strings.HasPrefix(c.ManagementEndpoint, "http://") {
 		errs = append(errs, fmt.Errorf("TRIPSENSE_WS_ENDPOINT %q: want https://{domain}/{stage}", c.ManagementEndpoint))
@@ -154,6 +181,12 @@ func (c Config) Check(devIdentity string) []error {
 	}
 	return errs
 }
+
+// paramName matches an SSM parameter name (a path /a/b/c, or a name
+// without slashes) or a parameter's ARN, as GetParameter takes them. It
+// refuses anything with a brace or a dollar sign, so an unresolved ${...}
+// or {{resolve:...}} is never taken for a name.
+var paramName = regexp.MustCompile(`^(/[A-Za-z0-9_.\-/]+|[A-Za-z0-9_.\-]+|arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9_.\-/]+)$`)
 
 func setTable(t *dynamo.Tables, base, name string) {
 	switch base {

@@ -49,6 +49,22 @@ func TestConfigFromEnv(t *testing.T) {
 		{"no tables", map[string]string{"TRIPSENSE_TABLE_PREFIX": ""}, "TRIPSENSE_TABLE_PREFIX", nil},
 		{"no region", map[string]string{"AWS_REGION": ""}, "AWS_REGION", nil},
 		{"short secret", map[string]string{"TRIPSENSE_TOKEN_SECRET": "short"}, "TRIPSENSE_TOKEN_SECRET", nil},
+		// What `osls deploy function` delivered when serverless.yml put a
+		// CloudFormation dynamic reference in the environment: the public
+		// reference itself, long enough for the length check.
+		{"secret is a dynamic reference", map[string]string{"TRIPSENSE_TOKEN_SECRET": "{{resolve:ssm:/tripsense/dev/token-secret}}"}, "unresolved reference", nil},
+		{"secret is a variable", map[string]string{"TRIPSENSE_TOKEN_SECRET": "${ssm:/tripsense/dev/token-secret-of-the-stage}"}, "unresolved reference", nil},
+		{"secret parameter", map[string]string{"TRIPSENSE_TOKEN_SECRET": "", "TRIPSENSE_TOKEN_SECRET_PARAM": "/tripsense/dev/token-secret"}, "", func(c C) bool {
+			return c.TokenSecretParam == "/tripsense/dev/token-secret" && c.TokenSecret == ""
+		}},
+		{"secret parameter by ARN", map[string]string{"TRIPSENSE_TOKEN_SECRET": "", "TRIPSENSE_TOKEN_SECRET_PARAM": "arn:aws:ssm:eu-west-1:123456789012:parameter/tripsense/dev/token-secret"}, "", nil},
+		{"secret parameter and secret", map[string]string{"TRIPSENSE_TOKEN_SECRET_PARAM": "/tripsense/dev/token-secret"}, "not both", nil},
+		{"secret parameter is a reference", map[string]string{"TRIPSENSE_TOKEN_SECRET": "", "TRIPSENSE_TOKEN_SECRET_PARAM": "{{resolve:ssm:/tripsense/dev/token-secret}}"}, "TRIPSENSE_TOKEN_SECRET_PARAM", nil},
+		{"secret parameter is a variable", map[string]string{"TRIPSENSE_TOKEN_SECRET": "", "TRIPSENSE_TOKEN_SECRET_PARAM": "${param:tokenSecretParameter}"}, "want the name of an SSM parameter", nil},
+		{"no secret", map[string]string{"TRIPSENSE_TOKEN_SECRET": ""}, "TRIPSENSE_TOKEN_SECRET_PARAM", nil},
+		{"dev ignores the secret parameter", map[string]string{"TRIPSENSE_AUTH": "dev", "TRIPSENSE_INSECURE_DEV_IDENTITY": "true", "TRIPSENSE_TOKEN_SECRET": "", "TRIPSENSE_TOKEN_SECRET_PARAM": "/tripsense/dev/token-secret"}, "", nil},
+		{"ssm endpoint", map[string]string{"TRIPSENSE_SSM_ENDPOINT": "http://127.0.0.1:9"}, "", func(c C) bool { return c.SSMEndpoint == "http://127.0.0.1:9" }},
+		{"bad ssm endpoint", map[string]string{"TRIPSENSE_SSM_ENDPOINT": "127.0.0.1:9"}, "TRIPSENSE_SSM_ENDPOINT", nil},
 		{"dev needs the insecure flag", map[string]string{"TRIPSENSE_AUTH": "dev"}, "TRIPSENSE_INSECURE_DEV_IDENTITY", nil},
 		{"dev names where the identity comes from", map[string]string{"TRIPSENSE_AUTH": "dev"}, "trusts any X-User-Id:", nil},
 		{"dev with flag", map[string]string{"TRIPSENSE_AUTH": "dev", "TRIPSENSE_INSECURE_DEV_IDENTITY": "true", "TRIPSENSE_ADMINS": "boss, ops"}, "", func(c C) bool {

@@ -43,6 +43,13 @@ func (f Function[C, H]) Init(ctx context.Context, getenv func(string) string, w 
 		return none, err
 	}
 	attrs := []any{"init_ms", float64(time.Since(start).Microseconds()) / 1000, "auth", c.Auth}
+	if c.Auth == "token" {
+		from := "environment"
+		if c.TokenSecretParam != "" {
+			from = "ssm:" + c.TokenSecretParam
+		}
+		attrs = append(attrs, "token_secret", from)
+	}
 	if f.Ready != nil {
 		attrs = append(attrs, f.Ready(cfg)...)
 	}

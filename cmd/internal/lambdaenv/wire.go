@@ -43,7 +43,8 @@ type Backend struct {
 // NewBackend loads the SDK configuration (region from c, credentials from
 // the Lambda environment, then opts), and builds the DynamoDB client, store
 // and presence, the catch-up service and the identity mode's
-// Authenticator.
+// Authenticator. In token mode with TokenSecretParam it reads the secret
+// from SSM first (ReadTokenSecret): once per process, at cold start.
 func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, error) {
 	opts = append([]LoadOption{config.WithRegion(c.Region)}, opts...)
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
@@ -60,7 +61,13 @@ func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, er
 		return nil, err
 	}
 	store := dynamo.New(db, dcfg)
-	authn, err := auth.New(c.Auth, c.TokenSecret, c.Admins)
+	secret := c.TokenSecret
+	if c.Auth == "token" && c.TokenSecretParam != "" {
+		if secret, err = ReadTokenSecret(ctx, newSSM(awsCfg, c.SSMEndpoint), c.TokenSecretParam); err != nil {
+			return nil, err
+		}
+	}
+	authn, err := auth.New(c.Auth, secret, c.Admins)
 	if err != nil {
 		return nil, err
 	}
