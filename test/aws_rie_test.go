@@ -127,6 +127,24 @@ func TestAWSBootstrapUnderRIE(t *testing.T) {
 	mgmt := &connections{posts: map[string][]string{}}
 	mgmtSrv := httptest.NewServer(mgmt)
 	defer mgmtSrv.Close()
+	// The token secret comes from SSM, as deployed: the environment holds
+	// only the parameter's name.
+	ssmSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Name           string
+			WithDecryption bool
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParameter" || in.Name != "/tripsense/dev/token-secret" || !in.WithDecryption {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"__type":"ValidationException","message":"want GetParameter of /tripsense/dev/token-secret with decryption"}`))
+			return
+		}
+		out, _ := json.Marshal(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Type": "SecureString", "Value": awsSecret}})
+		_, _ = w.Write(out)
+	}))
+	defer ssmSrv.Close()
 
 	addrs := freePorts(t, 2)
 	logs := &awsLogBuffer{}
@@ -145,7 +163,8 @@ func TestAWSBootstrapUnderRIE(t *testing.T) {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"TRIPSENSE_TABLE_PREFIX=" + prefix,
 		"TRIPSENSE_DYNAMODB_ENDPOINT=" + dynamoEndpoint,
-		"TRIPSENSE_TOKEN_SECRET=" + awsSecret,
+		"TRIPSENSE_TOKEN_SECRET_PARAM=/tripsense/dev/token-secret",
+		"TRIPSENSE_SSM_ENDPOINT=" + ssmSrv.URL,
 		"TRIPSENSE_WS_ENDPOINT=" + mgmtSrv.URL + "/dev",
 	}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -255,5 +274,8 @@ func TestAWSBootstrapUnderRIE(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"connected"`) {
 		t.Fatalf("no JSON log of the $connect:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"token_secret":"ssm:/tripsense/dev/token-secret"`) || strings.Contains(logs.String(), awsSecret) {
+		t.Fatalf("the ready record does not say the secret came from SSM, or a log shows it:\n%s", logs.String())
 	}
 }

@@ -52,8 +52,9 @@ func awsTemplate(t testing.TB) map[string]any {
 // serverless.yml in a temporary directory, with placeholder artifacts (the
 // template does not depend on the zips' contents), no AWS variables and an
 // empty HOME, so it also proves that packaging needs no credentials. It is
-// bounded by a 2-minute deadline.
-func packageTemplate() (map[string]any, error) {
+// bounded by a 2-minute deadline. params are stage parameters
+// ("name=value", passed as --param).
+func packageTemplate(params ...string) (map[string]any, error) {
 	root, err := gateway.RepoRoot()
 	if err != nil {
 		return nil, err
@@ -84,7 +85,11 @@ func packageTemplate() (map[string]any, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, osls, "package", "--stage", "dev", "--region", "eu-west-1")
+	args := []string{"package", "--stage", "dev", "--region", "eu-west-1"}
+	for _, p := range params {
+		args = append(args, "--param="+p)
+	}
+	cmd := exec.CommandContext(ctx, osls, args...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second
 	for _, kv := range os.Environ() {
@@ -208,10 +213,63 @@ func functionRole(t testing.TB, tmpl map[string]any, fn string) (string, []cfn) 
 	for _, p := range asList(cfn(r).props()["Policies"]) {
 		doc := p.(map[string]any)["PolicyDocument"].(map[string]any)
 		for _, s := range asList(doc["Statement"]) {
-			stmts = append(stmts, s.(map[string]any))
+			if s = resolveIf(t, tmpl, s); s != nil {
+				stmts = append(stmts, s.(map[string]any))
+			}
 		}
 	}
 	return role, stmts
+}
+
+// resolveIf returns v, or for {"Fn::If": [cond, a, b]} the branch the
+// template's condition selects (nil for AWS::NoValue). The packaged
+// conditions only compare literals (Serverless has substituted the stage
+// parameters), so condition evaluates them.
+func resolveIf(t testing.TB, tmpl map[string]any, v any) any {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	args, ok := m["Fn::If"].([]any)
+	if !ok {
+		return v
+	}
+	if len(args) != 3 {
+		t.Fatalf("malformed Fn::If %v", m)
+	}
+	conds, _ := tmpl["Conditions"].(map[string]any)
+	name, _ := args[0].(string)
+	def, ok := conds[name]
+	if !ok {
+		t.Fatalf("Fn::If names the unknown condition %q", name)
+	}
+	branch := args[2]
+	if condition(t, def) {
+		branch = args[1]
+	}
+	if r, ok := branch.(map[string]any); ok && r["Ref"] == "AWS::NoValue" {
+		return nil
+	}
+	return resolveIf(t, tmpl, branch)
+}
+
+// condition evaluates Fn::Not and Fn::Equals of literal strings.
+func condition(t testing.TB, v any) bool {
+	t.Helper()
+	m, _ := v.(map[string]any)
+	if n, ok := m["Fn::Not"].([]any); ok && len(n) == 1 {
+		return !condition(t, n[0])
+	}
+	if e, ok := m["Fn::Equals"].([]any); ok && len(e) == 2 {
+		a, aok := e[0].(string)
+		b, bok := e[1].(string)
+		if aok && bok {
+			return a == b
+		}
+	}
+	t.Fatalf("condition %v: only Fn::Not and Fn::Equals of literals are evaluated here", v)
+	return false
 }
 
 // allowedCalls returns "dynamodb:Op resource" for every allowed pair.
@@ -349,8 +407,8 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 		if env["TRIPSENSE_TABLE_PREFIX"] != stagePrefix || env["TRIPSENSE_AUTH"] != "token" {
 			t.Errorf("%s: env %v", id, env)
 		}
-		if s, _ := env["TRIPSENSE_TOKEN_SECRET"].(string); !strings.HasPrefix(s, "{{resolve:ssm:/") {
-			t.Errorf("%s: TRIPSENSE_TOKEN_SECRET is %q, want a CloudFormation SSM reference", id, s)
+		if env["TRIPSENSE_TOKEN_SECRET_PARAM"] != tokenSecretParam {
+			t.Errorf("%s: TRIPSENSE_TOKEN_SECRET_PARAM is %v, want the parameter's name %s", id, env["TRIPSENSE_TOKEN_SECRET_PARAM"], tokenSecretParam)
 		}
 	}
 	for id, st := range resourcesOfType(tmpl, "AWS::ApiGatewayV2::Stage") {
@@ -427,10 +485,11 @@ func TestAWSTemplateIAM(t *testing.T) {
 		}
 	}
 	usedActions := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-		"dynamodb:Query", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents", "execute-api:ManageConnections"}
+		"dynamodb:Query", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents", "execute-api:ManageConnections",
+		"ssm:GetParameter"}
 	for _, fn := range []string{"ws", "api"} {
 		role, stmts := functionRole(t, tmpl, fn)
-		manage := 0
+		manage, ssmReads := 0, 0
 		for _, s := range stmts {
 			if s["Effect"] != "Allow" {
 				t.Errorf("%s: statement %v is not an Allow", role, s)
@@ -461,6 +520,11 @@ func TestAWSTemplateIAM(t *testing.T) {
 						if want := strings.ToUpper(fn[:1]) + fn[1:] + "LogGroup"; getAtt(r, "Arn") != want {
 							t.Errorf("%s: %s on %s, want its own log group %s", role, action, raw, want)
 						}
+					case action == "ssm:GetParameter":
+						ssmReads++
+						if !isParameterARN(r, tokenSecretParam) {
+							t.Errorf("%s: ssm:GetParameter on %s, want only the token secret's parameter %s of this account and region", role, raw, tokenSecretParam)
+						}
 					}
 				}
 			}
@@ -470,6 +534,9 @@ func TestAWSTemplateIAM(t *testing.T) {
 			t.Errorf("ws role: %d ManageConnections resources, want POST and DELETE", manage)
 		case fn == "api" && manage != 0:
 			t.Errorf("api role may manage connections; no HTTP use case pushes")
+		}
+		if ssmReads != 1 {
+			t.Errorf("%s: %d ssm:GetParameter resources, want the token secret's parameter once (each function reads it at cold start)", role, ssmReads)
 		}
 	}
 }
