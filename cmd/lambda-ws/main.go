@@ -21,7 +21,11 @@ var function = lambdaenv.Function[Config, *apigw.Handler]{
 	Handler: newHandler,
 	Start:   func(h *apigw.Handler) { lambda.Start(h.Handle) },
 	Ready: func(c Config) []any {
-		return []any{"duplicate_connections", string(c.Policy), "fanout_parallelism", c.FanoutParallelism}
+		endpoint := c.ManagementEndpoint
+		if endpoint == "" {
+			endpoint = "per event"
+		}
+		return []any{"duplicate_connections", string(c.Policy), "fanout_parallelism", c.FanoutParallelism, "management_endpoint", endpoint}
 	},
 }
 

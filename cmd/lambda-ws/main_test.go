@@ -66,7 +66,7 @@ func TestHandlerWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"msg":"ready"`, `"duplicate_connections":"replace"`, `"msg":"connected"`, `"fn":"lambda-ws"`} {
+	for _, want := range []string{`"msg":"ready"`, `"duplicate_connections":"replace"`, `"management_endpoint":"` + gw.Endpoint + `"`, `"msg":"connected"`, `"fn":"lambda-ws"`} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("no %s in the logs:\n%s", want, b)
 		}
