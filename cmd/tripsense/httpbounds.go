@@ -53,3 +53,12 @@ func (c *closeOnError) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (c *closeOnError) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// Flush passes a flush on, for handlers that stream and assert
+// http.Flusher directly.
+func (c *closeOnError) Flush() {
+	c.wrote = true
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
