@@ -1,12 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -56,29 +59,70 @@ func putBuffer(bp *[]byte) {
 
 // decodeJSON decodes the request body into dst strictly: Content-Type
 // application/json, at most s.maxBody bytes (413), exactly one JSON value
-// (trailing data is 400), no unknown fields (400).
+// (trailing data is 400), no unknown fields (400), and, beyond what
+// encoding/json checks, field names in their exact case, no field given
+// twice and only valid UTF-8 (tripsense.CheckJSON, 400).
 func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return tripsense.Errorf(codeUnsupportedMediaType, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+	bp := getBuffer(512)
+	defer putBuffer(bp)
+	body, err := readAll(http.MaxBytesReader(w, r.Body, s.maxBody), *bp)
+	*bp = body
+	if err != nil {
+		return s.readError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return s.bodyError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		if err == nil || !isTooLarge(err) {
-			return tripsense.Errorf(tripsense.EINVALID, "request body must be a single JSON object")
-		}
-		return s.bodyError(err)
+		return tripsense.Errorf(tripsense.EINVALID, "request body must be a single JSON object")
+	}
+	if err := tripsense.CheckJSON(body, tripsense.JSONFieldNames(reflect.TypeOf(dst))); err != nil {
+		return tripsense.Errorf(tripsense.EINVALID, "request body: %s", tripsense.ErrorMessage(err))
 	}
 	return nil
+}
+
+// readAll appends everything r yields to dst.
+func readAll(r io.Reader, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
 }
 
 func isTooLarge(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
+}
+
+// readError turns an error reading the body into an *tripsense.Error
+// that names no address or internal state.
+func (s *server) readError(err error) error {
+	var netErr net.Error
+	switch {
+	case isTooLarge(err):
+		return tripsense.Errorf(tripsense.ETOOLARGE, "request body is over %d bytes", s.maxBody)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return tripsense.Errorf(tripsense.EINVALID, "request body did not arrive within the server's read timeout")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return tripsense.Errorf(tripsense.EINVALID, "request body is shorter than its Content-Length")
+	}
+	return tripsense.Errorf(tripsense.EINVALID, "request body could not be read")
 }
 
 // bodyError turns a decoding error into an *tripsense.Error with a message
@@ -89,8 +133,6 @@ func (s *server) bodyError(err error) error {
 		typ *json.UnmarshalTypeError
 	)
 	switch {
-	case isTooLarge(err):
-		return tripsense.Errorf(tripsense.ETOOLARGE, "request body is over %d bytes", s.maxBody)
 	case errors.Is(err, io.EOF):
 		return tripsense.Errorf(tripsense.EINVALID, "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -57,6 +57,7 @@ type server struct {
 	dataDir string
 	args    []string
 	env     []string // extra environment, KEY=VALUE
+	prefix  []string // a command the binary runs under, e.g. prlimit --nofile=256 --
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	exited  chan struct{}
@@ -110,7 +111,11 @@ func mustStartEnv(t testing.TB, env []string, args ...string) *server {
 func (s *server) mustRun() {
 	s.t.Helper()
 	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000", "--http-rate", "0"}, s.args...)
-	s.cmd = exec.Command(binPath, args...)
+	if len(s.prefix) > 0 {
+		s.cmd = exec.Command(s.prefix[0], append(append(s.prefix[1:len(s.prefix):len(s.prefix)], binPath), args...)...)
+	} else {
+		s.cmd = exec.Command(binPath, args...)
+	}
 	s.logs = &syncBuffer{}
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -32,8 +33,14 @@ type inFrame struct {
 	Limit       int              `json:"limit"`
 }
 
+// frameFields are the member names of inFrame, matched exactly.
+var frameFields = tripsense.JSONFieldNames(reflect.TypeOf(inFrame{}))
+
 // decodeFrame parses one client frame. It returns an *tripsense.Error with
-// code EINVALID or ETOOLARGE for anything it cannot use.
+// code EINVALID or ETOOLARGE for anything it cannot use: besides what the
+// decoder refuses, bytes that are not UTF-8 (text and binary messages
+// alike), a member given twice and a known member in another letter case
+// (tripsense.CheckJSON). Unknown members are ignored.
 func decodeFrame(data []byte) (inFrame, error) {
 	var f inFrame
 	if len(data) > tripsense.MaxFrameBytes {
@@ -41,6 +48,9 @@ func decodeFrame(data []byte) (inFrame, error) {
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return f, tripsense.Errorf(tripsense.EINVALID, "frame is not a JSON object: %s", jsonErrorText(err))
+	}
+	if err := tripsense.CheckJSON(data, frameFields); err != nil {
+		return inFrame{}, tripsense.Errorf(tripsense.EINVALID, "frame: %s", tripsense.ErrorMessage(err))
 	}
 	if f.Action == "" {
 		return f, tripsense.Errorf(tripsense.EINVALID, `frame has no "action"`)

@@ -239,13 +239,21 @@ func (s *Service) Disconnect(ctx context.Context, connID string) error {
 // stays usable. Handle returns an error only when the answer could not be
 // pushed (the connection is gone).
 func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
+	// Every frame takes a token before any work is spent on it, whether it
+	// decodes or not; a refused one is not decoded, its action and
+	// clientMsgId are only looked up for the answer.
+	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
+		var action, id string
+		if len(data) <= tripsense.MaxFrameBytes {
+			action, _ = tripsense.JSONStringMember(data, "action")
+			id, _ = tripsense.JSONStringMember(data, "clientMsgId")
+		}
+		err := tripsense.Errorf(tripsense.ERATELIMITED, "too many frames: slow down")
+		return s.reply(ctx, c, errorFrame(err, action, id))
+	}
 	f, err := decodeFrame(data)
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
-	}
-	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
-		err = tripsense.Errorf(tripsense.ERATELIMITED, "too many frames: slow down")
-		return s.reply(ctx, c, errorFrame(err, f.Action, f.ClientMsgID))
 	}
 	switch f.Action {
 	case "sendMessage":

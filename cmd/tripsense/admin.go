@@ -194,7 +194,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "user id (the token's sub)")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime, at most TRIPSENSE_MAX_TOKEN_TTL (default 24h)")
 	admin := fs.Bool("admin", false, "grant admin (member management)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -203,6 +203,9 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("TRIPSENSE_TOKEN_SECRET: %w", err)
 	}
+	// The server refuses tokens that live longer than its --max-token-ttl;
+	// minting one would only produce a token nobody accepts.
+	tk.MaxLifetime = envDuration(getenv, "TRIPSENSE_MAX_TOKEN_TTL", auth.DefaultMaxLifetime)
 	s, err := tk.Mint(*user, *ttl, *admin)
 	if err != nil {
 		return err

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/ws"
 )
 
@@ -39,6 +41,24 @@ type Config struct {
 	HTTPRate int
 	// DebugAddr, when set, serves net/http/pprof on that (loopback) address.
 	DebugAddr string
+
+	// Time bounds of one HTTP request on the main listener (WebSockets
+	// set their own deadlines once upgraded): HeaderTimeout for the
+	// request head, ReadTimeout for head and body, WriteTimeout from the
+	// end of the head to the end of the answer, IdleTimeout between
+	// requests of a keep-alive connection. docs/operations.md explains the
+	// defaults.
+	HeaderTimeout time.Duration
+	ReadTimeout   time.Duration
+	WriteTimeout  time.Duration
+	IdleTimeout   time.Duration
+	// ConnLimit caps open connections (HTTP and WebSocket) in total, 0
+	// meaning the default derived from the descriptor limit;
+	// ConnLimitPerIP caps them per client address, 0 meaning no cap.
+	ConnLimit      int
+	ConnLimitPerIP int
+	// MaxTokenTTL is the longest lifetime a token may have (token mode).
+	MaxTokenTTL time.Duration
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -57,6 +77,13 @@ func envInt(getenv func(string) string, key string, def int) int {
 
 func envFloat(getenv func(string) string, key string, def float64) float64 {
 	if v, err := strconv.ParseFloat(getenv(key), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(getenv(key)); err == nil {
 		return v
 	}
 	return def
@@ -92,6 +119,13 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&c.MsgBurst, "msg-burst", envInt(getenv, "TRIPSENSE_MSG_BURST", 40), "frame burst per connection (token bucket size) (TRIPSENSE_MSG_BURST)")
 	fs.IntVar(&c.HTTPRate, "http-rate", envInt(getenv, "TRIPSENSE_HTTP_RATE", 600), "HTTP requests per minute per client IP, 0 disables (TRIPSENSE_HTTP_RATE)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", envOr(getenv, "TRIPSENSE_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; empty disables (TRIPSENSE_DEBUG_ADDR)")
+	fs.DurationVar(&c.HeaderTimeout, "header-timeout", envDuration(getenv, "TRIPSENSE_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers (TRIPSENSE_HEADER_TIMEOUT)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", envDuration(getenv, "TRIPSENSE_READ_TIMEOUT", 30*time.Second), "time a client has to send a whole request, headers and body (TRIPSENSE_READ_TIMEOUT)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", envDuration(getenv, "TRIPSENSE_WRITE_TIMEOUT", 60*time.Second), "time to handle a request and deliver its answer; a slow link must receive a full page within it (TRIPSENSE_WRITE_TIMEOUT)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", envDuration(getenv, "TRIPSENSE_IDLE_TIMEOUT", 2*time.Minute), "how long an idle keep-alive HTTP connection stays open (TRIPSENSE_IDLE_TIMEOUT)")
+	fs.IntVar(&c.ConnLimit, "max-connections", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS", 0), "open connections (HTTP and WebSocket) in total; 0 means min(10000, descriptor limit - 64) (TRIPSENSE_MAX_CONNECTIONS)")
+	fs.IntVar(&c.ConnLimitPerIP, "max-connections-per-ip", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_IP", 256), "open connections per client IP address; 0 disables (set 0 behind a proxy) (TRIPSENSE_MAX_CONNECTIONS_PER_IP)")
+	fs.DurationVar(&c.MaxTokenTTL, "max-token-ttl", envDuration(getenv, "TRIPSENSE_MAX_TOKEN_TTL", auth.DefaultMaxLifetime), "longest lifetime a token may have (exp - iat, and exp - now) (TRIPSENSE_MAX_TOKEN_TTL)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
 	}
@@ -100,6 +134,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, errUsage
 	}
 	c.Demo = !*noDemo
+	// The read timeout includes the headers.
+	c.HeaderTimeout = min(c.HeaderTimeout, c.ReadTimeout)
 	c.TokenSecret = getenv("TRIPSENSE_TOKEN_SECRET")
 	for _, a := range strings.Split(*admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -149,6 +185,20 @@ func (c Config) Validate() error {
 	}
 	if c.MsgRate <= 0 || c.MsgBurst < 1 {
 		return errors.New("--msg-rate must be > 0 and --msg-burst >= 1")
+	}
+	if c.HeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		return errors.New("--header-timeout, --read-timeout, --write-timeout and --idle-timeout must be positive")
+	}
+	if c.WriteTimeout < c.ReadTimeout {
+		// net/http starts the write deadline when the headers are read, so
+		// it also covers reading the body.
+		return fmt.Errorf("--write-timeout %s is shorter than --read-timeout %s: the write timeout runs from the end of the headers, through the body, to the end of the answer", c.WriteTimeout, c.ReadTimeout)
+	}
+	if c.ConnLimit < 0 || c.ConnLimitPerIP < 0 {
+		return errors.New("--max-connections and --max-connections-per-ip must not be negative")
+	}
+	if c.MaxTokenTTL <= 0 {
+		return errors.New("--max-token-ttl must be positive")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

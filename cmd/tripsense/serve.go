@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -53,9 +54,18 @@ type Main struct {
 	hub      *local.Hub
 	wsServer *local.Server
 	http     *http.Server
-	ln       net.Listener
+	ln       *limitListener
+	debug    *http.Server
+	debugLn  net.Listener
 	ready    atomic.Bool
 }
+
+// maxHeaderBytes bounds a request's head (net/http's default is 1 MiB):
+// ours carry at most a token, in the URL or a header.
+const maxHeaderBytes = 32 << 10
+
+// debugConnLimit caps the connections of the profiling listener.
+const debugConnLimit = 8
 
 // Open opens the store, loads demo data on first start and binds the port.
 func (m *Main) Open(ctx context.Context) error {
@@ -75,6 +85,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if tk, ok := authn.(*auth.Token); ok {
+		tk.MaxLifetime = c.MaxTokenTTL
+	}
 	m.hub = local.NewHub(local.HubOptions{QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst})
 	sync := &catchup.Service{Store: st}
 	svc := &ws.Service{
@@ -90,21 +103,37 @@ func (m *Main) Open(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
 	mux.Handle("/", apiHandler)
-	var handler http.Handler = mux
+	var handler http.Handler = bodyBounds(mux, api.DefaultMaxBodyBytes)
 	if c.Auth == "dev" && !c.Insecure {
-		handler = loopbackHostOnly(mux)
+		handler = loopbackHostOnly(handler, devHostMessage)
 	}
 	m.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: c.HeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.ln = ln
+	fds := fdLimit()
+	limit := connLimit(c.ConnLimit, fds)
+	if fds > 0 && uint64(limit)+fdReserve > fds {
+		m.Log.Warn("--max-connections leaves fewer than 64 spare file descriptors: at the limit, new connections wait in the listen queue (accept fails with EMFILE) until descriptors free up; raise ulimit -n", "max_connections", limit, "descriptor_limit", fds)
+	}
+	m.ln = newLimitListener(ln, limit, c.ConnLimitPerIP, m.Log)
+	m.Log.Info("connection limits", "max_connections", limit, "max_connections_per_ip", c.ConnLimitPerIP, "descriptor_limit", fds,
+		"header_timeout", c.HeaderTimeout, "read_timeout", c.ReadTimeout, "write_timeout", c.WriteTimeout, "idle_timeout", c.IdleTimeout)
+	if c.DebugAddr != "" {
+		if err := m.openDebug(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -122,8 +151,13 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.Auth == "dev" {
 		m.Log.Warn("DEV IDENTITY MODE: identities are NOT verified; any client can act as any userId (?userId= / X-User-Id). Use --auth token outside local development.")
 	}
-	if m.Config.DebugAddr != "" {
-		go m.serveDebug()
+	if m.debug != nil {
+		go func() {
+			if err := m.debug.Serve(m.debugLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Log.Warn("debug server", "err", err)
+			}
+		}()
+		m.Log.Info("profiles served", "addr", "http://"+m.DebugAddr()+"/debug/pprof/")
 	}
 	var serveErr error
 	select {
@@ -136,6 +170,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	defer cancel()
 	if err := m.http.Shutdown(sctx); err != nil {
 		m.Log.Warn("http shutdown", "err", err)
+	}
+	if m.debug != nil {
+		_ = m.debug.Close()
 	}
 	m.hub.CloseAll(ws.CloseGoingAway, "server shutting down")
 	if err := m.wsServer.Wait(sctx); err != nil {
@@ -199,12 +236,19 @@ func loadDemo(ctx context.Context, st tripsense.Store, dataDir string, load bool
 	return nil
 }
 
+// devHostMessage is the refusal of a request not addressed to loopback in
+// dev identity mode.
+const devHostMessage = "dev identity mode answers only requests addressed to localhost, 127.0.0.1 or [::1]"
+
 // loopbackHostOnly refuses requests whose Host is not a loopback name or
-// address. In dev identity mode anyone who reaches the server can act as any
-// user; binding to loopback keeps other machines out, and this check keeps
-// out web pages that reach it through DNS rebinding (a hostile domain that
-// resolves to 127.0.0.1 sends its own name as Host).
-func loopbackHostOnly(next http.Handler) http.Handler {
+// address with 403 {"error":{"code":"forbidden","message":msg}}. In dev
+// identity mode anyone who reaches the server can act as any user, and the
+// profiles show the server's memory: binding to loopback keeps other
+// machines out, and this check keeps out web pages that reach it through
+// DNS rebinding (a hostile domain that resolves to 127.0.0.1 sends its own
+// name as Host).
+func loopbackHostOnly(next http.Handler, msg string) http.Handler {
+	body := `{"error":{"code":"forbidden","message":` + strconv.Quote(msg) + "}}\n"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
@@ -212,25 +256,47 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 		}
 		if !isLoopback(strings.Trim(host, "[]")) {
 			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Connection", "close")
 			w.WriteHeader(http.StatusForbidden)
-			_, _ = io.WriteString(w, `{"error":{"code":"forbidden","message":"dev identity mode answers only requests addressed to localhost, 127.0.0.1 or [::1]"}}`+"\n")
+			_, _ = io.WriteString(w, body)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// serveDebug serves Go's profiles on the loopback debug address.
-func (m *Main) serveDebug() {
+// DebugAddr is the bound profiling address ("" without --debug-addr).
+func (m *Main) DebugAddr() string {
+	if m.debugLn == nil {
+		return ""
+	}
+	return m.debugLn.Addr().String()
+}
+
+// openDebug binds the profiling listener: Go's profiles on a loopback
+// address, answering only requests addressed to loopback, with time bounds
+// that let a CPU profile of up to 110 s finish and at most debugConnLimit
+// connections.
+func (m *Main) openDebug() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: m.Config.DebugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	m.Log.Info("profiles served", "addr", "http://"+m.Config.DebugAddr+"/debug/pprof/")
-	if err := srv.ListenAndServe(); err != nil {
-		m.Log.Warn("debug server", "err", err)
+	ln, err := net.Listen("tcp", m.Config.DebugAddr)
+	if err != nil {
+		return fmt.Errorf("debug listener: %w", err)
 	}
+	m.debugLn = newLimitListener(ln, debugConnLimit, 0, m.Log)
+	m.debug = &http.Server{
+		Handler:           loopbackHostOnly(mux, "the profiling listener answers only requests addressed to localhost, 127.0.0.1 or [::1]"),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      2 * time.Minute, // pprof refuses ?seconds= at or over it
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	return nil
 }

@@ -91,7 +91,10 @@ func (s *Server) Wait(ctx context.Context) error {
 	}
 }
 
+// writeHTTPError refuses an upgrade. The connection is closed after the
+// answer, so an unread request body is never waited for.
 func writeHTTPError(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
@@ -128,30 +131,68 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 // checkHandshake rejects requests that are not a WebSocket upgrade
-// (RFC 6455 section 4.2.1) before anything else happens.
+// (RFC 6455 section 4.2.1) before anything else happens. It is at least as
+// strict as ws.UpgradeHTTP, which runs after the duplicate-connection
+// policy: whatever passes here is upgraded, so a request refused later can
+// never have closed the user's live connection. Headers that the upgrade
+// reads once must be given once (UpgradeHTTP reads only the first line).
 func checkHandshake(r *http.Request) error {
+	h := r.Header
 	switch {
 	case r.Method != http.MethodGet:
 		return tripsense.Errorf(tripsense.EINVALID, "a WebSocket handshake is a GET")
-	case !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket"):
-		return tripsense.Errorf(tripsense.EINVALID, "this endpoint speaks WebSocket: send Connection: Upgrade and Upgrade: websocket")
-	case r.Header.Get("Sec-WebSocket-Version") != "13":
-		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Version must be 13")
-	case len(r.Header.Get("Sec-WebSocket-Key")) != 24:
-		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Key is missing or malformed")
+	case r.ProtoMajor != 1 || r.ProtoMinor < 1:
+		return tripsense.Errorf(tripsense.EINVALID, "a WebSocket handshake needs HTTP/1.1")
+	case r.Host == "":
+		return tripsense.Errorf(tripsense.EINVALID, "a WebSocket handshake needs a Host")
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		return tripsense.Errorf(tripsense.EINVALID, "a WebSocket handshake has no body")
+	case len(h.Values("Upgrade")) != 1 || !strings.EqualFold(h.Get("Upgrade"), "websocket"):
+		return tripsense.Errorf(tripsense.EINVALID, "this endpoint speaks WebSocket: send one Upgrade: websocket header (no other protocol) and Connection: Upgrade")
+	case len(h.Values("Connection")) != 1 || !tokenListHas(h.Get("Connection"), "upgrade"):
+		return tripsense.Errorf(tripsense.EINVALID, "this endpoint speaks WebSocket: send one Connection header listing Upgrade")
+	case len(h.Values("Sec-WebSocket-Version")) != 1 || h.Get("Sec-WebSocket-Version") != "13":
+		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Version must be 13, given once")
+	case len(h.Values("Sec-WebSocket-Key")) != 1 || !validKey(h.Get("Sec-WebSocket-Key")):
+		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Key is missing, repeated or malformed")
 	}
 	return nil
 }
 
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
+// tokenListHas reports whether v is a well-formed comma-separated list of
+// HTTP tokens (RFC 9110 section 5.6.1) that contains token, ignoring case.
+func tokenListHas(v, token string) bool {
+	found := false
+	for _, t := range strings.Split(v, ",") {
+		t = strings.Trim(t, " \t")
+		if t == "" || !isToken(t) {
+			return false
+		}
+		found = found || strings.EqualFold(t, token)
+	}
+	return found
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// validKey reports whether k is the base64 encoding of 16 bytes.
+func validKey(k string) bool {
+	if len(k) != 24 {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(k)
+	return err == nil && len(b) == 16
 }
 
 // ServeHTTP implements the WebSocket endpoint.
@@ -306,6 +347,11 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 		}
 		switch h.OpCode {
 		case ws.OpPing:
+			// A protocol ping takes a token like a message; one over the
+			// rate gets no pong.
+			if !s.Hub.Allow(self.ID) {
+				continue
+			}
 			if err := sock.control(ws.NewPongFrame(payload)); err != nil {
 				return
 			}

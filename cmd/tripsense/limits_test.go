@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/tripsense/tripsense/auth"
+)
+
+// startMain runs the server in-process on a free loopback port with args
+// (after --addr and --data) and stops it when the test ends.
+func startMain(t *testing.T, env map[string]string, args ...string) *Main {
+	t.Helper()
+	args = append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "error"}, args...)
+	var stderr bytes.Buffer
+	c, err := parseServeConfig(args, func(k string) string { return env[k] }, &stderr)
+	if err != nil {
+		t.Fatalf("config: %v %s", err, stderr.String())
+	}
+	m := &Main{Config: c, Log: newLogger(c, io.Discard)}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = m.Close()
+	})
+	return m
+}
+
+// rawHTTP sends head on a new connection and returns the connection and a
+// reader on it; the connection is closed when the test ends.
+func rawHTTP(t *testing.T, addr, head string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	return conn, bufio.NewReader(conn)
+}
+
+// TestDebugListenerAnswersOnlyLoopbackHosts: the profiling listener has the
+// DNS-rebinding defence of the main one.
+func TestDebugListenerAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	m := startMain(t, nil, "--debug-addr", "127.0.0.1:0")
+	for host, want := range map[string]int{"127.0.0.1": 200, "localhost:6060": 200, "evil.example": 403, "evil.example:6060": 403} {
+		req, _ := http.NewRequest("GET", "http://"+m.DebugAddr()+"/debug/pprof/cmdline", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d %s, want %d", host, resp.StatusCode, body, want)
+		}
+		if want == 403 && !strings.Contains(string(body), `"forbidden"`) {
+			t.Errorf("Host %q: body %s", host, body)
+		}
+	}
+}
+
+// TestSlowBodiesAreBounded: a body that never arrives is answered after the
+// read timeout, a body over the cap at once, and an unauthenticated request
+// with a body at once (its body is never waited for); meanwhile an open
+// WebSocket outlives both the read and the write timeout.
+func TestSlowBodiesAreBounded(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("k", 40)
+	m := startMain(t, map[string]string{"TRIPSENSE_TOKEN_SECRET": secret},
+		"--auth", "token", "--read-timeout", "500ms", "--header-timeout", "500ms", "--write-timeout", "1s")
+	addr := m.Addr()
+	tk, _ := auth.NewToken(secret)
+	tok, _ := tk.Mint("uuid1", time.Hour, false)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wsc, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws?token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wsc.CloseNow()
+	opened := time.Now()
+
+	put := func(auth string, length int) string {
+		return "PUT /v1/rooms/uuidroom1/cursor HTTP/1.1\r\nHost: " + addr + "\r\n" + auth +
+			"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(length) + "\r\n\r\n"
+	}
+	// Authenticated, body never sent: answered once the read timeout passed.
+	_, slow := rawHTTP(t, addr, put("Authorization: Bearer "+tok+"\r\n", 100))
+	// Over the cap, unauthenticated: answered without waiting.
+	_, big := rawHTTP(t, addr, put("", 200000))
+	_, anon := rawHTTP(t, addr, put("", 100))
+	for name, c := range map[string]struct {
+		br     *bufio.Reader
+		status int
+	}{"too large": {big, 413}, "unauthenticated": {anon, 401}, "slow body": {slow, 400}} {
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != c.status || !resp.Close {
+			t.Fatalf("%s: %d close=%v %s, want %d and Connection: close", name, resp.StatusCode, resp.Close, body, c.status)
+		}
+		if _, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("%s: connection still open after the answer: %v", name, err)
+		}
+	}
+	if since := time.Since(opened); since < 500*time.Millisecond {
+		t.Fatalf("the slow body was answered after %v, before the read timeout", since)
+	}
+	// Slow bodies one after another until the write timeout has passed too.
+	for i := 0; time.Since(opened) <= time.Second; i++ {
+		if i == 10 {
+			t.Fatal("ten slow bodies answered within the write timeout")
+		}
+		_, br := rawHTTP(t, addr, put("Authorization: Bearer "+tok+"\r\n", 100))
+		if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 400 {
+			t.Fatalf("slow body %d: %v %v", i, resp, err)
+		}
+	}
+	// The WebSocket has outlived the read and write timeouts.
+	if err := wsc.Write(ctx, websocket.MessageText, []byte(`{"action":"ping"}`)); err != nil {
+		t.Fatalf("websocket write after the timeouts: %v", err)
+	}
+	if _, b, err := wsc.Read(ctx); err != nil || !strings.Contains(string(b), "pong") {
+		t.Fatalf("websocket after the timeouts: %q %v", b, err)
+	}
+}
+
+// TestConnectionCaps: connections over the per-address cap are refused
+// with a 429 answer at once, and a slot frees when its connection closes.
+func TestConnectionCaps(t *testing.T) {
+	t.Parallel()
+	m := startMain(t, nil, "--max-connections-per-ip", "3")
+	addr := m.Addr()
+	var held []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	waitFor(t, "3 connections counted", func() bool { return m.ln.Open() == 3 })
+	_, br := rawHTTP(t, addr, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("refused connection: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 429 || !strings.Contains(string(body), "too many open connections from your address") {
+		t.Fatalf("over the cap: %d %s", resp.StatusCode, body)
+	}
+	held[0].Close()
+	waitFor(t, "the slot to free", func() bool { return m.ln.Open() == 2 })
+	r, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("after a slot freed: %d", r.StatusCode)
+	}
+}
+
+// waitFor polls cond until it holds, failing after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+func TestConnLimitFollowsTheDescriptorLimit(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		configured int
+		fds        uint64
+		want       int
+	}{
+		{0, 0, 10000}, {0, 1 << 20, 10000}, {0, 256, 192}, {0, 40, 20}, {500, 256, 500},
+	} {
+		if got := connLimit(c.configured, c.fds); got != c.want {
+			t.Errorf("connLimit(%d, %d) = %d, want %d", c.configured, c.fds, got, c.want)
+		}
+	}
+}
