@@ -91,19 +91,39 @@ type Member struct {
 	UserID string
 }
 
+// Admission is a duplicate-connection rule (ws.Service owns the rules). It
+// gets the live connections of the user a new connection belongs to, oldest
+// first and without the new one, and returns the ids of those the new
+// connection replaces, or an error that refuses it. A Presence may call it
+// more than once in one Register (after losing a race with another connect
+// of the same user), so it must depend on its argument only.
+type Admission func(existing []Connection) (replace []string, err error)
+
 // Presence tracks online connections, which rooms they receive, and what each
 // connection has been delivered (its per-room watermark, see Watermark).
 type Presence interface {
 	// Register records conn as online and receiving rooms. baseline gives, per
 	// room, the index the user had already seen when the connection opened.
-	Register(ctx context.Context, conn Connection, rooms []string, baseline map[string]int64) error
+	//
+	// admit (nil admits every connection) is applied to the user's live
+	// connections atomically with recording conn, also across processes:
+	// of two concurrent Registers of one user, the one recorded second was
+	// decided on a set that holds the first. When admit refuses, Register
+	// returns its error and records nothing. Register returns the
+	// connections admit chose to replace; they stay registered until the
+	// caller unregisters them (which records their cursors).
+	Register(ctx context.Context, conn Connection, rooms []string, baseline map[string]int64, admit Admission) (replaced []Connection, err error)
 	// Unregister removes the connection and returns its per-room watermarks:
 	// the highest index per room up to which every message reached it.
-	// It returns ErrNotFound when the connection is unknown.
+	// Rooms whose watermark never moved since the connection began
+	// receiving them may be left out (writing them as cursors would change
+	// nothing). It returns ErrNotFound when the connection is unknown.
 	Unregister(ctx context.Context, connID string) (Connection, map[string]int64, error)
 	// Get returns the connection, or ErrNotFound.
 	Get(ctx context.Context, connID string) (Connection, error)
-	// UserConnections returns the online connections of user.
+	// UserConnections returns the online connections of user, oldest first,
+	// as recorded by every Register and Unregister that returned before
+	// (never from a lagging index).
 	UserConnections(ctx context.Context, user string) ([]Connection, error)
 	// RoomConnections returns the online connections that receive room.
 	RoomConnections(ctx context.Context, room string) ([]Member, error)

@@ -24,6 +24,36 @@ type Watermark struct {
 // NewWatermark returns a watermark at baseline.
 func NewWatermark(baseline int64) Watermark { return Watermark{level: baseline} }
 
+// RestoreWatermark returns the watermark at level that remembers the
+// out-of-order deliveries pending (what Pending returned), for a store that
+// keeps watermarks between processes. Entries at or below level+1 are
+// applied.
+func RestoreWatermark(level int64, pending []int64) Watermark {
+	w := Watermark{level: level}
+	for _, i := range pending {
+		w.Delivered(i)
+	}
+	return w
+}
+
+// Pending returns the remembered out-of-order deliveries, ascending (a
+// copy).
+func (w *Watermark) Pending() []int64 { return append([]int64(nil), w.pending...) }
+
+// Trim forgets all but the highest limit remembered deliveries (limit <= 0
+// or above the in-memory bound means that bound); forgetting only keeps the
+// watermark lower.
+func (w *Watermark) Trim(limit int) { w.trim(limit) }
+
+func (w *Watermark) trim(limit int) {
+	if limit <= 0 || limit > maxPending {
+		limit = maxPending
+	}
+	if len(w.pending) > limit {
+		w.pending = append(w.pending[:0], w.pending[len(w.pending)-limit:]...)
+	}
+}
+
 // Level returns the current watermark.
 func (w *Watermark) Level() int64 { return w.level }
 
@@ -43,9 +73,7 @@ func (w *Watermark) Delivered(index int64) {
 		w.pending = append(w.pending, 0)
 		copy(w.pending[i+1:], w.pending[i:])
 		w.pending[i] = index
-		if len(w.pending) > maxPending {
-			w.pending = w.pending[len(w.pending)-maxPending:]
-		}
+		w.trim(maxPending)
 	}
 }
 

@@ -72,6 +72,11 @@ func TestAWSCostPerMessage(t *testing.T) {
 	recipients := []*gateway.Client{s.dial("m1")}
 	one, posts1 := sendAndCount(t, s, sender, recipients, room, "to one")
 	for i := 2; i <= 10; i++ {
+		// They have read the first message (elsewhere): no unread gap, so
+		// the second is delivered in order, as in steady live traffic.
+		if _, err := s.store.AdvanceCursor(ctx, fmt.Sprintf("m%d", i), room, 1); err != nil {
+			t.Fatal(err)
+		}
 		recipients = append(recipients, s.dial(fmt.Sprintf("m%d", i)))
 	}
 	ten, posts10 := sendAndCount(t, s, sender, recipients, room, "to ten")
@@ -94,6 +99,44 @@ func TestAWSCostPerMessage(t *testing.T) {
 		}
 	}
 
+	// The calls of one connection's life besides messages: keep-alive
+	// pings (API Gateway closes a connection idle for 10 minutes), markRead,
+	// and the $disconnect of a connection whose watermark moved (m1 got
+	// both messages), which writes its read cursor.
+	idle := func(name string, fn func()) map[string]dynamo.OpStats {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := s.gw.WaitIdle(wctx); err != nil {
+			t.Fatal(err)
+		}
+		s.wsCount.Reset()
+		before, _, _ := s.gw.Stats()
+		fn()
+		if err := s.gw.WaitIdle(wctx); err != nil {
+			t.Fatal(err)
+		}
+		after, _, _ := s.gw.Stats()
+		ops := s.wsCount.Snapshot()
+		t.Logf("%s: %s; PostToConnection×%d", name, formatOps(ops), after-before)
+		return ops
+	}
+	ping := idle("ping", func() {
+		recipients[1].Send(`{"action":"ping"}`)
+		recipients[1].NextOfType("pong")
+	})
+	if n := totalCalls(ping); n != 1 {
+		t.Errorf("ping: %d DynamoDB calls, want 1 (the connection lookup)", n)
+	}
+	idle("markRead", func() {
+		recipients[1].Send(`{"action":"markRead","chatroomId":"costroom","index":2}`)
+		recipients[1].NextOfType("cursor")
+	})
+	moved := idle("$disconnect (1 room, watermark moved)", func() { recipients[0].Close() })
+	if moved["UpdateItem"].Calls != 2 || moved["DeleteItem"].Calls != 1 {
+		t.Errorf("$disconnect with a moved watermark: %s; want the connection delete, the user entry and one cursor write", formatOps(moved))
+	}
+
 	// $connect and $disconnect of a user in one room.
 	if err := s.store.AddMember(ctx, "solo", "loner"); err != nil {
 		t.Fatal(err)
@@ -105,7 +148,20 @@ func TestAWSCostPerMessage(t *testing.T) {
 	c.Close()
 	disconnect := s.wsCount.Snapshot()
 	t.Logf("$connect (user in 1 room, policy replace): %s", formatOps(connect))
-	t.Logf("$disconnect (1 room, watermark 0):          %s", formatOps(disconnect))
+	t.Logf("$disconnect (1 room, watermark unmoved):    %s", formatOps(disconnect))
+	if n := totalCalls(connect); n != 10 {
+		t.Errorf("$connect: %d calls, want 10 (docs/deploy.md)", n)
+	}
+	if n := totalCalls(disconnect); n != 5 {
+		t.Errorf("$disconnect without a moved watermark: %d calls, want 5 (no cursor write)", n)
+	}
+}
+
+func totalCalls(ops map[string]dynamo.OpStats) (n int) {
+	for _, st := range ops {
+		n += st.Calls
+	}
+	return n
 }
 
 // TestAWSCostPerCatchupPage: one catch-up page costs the same whether the

@@ -112,37 +112,27 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 		return tripsense.Errorf(tripsense.EINVALID, "invalid userId")
 	}
 	// One connect of a user at a time in this process, so the policy's
-	// check and the registration cannot interleave with another connect.
+	// check and the registration do not interleave with another connect
+	// here (across processes Register's atomic admission decides).
 	mu := s.userLock(c.UserID)
 	mu.Lock()
 	defer mu.Unlock()
+	// The policy first runs on the user's connections as they are now, so
+	// that replaced connections record their cursors before the new
+	// baseline is read. Register runs it again atomically with recording
+	// the connection, which decides against connects of the same user in
+	// other processes (Lambda instances) too.
+	admit := s.admission(c.ID)
 	existing, err := s.Presence.UserConnections(ctx, c.UserID)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	if s.Policy == Allow {
-		limit := s.MaxConnectionsPerUser
-		if limit <= 0 {
-			limit = DefaultMaxConnectionsPerUser
-		}
-		if len(existing) >= limit {
-			return tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections (the limit)", c.UserID, limit)
-		}
-	} else {
-		if len(existing) > 0 && s.Policy == Refuse {
-			return tripsense.Errorf(tripsense.ECONFLICT, "user %s is already connected (duplicate connection policy: refuse)", c.UserID)
-		}
-		for _, old := range existing {
-			if old.ID == c.ID {
-				continue
-			}
-			if err := s.Pusher.Close(ctx, old.ID, CloseReplaced, "replaced by a newer connection"); err != nil && tripsense.ErrorCode(err) != tripsense.EGONE {
-				s.log().Warn("close replaced connection", "conn", old.ID, "err", err)
-			}
-			if err := s.Disconnect(ctx, old.ID); err != nil {
-				return fmt.Errorf("connect: replace %s: %w", old.ID, err)
-			}
-		}
+	replace, err := admit(existing)
+	if err != nil {
+		return err
+	}
+	if err := s.evict(ctx, replace); err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
 	rooms, err := s.Store.Rooms(ctx, c.UserID)
 	if err != nil {
@@ -162,8 +152,18 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if c.ExpiresAt.IsZero() {
 		c.ExpiresAt = c.ConnectedAt.Add(tripsense.ConnectionTTL)
 	}
-	if err := s.Presence.Register(ctx, c, rooms, baseline); err != nil {
+	raced, err := s.Presence.Register(ctx, c, rooms, baseline, admit)
+	if err != nil {
 		return fmt.Errorf("connect: register: %w", err)
+	}
+	// Connections of the user that registered (elsewhere) after the first
+	// look: the policy replaced them too.
+	ids := make([]string, 0, len(raced))
+	for _, r := range raced {
+		ids = append(ids, r.ID)
+	}
+	if err := s.evict(ctx, ids); err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
 	// A membership change between reading the rooms and registering would
 	// be missed by this connection: read them again and apply the
@@ -180,6 +180,52 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	for _, r := range diff(rooms, now) {
 		if err := s.Presence.Leave(ctx, c.UserID, r); err != nil {
 			return fmt.Errorf("connect: leave %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// admission is the duplicate-connection policy as a rule over the user's
+// other live connections (see tripsense.Admission).
+func (s *Service) admission(connID string) tripsense.Admission {
+	return func(existing []tripsense.Connection) ([]string, error) {
+		var others []string
+		var user string
+		for _, e := range existing {
+			if e.ID != connID {
+				others = append(others, e.ID)
+				user = e.UserID
+			}
+		}
+		switch s.Policy {
+		case Allow:
+			limit := s.MaxConnectionsPerUser
+			if limit <= 0 {
+				limit = DefaultMaxConnectionsPerUser
+			}
+			if len(others) >= limit {
+				return nil, tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections (the limit)", user, limit)
+			}
+			return nil, nil
+		case Refuse:
+			if len(others) > 0 {
+				return nil, tripsense.Errorf(tripsense.ECONFLICT, "user %s is already connected (duplicate connection policy: refuse)", user)
+			}
+			return nil, nil
+		}
+		return others, nil
+	}
+}
+
+// evict closes the replaced connections with CloseReplaced and runs their
+// disconnect (recording their cursors).
+func (s *Service) evict(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		if err := s.Pusher.Close(ctx, id, CloseReplaced, "replaced by a newer connection"); err != nil && tripsense.ErrorCode(err) != tripsense.EGONE {
+			s.log().Warn("close replaced connection", "conn", id, "err", err)
+		}
+		if err := s.Disconnect(ctx, id); err != nil {
+			return fmt.Errorf("replace %s: %w", id, err)
 		}
 	}
 	return nil

@@ -14,8 +14,10 @@ type Tables struct {
 	Dedupe          string // BaseDedupe: room + sender (userId#clientMsgId)
 	UserRoom        string // BaseUserRoom: userId + room, index by room
 	ReadCursors     string // BaseReadCursors: userId + room
-	Connections     string // BaseConnections: connectionId, index by userId
+	Connections     string // BaseConnections: connectionId
 	RoomConnections string // BaseRoomConnections: room + connectionId
+	UserConnections string // BaseUserConnections: userId (one item per online user)
+	Watermarks      string // BaseWatermarks: connectionId + room
 }
 
 // TablesWithPrefix returns the table names prefix+base, for example
@@ -28,6 +30,8 @@ func TablesWithPrefix(prefix string) Tables {
 		ReadCursors:     prefix + BaseReadCursors,
 		Connections:     prefix + BaseConnections,
 		RoomConnections: prefix + BaseRoomConnections,
+		UserConnections: prefix + BaseUserConnections,
+		Watermarks:      prefix + BaseWatermarks,
 	}
 }
 
@@ -47,6 +51,10 @@ func (t Tables) Name(base string) string {
 		return t.Connections
 	case BaseRoomConnections:
 		return t.RoomConnections
+	case BaseUserConnections:
+		return t.UserConnections
+	case BaseWatermarks:
+		return t.Watermarks
 	}
 	return ""
 }

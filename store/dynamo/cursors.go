@@ -66,11 +66,15 @@ func (s *Store) Cursors(ctx context.Context, user string) ([]tripsense.Cursor, e
 // It reads the head, then writes with the condition
 // "attribute_not_exists(lastSeen) OR lastSeen < :n": concurrent advances
 // from many processes can only move the cursor forward, and the clamp holds
-// because the head never shrinks. When the condition fails (the cursor is
-// already there or past it) it returns the stored cursor. The first call
-// creates the cursor; UpdatedAt changes only when LastSeen does.
+// because the head never shrinks. The head is read eventually consistently
+// (half the read units of the room's newest message) and strongly only when
+// that answer is below lastSeen (see headAtLeast): a stale head is lower,
+// and would only clamp lower. When the condition fails (the cursor is
+// already there or past it) it returns the stored cursor: the one the
+// failed write returned in AWS, or one GetItem. The first call creates the
+// cursor; UpdatedAt changes only when LastSeen does.
 func (s *Store) AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (tripsense.Cursor, error) {
-	head, err := s.head(ctx, room)
+	head, err := s.headAtLeast(ctx, room, lastSeen)
 	if err != nil {
 		return tripsense.Cursor{}, mapErr("advance cursor", err)
 	}
@@ -84,13 +88,17 @@ func (s *Store) AdvanceCursor(ctx context.Context, user, room string, lastSeen i
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":n": avN(target), ":now": avTime(s.cfg.Now()),
 		},
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
 		return decodeCursor(out.Attributes), nil
 	}
 	if !isConditionFailed(err) {
 		return tripsense.Cursor{}, mapErr("advance cursor", err)
+	}
+	if item := failedItem(err); item != nil {
+		return decodeCursor(item), nil
 	}
 	c, err := s.cursor(ctx, user, room)
 	return c, mapErr("advance cursor", err)

@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,6 +15,28 @@ func avS(s string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 
 func avN(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func avNS(ns []int64) types.AttributeValue {
+	v := make([]string, len(ns))
+	for i, n := range ns {
+		v[i] = strconv.FormatInt(n, 10)
+	}
+	return &types.AttributeValueMemberNS{Value: v}
+}
+
+// getNS returns a number set, ascending (nil when absent).
+func getNS(item map[string]types.AttributeValue, name string) []int64 {
+	v, ok := item[name].(*types.AttributeValueMemberNS)
+	if !ok {
+		return nil
+	}
+	out := make([]int64, 0, len(v.Value))
+	for _, s := range v.Value {
+		out = append(out, parseN(s))
+	}
+	slices.Sort(out)
+	return out
 }
 
 func avTime(t time.Time) types.AttributeValue { return avS(formatTime(t)) }

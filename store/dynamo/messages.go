@@ -315,6 +315,26 @@ func (s *Store) Head(ctx context.Context, room string) (int64, error) {
 }
 
 func (s *Store) head(ctx context.Context, room string) (int64, error) {
+	return s.readHead(ctx, room, true)
+}
+
+// headAtLeast returns a head h of room with min(want, h) = min(want, true
+// head), for clamping want to the head. It reads eventually consistently
+// first (half the price; a replica can only lag, so its head is lower or
+// equal) and only when that head is below want reads again strongly
+// consistently. want <= 0 needs no read.
+func (s *Store) headAtLeast(ctx context.Context, room string, want int64) (int64, error) {
+	if want <= 0 {
+		return 0, nil
+	}
+	h, err := s.readHead(ctx, room, false)
+	if err != nil || h >= want {
+		return h, err
+	}
+	return s.readHead(ctx, room, true)
+}
+
+func (s *Store) readHead(ctx context.Context, room string, consistent bool) (int64, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.t.Messages),
 		KeyConditionExpression:    aws.String("#r = :r"),
@@ -323,7 +343,7 @@ func (s *Store) head(ctx context.Context, room string) (int64, error) {
 		ProjectionExpression:      aws.String("#i"),
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(1),
-		ConsistentRead:            aws.Bool(true),
+		ConsistentRead:            aws.Bool(consistent),
 	})
 	if err != nil {
 		return 0, err

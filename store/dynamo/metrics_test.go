@@ -103,12 +103,12 @@ func TestCallsPerOperation(t *testing.T) {
 	measure("Cursors", 1, func() error { _, err := s.Cursors(ctx, "u1"); return err })
 
 	five := []string{"big", "r1", "r2", "r3", "r4"}
-	measure("Register, 5 rooms", 2, func() error { return p.Register(ctx, conn("c1", "u1", clk), five, nil) })
+	measure("Register, 5 rooms", 6, func() error { _, err := p.Register(ctx, conn("c1", "u1", clk), five, nil, nil); return err })
 	var thirty []string
 	for i := range 30 {
 		thirty = append(thirty, fmt.Sprintf("room-%d", i))
 	}
-	measure("Register, 30 rooms", 3, func() error { return p.Register(ctx, conn("c2", "u2", clk), thirty, nil) })
+	measure("Register, 30 rooms", 8, func() error { _, err := p.Register(ctx, conn("c2", "u2", clk), thirty, nil, nil); return err })
 	for i := range 48 {
 		mustRegister(t, dynamo.NewPresence(sharedClient(), cfg), conn(fmt.Sprintf("m%02d", i), fmt.Sprintf("m%02d", i), clk), []string{"big"}, nil)
 	}
@@ -119,12 +119,14 @@ func TestCallsPerOperation(t *testing.T) {
 		}
 		return err
 	})
-	measure("Delivered", 1, func() error { return p.Delivered(ctx, "c1", "big", 1) })
+	measure("Delivered, in order", 1, func() error { return p.Delivered(ctx, "c1", "big", 1) })
+	measure("Delivered, out of order (remembered)", 3, func() error { return p.Delivered(ctx, "c1", "big", 3) })
+	measure("Delivered, filling the gap", 3, func() error { return p.Delivered(ctx, "c1", "big", 2) })
 	measure("SeenThrough", 1, func() error { return p.SeenThrough(ctx, "c1", "big", 300) })
 	measure("UserConnections", 1, func() error { _, err := p.UserConnections(ctx, "u1"); return err })
-	measure("Join, user with 1 connection", 3, func() error { return p.Join(ctx, "u1", "r9") })
+	measure("Join, user with 1 connection", 4, func() error { return p.Join(ctx, "u1", "r9") })
 	measure("Leave, user with 1 connection", 3, func() error { return p.Leave(ctx, "u1", "r9") })
-	measure("Unregister, 5 rooms", 2, func() error { _, _, err := p.Unregister(ctx, "c1"); return err })
+	measure("Unregister, 5 rooms", 5, func() error { _, _, err := p.Unregister(ctx, "c1"); return err })
 
 	t.Logf("DynamoDB calls per operation (capacity units as dynalite reports them):\n| operation | calls | by API | capacity units |\n|---|---|---|---|\n%s",
 		strings.Join(report, "\n"))

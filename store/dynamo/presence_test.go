@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/store/dynamo"
+	"github.com/tripsense/tripsense/store/dynamo/dynamotest"
 )
 
 // clock is a settable test clock.
@@ -36,9 +39,15 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// presenceTables remembers the tables of each Presence newPresence made.
+var presenceTables sync.Map
+
 func newPresence(t *testing.T, api dynamo.API, clk *clock) *dynamo.Presence {
 	t.Helper()
-	return dynamo.NewPresence(api, dynamo.Config{Tables: mustTables(t), Now: clk.Now})
+	tables := mustTables(t)
+	p := dynamo.NewPresence(api, dynamo.Config{Tables: tables, Now: clk.Now})
+	presenceTables.Store(p, tables)
+	return p
 }
 
 func conn(id, user string, clk *clock) tripsense.Connection {
@@ -48,7 +57,7 @@ func conn(id, user string, clk *clock) tripsense.Connection {
 
 func mustRegister(t *testing.T, p tripsense.Presence, c tripsense.Connection, rooms []string, baseline map[string]int64) {
 	t.Helper()
-	if err := p.Register(context.Background(), c, rooms, baseline); err != nil {
+	if _, err := p.Register(context.Background(), c, rooms, baseline, nil); err != nil {
 		t.Fatalf("Register(%s): %v", c.ID, err)
 	}
 }
@@ -118,15 +127,19 @@ func TestPresenceRegisterUnregister(t *testing.T) {
 	wantStrings(t, "RoomConnections(r1)", roomConns(t, p, "r1"), "c1/u1", "c3/u2")
 	wantStrings(t, "RoomConnections(r2)", roomConns(t, p, "r2"), "c1/u1", "c2/u1")
 
-	if err := p.Register(ctx, conn("c1", "u9", clk), nil, nil); tripsense.ErrorCode(err) != tripsense.ECONFLICT {
+	if _, err := p.Register(ctx, conn("c1", "u9", clk), nil, nil, nil); tripsense.ErrorCode(err) != tripsense.ECONFLICT {
 		t.Fatalf("second Register(c1): %v, want ECONFLICT", err)
 	}
 
+	if err := p.Delivered(ctx, "c1", "r2", 1); err != nil {
+		t.Fatal(err)
+	}
 	gone, marks := mustUnregister(t, p, "c1")
 	if gone.ID != "c1" || gone.UserID != "u1" {
 		t.Fatalf("Unregister returned %+v", gone)
 	}
-	if want := map[string]int64{"r1": 5, "r2": 0}; !maps.Equal(marks, want) {
+	// r1 stayed at its baseline: no cursor to write, so it is left out.
+	if want := map[string]int64{"r2": 1}; !maps.Equal(marks, want) {
 		t.Fatalf("watermarks = %v, want %v", marks, want)
 	}
 	if _, err := p.Get(ctx, "c1"); err != tripsense.ErrNotFound {
@@ -157,9 +170,16 @@ func TestPresenceManyRooms(t *testing.T) {
 	for _, r := range []string{"room-00", "room-24", "room-25", "room-59"} {
 		wantStrings(t, "RoomConnections("+r+")", roomConns(t, p, r), "c1/u1")
 	}
+	want := map[string]int64{}
+	for r, b := range base {
+		if err := p.Delivered(context.Background(), "c1", r, b+1); err != nil {
+			t.Fatal(err)
+		}
+		want[r] = b + 1
+	}
 	_, marks := mustUnregister(t, p, "c1")
-	if !maps.Equal(marks, base) {
-		t.Fatalf("watermarks = %v, want %v", marks, base)
+	if !maps.Equal(marks, want) {
+		t.Fatalf("watermarks = %v, want %v", marks, want)
 	}
 	for _, r := range rooms {
 		if got := roomConns(t, p, r); len(got) != 0 {
@@ -233,14 +253,14 @@ func TestPresenceJoinLeave(t *testing.T) {
 	if want := map[string]int64{"r2": 1}; !maps.Equal(marks, want) {
 		t.Fatalf("c1 watermarks = %v, want %v", marks, want)
 	}
-	_, marks = mustUnregister(t, p, "c2")
-	if want := map[string]int64{"r2": 0}; !maps.Equal(marks, want) {
+	_, marks = mustUnregister(t, p, "c2") // r2 never moved from 0
+	if want := map[string]int64{}; !maps.Equal(marks, want) {
 		t.Fatalf("c2 watermarks = %v, want %v", marks, want)
 	}
 	wantStrings(t, "RoomConnections(r2) at the end", roomConns(t, p, "r2"))
 }
 
-func TestPresenceDeliveredContiguous(t *testing.T) {
+func TestPresenceDeliveredOutOfOrder(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	clk := newClock()
@@ -253,15 +273,18 @@ func TestPresenceDeliveredContiguous(t *testing.T) {
 		want  int64
 	}{
 		{"delivered", 6, 6},
-		{"delivered", 8, 6}, // out of order: not counted
-		{"delivered", 7, 7},
-		{"delivered", 8, 8},
+		{"delivered", 8, 6}, // out of order: remembered
+		{"delivered", 10, 6},
+		{"delivered", 7, 8}, // fills the gap: advances through 8
 		{"delivered", 8, 8}, // again
 		{"delivered", 3, 8}, // old
-		{"seen", 12, 12},    // the user sent 12
-		{"seen", 10, 12},    // never backwards
-		{"delivered", 13, 13},
-		{"delivered", 0, 13},
+		{"delivered", 9, 10},
+		{"seen", 14, 14}, // the user sent 14
+		{"seen", 12, 14}, // never backwards
+		{"delivered", 16, 14},
+		{"seen", 15, 16}, // marked read through 15: 16 was remembered
+		{"delivered", 17, 17},
+		{"delivered", 0, 17},
 	}
 	for _, st := range steps {
 		var err error
@@ -273,14 +296,42 @@ func TestPresenceDeliveredContiguous(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %d: %v", st.op, st.index, err)
 		}
-		if got := peekMark(t, p, "c1", room, clk); got != st.want {
+		if got := peekMark(t, p, "c1", room); got != st.want {
 			t.Fatalf("after %s %d: watermark %d, want %d", st.op, st.index, got, st.want)
 		}
+	}
+	// Deliveries up to 64 above the level are remembered; later ones are
+	// not (forgetting only keeps the watermark lower).
+	for i := int64(19); i <= 89; i++ { // the level is 17: 19..81 are in the window
+		if err := p.Delivered(ctx, "c1", room, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Delivered(ctx, "c1", room, 18); err != nil {
+		t.Fatal(err)
+	}
+	if got := peekMark(t, p, "c1", room); got != 81 {
+		t.Fatalf("after the gap filler: watermark %d, want 81 (82..89 were outside the window)", got)
+	}
+	for i := int64(82); i <= 89; i++ {
+		if err := p.Delivered(ctx, "c1", room, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := peekMark(t, p, "c1", room); got != 89 {
+		t.Fatalf("after redelivering them: watermark %d, want 89", got)
+	}
+	if err := p.SeenThrough(ctx, "c1", room, 500); err != nil { // marking read is not bounded by the window
+		t.Fatal(err)
+	}
+	if got := peekMark(t, p, "c1", room); got != 500 {
+		t.Fatalf("after SeenThrough(500): watermark %d", got)
 	}
 	// Unknown connections and rooms the connection does not receive are ignored.
 	for _, err := range []error{
 		p.Delivered(ctx, "nope", room, 1), p.SeenThrough(ctx, "nope", room, 1),
 		p.Delivered(ctx, "c1", "elsewhere", 1), p.SeenThrough(ctx, "c1", "elsewhere", 4),
+		p.Delivered(ctx, "c1", "elsewhere", 7),
 	} {
 		if err != nil {
 			t.Fatalf("ignored update: %v", err)
@@ -290,18 +341,48 @@ func TestPresenceDeliveredContiguous(t *testing.T) {
 		t.Fatalf("an ignored update created a connection: %v", err)
 	}
 	_, marks := mustUnregister(t, p, "c1")
-	if want := map[string]int64{room: 13, "quiet": 0}; !maps.Equal(marks, want) {
-		t.Fatalf("watermarks = %v, want %v", marks, want)
+	if want := map[string]int64{room: 500}; !maps.Equal(marks, want) {
+		t.Fatalf("watermarks = %v, want %v (quiet never moved)", marks, want)
 	}
 }
 
-// peekMark reads a watermark by unregistering and registering again with
-// the returned watermarks as baseline.
-func peekMark(t *testing.T, p tripsense.Presence, id, room string, clk *clock) int64 {
+// TestPresenceOutOfOrderDoesNotStall is the shape of fan-out on AWS, where
+// Lambdas deliver a room's messages in any order: the watermark must keep
+// up with every message that arrived, not stop at the first one that came
+// early.
+func TestPresenceOutOfOrderDoesNotStall(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	clk := newClock()
+	p := newPresence(t, sharedClient(), clk)
+	mustRegister(t, p, conn("c1", "u1", clk), []string{"r"}, nil)
+	for _, i := range []int64{1, 3, 2, 4, 6, 5, 7, 8} {
+		if err := p.Delivered(ctx, "c1", "r", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, marks := mustUnregister(t, p, "c1"); marks["r"] != 8 {
+		t.Fatalf("watermark = %d after 1..8 delivered out of order, want 8", marks["r"])
+	}
+}
+
+// peekMark reads the level of a watermark item directly.
+func peekMark(t *testing.T, p *dynamo.Presence, id, room string) int64 {
 	t.Helper()
-	c, marks := mustUnregister(t, p, id)
-	mustRegister(t, p, c, slices.Collect(maps.Keys(marks)), marks)
-	return marks[room]
+	tables, ok := presenceTables.Load(p)
+	if !ok {
+		t.Fatal("peekMark: presence not made by newPresence")
+	}
+	out, err := sharedClient().GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName:      aws.String(tables.(dynamo.Tables).Watermarks),
+		Key:            map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: id}, "room": &types.AttributeValueMemberS{Value: room}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil || out.Item == nil {
+		t.Fatalf("watermark item (%s, %s): %v, %v", id, room, out, err)
+	}
+	n, _ := strconv.ParseInt(out.Item["level"].(*types.AttributeValueMemberN).Value, 10, 64)
+	return n
 }
 
 // TestPresenceDeliveredConcurrent has several fan-out invocations report
@@ -353,5 +434,49 @@ func TestPresenceExpiredIgnored(t *testing.T) {
 	got, err := p.Get(ctx, "zero")
 	if err != nil || !got.ConnectedAt.Equal(clk.Now()) || !got.ExpiresAt.Equal(clk.Now().Add(tripsense.ConnectionTTL)) {
 		t.Fatalf("Get(zero) = %+v, %v", got, err)
+	}
+}
+
+// TestPresenceWatermarkCallsWithConditionItems counts the calls of
+// deliveries when a failed condition returns the item, as in AWS: a
+// connection far behind (outside the reordering window) pays one call per
+// delivery, an out-of-order delivery inside the window two.
+func TestPresenceWatermarkCallsWithConditionItems(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	clk := newClock()
+	counter := &dynamo.CallCounter{}
+	p := newPresence(t, dynamotest.ConditionItems{API: newClient(counter.AddToStack), Peek: sharedClient()}, clk)
+	mustRegister(t, p, conn("c1", "u1", clk), []string{"r"}, map[string]int64{"r": 10})
+	calls := func(fn func() error) int {
+		t.Helper()
+		counter.Reset()
+		if err := fn(); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, st := range counter.Snapshot() {
+			n += st.Calls
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name  string
+		index int64
+		calls int
+		level int64
+	}{
+		{"in order", 11, 1, 11},
+		{"already delivered", 11, 1, 11},
+		{"out of order, in the window", 13, 2, 11},
+		{"filling the gap", 12, 2, 13},
+		{"far ahead (an old gap)", 500, 1, 13},
+	} {
+		if got := calls(func() error { return p.Delivered(ctx, "c1", "r", c.index) }); got != c.calls {
+			t.Errorf("%s: %d calls, want %d", c.name, got, c.calls)
+		}
+		if got := peekMark(t, p, "c1", "r"); got != c.level {
+			t.Errorf("%s: watermark %d, want %d", c.name, got, c.level)
+		}
 	}
 }

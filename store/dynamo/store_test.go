@@ -117,13 +117,41 @@ func TestTableSpecs(t *testing.T) {
 			t.Errorf("%s: billing %v", name, out.Table.BillingModeSummary.BillingMode)
 		}
 	}
-	if len(seen) != 6 {
-		t.Fatalf("%d tables, want 6", len(seen))
+	if len(seen) != 8 {
+		t.Fatalf("%d tables, want 8", len(seen))
 	}
 	if err := (dynamo.Config{}).Validate(); err == nil {
 		t.Fatal("Validate accepted a config without table names")
 	}
 	if err := (dynamo.Config{Tables: dynamo.TablesWithPrefix("tripsense-dev-")}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// staleReplicaAPI answers every eventually consistent Query as a replica
+// that has not seen any message yet.
+type staleReplicaAPI struct{ dynamo.API }
+
+func (s staleReplicaAPI) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if in.ConsistentRead == nil || !*in.ConsistentRead {
+		return &dynamodb.QueryOutput{}, nil
+	}
+	return s.API.Query(ctx, in, o...)
+}
+
+// TestAdvanceCursorStaleHead: the clamp reads the head eventually
+// consistently; a stale (lower) head never clamps a cursor below what the
+// client asked for when the true head allows it.
+func TestAdvanceCursorStaleHead(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := dynamo.Config{Tables: mustTables(t)}
+	storetest.MustAppendN(t, dynamo.New(sharedClient(), cfg), "r", "u2", 10)
+	s := dynamo.New(staleReplicaAPI{sharedClient()}, cfg)
+	for _, c := range []struct{ ask, want int64 }{{5, 5}, {50, 10}, {0, 10}} {
+		got, err := s.AdvanceCursor(ctx, "u1", "r", c.ask)
+		if err != nil || got.LastSeen != c.want {
+			t.Fatalf("AdvanceCursor(%d) = %+v, %v; want %d", c.ask, got, err, c.want)
+		}
 	}
 }

@@ -20,12 +20,15 @@ const (
 	BaseReadCursors     = "readCursors"
 	BaseConnections     = "connections"
 	BaseRoomConnections = "roomConnections"
+	BaseUserConnections = "userConnections"
+	BaseWatermarks      = "watermarks"
 )
 
-// Secondary index names.
+// Secondary index names. The only one is for listing (Members); no
+// decision of membership, duplicate policy or fan-out reads an index, since
+// DynamoDB reads indexes only eventually consistently.
 const (
-	IndexUserRoomByRoom    = "byRoom" // userRoom: room + userId, keys only
-	IndexConnectionsByUser = "byUser" // connections: userId + connectionId
+	IndexUserRoomByRoom = "byRoom" // userRoom: room + userId, keys only
 )
 
 // Attribute names. Expressions always refer to them through
@@ -46,7 +49,12 @@ const (
 	attrUpdatedAt   = "updatedAt"
 	attrConnID      = "connectionId"
 	attrConnectedAt = "connectedAt"
-	attrWatermarks  = "wm"
+	attrConns       = "conns"   // userConnections: connectionId -> {connectedAt, expiresAt}
+	attrVersion     = "version" // userConnections: bumped by every admission
+	attrLevel       = "level"   // watermarks: the watermark
+	attrBase        = "base"    // watermarks: the level it started at
+	attrPending     = "pending" // watermarks: out-of-order deliveries above level+1 (NS)
+	attrWMVersion   = "v"       // watermarks: bumped by every read-modify-write
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").
@@ -107,19 +115,25 @@ func TableSpecs() []TableSpec {
 			Range: KeyAttr{attrRoom, s},
 		},
 		{
-			Base: BaseConnections,
-			Hash: KeyAttr{attrConnID, s},
-			Indexes: []IndexSpec{{
-				Name: IndexConnectionsByUser, Hash: KeyAttr{attrUserID, s}, Range: KeyAttr{attrConnID, s},
-				Projection:       string(types.ProjectionTypeInclude),
-				NonKeyAttributes: []string{attrConnectedAt, attrExpiresAt},
-			}},
+			Base:         BaseConnections,
+			Hash:         KeyAttr{attrConnID, s},
 			TTLAttribute: attrExpiresAt,
 		},
 		{
 			Base:         BaseRoomConnections,
 			Hash:         KeyAttr{attrRoom, s},
 			Range:        KeyAttr{attrConnID, s},
+			TTLAttribute: attrExpiresAt,
+		},
+		{
+			Base:         BaseUserConnections,
+			Hash:         KeyAttr{attrUserID, s},
+			TTLAttribute: attrExpiresAt,
+		},
+		{
+			Base:         BaseWatermarks,
+			Hash:         KeyAttr{attrConnID, s},
+			Range:        KeyAttr{attrRoom, s},
 			TTLAttribute: attrExpiresAt,
 		},
 	}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 
@@ -97,8 +98,9 @@ func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 	}
 }
 
-// Register implements tripsense.Presence.
-func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64) error {
+// Register implements tripsense.Presence: admit sees the user's
+// connections and the new one is added under one lock.
+func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64, admit tripsense.Admission) ([]tripsense.Connection, error) {
 	c := newConn(info)
 	if h.msgRate != rate.Inf {
 		c.limiter = rate.NewLimiter(h.msgRate, h.msgBurst)
@@ -110,14 +112,27 @@ func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []str
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, dup := h.conns[info.ID]; dup {
-		return tripsense.Errorf(tripsense.ECONFLICT, "connection %s already registered", info.ID)
+		return nil, tripsense.Errorf(tripsense.ECONFLICT, "connection %s already registered", info.ID)
+	}
+	var replaced []tripsense.Connection
+	if admit != nil {
+		existing := h.userConnectionsLocked(info.UserID)
+		ids, err := admit(existing)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range existing {
+			if slices.Contains(ids, e.ID) {
+				replaced = append(replaced, e)
+			}
+		}
 	}
 	h.conns[info.ID] = c
 	addTo(h.byUser, info.UserID, c)
 	for _, r := range rooms {
 		addTo(h.byRoom, r, c)
 	}
-	return nil
+	return replaced, nil
 }
 
 // Unregister implements tripsense.Presence. It also stops the connection's
@@ -157,12 +172,16 @@ func (h *Hub) Get(_ context.Context, id string) (tripsense.Connection, error) {
 func (h *Hub) UserConnections(_ context.Context, user string) ([]tripsense.Connection, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	return h.userConnectionsLocked(user), nil
+}
+
+func (h *Hub) userConnectionsLocked(user string) []tripsense.Connection {
 	out := make([]tripsense.Connection, 0, len(h.byUser[user]))
 	for c := range h.byUser[user] {
 		out = append(out, c.info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ConnectedAt.Before(out[j].ConnectedAt) })
-	return out, nil
+	return out
 }
 
 // RoomConnections implements tripsense.Presence.

@@ -80,6 +80,8 @@ var tableEnv = map[string]string{
 	dynamo.BaseReadCursors:     "TRIPSENSE_TABLE_READ_CURSORS",
 	dynamo.BaseConnections:     "TRIPSENSE_TABLE_CONNECTIONS",
 	dynamo.BaseRoomConnections: "TRIPSENSE_TABLE_ROOM_CONNECTIONS",
+	dynamo.BaseUserConnections: "TRIPSENSE_TABLE_USER_CONNECTIONS",
+	dynamo.BaseWatermarks:      "TRIPSENSE_TABLE_WATERMARKS",
 }
 
 // FromEnv reads the configuration of a function without variables of its
@@ -202,6 +204,10 @@ func setTable(t *dynamo.Tables, base, name string) {
 		t.Connections = name
 	case dynamo.BaseRoomConnections:
 		t.RoomConnections = name
+	case dynamo.BaseUserConnections:
+		t.UserConnections = name
+	case dynamo.BaseWatermarks:
+		t.Watermarks = name
 	}
 }
 
