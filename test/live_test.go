@@ -203,7 +203,7 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 					}
 					if f["type"] == "cursor" {
 						mu.Lock()
-						cursors[i] = int64(f["lastSeen"].(float64))
+						cursors[i] = int64(f["lastRead"].(float64))
 						mu.Unlock()
 						break
 					}
@@ -250,7 +250,7 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 	// No read cursor moved backwards.
 	for i, want := range cursors {
 		_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms", fmt.Sprintf("w%02d", i), nil)
-		if got := roomOf(t, body, "crash")["lastSeen"].(float64); int64(got) < want {
+		if got := roomOf(t, body, "crash")["lastRead"].(float64); int64(got) < want {
 			t.Fatalf("w%02d: cursor %v after restart, acknowledged %d", i, got, want)
 		}
 	}

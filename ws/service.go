@@ -68,10 +68,18 @@ type Service struct {
 	// written by no one else. Lambdas cannot order across processes, and
 	// clients order by index there.
 	OrderedRooms bool
-	Now          func() time.Time
-	Log          *slog.Logger
+	// ReceiptInterval is how often at most a room's members receive a
+	// receipt frame per reader (see receiptWindows): 0 means
+	// DefaultReceiptInterval, negative pushes every receipt at once. A
+	// process that does not outlive its request (a Lambda) sets it
+	// negative: it cannot push a deferred receipt later.
+	ReceiptInterval time.Duration
+	Now             func() time.Time
+	Log             *slog.Logger
 
 	order     roomOrder
+	receipts  receiptWindows
+	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it
 	userLocks [userLockStripes]sync.Mutex
 }
 
@@ -415,6 +423,10 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 	wg.Wait()
 }
 
+// markRead moves the user's read cursor (lastRead, shared by all devices)
+// and answers with a cursor frame. The connection that read the messages
+// holds them, so its delivery watermark jumps there too; the stored
+// delivered cursor follows on disconnect, as for any delivery.
 func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
@@ -422,21 +434,23 @@ func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 	if f.Index == nil || *f.Index < 0 {
 		return tripsense.Errorf(tripsense.EINVALID, `markRead needs "chatroomId" and a non-negative "index"`)
 	}
-	if err := s.requireMember(ctx, c.UserID, f.ChatroomID); err != nil {
+	if !tripsense.ValidID(f.ChatroomID) {
+		return tripsense.Errorf(tripsense.EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	cur, err := s.markReadFrom(ctx, c.UserID, f.ChatroomID, *f.Index, c.ID)
+	if err != nil {
 		return err
 	}
-	cur, err := s.Store.AdvanceCursor(ctx, c.UserID, f.ChatroomID, *f.Index)
-	if err != nil {
-		return fmt.Errorf("markRead: %w", err)
-	}
-	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastRead); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("seen-through after markRead", "conn", c.ID, "err", err)
 	}
 	return s.reply(ctx, c, cursorFrame(cur))
 }
 
 // AddMember adds user to room and makes the user's online connections
-// receive it. It implements the member management of the HTTP API.
+// receive it from then on; the room's online connections, the new
+// member's included, get a member frame with "event":"joined". It
+// implements the member management of the HTTP API.
 func (s *Service) AddMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
@@ -464,11 +478,13 @@ func (s *Service) AddMember(ctx context.Context, room, user string) error {
 			}
 		}
 	}
+	s.pushRoom(ctx, room, "", memberFrame(room, user, memberJoined))
 	return nil
 }
 
 // RemoveMember removes user from room; the user's online connections stop
-// receiving it at once.
+// receiving it at once: the member frame with "event":"left" is the last
+// frame of the room they get. The remaining online members get it too.
 func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
@@ -479,8 +495,20 @@ func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if err := s.Store.RemoveMember(ctx, room, user); err != nil {
 		return fmt.Errorf("remove member: %w", err)
 	}
+	// The user's connections are listed before they leave the room, and
+	// told after: every frame of the room queued for them before the
+	// Leave goes out before the member frame, and none after it.
+	conns, err := s.Presence.UserConnections(ctx, user)
+	if err != nil {
+		return fmt.Errorf("remove member: connections: %w", err)
+	}
 	if err := s.Presence.Leave(ctx, user, room); err != nil {
 		return fmt.Errorf("remove member: presence: %w", err)
 	}
+	left := memberFrame(room, user, memberLeft)
+	for _, c := range conns {
+		s.pushConn(ctx, c.ID, left)
+	}
+	s.pushRoom(ctx, room, "", left)
 	return nil
 }

@@ -84,7 +84,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
 	apiHandler := api.New(api.Config{
-		Sync: sync, Members: svc, Auth: authn, Log: m.Log,
+		Sync: sync, Members: svc, Reads: svc, Auth: authn, Log: m.Log,
 		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
 	})
 	mux := http.NewServeMux()

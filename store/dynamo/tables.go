@@ -20,12 +20,14 @@ const (
 	BaseReadCursors     = "readCursors"
 	BaseConnections     = "connections"
 	BaseRoomConnections = "roomConnections"
+	BaseReadReceipts    = "readReceipts"
 )
 
 // Secondary index names.
 const (
 	IndexUserRoomByRoom    = "byRoom" // userRoom: room + userId, keys only
 	IndexConnectionsByUser = "byUser" // connections: userId + connectionId
+	IndexReceiptsByRoom    = "byRoom" // readReceipts: room + userId, with lastRead and updatedAt
 )
 
 // Attribute names. Expressions always refer to them through
@@ -43,6 +45,7 @@ const (
 	attrClaimedAt   = "claimedAt"
 	attrJoinedAt    = "joinedAt"
 	attrLastSeen    = "lastSeen"
+	attrLastRead    = "lastRead"
 	attrUpdatedAt   = "updatedAt"
 	attrConnID      = "connectionId"
 	attrConnectedAt = "connectedAt"
@@ -105,6 +108,16 @@ func TableSpecs() []TableSpec {
 			Base:  BaseReadCursors,
 			Hash:  KeyAttr{attrUserID, s},
 			Range: KeyAttr{attrRoom, s},
+		},
+		{
+			Base:  BaseReadReceipts,
+			Hash:  KeyAttr{attrUserID, s},
+			Range: KeyAttr{attrRoom, s},
+			Indexes: []IndexSpec{{
+				Name: IndexReceiptsByRoom, Hash: KeyAttr{attrRoom, s}, Range: KeyAttr{attrUserID, s},
+				Projection:       string(types.ProjectionTypeInclude),
+				NonKeyAttributes: []string{attrLastRead, attrUpdatedAt},
+			}},
 		},
 		{
 			Base: BaseConnections,

@@ -45,7 +45,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"every table without prefix", map[string]string{
 			"TRIPSENSE_TABLE_PREFIX": "", "TRIPSENSE_TABLE_MESSAGES": "a", "TRIPSENSE_TABLE_MESSAGE_DEDUPE": "b",
 			"TRIPSENSE_TABLE_USER_ROOM": "c", "TRIPSENSE_TABLE_READ_CURSORS": "d", "TRIPSENSE_TABLE_CONNECTIONS": "e",
-			"TRIPSENSE_TABLE_ROOM_CONNECTIONS": "f"}, "", func(c C) bool { return c.Tables.RoomConnections == "f" }},
+			"TRIPSENSE_TABLE_ROOM_CONNECTIONS": "f", "TRIPSENSE_TABLE_READ_RECEIPTS": "g"}, "", func(c C) bool {
+			return c.Tables.RoomConnections == "f" && c.Tables.ReadReceipts == "g"
+		}},
 		{"no tables", map[string]string{"TRIPSENSE_TABLE_PREFIX": ""}, "TRIPSENSE_TABLE_PREFIX", nil},
 		{"no region", map[string]string{"AWS_REGION": ""}, "AWS_REGION", nil},
 		{"short secret", map[string]string{"TRIPSENSE_TOKEN_SECRET": "short"}, "TRIPSENSE_TOKEN_SECRET", nil},
