@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -122,7 +123,13 @@ func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []str
 
 // Unregister implements tripsense.Presence. It also stops the connection's
 // writer; the socket is closed with the code given to Close, if any.
-func (h *Hub) Unregister(_ context.Context, id string) (tripsense.Connection, map[string]int64, error) {
+//
+// When the writer has a batch out, Unregister first waits (up to
+// unregisterWait, and ctx) until the writer has recorded it: a client that
+// receives a frame and closes at once may be read by the server before its
+// writer got to record that last write, and that frame must count in the
+// watermarks returned here (they become the stored cursors).
+func (h *Hub) Unregister(ctx context.Context, id string) (tripsense.Connection, map[string]int64, error) {
 	h.mu.Lock()
 	c := h.conns[id]
 	if c == nil {
@@ -136,11 +143,23 @@ func (h *Hub) Unregister(_ context.Context, id string) (tripsense.Connection, ma
 		removeFrom(h.byRoom, r, c)
 	}
 	h.mu.Unlock()
+	c.closeLocked(CloseCodeRemoved, "connection removed")
+	written := c.written
+	c.mu.Unlock()
+	if written != nil {
+		t := time.NewTimer(unregisterWait)
+		select {
+		case <-written:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	c.mu.Lock()
 	marks := make(map[string]int64, len(c.marks))
 	for r, wm := range c.marks {
 		marks[r] = wm.Level()
 	}
-	c.closeLocked(CloseCodeRemoved, "connection removed")
 	c.mu.Unlock()
 	return c.info, marks, nil
 }
@@ -242,7 +261,12 @@ func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error
 }
 
 // Broadcast implements ws.Broadcaster: one pass over the room's
-// connections under the read lock, queueing out for each but skip.
+// connections under the read lock, queueing out for each but skip. It
+// reports no connection as gone: one that is closing (or that a full queue
+// closes here) is disconnected by its own Server goroutine once its writer
+// has stopped, so the frames it wrote before the close still count; a
+// Disconnect from the sender's path would only race that writer (and hold
+// up the sender).
 func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -250,11 +274,9 @@ func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Ou
 		if c.info.ID == skip {
 			continue
 		}
-		if err := c.enqueue(ctx, out, h.queueLimit); err != nil {
-			gone = append(gone, c.info.ID)
-		}
+		_ = c.enqueue(ctx, out, h.queueLimit)
 	}
-	return gone
+	return nil
 }
 
 // Close implements tripsense.Pusher.
