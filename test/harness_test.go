@@ -109,7 +109,7 @@ func mustStartEnv(t testing.TB, env []string, args ...string) *server {
 // while they wait for events, and the limits have tests of their own.
 func (s *server) mustRun() {
 	s.t.Helper()
-	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000", "--http-rate", "0"}, s.args...)
+	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000", "--control-rate", "100000", "--control-burst", "100000", "--http-rate", "0"}, s.args...)
 	s.cmd = exec.Command(binPath, args...)
 	s.logs = &syncBuffer{}
 	s.cmd.Stdout = s.logs

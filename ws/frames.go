@@ -108,6 +108,19 @@ func errorFrame(err error, action, clientMsgID string) []byte {
 	return append(b, '}')
 }
 
+// rateLimitedFrame is the error frame of a refused frame, with
+// "retryAfterMs": how long until the budget has a token again (at least 1).
+func rateLimitedFrame(err error, action, clientMsgID string, wait time.Duration) []byte {
+	b := errorFrame(err, action, clientMsgID)
+	ms := max(wait.Milliseconds(), 1)
+	if wait%time.Millisecond != 0 {
+		ms = max(wait.Milliseconds()+1, 1) // round up: retrying at ms is never early
+	}
+	b = append(b[:len(b)-1], `,"retryAfterMs":`...)
+	b = strconv.AppendInt(b, ms, 10)
+	return append(b, '}')
+}
+
 var pongFrame = []byte(`{"type":"pong"}`)
 
 // cursorFrame answers markRead: {"type":"cursor","chatroomId":..,"lastRead":..}.

@@ -91,10 +91,32 @@ type Broadcaster interface {
 	Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string)
 }
 
-// Limiter rate-limits frames per connection.
+// Budget names one of a connection's rate budgets. Sends and control
+// frames have separate budgets, so a phone that flushes its outbox on
+// reconnect can still sync, ping and mark read.
+type Budget int
+
+const (
+	// BudgetSend is spent by sendMessage.
+	BudgetSend Budget = iota
+	// BudgetControl is spent by every other frame: sync, ping, markRead,
+	// auth and unknown actions.
+	BudgetControl
+)
+
+// Limiter rate-limits frames per connection and budget.
 type Limiter interface {
-	// Allow reports whether connID may send one more frame now.
-	Allow(connID string) bool
+	// Allow reports whether connID may send one more frame of budget b now
+	// and, when not, how long until it may (retryAfter > 0).
+	Allow(connID string, b Budget) (ok bool, retryAfter time.Duration)
+}
+
+// budgetOf says which budget an action spends.
+func budgetOf(action string) Budget {
+	if action == "sendMessage" {
+		return BudgetSend
+	}
+	return BudgetControl
 }
 
 func (s *Service) now() time.Time {
@@ -251,9 +273,15 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}
-	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
-		err = tripsense.Errorf(tripsense.ERATELIMITED, "too many frames: slow down")
-		return s.reply(ctx, c, errorFrame(err, f.Action, f.ClientMsgID))
+	if s.Limiter != nil {
+		if ok, wait := s.Limiter.Allow(c.ID, budgetOf(f.Action)); !ok {
+			what := "control frames (sync, ping, markRead, auth)"
+			if budgetOf(f.Action) == BudgetSend {
+				what = "messages"
+			}
+			err = tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
+			return s.reply(ctx, c, rateLimitedFrame(err, f.Action, f.ClientMsgID, wait))
+		}
 	}
 	switch f.Action {
 	case "sendMessage":

@@ -75,7 +75,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.hub = local.NewHub(local.HubOptions{QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst})
+	m.hub = local.NewHub(local.HubOptions{
+		QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst,
+		ControlRate: c.ControlRate, ControlBurst: c.ControlBurst,
+	})
 	sync := &catchup.Service{Store: st}
 	svc := &ws.Service{
 		Store: st, Presence: m.hub, Pusher: m.hub, Catchup: sync,

@@ -20,8 +20,11 @@ const (
 // conn is the hub's state of one connection: its rooms with their delivery
 // watermarks and its outgoing queue. An idle connection holds no queue slice.
 type conn struct {
-	info    tripsense.Connection
-	limiter *rate.Limiter // nil when unlimited
+	info tripsense.Connection
+	// sendLimiter and ctlLimiter are the connection's budgets for
+	// sendMessage and for every other frame; nil when unlimited.
+	sendLimiter *rate.Limiter
+	ctlLimiter  *rate.Limiter
 
 	mu          sync.Mutex
 	marks       map[string]*tripsense.Watermark // rooms this connection receives

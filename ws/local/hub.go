@@ -23,6 +23,8 @@ type Hub struct {
 	queueLimit int
 	msgRate    rate.Limit
 	msgBurst   int
+	ctlRate    rate.Limit
+	ctlBurst   int
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -37,11 +39,44 @@ var (
 	_ ws.Broadcaster     = (*Hub)(nil)
 )
 
-// Allow implements ws.Limiter: the connection's token bucket, one token per frame.
-func (h *Hub) Allow(id string) bool {
+// Allow implements ws.Limiter: the connection's token bucket of budget b,
+// one token per frame. When it is empty it reports how long until the next
+// token.
+func (h *Hub) Allow(id string, b ws.Budget) (bool, time.Duration) {
 	c := h.get(id)
-	return c == nil || c.limiter == nil || c.limiter.Allow()
+	if c == nil {
+		return true, 0
+	}
+	lim := c.sendLimiter
+	if b != ws.BudgetSend {
+		lim = c.ctlLimiter
+	}
+	if lim == nil {
+		return true, 0
+	}
+	now := time.Now()
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Second
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
 }
+
+// Default rate budgets of a connection (HubOptions).
+const (
+	// DefaultMsgRate and DefaultMsgBurst: a phone back online can flush an
+	// outbox of 200 messages at once, then send 20 a second.
+	DefaultMsgRate  = 20
+	DefaultMsgBurst = 200
+	// DefaultControlRate and DefaultControlBurst: sync, ping, markRead and
+	// auth, apart from sends.
+	DefaultControlRate  = 10
+	DefaultControlBurst = 50
+)
 
 // HubOptions tunes a Hub. Zero values take the defaults.
 type HubOptions struct {
@@ -52,6 +87,11 @@ type HubOptions struct {
 	// (refill per second, size); MsgRate 0 means unlimited.
 	MsgRate  float64
 	MsgBurst int
+	// ControlRate and ControlBurst are the per-connection bucket of every
+	// other frame (sync, ping, markRead, auth); ControlRate 0 means
+	// unlimited.
+	ControlRate  float64
+	ControlBurst int
 }
 
 // NewHub returns an empty hub.
@@ -59,14 +99,19 @@ func NewHub(o HubOptions) *Hub {
 	if o.QueueLimit <= 0 {
 		o.QueueLimit = DefaultQueueLimit
 	}
-	r := rate.Inf
+	r, cr := rate.Inf, rate.Inf
 	if o.MsgRate > 0 {
 		r = rate.Limit(o.MsgRate)
+	}
+	if o.ControlRate > 0 {
+		cr = rate.Limit(o.ControlRate)
 	}
 	return &Hub{
 		queueLimit: o.QueueLimit,
 		msgRate:    r,
 		msgBurst:   max(o.MsgBurst, 1),
+		ctlRate:    cr,
+		ctlBurst:   max(o.ControlBurst, 1),
 		conns:      make(map[string]*conn),
 		byUser:     make(map[string]map[*conn]struct{}),
 		byRoom:     make(map[string]map[*conn]struct{}),
@@ -102,7 +147,10 @@ func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64) error {
 	c := newConn(info)
 	if h.msgRate != rate.Inf {
-		c.limiter = rate.NewLimiter(h.msgRate, h.msgBurst)
+		c.sendLimiter = rate.NewLimiter(h.msgRate, h.msgBurst)
+	}
+	if h.ctlRate != rate.Inf {
+		c.ctlLimiter = rate.NewLimiter(h.ctlRate, h.ctlBurst)
 	}
 	for _, r := range rooms {
 		wm := tripsense.NewWatermark(baseline[r])
