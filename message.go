@@ -30,13 +30,27 @@ type NewMessage struct {
 	ClientMsgID string
 }
 
-// Cursor is a user's read position in a room: every message with an index up
-// to LastSeen has been seen. A cursor only moves forward and never past the
-// room's head.
+// Cursor is a user's delivered cursor in a room: every message with an index
+// up to LastSeen reached one of the user's connections (or was sent or marked
+// read on it). It drives catch-up. A cursor only moves forward and never past
+// the room's head.
 type Cursor struct {
 	UserID    string
 	Room      string
 	LastSeen  int64
+	UpdatedAt time.Time // zero when the cursor was never written
+}
+
+// ReadCursor is how far a user has read a room (lastRead on the wire):
+// every message with an index up to LastRead has been read. Only the user
+// moves it (markRead, PUT /v1/rooms/{room}/cursor), never a delivery; it
+// drives unread counts and read receipts. Like Cursor it only moves forward
+// and never past the room's head. There is one per (user, room), whatever
+// device the user reads on.
+type ReadCursor struct {
+	UserID    string
+	Room      string
+	LastRead  int64
 	UpdatedAt time.Time // zero when the cursor was never written
 }
 

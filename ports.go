@@ -38,7 +38,9 @@ type MembershipStore interface {
 	RemoveMember(ctx context.Context, room, user string) error
 }
 
-// CursorStore records read cursors (the readCursors table).
+// CursorStore records delivered cursors (the readCursors table, which keeps
+// the seed's name): how far the user's connections really got in each room,
+// recorded from the delivery watermark on disconnect. They drive catch-up.
 type CursorStore interface {
 	// Cursor returns the cursor of (user, room); LastSeen 0 if none was written.
 	Cursor(ctx context.Context, user, room string) (Cursor, error)
@@ -50,11 +52,34 @@ type CursorStore interface {
 	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (Cursor, error)
 }
 
+// ReadStore records read cursors (lastRead), one per (user, room), apart
+// from the delivered cursors of CursorStore: reading never moves a delivered
+// cursor and delivering never moves a read cursor. Implementations are safe
+// for concurrent use.
+type ReadStore interface {
+	// ReadCursor returns the read cursor of (user, room); LastRead 0 and a
+	// zero UpdatedAt if none was written.
+	ReadCursor(ctx context.Context, user, room string) (ReadCursor, error)
+	// ReadCursors returns every stored read cursor of user, sorted by room.
+	ReadCursors(ctx context.Context, user string) ([]ReadCursor, error)
+	// AdvanceReadCursor sets the read cursor of (user, room) to
+	// max(current, min(lastRead, head(room))) and returns the result, and
+	// moved true when LastRead grew. It never moves a cursor backwards, also
+	// when called concurrently; UpdatedAt changes only when LastRead does.
+	AdvanceReadCursor(ctx context.Context, user, room string, lastRead int64) (c ReadCursor, moved bool, err error)
+	// Receipts returns every stored read cursor of room, sorted by user.
+	// It may include users who are no longer members (a member removed and
+	// added back keeps its cursor); callers filter. On DynamoDB it reads an
+	// eventually consistent index: it is for display, never authorization.
+	Receipts(ctx context.Context, room string) ([]ReadCursor, error)
+}
+
 // Store is everything a runtime persists durably.
 type Store interface {
 	MessageStore
 	MembershipStore
 	CursorStore
+	ReadStore
 	// Close flushes and releases the store.
 	Close() error
 }

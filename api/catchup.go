@@ -129,18 +129,31 @@ func historyParams(r *http.Request) (after, before int64, limit int, err error) 
 
 // cursorBody is the body of PUT /v1/rooms/{room}/cursor.
 type cursorBody struct {
-	LastSeen *int64 `json:"lastSeen"`
+	LastRead *int64 `json:"lastRead"`
 }
 
-// cursorJSON is a read cursor on the wire.
-type cursorJSON struct {
+// readCursorJSON is a read cursor on the wire.
+type readCursorJSON struct {
 	UserID    string `json:"userId"`
-	Room      string `json:"chatroomId"`
-	LastSeen  int64  `json:"lastSeen"`
+	Room      string `json:"chatroomId,omitempty"`
+	LastRead  int64  `json:"lastRead"`
 	UpdatedAt string `json:"updatedAt,omitempty"`
 }
 
-// putCursor serves PUT /v1/rooms/{room}/cursor {"lastSeen":N}.
+func toReadCursorJSON(c tripsense.ReadCursor, withRoom bool) readCursorJSON {
+	out := readCursorJSON{UserID: c.UserID, LastRead: c.LastRead}
+	if withRoom {
+		out.Room = c.Room
+	}
+	if !c.UpdatedAt.IsZero() {
+		out.UpdatedAt = tripsense.FormatTime(c.UpdatedAt)
+	}
+	return out
+}
+
+// putCursor serves PUT /v1/rooms/{room}/cursor {"lastRead":N}: it moves
+// the caller's read cursor (never backwards, clamped to the head) and
+// answers the resulting one.
 func (s *server) putCursor(w http.ResponseWriter, r *http.Request) {
 	p, err := principal(r)
 	if err != nil {
@@ -157,18 +170,46 @@ func (s *server) putCursor(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if body.LastSeen == nil {
-		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, "lastSeen is required"))
+	if body.LastRead == nil {
+		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, "lastRead is required"))
 		return
 	}
-	c, err := s.sync.MarkRead(r.Context(), p.UserID, room, *body.LastSeen)
+	c, err := s.reads.MarkRead(r.Context(), p.UserID, room, *body.LastRead)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := cursorJSON{UserID: c.UserID, Room: c.Room, LastSeen: c.LastSeen}
-	if !c.UpdatedAt.IsZero() {
-		out.UpdatedAt = tripsense.FormatTime(c.UpdatedAt)
+	writeJSON(w, http.StatusOK, toReadCursorJSON(c, true))
+}
+
+// getReceipts serves GET /v1/rooms/{room}/receipts (members only):
+// {"chatroomId":R,"receipts":[{"userId":U,"lastRead":N,"updatedAt":T}]}.
+func (s *server) getReceipts(w http.ResponseWriter, r *http.Request) {
+	p, err := principal(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	room, err := idParam(r, "room")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := query(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cs, err := s.sync.Receipts(r.Context(), p.UserID, room)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Room     string           `json:"chatroomId"`
+		Receipts []readCursorJSON `json:"receipts"`
+	}{Room: room, Receipts: make([]readCursorJSON, 0, len(cs))}
+	for _, c := range cs {
+		out.Receipts = append(out.Receipts, toReadCursorJSON(c, false))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -10,9 +10,15 @@ import (
 // {"chatroomId","lastSeen","head","unread","from","to","messages":[...],"complete","next"},
 // with "next" only when r is not complete. Messages use the WebSocket
 // message frame's keys without "type" (tripsense.Message.AppendJSON).
+//
+// A room with Err is {"chatroomId","error":{"code","message"}} only.
 func (r *RoomSync) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"chatroomId":`...)
 	dst = tripsense.AppendJSONString(dst, r.Room)
+	if r.Err != nil {
+		dst = AppendErrorJSON(append(dst, `,"error":`...), r.Err)
+		return append(dst, '}')
+	}
 	dst = appendInt(dst, `,"lastSeen":`, r.LastSeen)
 	dst = appendInt(dst, `,"head":`, r.Head)
 	dst = appendInt(dst, `,"unread":`, r.Unread)
@@ -79,4 +85,15 @@ func appendMessages(dst []byte, key string, msgs []tripsense.Message) []byte {
 		dst = msgs[i].AppendJSON(dst, "")
 	}
 	return append(dst, ']')
+}
+
+// AppendErrorJSON appends err as {"code":..,"message":..}, the error object
+// of the HTTP API and of WebSocket frames (tripsense.ErrorCode and
+// ErrorMessage: an internal error shows no detail).
+func AppendErrorJSON(dst []byte, err error) []byte {
+	dst = append(dst, `{"code":`...)
+	dst = tripsense.AppendJSONString(dst, tripsense.ErrorCode(err))
+	dst = append(dst, `,"message":`...)
+	dst = tripsense.AppendJSONString(dst, tripsense.ErrorMessage(err))
+	return append(dst, '}')
 }

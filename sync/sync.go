@@ -25,10 +25,16 @@ type RoomSync struct {
 	Messages []tripsense.Message
 	Complete bool
 	Next     int64
+	// Err is set (ENOTMEMBER) for a room the client sent a cursor for but
+	// the user is not a member of; only Room is set besides it.
+	Err error
 }
 
 // newRoomSync builds the RoomSync of rg from its first page msgs.
 func newRoomSync(rg Range, msgs []tripsense.Message) RoomSync {
+	if rg.Err != nil {
+		return RoomSync{Room: rg.Room, Err: rg.Err}
+	}
 	to := rg.LastSeen
 	if len(msgs) > 0 {
 		to = msgs[len(msgs)-1].Index
@@ -59,8 +65,8 @@ const MaxSyncMessages = 5 * tripsense.MaxPageLimit
 // most limit messages; 0 means tripsense.DefaultPageLimit) of its missed
 // range (lastSeen, head], within MaxSyncMessages in total. cursors holds the
 // client's own cursors, which win over the stored ones; it may be nil.
-// Errors: EINVALID (bad limit, ids or cursors), ENOTMEMBER when cursors
-// names a room user is not in.
+// A room of cursors the user is not in does not fail the call: its entry
+// carries Err (ENOTMEMBER). Errors: EINVALID (bad limit, ids or cursors).
 func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]RoomSync, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
@@ -74,7 +80,7 @@ func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int6
 	budget := MaxSyncMessages
 	for i, rg := range plan {
 		var msgs []tripsense.Message
-		if n := min(limit, budget); n > 0 {
+		if n := min(limit, budget); n > 0 && rg.Err == nil {
 			if msgs, err = s.page(ctx, rg.Room, rg.LastSeen, rg.Head, n); err != nil {
 				return nil, err
 			}

@@ -54,7 +54,7 @@ func TestAWSSeedScenario(t *testing.T) {
 
 	// A ping on the named route and a markRead.
 	u2.Send(`{"action":"markRead","chatroomId":"uuidroom2","index":2}`)
-	if c := u2.NextOfType("cursor"); c["lastSeen"] != float64(2) {
+	if c := u2.NextOfType("cursor"); c["lastRead"] != float64(2) {
 		t.Fatalf("cursor %v", c)
 	}
 }
@@ -76,7 +76,6 @@ func TestAWSBadInputKeepsConnectionUsable(t *testing.T) {
 		{"frame too long", `{"action":"ping","pad":"` + strings.Repeat("p", tripsense.MaxFrameBytes) + `"}`, tripsense.ETOOLARGE},
 		{"markRead without index", `{"action":"markRead","chatroomId":"uuidroom1"}`, tripsense.EINVALID},
 		{"markRead not a member", `{"action":"markRead","chatroomId":"uuidroom3","index":1}`, tripsense.ENOTMEMBER},
-		{"sync with a foreign cursor", `{"action":"sync","cursors":{"uuidroom3":0}}`, tripsense.ENOTMEMBER},
 	}
 	for _, tc := range cases {
 		u1.Send(tc.frame)
@@ -85,6 +84,21 @@ func TestAWSBadInputKeepsConnectionUsable(t *testing.T) {
 			t.Errorf("%s: error %v, want code %s", tc.name, e, tc.code)
 		}
 	}
+	// A sync naming a foreign room fails that room only, then ends.
+	u1.Send(`{"action":"sync","cursors":{"uuidroom3":0}}`)
+	var frames []string
+	for {
+		f := u1.Next()
+		frames = append(frames, fmt.Sprint(f["type"], " ", f["chatroomId"], " ", f["error"] != nil))
+		if f["type"] == "syncDone" {
+			break
+		}
+		if len(frames) > 10 {
+			t.Fatalf("no syncDone: %v", frames)
+		}
+	}
+	equalJSON(t, "sync with a foreign cursor", frames, []string{
+		"synced uuidroom1 false", "synced uuidroom2 false", "synced uuidroom3 true", "syncDone <nil> false"})
 	// Still usable: a ping and a real message.
 	u1.Send(`{"action":"ping"}`)
 	u1.NextOfType("pong")
@@ -154,7 +168,7 @@ func TestAWSOfflineSync(t *testing.T) {
 	if unread := roomUnread(t, s, tok, "uuidroom2"); unread != 5 {
 		t.Fatalf("unread before the cursor: %d", unread)
 	}
-	if status, c := s.http("PUT", "/v1/rooms/uuidroom2/cursor", "", tok, `{"lastSeen":5}`); status != 200 || c["lastSeen"] != float64(5) {
+	if status, c := s.http("PUT", "/v1/rooms/uuidroom2/cursor", "", tok, `{"lastRead":5}`); status != 200 || c["lastRead"] != float64(5) {
 		t.Fatalf("put cursor: %d %v", status, c)
 	}
 	if unread := roomUnread(t, s, tok, "uuidroom2"); unread != 0 {
@@ -204,6 +218,9 @@ func TestAWSWebSocketSyncAndDeliveryCursor(t *testing.T) {
 		synced[f["chatroomId"].(string)] = f["head"]
 	}
 	equalJSON(t, "synced heads", synced, map[string]any{"uuidroom2": 4.0, "uuidroom3": 0.0})
+	if f := u2.Next(); f["type"] != "syncDone" {
+		t.Fatalf("after the last synced: %v, want syncDone", f)
+	}
 	i := mustSend(t, u1, "uuidroom2", "live")
 	mustMessage(t, u2, "uuidroom2", "live", i)
 	u2.Close()
@@ -267,12 +284,18 @@ func TestAWSMembershipReachesOnlineConnections(t *testing.T) {
 	if status, b := s.http("POST", "/v1/rooms/uuidroom1/members", "", admin, `{"userId":"uuid2"}`); status != 200 {
 		t.Fatalf("add: %d %v", status, b)
 	}
+	joined := map[string]any{"type": "member", "chatroomId": "uuidroom1", "userId": "uuid2", "event": "joined"}
+	equalJSON(t, "uuid2's member frame", u2.NextOfType("member"), joined)
+	equalJSON(t, "uuid1's member frame", u1.NextOfType("member"), joined)
 	i := mustSend(t, u1, "uuidroom1", "welcome")
 	mustMessage(t, u2, "uuidroom1", "welcome", i)
 
 	if status, b := s.http("DELETE", "/v1/rooms/uuidroom1/members/uuid2", "", admin, ""); status != 200 {
 		t.Fatalf("remove: %d %v", status, b)
 	}
+	left := map[string]any{"type": "member", "chatroomId": "uuidroom1", "userId": "uuid2", "event": "left"}
+	equalJSON(t, "uuid2's member frame", u2.NextOfType("member"), left)
+	equalJSON(t, "uuid1's member frame", u1.NextOfType("member"), left)
 	mustSend(t, u1, "uuidroom1", "bye")
 	u2.ExpectNone()
 	u2.Send(sendFrame("uuidroom1", "let me back", "x-2"))
@@ -315,5 +338,43 @@ func TestAWSRefusedConnect(t *testing.T) {
 		if _, status, err := gatewayDialStatus(s, q); err == nil || status != 401 {
 			t.Errorf("?%s: status %d, %v; want 401", q, status, err)
 		}
+	}
+}
+
+// TestAWSReceipts: a read cursor moved over the WebSocket (markRead) or
+// the HTTP API (PUT .../cursor) reaches the room's other online members as
+// a receipt frame, and GET .../receipts lists it; the Lambdas push receipts
+// at once (no coalescing across invocations).
+func TestAWSReceipts(t *testing.T) {
+	t.Parallel()
+	s := newAWSStack(t)
+	u1, u2 := s.dial("uuid1"), s.dial("uuid2")
+	for i := 1; i <= 3; i++ {
+		mustSend(t, u1, "uuidroom2", fmt.Sprintf("r%d", i))
+	}
+	for i := 1; i <= 3; i++ {
+		u2.NextOfType("message")
+	}
+	u2.Send(`{"action":"markRead","chatroomId":"uuidroom2","index":2}`)
+	if c := u2.NextOfType("cursor"); c["lastRead"] != float64(2) {
+		t.Fatalf("cursor %v", c)
+	}
+	equalJSON(t, "uuid1's receipt", u1.NextOfType("receipt"), map[string]any{"type": "receipt", "chatroomId": "uuidroom2", "userId": "uuid2", "lastRead": 2.0})
+	if status, c := s.http("PUT", "/v1/rooms/uuidroom2/cursor", "", s.token("uuid1", false), `{"lastRead":3}`); status != 200 || c["lastRead"] != float64(3) {
+		t.Fatalf("put cursor: %d %v", status, c)
+	}
+	equalJSON(t, "uuid2's receipt", u2.NextOfType("receipt"), map[string]any{"type": "receipt", "chatroomId": "uuidroom2", "userId": "uuid1", "lastRead": 3.0})
+	status, body := s.http("GET", "/v1/rooms/uuidroom2/receipts", "", s.token("uuid2", false), "")
+	if status != 200 {
+		t.Fatalf("receipts: %d %v", status, body)
+	}
+	var got []string
+	for _, r := range body["receipts"].([]any) {
+		r := r.(map[string]any)
+		got = append(got, fmt.Sprint(r["userId"], ":", r["lastRead"]))
+	}
+	equalJSON(t, "receipts", got, []string{"uuid1:3", "uuid2:2"})
+	if status, _ := s.http("GET", "/v1/rooms/uuidroom1/receipts", "", s.token("uuid2", false), ""); status != 403 {
+		t.Fatalf("receipts of a foreign room: %d", status)
 	}
 }

@@ -214,7 +214,7 @@ func newAWSStack(t *testing.T) *awsStack {
 	wsPusher := &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Presence: wsPresence, Log: log}
 	svc := &ws.Service{
 		Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
-		Policy: ws.Replace, FanoutParallelism: 16, Log: log,
+		Policy: ws.Replace, FanoutParallelism: 16, ReceiptInterval: -1, Log: log,
 	}
 	s.ws = &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
 
@@ -223,10 +223,10 @@ func newAWSStack(t *testing.T) *awsStack {
 	apiStore, apiPresence := dynamo.New(apiDB, dcfg), dynamo.NewPresence(apiDB, dcfg)
 	catch := &catchup.Service{Store: apiStore}
 	members := &ws.Service{
-		Store: apiStore, Presence: apiPresence, Catchup: catch, Policy: ws.Replace, Log: log,
+		Store: apiStore, Presence: apiPresence, Catchup: catch, Policy: ws.Replace, ReceiptInterval: -1, Log: log,
 		Pusher: &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Endpoint: s.gw.Endpoint, Presence: apiPresence, Log: log},
 	}
-	s.api = httpadapter.NewV2(api.New(api.Config{Sync: catch, Members: members, Auth: tk, Log: log}))
+	s.api = httpadapter.NewV2(api.New(api.Config{Sync: catch, Members: members, Reads: members, Auth: tk, Log: log}))
 	return s
 }
 

@@ -28,6 +28,14 @@ func roomOf(t *testing.T, body map[string]any, room string) map[string]any {
 	return nil
 }
 
+// delivered returns the stored delivered cursor of (user, room): the
+// lastSeen GET /v1/sync starts from without client cursors.
+func delivered(t *testing.T, s *server, user, room string) any {
+	t.Helper()
+	_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/sync?limit=1", user, nil)
+	return roomOf(t, body, room)["lastSeen"]
+}
+
 // TestOfflineSyncOverHTTP is the product's core flow: uuid2 goes offline,
 // uuid1 writes, uuid2 comes back and catches up exactly what it missed.
 func TestOfflineSyncOverHTTP(t *testing.T) {
@@ -43,8 +51,7 @@ func TestOfflineSyncOverHTTP(t *testing.T) {
 	u2.conn.Close(websocket.StatusNormalClosure, "going offline")
 	// The server records the cursor when it processes the close; wait for it.
 	waitFor(t, "uuid2's cursor to record the live message", func() bool {
-		_, body := httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
-		return roomOf(t, body, "uuidroom2")["lastSeen"] == float64(1)
+		return delivered(t, s, "uuid2", "uuidroom2") == float64(1)
 	})
 
 	for i := 1; i <= 5; i++ {
@@ -84,8 +91,13 @@ func TestOfflineSyncOverHTTP(t *testing.T) {
 		t.Fatalf("uuidroom3 = %v", r3)
 	}
 
-	status, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastSeen":6}`))
-	if status != 200 || cur["lastSeen"] != float64(6) {
+	// Nothing was marked read: the live message counts as unread too.
+	_, body = httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
+	if r := roomOf(t, body, "uuidroom2"); r["unread"] != float64(6) || r["lastRead"] != float64(0) {
+		t.Fatalf("before PUT: %v", r)
+	}
+	status, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastRead":6}`))
+	if status != 200 || cur["lastRead"] != float64(6) {
 		t.Fatalf("PUT cursor: %d %v", status, cur)
 	}
 	_, body = httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
@@ -93,7 +105,7 @@ func TestOfflineSyncOverHTTP(t *testing.T) {
 		t.Fatalf("after PUT: %v", r)
 	}
 	// Never backwards.
-	if _, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastSeen":2}`)); cur["lastSeen"] != float64(6) {
+	if _, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastRead":2}`)); cur["lastRead"] != float64(6) {
 		t.Fatalf("cursor moved backwards: %v", cur)
 	}
 }
@@ -162,8 +174,8 @@ func TestNonMembersAndForgedUsersGet403(t *testing.T) {
 	for _, tc := range []struct{ method, path, user, body string }{
 		{"GET", "/v1/rooms/uuidroom3/messages?after=0", "uuid1", ""},
 		{"GET", "/v1/rooms/nosuchroom/messages?after=0", "uuid1", ""},
-		{"PUT", "/v1/rooms/uuidroom3/cursor", "uuid1", `{"lastSeen":1}`},
-		{"GET", "/v1/sync?after=uuidroom3:0", "uuid1", ""},
+		{"PUT", "/v1/rooms/uuidroom3/cursor", "uuid1", `{"lastRead":1}`},
+		{"GET", "/v1/rooms/uuidroom3/receipts", "uuid1", ""},
 		{"POST", "/v1/rooms/uuidroom1/members", "uuid1", `{"userId":"uuid1"}`},
 	} {
 		var body *strings.Reader
@@ -227,9 +239,7 @@ func TestDeadConnectionIsNotCountedAsSeen(t *testing.T) {
 	raw.Close() // the phone dies
 	var lastSeen float64
 	waitFor(t, "uuid2 to be disconnected", func() bool {
-		_, body := httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
-		r := roomOf(t, body, "uuidroom2")
-		lastSeen = r["lastSeen"].(float64)
+		lastSeen = delivered(t, s, "uuid2", "uuidroom2").(float64)
 		// Reconnecting works once the server dropped the old connection.
 		c, err := dial(s, "uuid2")
 		if err != nil {
@@ -271,6 +281,9 @@ func TestOfflineSyncOverWebSocket(t *testing.T) {
 	if f := u2.nextOfType("synced"); f["chatroomId"] != "uuidroom3" {
 		t.Fatalf("synced = %v", f)
 	}
+	if f := u2.next(); f["type"] != "syncDone" {
+		t.Fatalf("after the last synced: %v, want syncDone", f)
+	}
 	// The pushed messages count as seen once uuid2 disconnects: stored
 	// cursor was 0, the client said 2, 3..5 were delivered.
 	u2.send(`{"action":"sync"}`)
@@ -279,10 +292,10 @@ func TestOfflineSyncOverWebSocket(t *testing.T) {
 	}
 	u2.nextOfType("synced")
 	u2.nextOfType("synced")
+	u2.nextOfType("syncDone")
 	u2.conn.Close(websocket.StatusNormalClosure, "bye")
 	waitFor(t, "cursor to advance on disconnect", func() bool {
-		_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms", "uuid2", nil)
-		return roomOf(t, body, "uuidroom2")["lastSeen"] == float64(5)
+		return delivered(t, s, "uuid2", "uuidroom2") == float64(5)
 	})
 }
 

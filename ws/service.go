@@ -68,10 +68,18 @@ type Service struct {
 	// written by no one else. Lambdas cannot order across processes, and
 	// clients order by index there.
 	OrderedRooms bool
-	Now          func() time.Time
-	Log          *slog.Logger
+	// ReceiptInterval is how often at most a room's members receive a
+	// receipt frame per reader (see receiptWindows): 0 means
+	// DefaultReceiptInterval, negative pushes every receipt at once. A
+	// process that does not outlive its request (a Lambda) sets it
+	// negative: it cannot push a deferred receipt later.
+	ReceiptInterval time.Duration
+	Now             func() time.Time
+	Log             *slog.Logger
 
 	order     roomOrder
+	receipts  receiptWindows
+	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it
 	userLocks [userLockStripes]sync.Mutex
 }
 
@@ -83,10 +91,32 @@ type Broadcaster interface {
 	Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string)
 }
 
-// Limiter rate-limits frames per connection.
+// Budget names one of a connection's rate budgets. Sends and control
+// frames have separate budgets, so a phone that flushes its outbox on
+// reconnect can still sync, ping and mark read.
+type Budget int
+
+const (
+	// BudgetSend is spent by sendMessage.
+	BudgetSend Budget = iota
+	// BudgetControl is spent by every other frame: sync, ping, markRead,
+	// auth and unknown actions.
+	BudgetControl
+)
+
+// Limiter rate-limits frames per connection and budget.
 type Limiter interface {
-	// Allow reports whether connID may send one more frame now.
-	Allow(connID string) bool
+	// Allow reports whether connID may send one more frame of budget b now
+	// and, when not, how long until it may (retryAfter > 0).
+	Allow(connID string, b Budget) (ok bool, retryAfter time.Duration)
+}
+
+// budgetOf says which budget an action spends.
+func budgetOf(action string) Budget {
+	if action == "sendMessage" {
+		return BudgetSend
+	}
+	return BudgetControl
 }
 
 func (s *Service) now() time.Time {
@@ -285,17 +315,28 @@ func (s *Service) Disconnect(ctx context.Context, connID string) error {
 // stays usable. Handle returns an error only when the answer could not be
 // pushed (the connection is gone).
 func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
-	// Every frame takes a token before any work is spent on it, whether it
-	// decodes or not; a refused one is not decoded, its action and
-	// clientMsgId are only looked up for the answer.
-	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
+	// Every frame takes a token of its budget (sends or control frames)
+	// before any work is spent on it, whether it decodes or not; a refused
+	// one is not decoded, its action and clientMsgId are only looked up
+	// (cheaply) for the budget and the answer. An undecodable frame is
+	// charged to the control budget.
+	if s.Limiter != nil {
 		var action, id string
 		if len(data) <= tripsense.MaxFrameBytes {
 			action, _ = tripsense.JSONStringMember(data, "action")
-			id, _ = tripsense.JSONStringMember(data, "clientMsgId")
 		}
-		err := tripsense.Errorf(tripsense.ERATELIMITED, "too many frames: slow down")
-		return s.reply(ctx, c, errorFrame(err, action, id))
+		b := budgetOf(action)
+		if ok, wait := s.Limiter.Allow(c.ID, b); !ok {
+			if len(data) <= tripsense.MaxFrameBytes {
+				id, _ = tripsense.JSONStringMember(data, "clientMsgId")
+			}
+			what := "control frames (sync, ping, markRead, auth)"
+			if b == BudgetSend {
+				what = "messages"
+			}
+			err := tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
+			return s.reply(ctx, c, rateLimitedFrame(err, action, id, wait))
+		}
 	}
 	f, err := decodeFrame(data)
 	if err != nil {
@@ -469,6 +510,10 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 	wg.Wait()
 }
 
+// markRead moves the user's read cursor (lastRead, shared by all devices)
+// and answers with a cursor frame. The connection that read the messages
+// holds them, so its delivery watermark jumps there too; the stored
+// delivered cursor follows on disconnect, as for any delivery.
 func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
@@ -476,21 +521,23 @@ func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 	if f.Index == nil || *f.Index < 0 {
 		return tripsense.Errorf(tripsense.EINVALID, `markRead needs "chatroomId" and a non-negative "index"`)
 	}
-	if err := s.requireMember(ctx, c.UserID, f.ChatroomID); err != nil {
+	if !tripsense.ValidID(f.ChatroomID) {
+		return tripsense.Errorf(tripsense.EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	cur, err := s.markReadFrom(ctx, c.UserID, f.ChatroomID, *f.Index, c.ID)
+	if err != nil {
 		return err
 	}
-	cur, err := s.Store.AdvanceCursor(ctx, c.UserID, f.ChatroomID, *f.Index)
-	if err != nil {
-		return fmt.Errorf("markRead: %w", err)
-	}
-	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastRead); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("seen-through after markRead", "conn", c.ID, "err", err)
 	}
 	return s.reply(ctx, c, cursorFrame(cur))
 }
 
 // AddMember adds user to room and makes the user's online connections
-// receive it. It implements the member management of the HTTP API.
+// receive it from then on; the room's online connections, the new
+// member's included, get a member frame with "event":"joined". It
+// implements the member management of the HTTP API.
 func (s *Service) AddMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
@@ -518,11 +565,13 @@ func (s *Service) AddMember(ctx context.Context, room, user string) error {
 			}
 		}
 	}
+	s.pushRoom(ctx, room, "", memberFrame(room, user, memberJoined))
 	return nil
 }
 
 // RemoveMember removes user from room; the user's online connections stop
-// receiving it at once.
+// receiving it at once: the member frame with "event":"left" is the last
+// frame of the room they get. The remaining online members get it too.
 func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
@@ -533,8 +582,20 @@ func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if err := s.Store.RemoveMember(ctx, room, user); err != nil {
 		return fmt.Errorf("remove member: %w", err)
 	}
+	// The user's connections are listed before they leave the room, and
+	// told after: every frame of the room queued for them before the
+	// Leave goes out before the member frame, and none after it.
+	conns, err := s.Presence.UserConnections(ctx, user)
+	if err != nil {
+		return fmt.Errorf("remove member: connections: %w", err)
+	}
 	if err := s.Presence.Leave(ctx, user, room); err != nil {
 		return fmt.Errorf("remove member: presence: %w", err)
 	}
+	left := memberFrame(room, user, memberLeft)
+	for _, c := range conns {
+		s.pushConn(ctx, c.ID, left)
+	}
+	s.pushRoom(ctx, room, "", left)
 	return nil
 }

@@ -175,7 +175,6 @@ func TestBadInputGetsErrorFrameAndStoresNothing(t *testing.T) {
 		{"markRead without index", `{"action":"markRead","chatroomId":"uuidroom1"}`, "bad_request"},
 		{"markRead negative", `{"action":"markRead","chatroomId":"uuidroom1","index":-1}`, "bad_request"},
 		{"markRead stranger", `{"action":"markRead","chatroomId":"uuidroom3","index":1}`, "not_member"},
-		{"sync stranger cursor", `{"action":"sync","cursors":{"uuidroom3":0}}`, "not_member"},
 		{"sync forged user", `{"action":"sync","userId":"uuid2"}`, "forbidden"},
 	}
 	for _, tc := range cases {
@@ -339,8 +338,9 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync"}`)
 	frames := f.rec.take("c2")
-	// 445 messages of uuidroom2, then synced frames for uuidroom2 and uuidroom3 (sorted by room).
-	if len(frames) != 445+2 {
+	// 445 messages of uuidroom2, then synced frames for uuidroom2 and
+	// uuidroom3 (sorted by room), then syncDone.
+	if len(frames) != 445+2+1 || frames[447]["type"] != "syncDone" {
 		t.Fatalf("got %d frames", len(frames))
 	}
 	for i := range 445 {
@@ -356,7 +356,7 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	}
 	// Client cursors win; a disconnect then records everything as seen.
 	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":449}}`)
-	if got := f.rec.take("c2"); len(got) != 3 || got[0]["index"] != float64(450) {
+	if got := f.rec.take("c2"); len(got) != 4 || got[0]["index"] != float64(450) || got[3]["type"] != "syncDone" {
 		t.Fatalf("sync with cursor: %v", got)
 	}
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -379,15 +379,15 @@ func TestMarkReadAndPing(t *testing.T) {
 	}
 	f.rec.take("c1")
 	f.send(t, u1, `{"action":"markRead","chatroomId":"uuidroom1","index":99}`)
-	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
-		t.Fatalf("cursor frame = %v, want clamped to 3", c)
+	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastRead"] != float64(3) || c["chatroomId"] != "uuidroom1" {
+		t.Fatalf("cursor frame = %v, want lastRead clamped to 3", c)
 	}
 	f.send(t, u1, `{"action":"markRead","chatroomId":"uuidroom1","index":1}`)
-	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
+	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastRead"] != float64(3) {
 		t.Fatalf("cursor moved backwards: %v", c)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 3 {
-		t.Fatalf("stored cursor = %d", cur.LastSeen)
+	if cur, _ := f.store.ReadCursor(ctx, "uuid1", "uuidroom1"); cur.LastRead != 3 {
+		t.Fatalf("stored read cursor = %d", cur.LastRead)
 	}
 }
 
@@ -397,8 +397,16 @@ func TestMembershipChangesReachOnlineConnections(t *testing.T) {
 	f := newFixture(t, ws.Replace)
 	f.connect(t, "c1", "uuid1")
 	u2 := f.connect(t, "c2", "uuid2")
+	joined := map[string]any{"type": "member", "chatroomId": "uuidroom3", "userId": "uuid1", "event": "joined"}
+	left := map[string]any{"type": "member", "chatroomId": "uuidroom3", "userId": "uuid1", "event": "left"}
 	if err := f.svc.AddMember(ctx, "uuidroom3", "uuid1"); err != nil {
 		t.Fatal(err)
+	}
+	// The new member and the room's online members hear of it.
+	for _, c := range []string{"c1", "c2"} {
+		if got := onlyFrame(t, f.rec.take(c), "member"); fmt.Sprint(got) != fmt.Sprint(joined) {
+			t.Fatalf("%s got %v, want %v", c, got, joined)
+		}
 	}
 	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "welcome"))
 	onlyFrame(t, f.rec.take("c1"), "message")
@@ -406,9 +414,71 @@ func TestMembershipChangesReachOnlineConnections(t *testing.T) {
 	if err := f.svc.RemoveMember(ctx, "uuidroom3", "uuid1"); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range []string{"c1", "c2"} {
+		if got := onlyFrame(t, f.rec.take(c), "member"); fmt.Sprint(got) != fmt.Sprint(left) {
+			t.Fatalf("%s got %v, want %v", c, got, left)
+		}
+	}
 	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "bye"))
+	f.send(t, u2, `{"action":"markRead","chatroomId":"uuidroom3","index":2}`)
 	if got := f.rec.take("c1"); len(got) != 0 {
 		t.Fatalf("removed member got %v", got)
+	}
+}
+
+// TestDeliveryNeverMovesTheReadCursor: uuid2 online, three messages pushed
+// to it, no markRead, disconnect: the delivered cursor moves (catch-up
+// starts after 3) but uuidroom2 still has 3 unread.
+func TestDeliveryNeverMovesTheReadCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	f.connect(t, "c2", "uuid2")
+	for range 3 {
+		f.send(t, u1, sendFrame("uuid1", "uuidroom2", "x"))
+	}
+	if got := f.rec.take("c2"); len(got) != 3 {
+		t.Fatalf("uuid2 got %v, want 3 messages", got)
+	}
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 3 {
+		t.Fatalf("delivered cursor = %d, want 3", cur.LastSeen)
+	}
+	rooms, err := (&catchup.Service{Store: f.store}).Rooms(ctx, "uuid2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rooms[0].Room != "uuidroom2" || rooms[0].LastRead != 0 || rooms[0].Unread != 3 {
+		t.Fatalf("rooms %+v, want uuidroom2 with 3 unread", rooms)
+	}
+}
+
+// TestSyncStaleRoomFailsAlone: a sync whose cursors name a room the user is
+// not in answers every other room, gives the stale one a synced frame with
+// the error, and ends with exactly one syncDone.
+func TestSyncStaleRoomFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom1", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	u1 := f.connect(t, "c1", "uuid1")
+	f.send(t, u1, `{"action":"sync","cursors":{"uuidroom3":0,"uuidroom1":0}}`)
+	var got []string
+	for _, fr := range f.rec.take("c1") {
+		s := fmt.Sprint(fr["type"], " ", fr["chatroomId"])
+		if e, ok := fr["error"].(map[string]any); ok {
+			s += " " + fmt.Sprint(e["code"])
+		}
+		got = append(got, s)
+	}
+	want := []string{"message uuidroom1", "synced uuidroom1", "synced uuidroom2", "synced uuidroom3 not_member", "syncDone <nil>"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("frames %q, want %q", got, want)
 	}
 }
 
@@ -450,8 +520,8 @@ func TestSyncActionIsBounded(t *testing.T) {
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync"}`)
 	frames := f.rec.take("c2")
-	if len(frames) != catchup.MaxSyncMessages+2 {
-		t.Fatalf("got %d frames, want %d messages and 2 synced", len(frames), catchup.MaxSyncMessages)
+	if len(frames) != catchup.MaxSyncMessages+2+1 || frames[len(frames)-1]["type"] != "syncDone" {
+		t.Fatalf("got %d frames, want %d messages, 2 synced and syncDone", len(frames), catchup.MaxSyncMessages)
 	}
 	s := frames[catchup.MaxSyncMessages]
 	if s["type"] != "synced" || s["complete"] != false || s["next"] != float64(catchup.MaxSyncMessages) || s["head"] != float64(total) {
@@ -459,8 +529,8 @@ func TestSyncActionIsBounded(t *testing.T) {
 	}
 	f.send(t, u2, fmt.Sprintf(`{"action":"sync","cursors":{"uuidroom2":%d}}`, catchup.MaxSyncMessages))
 	frames = f.rec.take("c2")
-	if len(frames) != 150+2 || frames[150]["complete"] != true {
-		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-2])
+	if len(frames) != 150+2+1 || frames[150]["complete"] != true {
+		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-3])
 	}
 }
 
@@ -488,6 +558,7 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 	if err := f.svc.AddMember(ctx, "uuidroom1", "uuid2"); err != nil {
 		t.Fatal(err)
 	}
+	onlyFrame(t, f.rec.take("c2"), "member")
 	f.send(t, u1, sendFrame("uuid1", "uuidroom1", "after"))
 	onlyFrame(t, f.rec.take("c2"), "message")
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -511,7 +582,7 @@ func TestSyncFromClientCursorsAdvancesTheStoredCursor(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":10}}`)
-	if frames := f.rec.take("c2"); len(frames) != 10+2 {
+	if frames := f.rec.take("c2"); len(frames) != 10+2+1 {
 		t.Fatalf("got %d frames", len(frames))
 	}
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {

@@ -13,8 +13,11 @@ import (
 // lives there, once, for both the HTTP API and the WebSocket sync action.
 type Catchup interface {
 	// Plan returns the missed range of every room of user. A cursor for a
-	// room the user is not in gives ENOTMEMBER.
+	// room the user is not in gives that room a Range with Err ENOTMEMBER.
 	Plan(ctx context.Context, user string, clientCursors map[string]int64) ([]catchup.Range, error)
+	// MarkRead advances the read cursor of (user, room), checking
+	// membership, and reports whether it moved.
+	MarkRead(ctx context.Context, user, room string, index int64) (tripsense.ReadCursor, bool, error)
 }
 
 // syncPageSize is how many messages the sync action reads per store call.
@@ -24,9 +27,12 @@ const syncPageSize = 200
 // frames, in index order, each room followed by a synced frame. One sync
 // pushes at most catchup.MaxSyncMessages messages, like one GET /v1/sync:
 // rooms it could not finish get {"type":"synced","complete":false,"next":N}
-// and the client sends sync again (with its cursors). Each message that
-// reaches the connection counts toward its delivery watermark, so a sync
-// followed by a disconnect advances the stored cursors.
+// and the client sends sync again (with its cursors). A room the client
+// named but is not a member of gets a synced frame with "error" and does
+// not stop the others. After the last synced frame comes exactly one
+// {"type":"syncDone"}. Each message that reaches the connection counts
+// toward its delivery watermark, so a sync followed by a disconnect
+// advances the stored (delivered) cursors.
 func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
@@ -38,6 +44,12 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	budget := catchup.MaxSyncMessages
 	buf := make([]byte, 0, 4096)
 	for _, r := range plan {
+		if r.Err != nil {
+			if err := s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncedErrorFrame(r.Room, r.Err), Wait: true}); err != nil {
+				return err
+			}
+			continue
+		}
 		// The client's cursor is its word that it has everything up to it,
 		// as with markRead: the connection's watermark starts there, so what
 		// this sync delivers counts on disconnect.
@@ -70,5 +82,5 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 			return err
 		}
 	}
-	return nil
+	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncDoneFrame, Wait: true})
 }

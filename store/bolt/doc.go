@@ -10,7 +10,13 @@
 //	dedupeByTime time (ms), dedupe key       -> (empty); finds expired records
 //	userRoom     user, room                  -> joinedAt (ms)
 //	roomUser     room, user                  -> joinedAt (ms)
-//	readCursors  user, room                  -> lastSeen, updatedAt (ms)
+//	readCursors  user, room                  -> lastSeen, updatedAt (ms): delivered cursors
+//	lastRead     user, room                  -> lastRead, updatedAt (ms): read cursors
+//	lastReadByRoom room, user                -> lastRead, updatedAt (ms): the same, for receipts
+//
+// The two lastRead buckets are new in this version; a data file of an older
+// one gets them empty on its first open, so every read cursor starts at 0
+// (its stored cursors stay the delivered cursors).
 //
 // Every write goes through one committer goroutine (commit.go) that takes
 // all the writes queued while the previous commit was syncing (waiting up to

@@ -55,6 +55,10 @@ func (o RunOptions) Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"CursorEmptyRoom", testCursorEmptyRoom},
 		{"CursorConcurrentAdvances", testCursorConcurrent},
 		{"Cursors", testCursors},
+		{"ReadCursorForwardOnlyAndClamped", testReadCursorForwardOnly},
+		{"ReadCursorApartFromDeliveredCursor", testReadCursorApartFromDelivered},
+		{"ReadCursorConcurrentAdvances", testReadCursorConcurrent},
+		{"ReadCursorsAndReceipts", testReadCursorsAndReceipts},
 		{"ReopenKeepsEverything", testReopen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,8 +45,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"every table without prefix", map[string]string{
 			"TRIPSENSE_TABLE_PREFIX": "", "TRIPSENSE_TABLE_MESSAGES": "a", "TRIPSENSE_TABLE_MESSAGE_DEDUPE": "b",
 			"TRIPSENSE_TABLE_USER_ROOM": "c", "TRIPSENSE_TABLE_READ_CURSORS": "d", "TRIPSENSE_TABLE_CONNECTIONS": "e",
-			"TRIPSENSE_TABLE_ROOM_CONNECTIONS": "f", "TRIPSENSE_TABLE_USER_CONNECTIONS": "g", "TRIPSENSE_TABLE_WATERMARKS": "h"}, "", func(c C) bool {
-			return c.Tables.RoomConnections == "f" && c.Tables.UserConnections == "g" && c.Tables.Watermarks == "h"
+			"TRIPSENSE_TABLE_ROOM_CONNECTIONS": "f", "TRIPSENSE_TABLE_USER_CONNECTIONS": "g", "TRIPSENSE_TABLE_WATERMARKS": "h",
+			"TRIPSENSE_TABLE_READ_RECEIPTS": "i"}, "", func(c C) bool {
+			return c.Tables.RoomConnections == "f" && c.Tables.UserConnections == "g" && c.Tables.Watermarks == "h" &&
+				c.Tables.ReadReceipts == "i"
 		}},
 		{"no tables", map[string]string{"TRIPSENSE_TABLE_PREFIX": ""}, "TRIPSENSE_TABLE_PREFIX", nil},
 		{"no region", map[string]string{"AWS_REGION": ""}, "AWS_REGION", nil},

@@ -108,6 +108,9 @@ func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service
 		Pusher:   pusher,
 		Catchup:  b.Catchup,
 		Policy:   ws.Replace,
-		Log:      log,
+		// A Lambda cannot push a deferred receipt after its invocation
+		// returned: receipts go out at once.
+		ReceiptInterval: -1,
+		Log:             log,
 	}
 }
