@@ -176,3 +176,30 @@ func TestDuplicateSendWaitsForTheOriginalsHandOut(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryOfAnOriginalThatFailedAfterItsCommit: the original's send fails
+// after the store committed it; the retry finds it (a duplicate), does not
+// wait for an original that will never hand it out, and the room goes on.
+func TestRetryOfAnOriginalThatFailedAfterItsCommit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	ls := &lossyStore{Store: f.store}
+	ls.failOn.Store(1)
+	f.svc.Store = ls
+	f.svc.OrderedRooms = true
+	f.connect(t, "reader", "uuid2")
+	w1, w2 := f.connect(t, "w1", "uuid1"), f.connect(t, "w2", "uuid1")
+	frame := `{"action":"sendMessage","chatroomId":"uuidroom2","chatMessage":"m","messageType":"text message","clientMsgId":"k"}`
+	f.send(t, w1, frame)
+	if got := onlyFrame(t, f.rec.take("w1"), "error"); got["clientMsgId"] != "k" {
+		t.Fatalf("w1 got %v", got)
+	}
+	f.send(t, w2, frame)
+	if got := onlyFrame(t, f.rec.take("w2"), "ack"); got["duplicate"] != true || got["index"] != float64(1) {
+		t.Fatalf("w2 got %v", got)
+	}
+	f.send(t, w1, sendFrame("uuid1", "uuidroom2", "next"))
+	if got := onlyFrame(t, f.rec.take("reader"), "message"); got["index"] != float64(2) {
+		t.Fatalf("reader got %v", got)
+	}
+}
