@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,10 +18,12 @@ import (
 
 // SyncService is the catch-up use case the API serves; *catchup.Service
 // implements it. Errors are *tripsense.Error values whose codes the API maps
-// to statuses.
+// to statuses. WriteSync and WriteHistory stream their answer's JSON to w
+// and report the request's errors before writing anything
+// (catchup.Service.WriteSync says when a later error can come).
 type SyncService interface {
-	Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]catchup.RoomSync, error)
-	History(ctx context.Context, user, room string, after, before int64, limit int) (catchup.HistoryPage, error)
+	WriteSync(ctx context.Context, w io.Writer, user string, cursors map[string]int64, limit int) error
+	WriteHistory(ctx context.Context, w io.Writer, user, room string, after, before int64, limit int) error
 	Rooms(ctx context.Context, user string) ([]catchup.RoomSummary, error)
 	Receipts(ctx context.Context, user, room string) ([]tripsense.ReadCursor, error)
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"log/slog"
 	"math"
 	"net/http"
 
@@ -30,27 +32,9 @@ func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	rooms, err := s.sync.Sync(r.Context(), p.UserID, cursors, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	size := 16
-	for i := range rooms {
-		size += catchup.EstimateSize(rooms[i].Messages)
-	}
-	bp := getBuffer(size)
-	defer putBuffer(bp)
-	b := append(*bp, `{"rooms":[`...)
-	for i := range rooms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = rooms[i].AppendJSON(b)
-	}
-	b = append(b, "]}\n"...)
-	*bp = b
-	writeRaw(w, http.StatusOK, b)
+	s.stream(w, r, func(aw io.Writer) error {
+		return s.sync.WriteSync(r.Context(), aw, p.UserID, cursors, limit)
+	})
 }
 
 // getRooms serves GET /v1/rooms.
@@ -92,16 +76,51 @@ func (s *server) getMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	page, err := s.sync.History(r.Context(), p.UserID, room, after, before, limit)
-	if err != nil {
+	s.stream(w, r, func(aw io.Writer) error {
+		return s.sync.WriteHistory(r.Context(), aw, p.UserID, room, after, before, limit)
+	})
+}
+
+// stream answers 200 with the JSON that write streams. The status and the
+// headers go out with the first bytes, so an error that write reports
+// before writing anything (a bad request, a non-member, a store failure in
+// the first 32 KiB) is answered as usual. A client that stops reading or
+// goes away ends the request quietly. A store failure after part of the
+// answer went out aborts the response (the client sees a truncated body,
+// never a complete-looking page) and is logged.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, write func(io.Writer) error) {
+	aw := &answerWriter{w: w}
+	err := write(aw)
+	switch {
+	case err == nil:
+	case !aw.started:
 		s.writeError(w, r, err)
-		return
+	case aw.err != nil || r.Context().Err() != nil:
+	default:
+		s.log.ErrorContext(r.Context(), "request failed mid-answer", requestAttrs(r, http.StatusOK, slog.Any("error", err))...)
+		panic(http.ErrAbortHandler)
 	}
-	bp := getBuffer(catchup.EstimateSize(page.Messages))
-	defer putBuffer(bp)
-	b := append(page.AppendJSON(*bp), '\n')
-	*bp = b
-	writeRaw(w, http.StatusOK, b)
+}
+
+// answerWriter sends the headers of a 200 JSON answer before its first
+// bytes, and remembers the first error of the underlying writer.
+type answerWriter struct {
+	w       http.ResponseWriter
+	started bool
+	err     error
+}
+
+func (a *answerWriter) Write(p []byte) (int, error) {
+	if !a.started {
+		a.started = true
+		setJSONHeaders(a.w.Header())
+		a.w.WriteHeader(http.StatusOK)
+	}
+	n, err := a.w.Write(p)
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	return n, err
 }
 
 func historyParams(r *http.Request) (after, before int64, limit int, err error) {

@@ -208,12 +208,12 @@ func tripsenseMsg(room string) tripsense.NewMessage {
 // failingSync is a SyncService whose every method fails with err.
 type failingSync struct{ err error }
 
-func (f failingSync) Sync(context.Context, string, map[string]int64, int) ([]catchup.RoomSync, error) {
-	return nil, f.err
+func (f failingSync) WriteSync(context.Context, io.Writer, string, map[string]int64, int) error {
+	return f.err
 }
 
-func (f failingSync) History(context.Context, string, string, int64, int64, int) (catchup.HistoryPage, error) {
-	return catchup.HistoryPage{}, f.err
+func (f failingSync) WriteHistory(context.Context, io.Writer, string, string, int64, int64, int) error {
+	return f.err
 }
 
 func (f failingSync) Rooms(context.Context, string) ([]catchup.RoomSummary, error) { return nil, f.err }

@@ -102,21 +102,3 @@ func strangers(rooms []string, cursors map[string]int64) []string {
 	}
 	return out
 }
-
-// page returns up to limit messages of room with after < index <= head, in
-// index order. Messages above head (appended after head was read) belong to
-// a later range and are dropped, so a page never contradicts its head.
-func (s *Service) page(ctx context.Context, room string, after, head int64, limit int) ([]tripsense.Message, error) {
-	if after >= head {
-		return nil, nil
-	}
-	msgs, err := s.Store.MessagesAfter(ctx, room, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("catchup: messages of %s after %d: %w", room, after, err)
-	}
-	n := len(msgs)
-	for n > 0 && msgs[n-1].Index > head {
-		n--
-	}
-	return msgs[:n], nil
-}

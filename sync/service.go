@@ -31,6 +31,10 @@ var _ Store = tripsense.Store(nil)
 // and is safe for concurrent use when its Store is.
 type Service struct {
 	Store Store
+	// MaxAnswerBytes bounds the JSON of the messages of one answer (a Sync
+	// over all its rooms, or a History page); 0 means
+	// DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 }
 
 // RoomSummary is one room of a user as GET /v1/rooms shows it: the head,

@@ -416,13 +416,20 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
 		return err
 	}
-	var seq *roomSeq
+	var (
+		seq *roomSeq
+		cl  *claim
+	)
 	if s.OrderedRooms {
 		var err error
 		if seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
 			return fmt.Errorf("append: head: %w", err)
 		}
 		defer s.order.leave(nm.Room, seq)
+		// A concurrent retry of this send (same clientMsgId, another
+		// connection) that turns out the duplicate waits for this claim.
+		cl = seq.claim(nm.UserID, nm.ClientMsgID)
+		defer seq.release(cl)
 	}
 	m, dup, err := s.Store.Append(ctx, nm)
 	if err != nil {
@@ -439,13 +446,21 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		// missed it then get it from catch-up, so it is not pushed twice.
 		if seq != nil {
 			s.order.publish(seq, m.Index, func() { s.fanout(ctx, c.ID, &m) })
+			seq.release(cl)
 		} else {
 			s.fanout(ctx, c.ID, &m)
 		}
 	} else if seq != nil {
-		// A retry of a send that failed after its commit: its index was
-		// never handed out here, so mark it handed out (catch-up has it)
-		// and let the messages above it go.
+		// The original may still be on its way (a retry on another
+		// connection racing it): wait until it has been handed out, so that
+		// neither this ack nor the room's next index overtakes it.
+		if err := seq.awaitOriginal(ctx, cl); err != nil {
+			return fmt.Errorf("duplicate: wait for the original: %w", err)
+		}
+		// Here the original was handed out, or its send failed after the
+		// commit and it never will be: mark it handed out (catch-up has
+		// it) and let the messages above it go. Publish does nothing more
+		// for an index already handed out.
 		s.order.publish(seq, m.Index, func() {})
 	}
 	// The ack goes last: when a sender holds its ack, every online member's
