@@ -49,14 +49,14 @@ var awsCreds = credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret
 // awsStack is one isolated deployment: its own tables (a random prefix on
 // the shared dynalite), its own gateway and handlers.
 type awsStack struct {
-	t        *testing.T
-	prefix   string
-	gw       *gateway.Server
+	t      *testing.T
+	prefix string
+	gw     *gateway.Server
 	// newWS builds one instance of the WebSocket function (the gateway's
 	// Options.NewHandler).
 	newWS func() *apigw.Handler
 	// options adjust the gateway before it starts (newAWSStackWith).
-	options []func(*gateway.Options)
+	options  []func(*gateway.Options)
 	api      *httpadapter.HandlerAdapterV2
 	store    *dynamo.Store    // for seeding and inspection (not recorded)
 	presence *dynamo.Presence // for inspection (not recorded)

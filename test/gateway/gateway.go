@@ -120,7 +120,7 @@ type Options struct {
 	// PostRate, when positive, bounds @connections POSTs to that many per
 	// second (a token bucket holding PostBurst, default 1); posts beyond
 	// it get 429 LimitExceededException.
-	PostRate float64
+	PostRate  float64
 	PostBurst int
 	// Logf, when set, receives one line per invocation error.
 	Logf func(format string, args ...any)
@@ -153,7 +153,7 @@ type Server struct {
 	wg     sync.WaitGroup // connection goroutines
 
 	posts, deletes, gones atomic.Int64
-	throttled, timeouts    atomic.Int64
+	throttled, timeouts   atomic.Int64
 
 	pool    *pool
 	limiter *rate.Limiter // nil: posts are not rate limited
