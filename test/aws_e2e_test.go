@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/test/gateway"
 )
 
 func TestAWSSeedScenario(t *testing.T) {
@@ -315,4 +316,27 @@ func TestAWSRefusedConnect(t *testing.T) {
 			t.Errorf("?%s: status %d, %v; want 401", q, status, err)
 		}
 	}
+}
+
+// TestAWSThrottledPostsAreRetried: posts beyond API Gateway's rate answer
+// 429 LimitExceededException; the pusher retries them with backoff, and a
+// throttled connection is never taken for gone.
+func TestAWSThrottledPostsAreRetried(t *testing.T) {
+	t.Parallel()
+	s := newAWSStackWith(t, func(o *gateway.Options) { o.PostRate, o.PostBurst = 40, 2 })
+	u1, u2 := s.dial("uuid1"), s.dial("uuid2")
+	for i := 1; i <= 5; i++ {
+		body := fmt.Sprintf("t%d", i)
+		got := mustSend(t, u1, "uuidroom2", body)
+		mustMessage(t, u2, "uuidroom2", body, got)
+	}
+	if s.gw.Throttled() == 0 {
+		t.Fatal("no post was throttled: the test does not exercise 429")
+	}
+	for _, c := range []*gateway.Client{u1, u2} {
+		if _, err := s.presence.Get(context.Background(), c.ID); err != nil {
+			t.Fatalf("throttled connection removed: %v", err)
+		}
+	}
+	t.Logf("%d posts throttled and retried", s.gw.Throttled())
 }
