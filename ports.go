@@ -70,6 +70,12 @@ type Outbound struct {
 	// connection's queue instead of treating a full queue as a slow consumer.
 	// A connection's own catch-up (the sync action) uses it; fan-out never does.
 	Wait bool
+	// Through says the frame carries every message of Room the connection
+	// had not been sent, up to Index (a batch of a sync, which starts at the
+	// client's cursor): once it reached the connection the Pusher reports
+	// Presence.SeenThrough(Index), one report for the whole batch, instead
+	// of Delivered(Index).
+	Through bool
 }
 
 // Pusher sends frames to connections. Implementations are safe for

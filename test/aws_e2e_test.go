@@ -195,8 +195,8 @@ func TestAWSWebSocketSyncAndDeliveryCursor(t *testing.T) {
 	}
 	u2 = s.dial("uuid2")
 	u2.Send(`{"action":"sync"}`)
-	for i := 1; i <= 4; i++ {
-		mustMessage(t, u2, "uuidroom2", fmt.Sprintf("m%d", i), int64(i))
+	if got := batchIndexes(t, u2.NextOfType("messages"), "uuidroom2"); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("sync batch %v, want [1 2 3 4]", got)
 	}
 	synced := map[string]any{}
 	for range 2 { // uuidroom2 and uuidroom3, in room order
@@ -339,4 +339,77 @@ func TestAWSThrottledPostsAreRetried(t *testing.T) {
 		}
 	}
 	t.Logf("%d posts throttled and retried", s.gw.Throttled())
+}
+
+// TestAWSSyncFinishesInsideTheTimeout: a sync of a backlog that one post
+// per message cannot push within the integration timeout (scaled down
+// here with the post latency: 2 s and 10 ms a post, where AWS has 29 s and
+// a few ms) still ends every room with a synced frame, so the client
+// learns where to continue, and following next it gets every message once.
+func TestAWSSyncFinishesInsideTheTimeout(t *testing.T) {
+	t.Parallel()
+	const missed = 600
+	s := newAWSStackWith(t, func(o *gateway.Options) {
+		o.InvokeTimeout, o.PostLatency = 2*time.Second, 10*time.Millisecond
+	})
+	ctx := context.Background()
+	for i := 1; i <= missed; i++ {
+		if _, _, err := s.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: fmt.Sprint("backlog ", i), Type: "text message", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u2 := s.dial("uuid2")
+	got := map[int64]bool{}
+	cursor := int64(0)
+	for syncs := 1; ; syncs++ {
+		if syncs > 20 {
+			t.Fatalf("not complete after %d syncs (have %d of %d)", syncs-1, len(got), missed)
+		}
+		u2.Send(fmt.Sprintf(`{"action":"sync","cursors":{"uuidroom2":%d}}`, cursor))
+		var synced map[string]any
+		for synced == nil {
+			f := u2.Next()
+			switch f["type"] {
+			case "message": // one message a frame, as before batching
+				got[int64(f["index"].(float64))] = true
+			case "messages":
+				for _, i := range batchIndexes(t, f, "uuidroom2") {
+					if got[i] {
+						t.Fatalf("message %d twice", i)
+					}
+					got[i] = true
+				}
+			case "synced":
+				if f["chatroomId"] != "uuidroom2" {
+					t.Fatalf("synced %v before uuidroom2's", f)
+				}
+				synced = f
+			default:
+				t.Fatalf("frame %v during the sync", f)
+			}
+		}
+		if f := u2.NextOfType("synced"); f["chatroomId"] != "uuidroom3" {
+			t.Fatalf("second synced %v", f)
+		}
+		if synced["complete"] == true {
+			if err := s.gw.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d messages in %d syncs, %d posts in all", len(got), syncs, postsOf(s))
+			break
+		}
+		next := int64(synced["next"].(float64))
+		if next <= cursor || int64(len(got)) != next {
+			t.Fatalf("next %d after cursor %d with %d messages received", next, cursor, len(got))
+		}
+		cursor = next
+	}
+	if len(got) != missed || s.gw.Timeouts() != 0 {
+		t.Fatalf("%d of %d messages, %d invocations timed out", len(got), missed, s.gw.Timeouts())
+	}
+}
+
+func postsOf(s *awsStack) int64 {
+	p, _, _ := s.gw.Stats()
+	return p
 }

@@ -68,8 +68,15 @@ type Service struct {
 	// written by no one else. Lambdas cannot order across processes, and
 	// clients order by index there.
 	OrderedRooms bool
-	Now          func() time.Time
-	Log          *slog.Logger
+	// SyncFrameBytes bounds one messages frame of the sync action
+	// (DefaultSyncFrameBytes when 0).
+	SyncFrameBytes int
+	// SyncMargin is how long before the frame's deadline (ctx.Deadline(),
+	// Lambda's timeout on AWS) a sync stops pushing messages and sends its
+	// synced frames; 0 means a quarter of the time left when it starts.
+	SyncMargin time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 
 	order     roomOrder
 	userLocks [userLockStripes]sync.Mutex

@@ -122,6 +122,10 @@ type Options struct {
 	// it get 429 LimitExceededException.
 	PostRate  float64
 	PostBurst int
+	// PostLatency delays every @connections POST (API Gateway's own
+	// latency is a few milliseconds in a region), so that a test with a
+	// scaled-down InvokeTimeout also has a scaled-down post budget.
+	PostLatency time.Duration
 	// Logf, when set, receives one line per invocation error.
 	Logf func(format string, args ...any)
 }
@@ -676,6 +680,15 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request) {
 			s.throttled.Add(1)
 			apiError(w, http.StatusTooManyRequests, "LimitExceededException", "Rate exceeded")
 			return
+		}
+		if d := s.opts.PostLatency; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
 		}
 		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPostBytes))
 		if err != nil {

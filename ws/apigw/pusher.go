@@ -104,7 +104,8 @@ const (
 // Timeout. The SDK's own retries are switched off for these calls so that
 // the bound is exactly this one. After a successful post of a frame that
 // carries a stored message (Outbound.Index > 0) Push reports the delivery
-// with Presence.Delivered; a failed report is logged and only keeps the
+// with Presence.Delivered (Presence.SeenThrough for a batch that says
+// Outbound.Through); a failed report is logged and only keeps the
 // watermark lower, which is safe. Outbound.Wait changes nothing here: a
 // post returns once API Gateway has the frame.
 //
@@ -198,7 +199,11 @@ func (p *Pusher) Push(ctx context.Context, connID string, out tripsense.Outbound
 		}
 	}
 	if out.Index > 0 && p.Presence != nil {
-		if err := p.Presence.Delivered(ctx, connID, out.Room, out.Index); err != nil {
+		report := p.Presence.Delivered
+		if out.Through {
+			report = p.Presence.SeenThrough
+		}
+		if err := report(ctx, connID, out.Room, out.Index); err != nil {
 			p.log().Warn("delivery report failed", "conn", connID, "room", out.Room, "index", out.Index, "err", err)
 		}
 	}

@@ -100,10 +100,14 @@ func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reaso
 	return batch, false, 0, ""
 }
 
-func (c *conn) delivered(room string, index int64) {
+func (c *conn) delivered(room string, index int64, through bool) {
 	c.mu.Lock()
 	if wm := c.marks[room]; wm != nil {
-		wm.Delivered(index)
+		if through {
+			wm.SeenThrough(index) // a sync's batch: everything up to index
+		} else {
+			wm.Delivered(index)
+		}
 	}
 	c.mu.Unlock()
 }

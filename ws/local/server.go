@@ -483,7 +483,7 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 		}
 		for i := range batch {
 			if batch[i].Index > 0 {
-				c.delivered(batch[i].Room, batch[i].Index)
+				c.delivered(batch[i].Room, batch[i].Index, batch[i].Through)
 			}
 		}
 		signal(c.space)
