@@ -413,3 +413,55 @@ func postsOf(s *awsStack) int64 {
 	p, _, _ := s.gw.Stats()
 	return p
 }
+
+// TestAWSFrameLimits: behind API Gateway a message body within the AWS
+// limit is stored however its frame is escaped, a body over it gets
+// too_large on a connection that stays open, and only what the gateway
+// itself refuses closes the connection: a frame over 32 KB (1009) and a
+// binary frame (1003).
+func TestAWSFrameLimits(t *testing.T) {
+	t.Parallel()
+	s := newAWSStack(t)
+	u1 := s.dial("uuid1")
+	// The worst case: every byte escaped as \u00XX by the client's encoder.
+	worst := strings.Repeat("\x01", tripsense.MaxChatMessageBytesGateway)
+	frame := sendFrame("uuidroom1", worst, "worst-1")
+	if len(frame) <= 6*tripsense.MaxChatMessageBytesGateway {
+		t.Fatalf("frame of %d bytes: the body was not escaped", len(frame))
+	}
+	u1.Send(frame)
+	if ack := u1.NextOfType("ack"); ack["clientMsgId"] != "worst-1" {
+		t.Fatalf("ack %v", ack)
+	}
+	u1.Send(sendFrame("uuidroom1", strings.Repeat("x", tripsense.MaxChatMessageBytesGateway+1), "long-1"))
+	if e := u1.NextOfType("error"); e["code"] != tripsense.ETOOLARGE || e["clientMsgId"] != "long-1" {
+		t.Fatalf("too long a message: %v, want too_large", e)
+	}
+	u1.Send(`{"action":"ping"}`)
+	u1.NextOfType("pong")
+
+	// What the gateway refuses closes the connection before the function.
+	for _, tc := range []struct {
+		name string
+		send func(c *gateway.Client)
+		code websocket.StatusCode
+	}{
+		{"frame over 32 KB", func(c *gateway.Client) {
+			c.Send(`{"action":"ping","pad":"` + strings.Repeat("p", gateway.MaxFrameBytes) + `"}`)
+		}, websocket.StatusMessageTooBig},
+		{"binary frame", func(c *gateway.Client) { c.SendBinary([]byte(`{"action":"ping"}`)) }, websocket.StatusUnsupportedData},
+	} {
+		c := s.dial("uuid2")
+		tc.send(c)
+		closed, why := c.Closed()
+		select {
+		case <-closed:
+		case <-time.After(gateway.Wait):
+			t.Fatalf("%s: still open", tc.name)
+		}
+		if st := websocket.CloseStatus(why()); st != tc.code {
+			t.Fatalf("%s: %v, want close %d", tc.name, why(), tc.code)
+		}
+		c.WaitGone()
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/store/dynamo"
@@ -227,7 +228,7 @@ func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 		wsPusher := &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Presence: wsPresence, Log: log}
 		svc := &ws.Service{
 			Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
-			Policy: ws.Replace, FanoutParallelism: 16, Log: log,
+			Policy: ws.Replace, FanoutParallelism: 16, MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway, Log: log,
 		}
 		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
 	}

@@ -68,6 +68,11 @@ type Service struct {
 	// written by no one else. Lambdas cannot order across processes, and
 	// clients order by index there.
 	OrderedRooms bool
+	// MaxChatMessageBytes bounds a sendMessage's body
+	// (tripsense.MaxChatMessageBytes when 0); behind API Gateway it is
+	// tripsense.MaxChatMessageBytesGateway, so that every valid frame fits
+	// the gateway's 32 KB.
+	MaxChatMessageBytes int
 	// SyncFrameBytes bounds one messages frame of the sync action
 	// (DefaultSyncFrameBytes when 0).
 	SyncFrameBytes int
@@ -322,7 +327,7 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
 		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
 	}
-	if err := tripsense.ValidateNewMessage(nm); err != nil {
+	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
 		return err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {

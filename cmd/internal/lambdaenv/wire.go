@@ -92,15 +92,16 @@ func (b *Backend) Pusher(log *slog.Logger) *apigw.Pusher {
 }
 
 // Service returns the ws use cases over the store, the presence, pusher and
-// the catch-up service, with the replace policy; a function that configures
-// more sets it on the result.
+// the catch-up service, with the replace policy and API Gateway's body
+// limit; a function that configures more sets it on the result.
 func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service {
 	return &ws.Service{
-		Store:    b.Store,
-		Presence: b.Presence,
-		Pusher:   pusher,
-		Catchup:  b.Catchup,
-		Policy:   ws.Replace,
-		Log:      log,
+		Store:               b.Store,
+		Presence:            b.Presence,
+		Pusher:              pusher,
+		Catchup:             b.Catchup,
+		Policy:              ws.Replace,
+		MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway,
+		Log:                 log,
 	}
 }
