@@ -123,3 +123,21 @@ type Presence interface {
 	// index (it sent that message, or marked it read).
 	SeenThrough(ctx context.Context, connID, room string, index int64) error
 }
+
+// FanoutJob is the fan-out of one stored message to a batch of its room's
+// online connections, handed to a FanoutQueue when the room is too large to
+// push to inside the send (ws.Service.FanoutThreshold). The consumer reads
+// the message (Room, Index) from the store and pushes it to Conns.
+type FanoutJob struct {
+	Room  string   `json:"room"`
+	Index int64    `json:"index"`
+	Conns []string `json:"conns"`
+}
+
+// FanoutQueue takes fan-out jobs for asynchronous, at-least-once delivery:
+// a job whose delivery fails is delivered again (so a connection may get a
+// message twice; clients dedupe by room and index). Enqueue returns once
+// every job is durably queued. Implementations are safe for concurrent use.
+type FanoutQueue interface {
+	Enqueue(ctx context.Context, jobs []FanoutJob) error
+}

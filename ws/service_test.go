@@ -25,10 +25,11 @@ type recorder struct {
 	closed   map[string]int
 	gone     map[string]bool // pushes to these fail with ErrGone
 	delay    time.Duration   // every push takes this long (a slow network)
+	throttle map[string]int  // the next n pushes to these fail with ERATELIMITED
 }
 
 func newRecorder(p tripsense.Presence) *recorder {
-	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}}
+	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}, throttle: map[string]int{}}
 }
 
 func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) error {
@@ -43,9 +44,16 @@ func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) 
 	}
 	r.mu.Lock()
 	gone := r.gone[id]
+	throttled := r.throttle[id] > 0
+	if throttled {
+		r.throttle[id]--
+	}
 	r.mu.Unlock()
 	if gone {
 		return tripsense.ErrGone
+	}
+	if throttled {
+		return tripsense.Errorf(tripsense.ERATELIMITED, "throttled")
 	}
 	var f map[string]any
 	if err := json.Unmarshal(out.Data, &f); err != nil {
