@@ -57,13 +57,17 @@ type awsStack struct {
 	// Options.NewHandler).
 	newWS func() *apigw.Handler
 	// options adjust the gateway before it starts (newAWSStackWith).
-	options  []func(*gateway.Options)
-	api      *httpadapter.HandlerAdapterV2
-	store    *dynamo.Store    // for seeding and inspection (not recorded)
-	presence *dynamo.Presence // for inspection (not recorded)
-	tokens   *auth.Token
-	wsCalls  *callLog
-	apiCalls *callLog
+	options []func(*gateway.Options)
+	// wsOptions adjust every ws.Service the WebSocket function's instances
+	// build (set them before the first dial).
+	wsOptions []func(*ws.Service)
+	endpoint  string // dynalite
+	api       *httpadapter.HandlerAdapterV2
+	store     *dynamo.Store    // for seeding and inspection (not recorded)
+	presence  *dynamo.Presence // for inspection (not recorded)
+	tokens    *auth.Token
+	wsCalls   *callLog
+	apiCalls  *callLog
 	// wsCount and apiCount count calls and consumed capacity per operation
 	// (store/dynamo's middleware), for the cost test.
 	wsCount  *dynamo.CallCounter
@@ -188,7 +192,7 @@ func newAWSStack(t *testing.T) *awsStack {
 func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 	t.Helper()
 	endpoint, prefix, st, pres := mustAWSTables(t)
-	s := &awsStack{t: t, prefix: prefix, store: st, presence: pres, logs: &awsLogBuffer{}, options: opts}
+	s := &awsStack{t: t, prefix: prefix, store: st, presence: pres, logs: &awsLogBuffer{}, options: opts, endpoint: endpoint}
 	s.wsCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
 	s.apiCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
 	s.wsCount, s.apiCount = &dynamo.CallCounter{}, &dynamo.CallCounter{}
@@ -229,6 +233,9 @@ func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 		svc := &ws.Service{
 			Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
 			Policy: ws.Replace, FanoutParallelism: 16, MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway, Log: log,
+		}
+		for _, o := range s.wsOptions {
+			o(svc)
 		}
 		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
 	}

@@ -21,7 +21,7 @@ var function = lambdaenv.Function[Config, *apigw.Handler]{
 	Handler: newHandler,
 	Start:   func(h *apigw.Handler) { lambda.Start(h.Handle) },
 	Ready: func(c Config) []any {
-		return []any{"duplicate_connections", string(c.Policy), "fanout_parallelism", c.FanoutParallelism}
+		return []any{"duplicate_connections", string(c.Policy), "fanout_parallelism", c.FanoutParallelism, "fanout_queue", c.FanoutQueueURL != ""}
 	},
 }
 
