@@ -85,7 +85,9 @@ func (f *fixtureServer) serve(w http.ResponseWriter, r *http.Request) {
 	// The recorded response, with the digests of this request's bodies
 	// (the SDK checks them).
 	resp := read(f.t, st.response)
-	var in struct{ Entries []struct{ Id, MessageBody string } }
+	var in struct {
+		Entries []struct{ Id, MessageBody string }
+	}
 	_ = json.Unmarshal(body, &in)
 	for _, e := range in.Entries {
 		sum := md5.Sum([]byte(e.MessageBody))
@@ -137,7 +139,9 @@ func TestEnqueueRequestShapes(t *testing.T) {
 	if n := f.left(); n != 0 {
 		t.Fatalf("%d recorded exchanges not used", n)
 	}
-	var sent struct{ Entries []struct{ MessageBody string } }
+	var sent struct {
+		Entries []struct{ MessageBody string }
+	}
 	_ = json.Unmarshal([]byte(read(t, "send_message_batch.request.json")), &sent)
 	for i, e := range sent.Entries {
 		j, err := tripsense.DecodeFanoutJob([]byte(e.MessageBody))
@@ -166,7 +170,9 @@ func TestEnqueueBatchesOfTen(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Entries []struct{ Id, MessageBody string } }
+		var in struct {
+			Entries []struct{ Id, MessageBody string }
+		}
 		_ = json.NewDecoder(r.Body).Decode(&in)
 		mu.Lock()
 		sizes = append(sizes, len(in.Entries))
