@@ -15,6 +15,8 @@ import (
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/test/gateway"
+	"github.com/tripsense/tripsense/ws"
+	"github.com/tripsense/tripsense/ws/apigw"
 )
 
 func TestAWSSeedScenario(t *testing.T) {
@@ -324,6 +326,9 @@ func TestAWSRefusedConnect(t *testing.T) {
 func TestAWSThrottledPostsAreRetried(t *testing.T) {
 	t.Parallel()
 	s := newAWSStackWith(t, func(o *gateway.Options) { o.PostRate, o.PostBurst = 40, 2 })
+	// Enough attempts that a post always gets a token (one every 25 ms)
+	// within its 5 s bound, however the jittered pauses fall.
+	s.wsOptions = append(s.wsOptions, func(svc *ws.Service) { svc.Pusher.(*apigw.Pusher).MaxAttempts = 10 })
 	u1, u2 := s.dial("uuid1"), s.dial("uuid2")
 	for i := 1; i <= 5; i++ {
 		body := fmt.Sprintf("t%d", i)
