@@ -95,6 +95,12 @@ type Outbound struct {
 	// connection's queue instead of treating a full queue as a slow consumer.
 	// A connection's own catch-up (the sync action) uses it; fan-out never does.
 	Wait bool
+	// Through says the frame carries every message of Room the connection
+	// had not been sent, up to Index (a batch of a sync, which starts at the
+	// client's cursor): once it reached the connection the Pusher reports
+	// Presence.SeenThrough(Index), one report for the whole batch, instead
+	// of Delivered(Index).
+	Through bool
 }
 
 // Pusher sends frames to connections. Implementations are safe for
@@ -161,4 +167,22 @@ type Presence interface {
 	// SeenThrough records that the user of the connection has seen room up to
 	// index (it sent that message, or marked it read).
 	SeenThrough(ctx context.Context, connID, room string, index int64) error
+}
+
+// FanoutJob is the fan-out of one stored message to a batch of its room's
+// online connections, handed to a FanoutQueue when the room is too large to
+// push to inside the send (ws.Service.FanoutThreshold). The consumer reads
+// the message (Room, Index) from the store and pushes it to Conns.
+type FanoutJob struct {
+	Room  string   `json:"room"`
+	Index int64    `json:"index"`
+	Conns []string `json:"conns"`
+}
+
+// FanoutQueue takes fan-out jobs for asynchronous, at-least-once delivery:
+// a job whose delivery fails is delivered again (so a connection may get a
+// message twice; clients dedupe by room and index). Enqueue returns once
+// every job is durably queued. Implementations are safe for concurrent use.
+type FanoutQueue interface {
+	Enqueue(ctx context.Context, jobs []FanoutJob) error
 }

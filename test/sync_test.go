@@ -289,10 +289,9 @@ func TestOfflineSyncOverWebSocket(t *testing.T) {
 	}
 	u2 := mustDial(t, s, "uuid2")
 	u2.send(`{"action":"sync","cursors":{"uuidroom2":2}}`)
-	for i := 3; i <= 5; i++ {
-		if m := u2.nextOfType("message"); m["index"] != float64(i) {
-			t.Fatalf("sync message = %v, want index %d", m, i)
-		}
+	// Small messages: one batch holds them all.
+	if got := batchIndexes(t, u2.nextOfType("messages"), "uuidroom2"); fmt.Sprint(got) != "[3 4 5]" {
+		t.Fatalf("sync batch indexes %v, want [3 4 5]", got)
 	}
 	if f := u2.nextOfType("synced"); f["chatroomId"] != "uuidroom2" || f["head"] != float64(5) || f["complete"] != true {
 		t.Fatalf("synced = %v", f)
@@ -306,8 +305,8 @@ func TestOfflineSyncOverWebSocket(t *testing.T) {
 	// The pushed messages count as seen once uuid2 disconnects: stored
 	// cursor was 0, the client said 2, 3..5 were delivered.
 	u2.send(`{"action":"sync"}`)
-	for i := 1; i <= 5; i++ {
-		u2.nextOfType("message")
+	if got := batchIndexes(t, u2.nextOfType("messages"), "uuidroom2"); len(got) != 5 {
+		t.Fatalf("sync batch indexes %v, want 1 to 5", got)
 	}
 	u2.nextOfType("synced")
 	u2.nextOfType("synced")
@@ -332,4 +331,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+// batchIndexes returns the indexes of a sync's messages frame, checking
+// that it and every message in it are of room.
+func batchIndexes(t *testing.T, f map[string]any, room string) []int64 {
+	t.Helper()
+	msgs, ok := f["messages"].([]any)
+	if f["chatroomId"] != room || !ok || len(msgs) == 0 {
+		t.Fatalf("messages frame %v, want a batch of %s", f, room)
+	}
+	var out []int64
+	for _, m := range msgs {
+		mm := m.(map[string]any)
+		if mm["chatroomId"] != room {
+			t.Fatalf("message %v in a batch of %s", mm, room)
+		}
+		out = append(out, int64(mm["index"].(float64)))
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tripsense/tripsense"
@@ -59,6 +60,17 @@ type Service struct {
 	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
 	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
 	FanoutParallelism int
+	// Fanout, when set, takes the fan-out of messages to rooms with more
+	// than FanoutThreshold online connections: the send enqueues jobs of
+	// FanoutBatch connections each and acks once they are queued; a
+	// consumer (DeliverFanout) pushes. Nil: every fan-out is direct.
+	Fanout tripsense.FanoutQueue
+	// FanoutThreshold is the room size (online connections) above which
+	// fan-out goes to Fanout (DefaultFanoutThreshold when 0).
+	FanoutThreshold int
+	// FanoutBatch is how many connections one job holds
+	// (DefaultFanoutBatch when 0).
+	FanoutBatch int
 	// Limiter, when set, is asked before every frame a connection sends.
 	Limiter Limiter
 	// OrderedRooms makes one process hand a room's messages to fan-out in
@@ -74,8 +86,20 @@ type Service struct {
 	// process that does not outlive its request (a Lambda) sets it
 	// negative: it cannot push a deferred receipt later.
 	ReceiptInterval time.Duration
-	Now             func() time.Time
-	Log             *slog.Logger
+	// MaxChatMessageBytes bounds a sendMessage's body
+	// (tripsense.MaxChatMessageBytes when 0); behind API Gateway it is
+	// tripsense.MaxChatMessageBytesGateway, so that every valid frame fits
+	// the gateway's 32 KB.
+	MaxChatMessageBytes int
+	// SyncFrameBytes bounds one messages frame of the sync action
+	// (DefaultSyncFrameBytes when 0).
+	SyncFrameBytes int
+	// SyncMargin is how long before the frame's deadline (ctx.Deadline(),
+	// Lambda's timeout on AWS) a sync stops pushing messages and sends its
+	// synced frames; 0 means a quarter of the time left when it starts.
+	SyncMargin time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 
 	order     roomOrder
 	receipts  receiptWindows
@@ -410,7 +434,7 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
 		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
 	}
-	if err := tripsense.ValidateNewMessage(nm); err != nil {
+	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
 		return err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
@@ -440,6 +464,14 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	// reached this connection yet must not be skipped.
 	if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
+	}
+	if dup && s.Fanout != nil {
+		// A retry in a room whose fan-out goes to the queue: the first
+		// attempt may have stored the message and died before it queued
+		// the fan-out (the sender got no ack, which comes after the queue
+		// took the jobs). Nothing records that the jobs were queued, so a
+		// retry queues them again; recipients dedupe by index.
+		s.queueFanout(ctx, c.ID, &m)
 	}
 	if !dup {
 		// A retried send was fanned out when it was first stored; members who
@@ -487,6 +519,18 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 		s.log().Error("fan-out lookup", "room", m.Room, "index", m.Index, "err", err)
 		return
 	}
+	if s.enqueue(ctx, senderConn, m, members) {
+		return
+	}
+	s.pushAll(ctx, senderConn, m, out, members)
+}
+
+// pushAll pushes out to every member but skip, FanoutParallelism at a time,
+// and disconnects the members that are gone. It returns how many pushes
+// failed otherwise (throttled, timed out).
+func (s *Service) pushAll(ctx context.Context, skip string, m *tripsense.Message, out tripsense.Outbound, members []tripsense.Member) int {
+	senderConn := skip
+	var failed atomic.Int32
 	push := func(conn string) {
 		err := s.Pusher.Push(ctx, conn, out)
 		if err == nil {
@@ -498,6 +542,7 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 			}
 			return
 		}
+		failed.Add(1)
 		s.log().Warn("push failed", "conn", conn, "room", m.Room, "index", m.Index, "err", err)
 	}
 	par := s.FanoutParallelism
@@ -507,7 +552,7 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 				push(mb.ConnID)
 			}
 		}
-		return
+		return int(failed.Load())
 	}
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
@@ -523,6 +568,7 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 		}(mb.ConnID)
 	}
 	wg.Wait()
+	return int(failed.Load())
 }
 
 // markRead moves the user's read cursor (lastRead, shared by all devices)

@@ -24,18 +24,36 @@ type recorder struct {
 	frames   map[string][]map[string]any
 	closed   map[string]int
 	gone     map[string]bool // pushes to these fail with ErrGone
+	delay    time.Duration   // every push takes this long (a slow network)
+	throttle map[string]int  // the next n pushes to these fail with ERATELIMITED
 }
 
 func newRecorder(p tripsense.Presence) *recorder {
-	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}}
+	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}, throttle: map[string]int{}}
 }
 
 func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) error {
+	if r.delay > 0 {
+		t := time.NewTimer(r.delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 	r.mu.Lock()
 	gone := r.gone[id]
+	throttled := r.throttle[id] > 0
+	if throttled {
+		r.throttle[id]--
+	}
 	r.mu.Unlock()
 	if gone {
 		return tripsense.ErrGone
+	}
+	if throttled {
+		return tripsense.Errorf(tripsense.ERATELIMITED, "throttled")
 	}
 	var f map[string]any
 	if err := json.Unmarshal(out.Data, &f); err != nil {
@@ -44,10 +62,31 @@ func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) 
 	r.mu.Lock()
 	r.frames[id] = append(r.frames[id], f)
 	r.mu.Unlock()
-	if out.Index > 0 {
+	switch {
+	case out.Index > 0 && out.Through:
+		_ = r.presence.SeenThrough(ctx, id, out.Room, out.Index)
+	case out.Index > 0:
 		_ = r.presence.Delivered(ctx, id, out.Room, out.Index)
 	}
 	return nil
+}
+
+// unbatch replaces every messages frame of a sync by its messages, each
+// as a message frame, so tests can count messages whatever the batching.
+func unbatch(frames []map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, f := range frames {
+		if f["type"] != "messages" {
+			out = append(out, f)
+			continue
+		}
+		for _, m := range f["messages"].([]any) {
+			mm := m.(map[string]any)
+			mm["type"] = "message"
+			out = append(out, mm)
+		}
+	}
+	return out
 }
 
 func (r *recorder) Close(_ context.Context, id string, code int, _ string) error {
@@ -337,7 +376,8 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync"}`)
-	frames := f.rec.take("c2")
+	batched := f.rec.take("c2")
+	frames := unbatch(batched)
 	// 445 messages of uuidroom2, then synced frames for uuidroom2 and
 	// uuidroom3 (sorted by room), then syncDone.
 	if len(frames) != 445+2+1 || frames[447]["type"] != "syncDone" {
@@ -354,9 +394,21 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	if s := frames[446]; s["type"] != "synced" || s["chatroomId"] != "uuidroom3" || s["head"] != float64(0) {
 		t.Fatalf("synced = %v", s)
 	}
+	// Batched: every messages frame but the last of a page is full, none
+	// is over the frame limit (the last three are synced, synced, syncDone).
+	for i, b := range batched[:len(batched)-3] {
+		n := len(b["messages"].([]any))
+		data, _ := json.Marshal(b)
+		if b["type"] != "messages" || b["chatroomId"] != "uuidroom2" || n < 2 || len(data) > ws.DefaultSyncFrameBytes {
+			t.Fatalf("batch %d: %s with %d messages, %d bytes", i, b["type"], n, len(data))
+		}
+	}
+	if len(batched) > 445/100+5 {
+		t.Fatalf("%d frames for 445 small messages: not batched", len(batched))
+	}
 	// Client cursors win; a disconnect then records everything as seen.
 	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":449}}`)
-	if got := f.rec.take("c2"); len(got) != 4 || got[0]["index"] != float64(450) || got[3]["type"] != "syncDone" {
+	if got := unbatch(f.rec.take("c2")); len(got) != 4 || got[0]["index"] != float64(450) || got[3]["type"] != "syncDone" {
 		t.Fatalf("sync with cursor: %v", got)
 	}
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -476,7 +528,7 @@ func TestSyncStaleRoomFailsAlone(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	want := []string{"message uuidroom1", "synced uuidroom1", "synced uuidroom2", "synced uuidroom3 not_member", "syncDone <nil>"}
+	want := []string{"messages uuidroom1", "synced uuidroom1", "synced uuidroom2", "synced uuidroom3 not_member", "syncDone <nil>"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("frames %q, want %q", got, want)
 	}
@@ -519,7 +571,7 @@ func TestSyncActionIsBounded(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync"}`)
-	frames := f.rec.take("c2")
+	frames := unbatch(f.rec.take("c2"))
 	if len(frames) != catchup.MaxSyncMessages+2+1 || frames[len(frames)-1]["type"] != "syncDone" {
 		t.Fatalf("got %d frames, want %d messages, 2 synced and syncDone", len(frames), catchup.MaxSyncMessages)
 	}
@@ -528,7 +580,7 @@ func TestSyncActionIsBounded(t *testing.T) {
 		t.Fatalf("synced = %v", s)
 	}
 	f.send(t, u2, fmt.Sprintf(`{"action":"sync","cursors":{"uuidroom2":%d}}`, catchup.MaxSyncMessages))
-	frames = f.rec.take("c2")
+	frames = unbatch(f.rec.take("c2"))
 	if len(frames) != 150+2+1 || frames[150]["complete"] != true {
 		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-3])
 	}
@@ -582,7 +634,7 @@ func TestSyncFromClientCursorsAdvancesTheStoredCursor(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":10}}`)
-	if frames := f.rec.take("c2"); len(frames) != 10+2+1 {
+	if frames := unbatch(f.rec.take("c2")); len(frames) != 10+2+1 {
 		t.Fatalf("got %d frames", len(frames))
 	}
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -651,4 +703,48 @@ func TestMemberRemovedDuringConnectReceivesNothing(t *testing.T) {
 	if len(members) != 0 {
 		t.Fatalf("removed member still receives uuidroom1: %v", members)
 	}
+}
+
+// TestSyncStopsBeforeTheDeadline: with pushes that cannot all finish before
+// the frame's deadline (Lambda's timeout on AWS), the sync stops early and
+// still ends every room with a synced frame saying where to continue, and
+// the messages it pushed are exactly those up to next.
+func TestSyncStopsBeforeTheDeadline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	const total = 2000
+	for i := 1; i <= total; i++ {
+		if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc.SyncFrameBytes = 1 // one message per frame: 2000 pushes
+	f.rec.delay = time.Millisecond
+	u2 := f.connect(t, "c2", "uuid2")
+	dctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer cancel()
+	if err := f.svc.Handle(dctx, u2, []byte(`{"action":"sync","cursors":{"uuidroom2":0}}`)); err != nil {
+		t.Fatalf("sync ran into its deadline: %v", err)
+	}
+	frames := unbatch(f.rec.take("c2"))
+	n := len(frames) - 3 // two synced frames and syncDone follow the messages
+	if n <= 0 || n >= total {
+		t.Fatalf("%d messages pushed, want a part of %d", n, total)
+	}
+	for i := range n {
+		if frames[i]["type"] != "message" || frames[i]["index"] != float64(i+1) {
+			t.Fatalf("frame %d = %v", i, frames[i])
+		}
+	}
+	if s := frames[n]; s["type"] != "synced" || s["chatroomId"] != "uuidroom2" || s["complete"] != false || s["next"] != float64(n) || s["head"] != float64(total) {
+		t.Fatalf("synced = %v, want complete:false next:%d", s, n)
+	}
+	if s := frames[n+1]; s["type"] != "synced" || s["chatroomId"] != "uuidroom3" || s["complete"] != true {
+		t.Fatalf("synced = %v", s)
+	}
+	if s := frames[n+2]; s["type"] != "syncDone" {
+		t.Fatalf("last frame %v, want syncDone", s)
+	}
+	t.Logf("%d of %d messages before the deadline", n, total)
 }

@@ -118,15 +118,14 @@ func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reaso
 
 // recordBatch records the deliveries of a batch the writer took (ok: it
 // reached the socket) and ends the batch, so that an Unregister waiting for
-// it reads the watermarks with this batch counted.
+// it reads the watermarks with this batch counted. A sync's batch
+// (Outbound.Through) counts everything up to its index.
 func (c *conn) recordBatch(batch []tripsense.Outbound, ok bool) {
 	c.mu.Lock()
 	if ok {
 		for i := range batch {
 			if batch[i].Index > 0 {
-				if wm := c.marks[batch[i].Room]; wm != nil {
-					wm.Delivered(batch[i].Index)
-				}
+				c.deliveredLocked(batch[i].Room, batch[i].Index, batch[i].Through)
 			}
 		}
 	}
@@ -137,12 +136,20 @@ func (c *conn) recordBatch(batch []tripsense.Outbound, ok bool) {
 	c.mu.Unlock()
 }
 
-func (c *conn) delivered(room string, index int64) {
+func (c *conn) delivered(room string, index int64, through bool) {
 	c.mu.Lock()
-	if wm := c.marks[room]; wm != nil {
-		wm.Delivered(index)
-	}
+	c.deliveredLocked(room, index, through)
 	c.mu.Unlock()
+}
+
+func (c *conn) deliveredLocked(room string, index int64, through bool) {
+	if wm := c.marks[room]; wm != nil {
+		if through {
+			wm.SeenThrough(index) // a sync's batch: everything up to index
+		} else {
+			wm.Delivered(index)
+		}
+	}
 }
 
 func (c *conn) close(code int, reason string) {

@@ -297,7 +297,7 @@ func (h *Hub) Delivered(_ context.Context, id, room string, index int64) error {
 	if c == nil {
 		return tripsense.ErrNotFound
 	}
-	c.delivered(room, index)
+	c.delivered(room, index, false)
 	return nil
 }
 

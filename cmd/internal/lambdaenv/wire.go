@@ -99,8 +99,8 @@ func (b *Backend) Pusher(log *slog.Logger) *apigw.Pusher {
 }
 
 // Service returns the ws use cases over the store, the presence, pusher and
-// the catch-up service, with the replace policy; a function that configures
-// more sets it on the result.
+// the catch-up service, with the replace policy and API Gateway's body
+// limit; a function that configures more sets it on the result.
 func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service {
 	return &ws.Service{
 		Store:    b.Store,
@@ -110,7 +110,8 @@ func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service
 		Policy:   ws.Replace,
 		// A Lambda cannot push a deferred receipt after its invocation
 		// returned: receipts go out at once.
-		ReceiptInterval: -1,
-		Log:             log,
+		ReceiptInterval:     -1,
+		MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway,
+		Log:                 log,
 	}
 }
