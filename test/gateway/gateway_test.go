@@ -254,6 +254,15 @@ func TestPoolServesOneInvocationPerInstance(t *testing.T) {
 	default:
 	}
 	close(release)
+	// The two waiting frames start once instances are free; WaitIdle alone
+	// could return before the gateway has read them off the socket.
+	for range 2 {
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatal("the waiting frames never started")
+		}
+	}
 	if err := gw.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
