@@ -17,11 +17,18 @@ import (
 // it is closed as a slow consumer (ws.CloseSlowConsumer).
 const DefaultQueueLimit = 1024
 
+// DefaultSyncQueueBytes bounds the bytes a connection's sync may have
+// queued or in the writer's batch, not yet written (HubOptions.SyncQueueBytes):
+// a sync whose client reads nothing holds about this much, plus one frame.
+const DefaultSyncQueueBytes = 1 << 20
+
 // Hub is the in-memory registry of online connections. It implements
 // tripsense.Presence and tripsense.Pusher. The zero value is not usable:
 // call NewHub. Safe for concurrent use.
 type Hub struct {
 	queueLimit int
+	syncBytes  int
+	onWait     func() // tests: a waiting push (a sync) starts to wait
 	msgRate    rate.Limit
 	msgBurst   int
 	ctlRate    rate.Limit
@@ -84,6 +91,10 @@ type HubOptions struct {
 	// QueueLimit is how many frames may wait for one connection
 	// (DefaultQueueLimit).
 	QueueLimit int
+	// SyncQueueBytes bounds the bytes of a sync's frames queued or being
+	// written for one connection (DefaultSyncQueueBytes); a sync past it
+	// waits for the writer. One frame always fits.
+	SyncQueueBytes int
 	// MsgRate and MsgBurst are the per-connection sendMessage token bucket
 	// (refill per second, size); MsgRate 0 means unlimited.
 	MsgRate  float64
@@ -100,6 +111,9 @@ func NewHub(o HubOptions) *Hub {
 	if o.QueueLimit <= 0 {
 		o.QueueLimit = DefaultQueueLimit
 	}
+	if o.SyncQueueBytes <= 0 {
+		o.SyncQueueBytes = DefaultSyncQueueBytes
+	}
 	r, cr := rate.Inf, rate.Inf
 	if o.MsgRate > 0 {
 		r = rate.Limit(o.MsgRate)
@@ -109,6 +123,7 @@ func NewHub(o HubOptions) *Hub {
 	}
 	return &Hub{
 		queueLimit: o.QueueLimit,
+		syncBytes:  o.SyncQueueBytes,
 		msgRate:    r,
 		msgBurst:   max(o.MsgBurst, 1),
 		ctlRate:    cr,
@@ -324,7 +339,11 @@ func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error
 	if c == nil {
 		return tripsense.ErrGone
 	}
-	return c.enqueue(ctx, out, h.queueLimit)
+	return c.enqueue(ctx, out, h.limits())
+}
+
+func (h *Hub) limits() queueLimits {
+	return queueLimits{frames: h.queueLimit, waitBytes: h.syncBytes, onWait: h.onWait}
 }
 
 // Broadcast implements ws.Broadcaster: one pass over the room's
@@ -341,7 +360,7 @@ func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Ou
 		if c.info.ID == skip {
 			continue
 		}
-		_ = c.enqueue(ctx, out, h.queueLimit)
+		_ = c.enqueue(ctx, out, h.limits())
 	}
 	return nil
 }
