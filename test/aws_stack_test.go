@@ -233,6 +233,7 @@ func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 		svc := &ws.Service{
 			Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
 			Policy: ws.Replace, FanoutParallelism: 16, ReceiptInterval: -1, MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway, Log: log,
+			Auth: tk,
 		}
 		for _, o := range s.wsOptions {
 			o(svc)

@@ -32,7 +32,10 @@ type conn struct {
 	// waitBytes is how many bytes of waiting pushes (Outbound.Wait: the
 	// connection's own sync) are queued or in the writer's batch, not yet
 	// written: the sync's byte budget (queueLimits.waitBytes) bounds it.
-	waitBytes   int
+	waitBytes int
+	// expiry closes the connection with CloseExpired at its token's exp;
+	// nil without a token (dev identity). SetExpiry moves it.
+	expiry      *time.Timer
 	closing     bool
 	closeCode   int
 	closeReason string
@@ -204,5 +207,8 @@ func (c *conn) closeLocked(code int, reason string) {
 	c.closeReason = reason
 	c.releaseWaitBytes(c.queue)
 	c.queue = nil
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	close(c.done)
 }

@@ -330,6 +330,32 @@ func (h *Hub) SeenThrough(_ context.Context, id, room string, index int64) error
 	return nil
 }
 
+// SetExpiry implements tripsense.Presence: the connection is closed with
+// ws.CloseExpired at expiresAt (its token's exp) instead of when its
+// previous timer said. The server sets the first one after Connect; an
+// auth frame moves it.
+func (h *Hub) SetExpiry(_ context.Context, id string, expiresAt time.Time) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrNotFound
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return tripsense.ErrNotFound
+	}
+	c.info.ExpiresAt = expiresAt
+	d := time.Until(expiresAt)
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(d, func() {
+			c.close(ws.CloseExpired, "token expired; refresh it with an auth frame before exp, or reconnect with a fresh token")
+		})
+	} else {
+		c.expiry.Reset(d)
+	}
+	return nil
+}
+
 // Push implements tripsense.Pusher: it queues out for the connection's
 // writer and returns at once. A full queue closes the connection with
 // ws.CloseSlowConsumer and returns ErrGone, unless out.Wait asks to wait for
