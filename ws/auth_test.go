@@ -129,32 +129,3 @@ func TestAuthFrameSpendsTheControlBudget(t *testing.T) {
 		t.Fatalf("got %v", e)
 	}
 }
-
-// TestFirstFrameAuthentication: Service.Authenticate accepts exactly an
-// auth frame with a valid token.
-func TestFirstFrameAuthentication(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, ws.Replace)
-	tk, _ := auth.NewToken(testSecret)
-	f.svc.Auth = tk
-	p, err := f.svc.Authenticate(context.Background(), []byte(`{"action":"auth","token":"`+mint(t, tk, "uuid1", time.Hour)+`"}`))
-	if err != nil || p.UserID != "uuid1" || p.Expires.IsZero() {
-		t.Fatalf("Authenticate: %+v, %v", p, err)
-	}
-	for _, frame := range []string{
-		`{"action":"ping"}`,
-		`{"action":"sync"}`,
-		`not json`,
-		`{"action":"auth"}`,
-		`{"action":"auth","token":"not.a.jwt"}`,
-		`{"action":"auth","userId":"uuid1","token":"` + mint(t, tk, "uuid1", time.Hour) + `"}`,
-	} {
-		_, err := f.svc.Authenticate(context.Background(), []byte(frame))
-		if tripsense.ErrorCode(err) != tripsense.EUNAUTHORIZED {
-			t.Errorf("%s: %v, want unauthorized", frame, err)
-		}
-		if code, _ := ws.RefusalClose(err); code != ws.CloseUnauthorized {
-			t.Errorf("%s: close %d", frame, code)
-		}
-	}
-}

@@ -53,9 +53,8 @@ type Service struct {
 	Presence tripsense.Presence
 	Pusher   tripsense.Pusher
 	Catchup  Catchup
-	// Auth verifies the tokens of auth frames (token refresh and
-	// first-frame authentication); nil in dev identity mode, where auth
-	// frames are refused.
+	// Auth verifies the tokens of auth frames (in-band token refresh);
+	// nil in dev identity mode, where auth frames are refused.
 	Auth   tripsense.Authenticator
 	Policy DuplicatePolicy
 	// MaxConnectionsPerUser bounds a user's simultaneous connections under

@@ -99,7 +99,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Limiter: m.hub,
 	}
 	if c.Auth != "dev" {
-		svc.Auth = authn // auth frames: token refresh, first-frame authentication
+		svc.Auth = authn // auth frames: in-band token refresh
 	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
 	apiHandler := api.New(api.Config{

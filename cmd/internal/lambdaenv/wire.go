@@ -104,7 +104,7 @@ func (b *Backend) Pusher(log *slog.Logger) *apigw.Pusher {
 func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service {
 	var authn tripsense.Authenticator
 	if b.Config.Auth != "dev" {
-		authn = b.Auth // auth frames: token refresh, first-frame authentication
+		authn = b.Auth // auth frames: in-band token refresh
 	}
 	return &ws.Service{
 		Auth:     authn,
