@@ -1,6 +1,9 @@
 package tripsense
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // MessageStore stores messages and allocates per-room indexes.
 // Implementations are safe for concurrent use.
@@ -167,6 +170,11 @@ type Presence interface {
 	// SeenThrough records that the user of the connection has seen room up to
 	// index (it sent that message, or marked it read).
 	SeenThrough(ctx context.Context, connID, room string, index int64) error
+	// SetExpiry moves the connection's expiry (its token's exp, after an
+	// in-band token refresh): it stays registered, and receives its rooms,
+	// until then instead. ErrNotFound when the connection is unknown or
+	// already expired.
+	SetExpiry(ctx context.Context, connID string, expiresAt time.Time) error
 }
 
 // FanoutJob is the fan-out of one stored message to a batch of its room's

@@ -254,6 +254,7 @@ func newAWSStackLagged(t *testing.T, gsiLag time.Duration, opts ...func(*gateway
 		svc := &ws.Service{
 			Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
 			Policy: ws.Replace, FanoutParallelism: 16, ReceiptInterval: -1, MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway, Log: log,
+			Auth: tk,
 		}
 		for _, o := range s.wsOptions {
 			o(svc)

@@ -18,7 +18,7 @@ const (
 	CloseReplaced     = 4000 // a newer connection of the same user replaced this one
 	CloseSlowConsumer = 4001 // the outgoing queue overflowed; catch up with sync
 	CloseRemoved      = 4002 // the server dropped the connection (gone, or an internal failure)
-	CloseExpired      = 4003 // the token the connection was opened with expired; reconnect with a fresh one
+	CloseExpired      = 4003 // the connection's token reached its exp (refresh it before with an auth frame); reconnect with a fresh one
 )
 
 // inFrame is every client frame. Pointers mark fields whose absence matters.
@@ -32,6 +32,7 @@ type inFrame struct {
 	Index       *int64           `json:"index"`
 	Cursors     map[string]int64 `json:"cursors"`
 	Limit       int              `json:"limit"`
+	Token       string           `json:"token"`
 }
 
 // frameFields are the member names of inFrame, matched exactly.

@@ -53,7 +53,10 @@ type Service struct {
 	Presence tripsense.Presence
 	Pusher   tripsense.Pusher
 	Catchup  Catchup
-	Policy   DuplicatePolicy
+	// Auth verifies the tokens of auth frames (in-band token refresh);
+	// nil in dev identity mode, where auth frames are refused.
+	Auth   tripsense.Authenticator
+	Policy DuplicatePolicy
 	// MaxConnectionsPerUser bounds a user's simultaneous connections under
 	// the Allow policy (0 means DefaultMaxConnectionsPerUser).
 	MaxConnectionsPerUser int
@@ -375,8 +378,10 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		err = s.sync(ctx, c, &f)
 	case "ping":
 		err = s.reply(ctx, c, pongFrame)
+	case "auth":
+		err = s.auth(ctx, c, &f)
 	default:
-		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, markRead, sync or ping", truncate(f.Action, 64))
+		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, markRead, sync, ping or auth", truncate(f.Action, 64))
 	}
 	if err == nil {
 		return nil

@@ -98,6 +98,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Policy: c.Policy, MaxConnectionsPerUser: c.MaxConns, FanoutParallelism: 1, OrderedRooms: true, Log: m.Log,
 		Limiter: m.hub,
 	}
+	if c.Auth != "dev" {
+		svc.Auth = authn // auth frames: in-band token refresh
+	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
 	apiHandler := api.New(api.Config{
 		Sync: sync, Members: svc, Reads: svc, Auth: authn, Log: m.Log,

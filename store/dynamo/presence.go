@@ -686,3 +686,92 @@ func (p *Presence) writeBatch(ctx context.Context, table string, reqs []types.Wr
 	}
 	return nil
 }
+
+// SetExpiry moves the expiry of a live connection (an in-band token
+// refresh) to expiresAt, bounded by its ConnectedAt+tripsense.ConnectionTTL,
+// on every item that carries it: the connection item (what Get, and so
+// every frame, checks), its entry in the user's userConnections item (and
+// that item's own expiresAt, the latest of its entries), and its watermark
+// and roomConnections items (what fan-out reads). It costs one read and
+// 3 + 2 per room writes. It returns ErrNotFound when the connection is
+// unknown or expired. Items the connection lost meanwhile (a room it left,
+// an entry of a replaced connection) are not written again.
+func (p *Presence) SetExpiry(ctx context.Context, connID string, expiresAt time.Time) error {
+	conn, err := p.Get(ctx, connID)
+	if err != nil {
+		return err
+	}
+	if limit := conn.ConnectedAt.Add(tripsense.ConnectionTTL); !conn.ConnectedAt.IsZero() && expiresAt.After(limit) {
+		expiresAt = limit
+	}
+	exp := avN(expiresAt.Unix())
+	_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.Connections),
+		Key:                       map[string]types.AttributeValue{attrConnID: avS(connID)},
+		UpdateExpression:          aws.String("SET #e = :e"),
+		ConditionExpression:       aws.String("attribute_exists(#c) AND #e > :now"),
+		ExpressionAttributeNames:  names("#c", attrConnID, "#e", attrExpiresAt),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp, ":now": avN(p.cfg.Now().Unix())},
+	})
+	if isConditionFailed(err) {
+		return tripsense.ErrNotFound
+	}
+	if err != nil {
+		return mapErr("set expiry", err)
+	}
+	// Not a new admission: the version stays, and a concurrent one that
+	// read the entry before sees the connection live either way.
+	_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.UserConnections),
+		Key:                       map[string]types.AttributeValue{attrUserID: avS(conn.UserID)},
+		UpdateExpression:          aws.String("SET #cs.#id.#e = :e"),
+		ConditionExpression:       aws.String("attribute_exists(#cs.#id)"),
+		ExpressionAttributeNames:  names("#cs", attrConns, "#id", connID, "#e", attrExpiresAt),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return mapErr("set expiry", err)
+	}
+	_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.UserConnections),
+		Key:                       map[string]types.AttributeValue{attrUserID: avS(conn.UserID)},
+		UpdateExpression:          aws.String("SET #e = :e"),
+		ConditionExpression:       aws.String("attribute_exists(#cs) AND #e < :e"),
+		ExpressionAttributeNames:  names("#cs", attrConns, "#e", attrExpiresAt),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return mapErr("set expiry", err)
+	}
+	var rooms []string
+	err = queryAll(ctx, p.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(p.t.Watermarks),
+		KeyConditionExpression:    aws.String("#c = :c"),
+		ExpressionAttributeNames:  names("#c", attrConnID, "#r", attrRoom),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(connID)},
+		ProjectionExpression:      aws.String("#r"),
+		ConsistentRead:            aws.Bool(true),
+	}, func(item map[string]types.AttributeValue) { rooms = append(rooms, getS(item, attrRoom)) })
+	if err != nil {
+		return mapErr("set expiry", err)
+	}
+	for _, r := range rooms {
+		for _, u := range []struct {
+			table string
+			key   map[string]types.AttributeValue
+		}{{p.t.Watermarks, keyWatermark(connID, r)}, {p.t.RoomConnections, keyRoomConn(r, connID)}} {
+			_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                 aws.String(u.table),
+				Key:                       u.key,
+				UpdateExpression:          aws.String("SET #e = :e"),
+				ConditionExpression:       aws.String("attribute_exists(#c)"),
+				ExpressionAttributeNames:  names("#c", attrConnID, "#e", attrExpiresAt),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp},
+			})
+			if err != nil && !isConditionFailed(err) {
+				return mapErr("set expiry", err)
+			}
+		}
+	}
+	return nil
+}

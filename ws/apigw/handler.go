@@ -34,7 +34,7 @@ const (
 )
 
 // Routes are the named routes of the WebSocket API, one per client action.
-var Routes = []string{"sendMessage", "markRead", "sync", "ping"}
+var Routes = []string{"sendMessage", "markRead", "sync", "ping", "auth"}
 
 // UseCases are the realtime use cases the handler calls; *ws.Service
 // implements them.

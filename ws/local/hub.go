@@ -17,11 +17,18 @@ import (
 // it is closed as a slow consumer (ws.CloseSlowConsumer).
 const DefaultQueueLimit = 1024
 
+// DefaultSyncQueueBytes bounds the bytes a connection's sync may have
+// queued or in the writer's batch, not yet written (HubOptions.SyncQueueBytes):
+// a sync whose client reads nothing holds about this much, plus one frame.
+const DefaultSyncQueueBytes = 1 << 20
+
 // Hub is the in-memory registry of online connections. It implements
 // tripsense.Presence and tripsense.Pusher. The zero value is not usable:
 // call NewHub. Safe for concurrent use.
 type Hub struct {
 	queueLimit int
+	syncBytes  int
+	onWait     func() // tests: a waiting push (a sync) starts to wait
 	msgRate    rate.Limit
 	msgBurst   int
 	ctlRate    rate.Limit
@@ -84,6 +91,10 @@ type HubOptions struct {
 	// QueueLimit is how many frames may wait for one connection
 	// (DefaultQueueLimit).
 	QueueLimit int
+	// SyncQueueBytes bounds the bytes of a sync's frames queued or being
+	// written for one connection (DefaultSyncQueueBytes); a sync past it
+	// waits for the writer. One frame always fits.
+	SyncQueueBytes int
 	// MsgRate and MsgBurst are the per-connection sendMessage token bucket
 	// (refill per second, size); MsgRate 0 means unlimited.
 	MsgRate  float64
@@ -100,6 +111,9 @@ func NewHub(o HubOptions) *Hub {
 	if o.QueueLimit <= 0 {
 		o.QueueLimit = DefaultQueueLimit
 	}
+	if o.SyncQueueBytes <= 0 {
+		o.SyncQueueBytes = DefaultSyncQueueBytes
+	}
 	r, cr := rate.Inf, rate.Inf
 	if o.MsgRate > 0 {
 		r = rate.Limit(o.MsgRate)
@@ -109,6 +123,7 @@ func NewHub(o HubOptions) *Hub {
 	}
 	return &Hub{
 		queueLimit: o.QueueLimit,
+		syncBytes:  o.SyncQueueBytes,
 		msgRate:    r,
 		msgBurst:   max(o.MsgBurst, 1),
 		ctlRate:    cr,
@@ -315,6 +330,32 @@ func (h *Hub) SeenThrough(_ context.Context, id, room string, index int64) error
 	return nil
 }
 
+// SetExpiry implements tripsense.Presence: the connection is closed with
+// ws.CloseExpired at expiresAt (its token's exp) instead of when its
+// previous timer said. The server sets the first one after Connect; an
+// auth frame moves it.
+func (h *Hub) SetExpiry(_ context.Context, id string, expiresAt time.Time) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrNotFound
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return tripsense.ErrNotFound
+	}
+	c.info.ExpiresAt = expiresAt
+	d := time.Until(expiresAt)
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(d, func() {
+			c.close(ws.CloseExpired, "token expired; refresh it with an auth frame before exp, or reconnect with a fresh token")
+		})
+	} else {
+		c.expiry.Reset(d)
+	}
+	return nil
+}
+
 // Push implements tripsense.Pusher: it queues out for the connection's
 // writer and returns at once. A full queue closes the connection with
 // ws.CloseSlowConsumer and returns ErrGone, unless out.Wait asks to wait for
@@ -324,7 +365,11 @@ func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error
 	if c == nil {
 		return tripsense.ErrGone
 	}
-	return c.enqueue(ctx, out, h.queueLimit)
+	return c.enqueue(ctx, out, h.limits())
+}
+
+func (h *Hub) limits() queueLimits {
+	return queueLimits{frames: h.queueLimit, waitBytes: h.syncBytes, onWait: h.onWait}
 }
 
 // Broadcast implements ws.Broadcaster: one pass over the room's
@@ -341,7 +386,7 @@ func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Ou
 		if c.info.ID == skip {
 			continue
 		}
-		_ = c.enqueue(ctx, out, h.queueLimit)
+		_ = c.enqueue(ctx, out, h.limits())
 	}
 	return nil
 }

@@ -252,12 +252,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
 	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
-	// A socket does not outlive the token it was opened with.
-	var expiry *time.Timer
+	// A socket does not outlive its token: closed at exp, unless an auth
+	// frame moves it (Hub.SetExpiry).
 	if !p.Expires.IsZero() {
-		expiry = time.AfterFunc(time.Until(p.Expires), func() {
-			c.close(wscore.CloseExpired, "token expired; reconnect with a fresh token")
-		})
+		_ = s.Hub.SetExpiry(base, info.ID, p.Expires)
 	}
 	// Serve the socket on a goroutine of its own and return: net/http's
 	// connection goroutine then ends and frees its request state and 8 KiB
@@ -267,9 +265,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		// A fresh context: the request's would keep its values alive.
 		s.serveSocket(context.Background(), info, c, sock, br)
-		if expiry != nil {
-			expiry.Stop()
-		}
 	}()
 }
 
