@@ -19,7 +19,7 @@ import (
 // implements it. Errors are *tripsense.Error values whose codes the API maps
 // to statuses.
 type SyncService interface {
-	Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]catchup.RoomSync, error)
+	Sync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]catchup.RoomSync, error)
 	History(ctx context.Context, user, room string, after, before int64, limit int) (catchup.HistoryPage, error)
 	Rooms(ctx context.Context, user string) ([]catchup.RoomSummary, error)
 	MarkRead(ctx context.Context, user, room string, index int64) (tripsense.Cursor, error)

@@ -8,7 +8,9 @@ import (
 	catchup "github.com/tripsense/tripsense/sync"
 )
 
-// getSync serves GET /v1/sync?after=room:N,room:N&limit=M.
+// getSync serves GET /v1/sync?after=room:N,room:N&limit=M&deviceId=D:
+// the rooms without a cursor in after start from device D's stored cursor
+// (the default device's without deviceId).
 func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 	p, err := principal(r)
 	if err != nil {
@@ -16,6 +18,11 @@ func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := query(r, "after", "limit")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	device, err := tripsense.ParseDeviceID(q["deviceId"])
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -30,7 +37,7 @@ func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	rooms, err := s.sync.Sync(r.Context(), p.UserID, cursors, limit)
+	rooms, err := s.sync.Sync(r.Context(), p.UserID, device, cursors, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

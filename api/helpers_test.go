@@ -196,7 +196,7 @@ func tripsenseMsg(room string) tripsense.NewMessage {
 // failingSync is a SyncService whose every method fails with err.
 type failingSync struct{ err error }
 
-func (f failingSync) Sync(context.Context, string, map[string]int64, int) ([]catchup.RoomSync, error) {
+func (f failingSync) Sync(context.Context, string, string, map[string]int64, int) ([]catchup.RoomSync, error) {
 	return nil, f.err
 }
 

@@ -30,7 +30,7 @@ func TestBodiesAreDecodedExactly(t *testing.T) {
 				t.Fatalf("message %q shows decoder internals", msg)
 			}
 			ctx := context.Background()
-			if cur, _ := f.st.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 0 {
+			if cur, _ := f.st.Cursor(ctx, "uuid1", "", "uuidroom1"); cur.LastSeen != 0 {
 				t.Fatalf("cursor moved to %d", cur.LastSeen)
 			}
 			if ok, _ := f.st.IsMember(ctx, "uuid1", "uuidroom3"); ok {

@@ -41,10 +41,10 @@ func MustAppend(tb testing.TB, st *memory.Store, room string, n int) {
 	}
 }
 
-// MustAdvance sets the stored cursor of (user, room).
+// MustAdvance sets the stored cursor of (user, room) on the default device.
 func MustAdvance(tb testing.TB, st *memory.Store, user, room string, last int64) {
 	tb.Helper()
-	if _, err := st.AdvanceCursor(context.Background(), user, room, last); err != nil {
+	if _, err := st.AdvanceCursor(context.Background(), user, "", room, last); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -119,11 +119,11 @@ func (f *faulty) Rooms(ctx context.Context, user string) ([]string, error) {
 	return f.Store.Rooms(ctx, user)
 }
 
-func (f *faulty) AdvanceCursor(ctx context.Context, user, room string, last int64) (tripsense.Cursor, error) {
+func (f *faulty) AdvanceCursor(ctx context.Context, user, device, room string, last int64) (tripsense.Cursor, error) {
 	if f.advance != nil {
 		return tripsense.Cursor{}, f.advance()
 	}
-	return f.Store.AdvanceCursor(ctx, user, room, last)
+	return f.Store.AdvanceCursor(ctx, user, device, room, last)
 }
 
 var _ catchup.Store = (*faulty)(nil)

@@ -16,8 +16,8 @@ type Store interface {
 	Head(ctx context.Context, room string) (int64, error)
 	IsMember(ctx context.Context, user, room string) (bool, error)
 	Rooms(ctx context.Context, user string) ([]string, error)
-	Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error)
-	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (tripsense.Cursor, error)
+	Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error)
+	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (tripsense.Cursor, error)
 }
 
 var _ Store = tripsense.Store(nil)
@@ -44,6 +44,13 @@ func errNotMember() error {
 func checkUser(user string) error {
 	if !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	return nil
+}
+
+func checkDevice(device string) error {
+	if !tripsense.ValidDeviceID(device) {
+		return tripsense.Errorf(tripsense.EINVALID, "deviceId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
 	return nil
 }
@@ -85,10 +92,11 @@ func (s *Service) member(ctx context.Context, op, user, room string) error {
 	return nil
 }
 
-// Rooms returns every room of user, sorted by id, with its head, the stored
-// read cursor (clamped to the head) and the unread count head - lastSeen.
+// Rooms returns every room of user, sorted by id, with its head, the
+// default device's stored cursor (clamped to the head) and the unread count
+// head - lastSeen.
 func (s *Service) Rooms(ctx context.Context, user string) ([]RoomSummary, error) {
-	plan, err := s.Plan(ctx, user, nil)
+	plan, err := s.Plan(ctx, user, tripsense.DefaultDevice, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +107,8 @@ func (s *Service) Rooms(ctx context.Context, user string) ([]RoomSummary, error)
 	return out, nil
 }
 
-// MarkRead advances the read cursor of (user, room) to index: never
-// backwards, never past the room's head. It returns the resulting cursor,
+// MarkRead advances the default device's cursor of (user, room) to index:
+// never backwards, never past the room's head. It returns the resulting cursor,
 // which is the unchanged one when index is not ahead of it.
 // Errors: EINVALID (bad id, negative index), ENOTMEMBER.
 func (s *Service) MarkRead(ctx context.Context, user, room string, index int64) (tripsense.Cursor, error) {
@@ -110,7 +118,7 @@ func (s *Service) MarkRead(ctx context.Context, user, room string, index int64) 
 	if err := s.member(ctx, "mark read", user, room); err != nil {
 		return tripsense.Cursor{}, err
 	}
-	c, err := s.Store.AdvanceCursor(ctx, user, room, index)
+	c, err := s.Store.AdvanceCursor(ctx, user, tripsense.DefaultDevice, room, index)
 	if err != nil {
 		return tripsense.Cursor{}, fmt.Errorf("catchup: mark read %s in %s: %w", user, room, err)
 	}

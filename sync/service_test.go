@@ -69,7 +69,7 @@ func TestMarkRead(t *testing.T) {
 			t.Fatalf("%s: got %+v, want lastSeen %d", s.name, c, s.want)
 		}
 	}
-	c, err := st.Cursor(context.Background(), "uuid1", "uuidroom3")
+	c, err := st.Cursor(context.Background(), "uuid1", "", "uuidroom3")
 	if err != nil || c.LastSeen != 0 || !c.UpdatedAt.IsZero() {
 		t.Fatalf("non-member cursor was written: %+v %v", c, err)
 	}

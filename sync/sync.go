@@ -58,15 +58,15 @@ const MaxSyncMessages = 5 * tripsense.MaxPageLimit
 // Sync returns, for every room of user sorted by id, the first page (at
 // most limit messages; 0 means tripsense.DefaultPageLimit) of its missed
 // range (lastSeen, head], within MaxSyncMessages in total. cursors holds the
-// client's own cursors, which win over the stored ones; it may be nil.
-// Errors: EINVALID (bad limit, ids or cursors), ENOTMEMBER when cursors
-// names a room user is not in.
-func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]RoomSync, error) {
+// client's own cursors, which win over the stored ones of device; it may be
+// nil. Errors: EINVALID (bad limit, ids or cursors), ENOTMEMBER when
+// cursors names a room user is not in.
+func (s *Service) Sync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]RoomSync, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.Plan(ctx, user, cursors)
+	plan, err := s.Plan(ctx, user, device, cursors)
 	if err != nil {
 		return nil, err
 	}

@@ -244,7 +244,7 @@ func TestDisconnectCountsOnlyDeliveredMessages(t *testing.T) {
 	if _, err := f.hub.Get(ctx, "c2"); err == nil {
 		t.Fatal("gone connection is still registered")
 	}
-	cur, err := f.store.Cursor(ctx, "uuid2", "uuidroom2")
+	cur, err := f.store.Cursor(ctx, "uuid2", "", "uuidroom2")
 	if err != nil || cur.LastSeen != 3 {
 		t.Fatalf("uuid2 cursor = %+v, %v; want lastSeen 3 (4 was not delivered)", cur, err)
 	}
@@ -252,11 +252,11 @@ func TestDisconnectCountsOnlyDeliveredMessages(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom2"); cur.LastSeen != 4 {
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "", "uuidroom2"); cur.LastSeen != 4 {
 		t.Fatalf("uuid1 cursor = %d, want 4", cur.LastSeen)
 	}
 	// A room the user never received anything in keeps its cursor.
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 0 {
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "", "uuidroom1"); cur.LastSeen != 0 {
 		t.Fatalf("uuid1 uuidroom1 cursor = %d, want 0", cur.LastSeen)
 	}
 }
@@ -276,7 +276,7 @@ func TestOutOfOrderDeliveryDoesNotSkipAGap(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 1 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 1 {
 		t.Fatalf("cursor = %d, want 1", cur.LastSeen)
 	}
 }
@@ -333,7 +333,7 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "uuidroom2", 5); err != nil {
+	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "", "uuidroom2", 5); err != nil {
 		t.Fatal(err)
 	}
 	u2 := f.connect(t, "c2", "uuid2")
@@ -362,7 +362,7 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 450 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 450 {
 		t.Fatalf("cursor after sync+disconnect = %d, want 450", cur.LastSeen)
 	}
 }
@@ -386,7 +386,7 @@ func TestMarkReadAndPing(t *testing.T) {
 	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
 		t.Fatalf("cursor moved backwards: %v", c)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 3 {
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "", "uuidroom1"); cur.LastSeen != 3 {
 		t.Fatalf("stored cursor = %d", cur.LastSeen)
 	}
 }
@@ -430,7 +430,7 @@ func TestOwnSendDoesNotSkipAnUndeliveredLowerIndex(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 0 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 0 {
 		t.Fatalf("cursor = %d, want 0: message 1 never reached uuid2", cur.LastSeen)
 	}
 }
@@ -478,7 +478,7 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 	if err := f.store.AddMember(ctx, "uuidroom1", "uuid2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "uuidroom1", 3); err != nil {
+	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "", "uuidroom1", 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.RemoveMember(ctx, "uuidroom1", "uuid2"); err != nil {
@@ -493,7 +493,7 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom1"); cur.LastSeen != 4 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom1"); cur.LastSeen != 4 {
 		t.Fatalf("cursor = %d, want 4", cur.LastSeen)
 	}
 }
@@ -517,7 +517,7 @@ func TestSyncFromClientCursorsAdvancesTheStoredCursor(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 20 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 20 {
 		t.Fatalf("cursor = %d, want 20", cur.LastSeen)
 	}
 }
@@ -556,12 +556,12 @@ type removeRacer struct {
 	fired bool
 }
 
-func (r *removeRacer) Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error) {
+func (r *removeRacer) Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error) {
 	r.once.Do(func() {
 		r.fired = true
 		_ = r.svc.RemoveMember(ctx, "uuidroom1", "uuid1")
 	})
-	return r.Store.Cursors(ctx, user)
+	return r.Store.Cursors(ctx, user, device)
 }
 
 // TestMemberRemovedDuringConnectReceivesNothing: a removal racing a connect

@@ -12,16 +12,18 @@ import (
 // rule "the client's own cursors win over stored ones, clamped to the head"
 // lives there, once, for both the HTTP API and the WebSocket sync action.
 type Catchup interface {
-	// Plan returns the missed range of every room of user. A cursor for a
-	// room the user is not in gives ENOTMEMBER.
-	Plan(ctx context.Context, user string, clientCursors map[string]int64) ([]catchup.Range, error)
+	// Plan returns the missed range of every room of user from the stored
+	// cursors of device, or clientCursors where given. A cursor for a room
+	// the user is not in gives ENOTMEMBER.
+	Plan(ctx context.Context, user, device string, clientCursors map[string]int64) ([]catchup.Range, error)
 }
 
 // syncPageSize is how many messages the sync action reads per store call.
 const syncPageSize = 200
 
-// sync pushes the missed messages of every room of the user as message
-// frames, in index order, each room followed by a synced frame. One sync
+// sync pushes the missed messages of every room of the user, from the
+// stored cursors of the connection's device unless the frame gives cursors,
+// as message frames, in index order, each room followed by a synced frame. One sync
 // pushes at most catchup.MaxSyncMessages messages, like one GET /v1/sync:
 // rooms it could not finish get {"type":"synced","complete":false,"next":N}
 // and the client sends sync again (with its cursors). Each message that
@@ -31,7 +33,7 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
 	}
-	plan, err := s.Catchup.Plan(ctx, c.UserID, f.Cursors)
+	plan, err := s.Catchup.Plan(ctx, c.UserID, c.DeviceID, f.Cursors)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,12 @@
 //	dedupeByTime time (ms), dedupe key       -> (empty); finds expired records
 //	userRoom     user, room                  -> joinedAt (ms)
 //	roomUser     room, user                  -> joinedAt (ms)
-//	readCursors  user, room                  -> lastSeen, updatedAt (ms)
+//	readCursors  device key, room            -> lastSeen, updatedAt (ms)
+//
+// The device key of readCursors is tripsense.DeviceKey(user, device): the
+// user id for the default device (so files written before devices existed
+// need no migration: their cursors are the default device's) and
+// "user#device" for a named one.
 //
 // Every write goes through one committer goroutine (commit.go) that takes
 // all the writes queued while the previous commit was syncing (waiting up to
