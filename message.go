@@ -30,16 +30,29 @@ type NewMessage struct {
 	ClientMsgID string
 }
 
-// Cursor is a device's position in a room: every message with an index up
-// to LastSeen reached one of the connections of (UserID, DeviceID) (or was
-// sent or marked read on it). There is one per (user, device, room); it
-// drives that device's catch-up. A cursor only moves forward and never past
+// Cursor is a device's delivered cursor in a room: every message with an
+// index up to LastSeen reached one of the connections of (UserID, DeviceID)
+// (or was sent or marked read on it). There is one per (user, device, room);
+// it drives that device's catch-up. A cursor only moves forward and never past
 // the room's head.
 type Cursor struct {
 	UserID    string
 	DeviceID  string // DefaultDevice for connections opened without a deviceId
 	Room      string
 	LastSeen  int64
+	UpdatedAt time.Time // zero when the cursor was never written
+}
+
+// ReadCursor is how far a user has read a room (lastRead on the wire):
+// every message with an index up to LastRead has been read. Only the user
+// moves it (markRead, PUT /v1/rooms/{room}/cursor), never a delivery; it
+// drives unread counts and read receipts. Like Cursor it only moves forward
+// and never past the room's head. There is one per (user, room), whatever
+// device the user reads on.
+type ReadCursor struct {
+	UserID    string
+	Room      string
+	LastRead  int64
 	UpdatedAt time.Time // zero when the cursor was never written
 }
 

@@ -38,11 +38,12 @@ type MembershipStore interface {
 	RemoveMember(ctx context.Context, room, user string) error
 }
 
-// CursorStore records cursors (the readCursors table), one per (user,
-// device, room): how far that device got, recorded from the delivery
-// watermark of its connections on disconnect. device is DefaultDevice for
-// clients that name none; the cursors stored before devices existed are
-// the default device's.
+// CursorStore records delivered cursors (the readCursors table, which keeps
+// the seed's name), one per (user, device, room): how far that device's
+// connections really got, recorded from the delivery watermark on
+// disconnect. They drive catch-up. device is DefaultDevice for clients that
+// name none; the cursors stored before devices existed are the default
+// device's.
 type CursorStore interface {
 	// Cursor returns the cursor of (user, device, room); LastSeen 0 if none
 	// was written.
@@ -57,11 +58,34 @@ type CursorStore interface {
 	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (Cursor, error)
 }
 
+// ReadStore records read cursors (lastRead), one per (user, room), apart
+// from the delivered cursors of CursorStore: reading never moves a delivered
+// cursor and delivering never moves a read cursor. Implementations are safe
+// for concurrent use.
+type ReadStore interface {
+	// ReadCursor returns the read cursor of (user, room); LastRead 0 and a
+	// zero UpdatedAt if none was written.
+	ReadCursor(ctx context.Context, user, room string) (ReadCursor, error)
+	// ReadCursors returns every stored read cursor of user, sorted by room.
+	ReadCursors(ctx context.Context, user string) ([]ReadCursor, error)
+	// AdvanceReadCursor sets the read cursor of (user, room) to
+	// max(current, min(lastRead, head(room))) and returns the result, and
+	// moved true when LastRead grew. It never moves a cursor backwards, also
+	// when called concurrently; UpdatedAt changes only when LastRead does.
+	AdvanceReadCursor(ctx context.Context, user, room string, lastRead int64) (c ReadCursor, moved bool, err error)
+	// Receipts returns every stored read cursor of room, sorted by user.
+	// It may include users who are no longer members (a member removed and
+	// added back keeps its cursor); callers filter. On DynamoDB it reads an
+	// eventually consistent index: it is for display, never authorization.
+	Receipts(ctx context.Context, room string) ([]ReadCursor, error)
+}
+
 // Store is everything a runtime persists durably.
 type Store interface {
 	MessageStore
 	MembershipStore
 	CursorStore
+	ReadStore
 	// Close flushes and releases the store.
 	Close() error
 }
@@ -77,6 +101,12 @@ type Outbound struct {
 	// connection's queue instead of treating a full queue as a slow consumer.
 	// A connection's own catch-up (the sync action) uses it; fan-out never does.
 	Wait bool
+	// Through says the frame carries every message of Room the connection
+	// had not been sent, up to Index (a batch of a sync, which starts at the
+	// client's cursor): once it reached the connection the Pusher reports
+	// Presence.SeenThrough(Index), one report for the whole batch, instead
+	// of Delivered(Index).
+	Through bool
 }
 
 // Pusher sends frames to connections. Implementations are safe for
@@ -143,4 +173,22 @@ type Presence interface {
 	// SeenThrough records that the user of the connection has seen room up to
 	// index (it sent that message, or marked it read).
 	SeenThrough(ctx context.Context, connID, room string, index int64) error
+}
+
+// FanoutJob is the fan-out of one stored message to a batch of its room's
+// online connections, handed to a FanoutQueue when the room is too large to
+// push to inside the send (ws.Service.FanoutThreshold). The consumer reads
+// the message (Room, Index) from the store and pushes it to Conns.
+type FanoutJob struct {
+	Room  string   `json:"room"`
+	Index int64    `json:"index"`
+	Conns []string `json:"conns"`
+}
+
+// FanoutQueue takes fan-out jobs for asynchronous, at-least-once delivery:
+// a job whose delivery fails is delivered again (so a connection may get a
+// message twice; clients dedupe by room and index). Enqueue returns once
+// every job is durably queued. Implementations are safe for concurrent use.
+type FanoutQueue interface {
+	Enqueue(ctx context.Context, jobs []FanoutJob) error
 }

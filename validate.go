@@ -16,6 +16,31 @@ const (
 	MaxPageLimit        = 1000
 )
 
+// Limits behind API Gateway (the AWS runtime). API Gateway closes a
+// WebSocket connection with 1009 when a client frame is over 32 KB, before
+// any code runs, so the body limit there must keep every valid sendMessage
+// frame under it, however the client's JSON encoder escapes the body.
+const (
+	// GatewayFrameBytes is API Gateway's WebSocket frame limit, taken as
+	// 32,000 bytes (AWS writes "32 KB") to be safe either way.
+	GatewayFrameBytes = 32000
+	// MaxEscapedByteLen is the most bytes one byte of a string can become
+	// in JSON: \u00XX for a control character (and for <, > and & in
+	// encoders that escape HTML, such as Go's encoding/json). U+2028 and
+	// U+2029 (3 bytes) become \u2028 (6): 2 per byte.
+	MaxEscapedByteLen = 6
+	// MaxSendEnvelopeBytes bounds a sendMessage frame without its body,
+	// compact JSON, every field at its longest: action, userId and
+	// chatroomId of MaxIDLen, messageType of MaxMessageTypeLen and a
+	// clientMsgId of MaxClientMsgIDLen characters each escaped to 6 bytes.
+	MaxSendEnvelopeBytes = 2048
+	// MaxChatMessageBytesGateway is the chatMessage limit behind API
+	// Gateway: 4096 bytes of UTF-8, whose worst case is 4096*6 + 2048 =
+	// 26,624 bytes, under GatewayFrameBytes. A longer body is answered with
+	// too_large (its frame reaches the function while under 32 KB).
+	MaxChatMessageBytesGateway = 4096
+)
+
 // ValidID reports whether s is a valid user or room id: 1 to MaxIDLen
 // characters from [A-Za-z0-9_.:@-].
 func ValidID(s string) bool {
@@ -70,6 +95,16 @@ func ValidClientMsgID(s string) bool {
 // ValidateNewMessage checks m against the limits and returns an *Error with
 // code EINVALID or ETOOLARGE.
 func ValidateNewMessage(m NewMessage) error {
+	return ValidateNewMessageMax(m, MaxChatMessageBytes)
+}
+
+// ValidateNewMessageMax is ValidateNewMessage with a body limit of maxBody
+// bytes (MaxChatMessageBytesGateway on AWS); 0 or more than
+// MaxChatMessageBytes means MaxChatMessageBytes.
+func ValidateNewMessageMax(m NewMessage, maxBody int) error {
+	if maxBody <= 0 || maxBody > MaxChatMessageBytes {
+		maxBody = MaxChatMessageBytes
+	}
 	switch {
 	case !ValidID(m.Room):
 		return Errorf(EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", MaxIDLen)
@@ -77,8 +112,8 @@ func ValidateNewMessage(m NewMessage) error {
 		return Errorf(EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", MaxIDLen)
 	case m.Body == "":
 		return Errorf(EINVALID, "chatMessage is required")
-	case len(m.Body) > MaxChatMessageBytes:
-		return Errorf(ETOOLARGE, "chatMessage is over %d bytes", MaxChatMessageBytes)
+	case len(m.Body) > maxBody:
+		return Errorf(ETOOLARGE, "chatMessage is over %d bytes", maxBody)
 	case !utf8.ValidString(m.Body):
 		return Errorf(EINVALID, "chatMessage must be valid UTF-8")
 	case !ValidMessageType(m.Type):

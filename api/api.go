@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,12 +18,14 @@ import (
 
 // SyncService is the catch-up use case the API serves; *catchup.Service
 // implements it. Errors are *tripsense.Error values whose codes the API maps
-// to statuses.
+// to statuses. WriteSync and WriteHistory stream their answer's JSON to w
+// and report the request's errors before writing anything
+// (catchup.Service.WriteSync says when a later error can come).
 type SyncService interface {
-	Sync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]catchup.RoomSync, error)
-	History(ctx context.Context, user, room string, after, before int64, limit int) (catchup.HistoryPage, error)
+	WriteSync(ctx context.Context, w io.Writer, user, device string, cursors map[string]int64, limit int) error
+	WriteHistory(ctx context.Context, w io.Writer, user, room string, after, before int64, limit int) error
 	Rooms(ctx context.Context, user string) ([]catchup.RoomSummary, error)
-	MarkRead(ctx context.Context, user, room string, index int64) (tripsense.Cursor, error)
+	Receipts(ctx context.Context, user, room string) ([]tripsense.ReadCursor, error)
 }
 
 var _ SyncService = (*catchup.Service)(nil)
@@ -36,13 +39,21 @@ type MemberManager interface {
 	RemoveMember(ctx context.Context, room, user string) error
 }
 
+// ReadMarker moves read cursors. The realtime service implements it,
+// because a moved read cursor is also pushed to the room's online members
+// as a receipt. It checks membership (ENOTMEMBER) and the index (EINVALID).
+type ReadMarker interface {
+	MarkRead(ctx context.Context, user, room string, lastRead int64) (tripsense.ReadCursor, error)
+}
+
 // DefaultMaxBodyBytes is the default cap on a request body.
 const DefaultMaxBodyBytes = 16 << 10
 
-// Config is what New needs. Sync, Members and Auth are required.
+// Config is what New needs. Sync, Members, Reads and Auth are required.
 type Config struct {
 	Sync    SyncService
 	Members MemberManager
+	Reads   ReadMarker
 	Auth    tripsense.Authenticator
 	// Log receives one record per internal error (with the request id) and
 	// a debug record per request. Nil discards.
@@ -65,6 +76,8 @@ func (c Config) Validate() error {
 		return errors.New("api: Config.Sync is required")
 	case c.Members == nil:
 		return errors.New("api: Config.Members is required")
+	case c.Reads == nil:
+		return errors.New("api: Config.Reads is required")
 	case c.Auth == nil:
 		return errors.New("api: Config.Auth is required")
 	case c.MaxBodyBytes < 0:
@@ -85,6 +98,7 @@ func New(cfg Config) http.Handler {
 type server struct {
 	sync    SyncService
 	members MemberManager
+	reads   ReadMarker
 	auth    tripsense.Authenticator
 	log     *slog.Logger
 	ready   func() bool
@@ -95,7 +109,7 @@ func newRouter(cfg Config) *chi.Mux {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &server{sync: cfg.Sync, members: cfg.Members, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes}
+	s := &server{sync: cfg.Sync, members: cfg.Members, reads: cfg.Reads, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -125,6 +139,7 @@ func newRouter(cfg Config) *chi.Mux {
 		r.Get("/v1/rooms", s.getRooms)
 		r.Get("/v1/rooms/{room}/messages", s.getMessages)
 		r.Put("/v1/rooms/{room}/cursor", s.putCursor)
+		r.Get("/v1/rooms/{room}/receipts", s.getReceipts)
 		r.Group(func(r chi.Router) {
 			r.Use(s.adminOnly)
 			r.Post("/v1/rooms/{room}/members", s.postMember)

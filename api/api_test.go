@@ -42,7 +42,7 @@ type historyPage struct {
 type roomSummary struct {
 	ChatroomID string `json:"chatroomId"`
 	Head       int64  `json:"head"`
-	LastSeen   int64  `json:"lastSeen"`
+	LastRead   int64  `json:"lastRead"`
 	Unread     int64  `json:"unread"`
 }
 
@@ -151,7 +151,14 @@ func TestRoutes(t *testing.T) {
 					t.Fatalf("body %s", b)
 				}
 			}},
-		{name: "sync cursor of a foreign room", method: "GET", path: "/v1/sync?after=uuidroom3:0", header: []string{u1, "uuid1"}, status: 403, code: "not_member"},
+		{name: "sync cursor of a foreign room", method: "GET", path: "/v1/sync?after=uuidroom3:0,uuidroom1:5", header: []string{u1, "uuid1"}, status: 200,
+			check: func(t *testing.T, b []byte) {
+				// The stale room fails alone; the user's rooms are answered.
+				if !bytes.Contains(b, []byte(`{"chatroomId":"uuidroom3","error":{"code":"not_member","message":"not a member of room uuidroom3"}}`)) ||
+					!bytes.Contains(b, []byte(`{"chatroomId":"uuidroom1","lastSeen":5,"head":5,`)) || !bytes.Contains(b, []byte(`{"chatroomId":"uuidroom2","lastSeen":0,"head":3,`)) {
+					t.Fatalf("body %s", b)
+				}
+			}},
 		{name: "sync malformed after", method: "GET", path: "/v1/sync?after=uuidroom1:x", header: []string{u1, "uuid1"}, status: 400, code: "bad_request"},
 		{name: "sync duplicate room in after", method: "GET", path: "/v1/sync?after=uuidroom1:1,uuidroom1:2", header: []string{u1, "uuid1"}, status: 400, code: "bad_request"},
 		{name: "sync after twice", method: "GET", path: "/v1/sync?after=uuidroom1:1&after=uuidroom2:1", header: []string{u1, "uuid1"}, status: 400, code: "bad_request"},
@@ -233,43 +240,43 @@ func TestRoutes(t *testing.T) {
 		{name: "messages no identity", method: "GET", path: "/v1/rooms/uuidroom1/messages", status: 401, code: "unauthorized"},
 
 		// PUT /v1/rooms/{room}/cursor
-		{name: "cursor", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 200,
+		{name: "cursor", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 200,
 			check: func(t *testing.T, b []byte) {
 				var c struct {
 					UserID    string `json:"userId"`
 					Room      string `json:"chatroomId"`
-					LastSeen  int64  `json:"lastSeen"`
+					LastRead  int64  `json:"lastRead"`
 					UpdatedAt string `json:"updatedAt"`
 				}
 				strict(t, b, &c)
-				if c.UserID != "uuid1" || c.Room != "uuidroom1" || c.LastSeen != 2 || len(c.UpdatedAt) != 24 {
+				if c.UserID != "uuid1" || c.Room != "uuidroom1" || c.LastRead != 2 || len(c.UpdatedAt) != 24 {
 					t.Fatalf("cursor %s", b)
 				}
 			}},
-		{name: "cursor clamped to head", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":500}`, header: []string{u1, "uuid1", jsonT, "application/json; charset=utf-8"}, status: 200,
+		{name: "cursor clamped to head", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":500}`, header: []string{u1, "uuid1", jsonT, "application/json; charset=utf-8"}, status: 200,
 			check: func(t *testing.T, b []byte) {
-				if !bytes.Contains(b, []byte(`"lastSeen":5,`)) {
+				if !bytes.Contains(b, []byte(`"lastRead":5,`)) {
 					t.Fatalf("cursor %s", b)
 				}
 			}},
-		{name: "cursor non-member", method: "PUT", path: "/v1/rooms/uuidroom3/cursor", body: `{"lastSeen":2}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 403, code: "not_member"},
-		{name: "cursor unknown field", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2,"extra":1}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor trailing data", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2}{"lastSeen":3}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor trailing garbage", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2} x`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor non-member", method: "PUT", path: "/v1/rooms/uuidroom3/cursor", body: `{"lastRead":2}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 403, code: "not_member"},
+		{name: "cursor unknown field", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2,"extra":1}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor trailing data", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2}{"lastRead":3}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor trailing garbage", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2} x`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
 		{name: "cursor empty body", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor missing lastSeen", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor missing lastRead", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
 		{name: "cursor null", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `null`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
 		{name: "cursor array", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `[1]`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor negative", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":-1}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor fraction", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":1.5}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor string", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":"2"}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor malformed", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor truncated", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
-		{name: "cursor too large", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2` + strings.Repeat(" ", 20<<10) + `}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 413, code: "too_large"},
-		{name: "cursor too large trailing", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2}` + strings.Repeat(" ", 20<<10) + `x`, header: []string{u1, "uuid1", jsonT, appJS}, status: 413, code: "too_large"},
-		{name: "cursor form content type", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2}`, header: []string{u1, "uuid1", jsonT, "application/x-www-form-urlencoded"}, status: 415, code: "unsupported_media_type"},
-		{name: "cursor no content type", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastSeen":2}`, header: []string{u1, "uuid1"}, status: 415, code: "unsupported_media_type"},
-		{name: "cursor invalid room id", method: "PUT", path: "/v1/rooms/x%20y/cursor", body: `{"lastSeen":2}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor negative", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":-1}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor fraction", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":1.5}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor string", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":"2"}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor malformed", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor truncated", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
+		{name: "cursor too large", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2` + strings.Repeat(" ", 20<<10) + `}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 413, code: "too_large"},
+		{name: "cursor too large trailing", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2}` + strings.Repeat(" ", 20<<10) + `x`, header: []string{u1, "uuid1", jsonT, appJS}, status: 413, code: "too_large"},
+		{name: "cursor form content type", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2}`, header: []string{u1, "uuid1", jsonT, "application/x-www-form-urlencoded"}, status: 415, code: "unsupported_media_type"},
+		{name: "cursor no content type", method: "PUT", path: "/v1/rooms/uuidroom1/cursor", body: `{"lastRead":2}`, header: []string{u1, "uuid1"}, status: 415, code: "unsupported_media_type"},
+		{name: "cursor invalid room id", method: "PUT", path: "/v1/rooms/x%20y/cursor", body: `{"lastRead":2}`, header: []string{u1, "uuid1", jsonT, appJS}, status: 400, code: "bad_request"},
 
 		// members (admins only)
 		{name: "add member as admin", method: "POST", path: "/v1/rooms/uuidroom3/members", body: `{"userId":"uuid1"}`, header: []string{u1, "admin", jsonT, appJS}, status: 200,
@@ -389,7 +396,7 @@ func TestNonMemberLearnsNothing(t *testing.T) {
 	for _, tt := range []struct{ method, format, body string }{
 		{"GET", "/v1/rooms/%s/messages?after=0", ""},
 		{"GET", "/v1/rooms/%s/messages?before=3", ""},
-		{"PUT", "/v1/rooms/%s/cursor", `{"lastSeen":1}`},
+		{"PUT", "/v1/rooms/%s/cursor", `{"lastRead":1}`},
 	} {
 		var bodies [2][]byte
 		for i, room := range []string{"uuidroom3", "nosuchroom"} {
@@ -411,16 +418,16 @@ func TestCursorNeverMovesBackwards(t *testing.T) {
 	for _, step := range []struct {
 		put, want int64
 	}{{3, 3}, {1, 3}, {3, 3}, {4, 4}, {99, 5}, {0, 5}} {
-		res := f.MustDo(t, "PUT", "/v1/rooms/uuidroom1/cursor", `{"lastSeen":`+itoa(step.put)+`}`, u1, "uuid1", jsonT, appJS)
+		res := f.MustDo(t, "PUT", "/v1/rooms/uuidroom1/cursor", `{"lastRead":`+itoa(step.put)+`}`, u1, "uuid1", jsonT, appJS)
 		var c struct {
-			LastSeen int64 `json:"lastSeen"`
+			LastRead int64 `json:"lastRead"`
 		}
-		if err := json.Unmarshal(res.body, &c); err != nil || res.status != 200 || c.LastSeen != step.want {
-			t.Fatalf("put %d: %d %s, want lastSeen %d", step.put, res.status, res.body, step.want)
+		if err := json.Unmarshal(res.body, &c); err != nil || res.status != 200 || c.LastRead != step.want {
+			t.Fatalf("put %d: %d %s, want lastRead %d", step.put, res.status, res.body, step.want)
 		}
 	}
 	res := f.MustDo(t, "GET", "/v1/rooms", "", u1, "uuid1")
-	if !bytes.Contains(res.body, []byte(`{"chatroomId":"uuidroom1","head":5,"lastSeen":5,"unread":0}`)) {
+	if !bytes.Contains(res.body, []byte(`{"chatroomId":"uuidroom1","head":5,"lastRead":5,"unread":0}`)) {
 		t.Fatalf("rooms after marking read: %s", res.body)
 	}
 }
@@ -485,6 +492,42 @@ func TestSyncPagesToTheEnd(t *testing.T) {
 	for i, idx := range got {
 		if idx != int64(i+1) {
 			t.Fatalf("position %d has index %d", i, idx)
+		}
+	}
+}
+
+// TestReceipts: GET /v1/rooms/{room}/receipts lists the read cursors of the
+// room's members for a member, and says not_member to anyone else.
+func TestReceipts(t *testing.T) {
+	t.Parallel()
+	f := MustServer(t, nil)
+	res := f.MustDo(t, "GET", "/v1/rooms/uuidroom2/receipts", "", u1, "uuid1")
+	if res.status != 200 || string(res.body) != "{\"chatroomId\":\"uuidroom2\",\"receipts\":[]}\n" {
+		t.Fatalf("before any read: %d %s", res.status, res.body)
+	}
+	for _, put := range []struct{ user, body string }{{"uuid1", `{"lastRead":2}`}, {"uuid2", `{"lastRead":3}`}} {
+		if res := f.MustDo(t, "PUT", "/v1/rooms/uuidroom2/cursor", put.body, u1, put.user, jsonT, appJS); res.status != 200 {
+			t.Fatalf("PUT as %s: %d %s", put.user, res.status, res.body)
+		}
+	}
+	res = f.MustDo(t, "GET", "/v1/rooms/uuidroom2/receipts", "", u1, "uuid2")
+	var got struct {
+		ChatroomID string `json:"chatroomId"`
+		Receipts   []struct {
+			UserID    string `json:"userId"`
+			LastRead  int64  `json:"lastRead"`
+			UpdatedAt string `json:"updatedAt"`
+		} `json:"receipts"`
+	}
+	strict(t, res.body, &got)
+	if res.status != 200 || got.ChatroomID != "uuidroom2" || len(got.Receipts) != 2 ||
+		got.Receipts[0].UserID != "uuid1" || got.Receipts[0].LastRead != 2 || len(got.Receipts[0].UpdatedAt) != 24 ||
+		got.Receipts[1].UserID != "uuid2" || got.Receipts[1].LastRead != 3 {
+		t.Fatalf("receipts: %d %s", res.status, res.body)
+	}
+	for _, room := range []string{"uuidroom3", "nosuchroom"} {
+		if res := f.MustDo(t, "GET", "/v1/rooms/"+room+"/receipts", "", u1, "uuid1"); res.status != 403 || !bytes.Contains(res.body, []byte(`"not_member"`)) {
+			t.Fatalf("receipts of %s as a non-member: %d %s", room, res.status, res.body)
 		}
 	}
 }

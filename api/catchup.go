@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"log/slog"
 	"math"
 	"net/http"
 
@@ -37,27 +39,9 @@ func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	rooms, err := s.sync.Sync(r.Context(), p.UserID, device, cursors, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	size := 16
-	for i := range rooms {
-		size += catchup.EstimateSize(rooms[i].Messages)
-	}
-	bp := getBuffer(size)
-	defer putBuffer(bp)
-	b := append(*bp, `{"rooms":[`...)
-	for i := range rooms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = rooms[i].AppendJSON(b)
-	}
-	b = append(b, "]}\n"...)
-	*bp = b
-	writeRaw(w, http.StatusOK, b)
+	s.stream(w, r, func(aw io.Writer) error {
+		return s.sync.WriteSync(r.Context(), aw, p.UserID, device, cursors, limit)
+	})
 }
 
 // getRooms serves GET /v1/rooms.
@@ -99,16 +83,51 @@ func (s *server) getMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	page, err := s.sync.History(r.Context(), p.UserID, room, after, before, limit)
-	if err != nil {
+	s.stream(w, r, func(aw io.Writer) error {
+		return s.sync.WriteHistory(r.Context(), aw, p.UserID, room, after, before, limit)
+	})
+}
+
+// stream answers 200 with the JSON that write streams. The status and the
+// headers go out with the first bytes, so an error that write reports
+// before writing anything (a bad request, a non-member, a store failure in
+// the first 32 KiB) is answered as usual. A client that stops reading or
+// goes away ends the request quietly. A store failure after part of the
+// answer went out aborts the response (the client sees a truncated body,
+// never a complete-looking page) and is logged.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, write func(io.Writer) error) {
+	aw := &answerWriter{w: w}
+	err := write(aw)
+	switch {
+	case err == nil:
+	case !aw.started:
 		s.writeError(w, r, err)
-		return
+	case aw.err != nil || r.Context().Err() != nil:
+	default:
+		s.log.ErrorContext(r.Context(), "request failed mid-answer", requestAttrs(r, http.StatusOK, slog.Any("error", err))...)
+		panic(http.ErrAbortHandler)
 	}
-	bp := getBuffer(catchup.EstimateSize(page.Messages))
-	defer putBuffer(bp)
-	b := append(page.AppendJSON(*bp), '\n')
-	*bp = b
-	writeRaw(w, http.StatusOK, b)
+}
+
+// answerWriter sends the headers of a 200 JSON answer before its first
+// bytes, and remembers the first error of the underlying writer.
+type answerWriter struct {
+	w       http.ResponseWriter
+	started bool
+	err     error
+}
+
+func (a *answerWriter) Write(p []byte) (int, error) {
+	if !a.started {
+		a.started = true
+		setJSONHeaders(a.w.Header())
+		a.w.WriteHeader(http.StatusOK)
+	}
+	n, err := a.w.Write(p)
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	return n, err
 }
 
 func historyParams(r *http.Request) (after, before int64, limit int, err error) {
@@ -136,18 +155,31 @@ func historyParams(r *http.Request) (after, before int64, limit int, err error) 
 
 // cursorBody is the body of PUT /v1/rooms/{room}/cursor.
 type cursorBody struct {
-	LastSeen *int64 `json:"lastSeen"`
+	LastRead *int64 `json:"lastRead"`
 }
 
-// cursorJSON is a read cursor on the wire.
-type cursorJSON struct {
+// readCursorJSON is a read cursor on the wire.
+type readCursorJSON struct {
 	UserID    string `json:"userId"`
-	Room      string `json:"chatroomId"`
-	LastSeen  int64  `json:"lastSeen"`
+	Room      string `json:"chatroomId,omitempty"`
+	LastRead  int64  `json:"lastRead"`
 	UpdatedAt string `json:"updatedAt,omitempty"`
 }
 
-// putCursor serves PUT /v1/rooms/{room}/cursor {"lastSeen":N}.
+func toReadCursorJSON(c tripsense.ReadCursor, withRoom bool) readCursorJSON {
+	out := readCursorJSON{UserID: c.UserID, LastRead: c.LastRead}
+	if withRoom {
+		out.Room = c.Room
+	}
+	if !c.UpdatedAt.IsZero() {
+		out.UpdatedAt = tripsense.FormatTime(c.UpdatedAt)
+	}
+	return out
+}
+
+// putCursor serves PUT /v1/rooms/{room}/cursor {"lastRead":N}: it moves
+// the caller's read cursor (never backwards, clamped to the head) and
+// answers the resulting one.
 func (s *server) putCursor(w http.ResponseWriter, r *http.Request) {
 	p, err := principal(r)
 	if err != nil {
@@ -164,18 +196,46 @@ func (s *server) putCursor(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if body.LastSeen == nil {
-		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, "lastSeen is required"))
+	if body.LastRead == nil {
+		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, "lastRead is required"))
 		return
 	}
-	c, err := s.sync.MarkRead(r.Context(), p.UserID, room, *body.LastSeen)
+	c, err := s.reads.MarkRead(r.Context(), p.UserID, room, *body.LastRead)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := cursorJSON{UserID: c.UserID, Room: c.Room, LastSeen: c.LastSeen}
-	if !c.UpdatedAt.IsZero() {
-		out.UpdatedAt = tripsense.FormatTime(c.UpdatedAt)
+	writeJSON(w, http.StatusOK, toReadCursorJSON(c, true))
+}
+
+// getReceipts serves GET /v1/rooms/{room}/receipts (members only):
+// {"chatroomId":R,"receipts":[{"userId":U,"lastRead":N,"updatedAt":T}]}.
+func (s *server) getReceipts(w http.ResponseWriter, r *http.Request) {
+	p, err := principal(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	room, err := idParam(r, "room")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := query(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cs, err := s.sync.Receipts(r.Context(), p.UserID, room)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Room     string           `json:"chatroomId"`
+		Receipts []readCursorJSON `json:"receipts"`
+	}{Room: room, Receipts: make([]readCursorJSON, 0, len(cs))}
+	for _, c := range cs {
+		out.Receipts = append(out.Receipts, toReadCursorJSON(c, false))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -101,7 +101,7 @@ func TestHealthz(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	svc := &catchup.Service{}
-	ok := api.Config{Sync: svc, Members: members{}, Auth: fakeAuth{}}
+	ok := api.Config{Sync: svc, Members: members{}, Reads: reads{}, Auth: fakeAuth{}}
 	tests := []struct {
 		name  string
 		edit  func(*api.Config)
@@ -110,6 +110,7 @@ func TestConfigValidate(t *testing.T) {
 		{"complete", func(*api.Config) {}, true},
 		{"no sync", func(c *api.Config) { c.Sync = nil }, false},
 		{"no members", func(c *api.Config) { c.Members = nil }, false},
+		{"no reads", func(c *api.Config) { c.Reads = nil }, false},
 		{"no auth", func(c *api.Config) { c.Auth = nil }, false},
 		{"negative body cap", func(c *api.Config) { c.MaxBodyBytes = -1 }, false},
 	}
@@ -142,7 +143,7 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 	}
 	for code, status := range want {
 		f := MustServer(t, nil)
-		h := api.New(api.Config{Sync: failingSync{tripsense.Errorf(code, "m")}, Members: members{f.st}, Auth: fakeAuth{}})
+		h := api.New(api.Config{Sync: failingSync{tripsense.Errorf(code, "m")}, Members: members{f.st}, Reads: reads{f.st}, Auth: fakeAuth{}})
 		rec := serve(h, "GET", "/v1/rooms", "uuid1")
 		if rec.Code != status {
 			t.Errorf("code %s: status %d, want %d", code, rec.Code, status)

@@ -33,7 +33,7 @@ func FuzzPageQuery(f *testing.F) {
 	for range 7 {
 		_, _, _ = st.Append(ctx, tripsense.NewMessage{Room: "uuidroom1", UserID: "uuid1", Body: "m", Type: "t"})
 	}
-	h := api.New(api.Config{Sync: &catchup.Service{Store: st}, Members: members{st}, Auth: fakeAuth{}})
+	h := api.New(api.Config{Sync: &catchup.Service{Store: st}, Members: members{st}, Reads: reads{st}, Auth: fakeAuth{}})
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		for _, path := range []string{"/v1/rooms/uuidroom1/messages", "/v1/sync"} {
 			req := httptest.NewRequest("GET", "/", nil)

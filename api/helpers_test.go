@@ -85,6 +85,17 @@ func (m members) RemoveMember(ctx context.Context, room, user string) error {
 	return m.st.RemoveMember(ctx, room, user)
 }
 
+// reads is a ReadMarker over the store: the catch-up service's rule,
+// without the realtime service's receipts.
+type reads struct {
+	st *memory.Store
+}
+
+func (r reads) MarkRead(ctx context.Context, user, room string, lastRead int64) (tripsense.ReadCursor, error) {
+	c, _, err := (&catchup.Service{Store: r.st}).MarkRead(ctx, user, room, lastRead)
+	return c, err
+}
+
 // lockedBuffer collects log output written from server goroutines.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -132,6 +143,7 @@ func MustServer(tb testing.TB, ready func() bool) *fixture {
 	h := api.New(api.Config{
 		Sync:    &catchup.Service{Store: st},
 		Members: members{st},
+		Reads:   reads{st},
 		Auth:    fakeAuth{},
 		Log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Ready:   ready,
@@ -196,18 +208,18 @@ func tripsenseMsg(room string) tripsense.NewMessage {
 // failingSync is a SyncService whose every method fails with err.
 type failingSync struct{ err error }
 
-func (f failingSync) Sync(context.Context, string, string, map[string]int64, int) ([]catchup.RoomSync, error) {
-	return nil, f.err
+func (f failingSync) WriteSync(context.Context, io.Writer, string, string, map[string]int64, int) error {
+	return f.err
 }
 
-func (f failingSync) History(context.Context, string, string, int64, int64, int) (catchup.HistoryPage, error) {
-	return catchup.HistoryPage{}, f.err
+func (f failingSync) WriteHistory(context.Context, io.Writer, string, string, int64, int64, int) error {
+	return f.err
 }
 
 func (f failingSync) Rooms(context.Context, string) ([]catchup.RoomSummary, error) { return nil, f.err }
 
-func (f failingSync) MarkRead(context.Context, string, string, int64) (tripsense.Cursor, error) {
-	return tripsense.Cursor{}, f.err
+func (f failingSync) Receipts(context.Context, string, string) ([]tripsense.ReadCursor, error) {
+	return nil, f.err
 }
 
 // serve runs one request through h in process.

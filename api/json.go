@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"sync"
 
 	"github.com/tripsense/tripsense"
 )
@@ -28,33 +27,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeRaw answers with status and the JSON document b.
 func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // a client that went away is not an error of ours
 }
 
-// maxPooledBuffer keeps huge page buffers out of the pool.
-const maxPooledBuffer = 1 << 20
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// getBuffer returns an empty buffer with at least n bytes of capacity.
-func getBuffer(n int) *[]byte {
-	bp := bufPool.Get().(*[]byte)
-	if cap(*bp) < n {
-		*bp = make([]byte, 0, n)
-	}
-	*bp = (*bp)[:0]
-	return bp
-}
-
-func putBuffer(bp *[]byte) {
-	if cap(*bp) <= maxPooledBuffer {
-		bufPool.Put(bp)
-	}
+// setJSONHeaders sets the headers of every JSON answer.
+func setJSONHeaders(h http.Header) {
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 // decodeJSON decodes the request body into dst strictly: Content-Type
@@ -67,10 +49,7 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) err
 	if err != nil || mt != "application/json" {
 		return tripsense.Errorf(codeUnsupportedMediaType, "Content-Type must be application/json")
 	}
-	bp := getBuffer(512)
-	defer putBuffer(bp)
-	body, err := readAll(http.MaxBytesReader(w, r.Body, s.maxBody), *bp)
-	*bp = body
+	body, err := readAll(http.MaxBytesReader(w, r.Body, s.maxBody), make([]byte, 0, 512))
 	if err != nil {
 		return s.readError(err)
 	}

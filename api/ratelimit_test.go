@@ -14,7 +14,7 @@ import (
 func TestRateLimitPerClient(t *testing.T) {
 	t.Parallel()
 	st := memory.New()
-	h := api.New(api.Config{Sync: &catchup.Service{Store: st}, Members: members{st}, Auth: fakeAuth{}, RatePerMinute: 3})
+	h := api.New(api.Config{Sync: &catchup.Service{Store: st}, Members: members{st}, Reads: reads{st}, Auth: fakeAuth{}, RatePerMinute: 3})
 	do := func(remote string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", "/v1/rooms", nil)
 		req.Header.Set("X-User-Id", "uuid1")

@@ -15,7 +15,7 @@ import (
 // Routes lists every route of the API as "METHOD /pattern", sorted. The
 // OpenAPI test and the serverless.yml test compare their files against it.
 func Routes() []string {
-	r := newRouter(Config{Sync: &catchup.Service{}, Members: noMembers{}, Auth: noAuth{}})
+	r := newRouter(Config{Sync: &catchup.Service{}, Members: noMembers{}, Reads: noReads{}, Auth: noAuth{}})
 	var out []string
 	err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		out = append(out, method+" "+route)
@@ -33,6 +33,12 @@ type noMembers struct{}
 
 func (noMembers) AddMember(context.Context, string, string) error    { return nil }
 func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
+
+type noReads struct{}
+
+func (noReads) MarkRead(context.Context, string, string, int64) (tripsense.ReadCursor, error) {
+	return tripsense.ReadCursor{}, tripsense.Errorf(tripsense.EINTERNAL, "no read marker")
+}
 
 type noAuth struct{}
 

@@ -297,6 +297,19 @@ func (r *runner) wsCatchup(ctx context.Context, user, room string, head int64) (
 			if string(f.Room) == room {
 				run.check.add(f.Index)
 			}
+		case "messages": // a batch of the sync
+			if string(f.Room) == room {
+				var m frame
+				if err := eachElem(f.Messages, func(val []byte) error {
+					if err := parseFrame(val, &m); err != nil {
+						return err
+					}
+					run.check.add(m.Index)
+					return nil
+				}); err != nil {
+					return run, fmt.Errorf("sync of %s: %w", room, err)
+				}
+			}
 		case "synced":
 			if string(f.Room) == room {
 				if f.Head != head {

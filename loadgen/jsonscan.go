@@ -234,7 +234,7 @@ func boolVal(val []byte) (bool, error) {
 }
 
 // frame is the union of the server frames the generator reads
-// ({"type":"message"|"ack"|"synced"|"error"|"pong"|"cursor",...}) and of
+// ({"type":"message"|"messages"|"ack"|"synced"|"error"|"pong"|"cursor",...}) and of
 // the message objects inside HTTP pages (no "type"). Byte slices point into
 // the parsed buffer and are valid until it is reused.
 type frame struct {
@@ -250,6 +250,8 @@ type frame struct {
 	Duplicate   bool
 	Code        []byte
 	Message     []byte
+	// Messages is the raw array of a sync's messages frame.
+	Messages []byte
 }
 
 // parseFrame fills f from the JSON object b. Unknown members are skipped.
@@ -282,6 +284,8 @@ func parseFrame(b []byte, f *frame) error {
 			f.Code, err = strVal(val)
 		case "message":
 			f.Message, err = strVal(val)
+		case "messages":
+			f.Messages = val
 		}
 		if err != nil {
 			return fmt.Errorf("%q: %w", key, err)

@@ -119,11 +119,11 @@ func (f *faulty) Rooms(ctx context.Context, user string) ([]string, error) {
 	return f.Store.Rooms(ctx, user)
 }
 
-func (f *faulty) AdvanceCursor(ctx context.Context, user, device, room string, last int64) (tripsense.Cursor, error) {
+func (f *faulty) AdvanceReadCursor(ctx context.Context, user, room string, last int64) (tripsense.ReadCursor, bool, error) {
 	if f.advance != nil {
-		return tripsense.Cursor{}, f.advance()
+		return tripsense.ReadCursor{}, false, f.advance()
 	}
-	return f.Store.AdvanceCursor(ctx, user, device, room, last)
+	return f.Store.AdvanceReadCursor(ctx, user, room, last)
 }
 
 var _ catchup.Store = (*faulty)(nil)

@@ -4,15 +4,20 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tripsense/tripsense"
 )
 
-// Range is the missed range (LastSeen, Head] of one room for one user.
+// Range is the missed range (LastSeen, Head] of one room for one user. A
+// room the client sent a cursor for but the user is not (or no longer) a
+// member of gets a Range with only Room and Err (ENOTMEMBER) set: it fails
+// alone, the other rooms are still caught up.
 type Range struct {
 	Room     string
 	LastSeen int64 // the effective cursor, clamped to [0, Head]
 	Head     int64 // the room's highest index when the range was planned
+	Err      error // nil, or why this room cannot be caught up
 }
 
 // Unread returns how many messages the range holds: Head - LastSeen.
@@ -21,11 +26,12 @@ func (r Range) Unread() int64 { return r.Head - r.LastSeen }
 // Plan returns the missed range of every room of user, sorted by room id,
 // for the user's device (tripsense.DefaultDevice for a client that names
 // none). For each room, lastSeen is cursors[room] when present (the
-// client's own cursor wins) and the device's stored cursor otherwise,
-// clamped to [0, head].
+// client's own cursor wins) and the device's stored delivered cursor
+// otherwise, clamped to [0, head]. A room of cursors that user is not in
+// gets a Range whose Err is ENOTMEMBER (a client's stale room does not fail
+// the others).
 // Errors: EINVALID for a bad user, device or room id, a negative cursor or
-// more than MaxCursors cursors; ENOTMEMBER when cursors names a room user
-// is not in.
+// more than MaxCursors cursors.
 func (s *Service) Plan(ctx context.Context, user, device string, cursors map[string]int64) ([]Range, error) {
 	if err := checkUser(user); err != nil {
 		return nil, err
@@ -44,9 +50,6 @@ func (s *Service) Plan(ctx context.Context, user, device string, cursors map[str
 		rooms = slices.Clone(rooms)
 		slices.Sort(rooms)
 	}
-	if err := checkMembers(rooms, cursors); err != nil {
-		return nil, err
-	}
 	var stored map[string]int64
 	if len(cursors) < len(rooms) { // some room has no client cursor
 		cs, err := s.Store.Cursors(ctx, user, device)
@@ -58,8 +61,8 @@ func (s *Service) Plan(ctx context.Context, user, device string, cursors map[str
 			stored[c.Room] = c.LastSeen
 		}
 	}
-	plan := make([]Range, len(rooms))
-	for i, room := range rooms {
+	plan := make([]Range, 0, len(rooms))
+	for _, room := range rooms {
 		head, err := s.Store.Head(ctx, room)
 		if err != nil {
 			return nil, fmt.Errorf("catchup: plan: head of %s: %w", room, err)
@@ -68,8 +71,12 @@ func (s *Service) Plan(ctx context.Context, user, device string, cursors map[str
 		if !ok {
 			last = stored[room]
 		}
-		plan[i] = Range{Room: room, LastSeen: min(max(last, 0), head), Head: head}
+		plan = append(plan, Range{Room: room, LastSeen: min(max(last, 0), head), Head: head})
 	}
+	for _, room := range strangers(rooms, cursors) {
+		plan = append(plan, Range{Room: room, Err: tripsense.Errorf(tripsense.ENOTMEMBER, "not a member of room %s", room)})
+	}
+	slices.SortFunc(plan, func(a, b Range) int { return strings.Compare(a.Room, b.Room) })
 	return plan, nil
 }
 
@@ -88,36 +95,15 @@ func checkCursors(cursors map[string]int64) error {
 	return nil
 }
 
-// checkMembers returns ENOTMEMBER naming the smallest room of cursors that
-// is not in rooms (sorted). The room id is the client's own input, so
-// naming it leaks nothing.
-func checkMembers(rooms []string, cursors map[string]int64) error {
-	bad := ""
+// strangers returns the rooms of cursors that are not in rooms (sorted).
+// The room ids are the client's own input, so naming them leaks nothing;
+// their entries say not_member and nothing about the room.
+func strangers(rooms []string, cursors map[string]int64) []string {
+	var out []string
 	for room := range cursors {
-		if _, ok := slices.BinarySearch(rooms, room); !ok && (bad == "" || room < bad) {
-			bad = room
+		if _, ok := slices.BinarySearch(rooms, room); !ok {
+			out = append(out, room)
 		}
 	}
-	if bad != "" {
-		return tripsense.Errorf(tripsense.ENOTMEMBER, "not a member of room %s", bad)
-	}
-	return nil
-}
-
-// page returns up to limit messages of room with after < index <= head, in
-// index order. Messages above head (appended after head was read) belong to
-// a later range and are dropped, so a page never contradicts its head.
-func (s *Service) page(ctx context.Context, room string, after, head int64, limit int) ([]tripsense.Message, error) {
-	if after >= head {
-		return nil, nil
-	}
-	msgs, err := s.Store.MessagesAfter(ctx, room, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("catchup: messages of %s after %d: %w", room, after, err)
-	}
-	n := len(msgs)
-	for n > 0 && msgs[n-1].Index > head {
-		n--
-	}
-	return msgs[:n], nil
+	return out
 }

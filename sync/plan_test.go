@@ -17,7 +17,7 @@ func TestPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []catchup.Range{{"uuidroom1", 1, 5}, {"uuidroom2", 2, 3}}
+	want := []catchup.Range{{Room: "uuidroom1", LastSeen: 1, Head: 5}, {Room: "uuidroom2", LastSeen: 2, Head: 3}}
 	if len(plan) != 2 || plan[0] != want[0] || plan[1] != want[1] {
 		t.Fatalf("plan %+v, want %+v", plan, want)
 	}
@@ -53,11 +53,11 @@ func TestPlanUsesTheDevicesCursor(t *testing.T) {
 		cursors map[string]int64
 		want    []catchup.Range
 	}{
-		{"phone", nil, []catchup.Range{{"uuidroom1", 0, 5}, {"uuidroom2", 6, 6}}},
-		{"tablet", nil, []catchup.Range{{"uuidroom1", 1, 5}, {"uuidroom2", 2, 6}}},
-		{tripsense.DefaultDevice, nil, []catchup.Range{{"uuidroom1", 0, 5}, {"uuidroom2", 4, 6}}},
-		{"laptop", nil, []catchup.Range{{"uuidroom1", 0, 5}, {"uuidroom2", 0, 6}}},
-		{"tablet", map[string]int64{"uuidroom2": 5}, []catchup.Range{{"uuidroom1", 1, 5}, {"uuidroom2", 5, 6}}},
+		{"phone", nil, []catchup.Range{{"uuidroom1", 0, 5, nil}, {"uuidroom2", 6, 6, nil}}},
+		{"tablet", nil, []catchup.Range{{"uuidroom1", 1, 5, nil}, {"uuidroom2", 2, 6, nil}}},
+		{tripsense.DefaultDevice, nil, []catchup.Range{{"uuidroom1", 0, 5, nil}, {"uuidroom2", 4, 6, nil}}},
+		{"laptop", nil, []catchup.Range{{"uuidroom1", 0, 5, nil}, {"uuidroom2", 0, 6, nil}}},
+		{"tablet", map[string]int64{"uuidroom2": 5}, []catchup.Range{{"uuidroom1", 1, 5, nil}, {"uuidroom2", 5, 6, nil}}},
 	} {
 		plan, err := svc.Plan(ctx, "uuid1", tc.device, tc.cursors)
 		if err != nil {
@@ -70,5 +70,29 @@ func TestPlanUsesTheDevicesCursor(t *testing.T) {
 	for _, bad := range []string{"bad device", "a#b", string(make([]byte, tripsense.MaxIDLen+1))} {
 		_, err := svc.Plan(ctx, "uuid1", bad, nil)
 		wantCode(t, err, tripsense.EINVALID)
+	}
+}
+
+// TestPlanStaleRoomFailsAlone: a client cursor for a room the user is not
+// (or no longer) in gives that room an ENOTMEMBER entry, in room order, and
+// the other rooms are planned as usual.
+func TestPlanStaleRoomFailsAlone(t *testing.T) {
+	t.Parallel()
+	st := MustStore(t, map[string]int{"uuidroom1": 5, "uuidroom2": 3, "uuidroom3": 2})
+	plan, err := (&catchup.Service{Store: st}).Plan(context.Background(), "uuid1", tripsense.DefaultDevice,
+		map[string]int64{"uuidroom1": 1, "uuidroom3": 0, "gone": 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range plan {
+		got = append(got, fmt.Sprintf("%s:%d:%d:%s", r.Room, r.LastSeen, r.Head, tripsense.ErrorCode(r.Err)))
+	}
+	want := []string{"gone:0:0:not_member", "uuidroom1:1:5:", "uuidroom2:0:3:", "uuidroom3:0:0:not_member"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("plan %v, want %v", got, want)
+	}
+	if m := tripsense.ErrorMessage(plan[3].Err); m != "not a member of room uuidroom3" {
+		t.Fatalf("message %q", m)
 	}
 }

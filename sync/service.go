@@ -3,13 +3,14 @@ package catchup
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/tripsense/tripsense"
 )
 
 // Store is the part of tripsense.Store the service uses. Each method has
 // the contract documented on the root package's ports (MessageStore,
-// MembershipStore, CursorStore); any tripsense.Store satisfies it.
+// MembershipStore, CursorStore, ReadStore); any tripsense.Store satisfies it.
 type Store interface {
 	MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]tripsense.Message, error)
 	MessagesBefore(ctx context.Context, room string, before int64, limit int) ([]tripsense.Message, error)
@@ -18,6 +19,10 @@ type Store interface {
 	Rooms(ctx context.Context, user string) ([]string, error)
 	Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error)
 	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (tripsense.Cursor, error)
+	Members(ctx context.Context, room string) ([]string, error)
+	ReadCursors(ctx context.Context, user string) ([]tripsense.ReadCursor, error)
+	AdvanceReadCursor(ctx context.Context, user, room string, lastRead int64) (tripsense.ReadCursor, bool, error)
+	Receipts(ctx context.Context, room string) ([]tripsense.ReadCursor, error)
 }
 
 var _ Store = tripsense.Store(nil)
@@ -26,13 +31,18 @@ var _ Store = tripsense.Store(nil)
 // and is safe for concurrent use when its Store is.
 type Service struct {
 	Store Store
+	// MaxAnswerBytes bounds the JSON of the messages of one answer (a Sync
+	// over all its rooms, or a History page); 0 means
+	// DefaultMaxAnswerBytes.
+	MaxAnswerBytes int
 }
 
-// RoomSummary is one room of a user as GET /v1/rooms shows it.
+// RoomSummary is one room of a user as GET /v1/rooms shows it: the head,
+// the user's read cursor and the unread count head - lastRead.
 type RoomSummary struct {
 	Room     string `json:"chatroomId"`
 	Head     int64  `json:"head"`
-	LastSeen int64  `json:"lastSeen"`
+	LastRead int64  `json:"lastRead"`
 	Unread   int64  `json:"unread"`
 }
 
@@ -92,35 +102,84 @@ func (s *Service) member(ctx context.Context, op, user, room string) error {
 	return nil
 }
 
-// Rooms returns every room of user, sorted by id, with its head, the
-// default device's stored cursor (clamped to the head) and the unread count
-// head - lastSeen.
+// Rooms returns every room of user, sorted by id, with its head, the user's
+// read cursor (clamped to the head) and the unread count head - lastRead.
+// Deliveries never change it: only MarkRead does.
 func (s *Service) Rooms(ctx context.Context, user string) ([]RoomSummary, error) {
-	plan, err := s.Plan(ctx, user, tripsense.DefaultDevice, nil)
-	if err != nil {
+	if err := checkUser(user); err != nil {
 		return nil, err
 	}
-	out := make([]RoomSummary, len(plan))
-	for i, r := range plan {
-		out[i] = RoomSummary{Room: r.Room, Head: r.Head, LastSeen: r.LastSeen, Unread: r.Unread()}
+	rooms, err := s.Store.Rooms(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("catchup: rooms of %s: %w", user, err)
+	}
+	reads, err := s.Store.ReadCursors(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("catchup: read cursors of %s: %w", user, err)
+	}
+	lastRead := make(map[string]int64, len(reads))
+	for _, c := range reads {
+		lastRead[c.Room] = c.LastRead
+	}
+	if !slices.IsSorted(rooms) {
+		rooms = slices.Clone(rooms)
+		slices.Sort(rooms)
+	}
+	out := make([]RoomSummary, len(rooms))
+	for i, room := range rooms {
+		head, err := s.Store.Head(ctx, room)
+		if err != nil {
+			return nil, fmt.Errorf("catchup: head of %s: %w", room, err)
+		}
+		read := min(max(lastRead[room], 0), head)
+		out[i] = RoomSummary{Room: room, Head: head, LastRead: read, Unread: head - read}
 	}
 	return out, nil
 }
 
-// MarkRead advances the default device's cursor of (user, room) to index:
-// never backwards, never past the room's head. It returns the resulting cursor,
-// which is the unchanged one when index is not ahead of it.
+// MarkRead advances the read cursor (lastRead) of (user, room) to index:
+// never backwards, never past the room's head. It returns the resulting
+// cursor, which is the unchanged one when index is not ahead of it, and
+// whether it moved (a receipt is due). The delivered cursor is not touched.
 // Errors: EINVALID (bad id, negative index), ENOTMEMBER.
-func (s *Service) MarkRead(ctx context.Context, user, room string, index int64) (tripsense.Cursor, error) {
+func (s *Service) MarkRead(ctx context.Context, user, room string, index int64) (tripsense.ReadCursor, bool, error) {
 	if index < 0 {
-		return tripsense.Cursor{}, tripsense.Errorf(tripsense.EINVALID, "lastSeen must be a non-negative integer")
+		return tripsense.ReadCursor{}, false, tripsense.Errorf(tripsense.EINVALID, "lastRead must be a non-negative integer")
 	}
 	if err := s.member(ctx, "mark read", user, room); err != nil {
-		return tripsense.Cursor{}, err
+		return tripsense.ReadCursor{}, false, err
 	}
-	c, err := s.Store.AdvanceCursor(ctx, user, tripsense.DefaultDevice, room, index)
+	c, moved, err := s.Store.AdvanceReadCursor(ctx, user, room, index)
 	if err != nil {
-		return tripsense.Cursor{}, fmt.Errorf("catchup: mark read %s in %s: %w", user, room, err)
+		return tripsense.ReadCursor{}, false, fmt.Errorf("catchup: mark read %s in %s: %w", user, room, err)
 	}
-	return c, nil
+	return c, moved, nil
+}
+
+// Receipts returns the read cursors of room's current members, sorted by
+// user, for user, who must be a member. Members who never marked the room
+// read are left out. Errors: EINVALID, ENOTMEMBER.
+func (s *Service) Receipts(ctx context.Context, user, room string) ([]tripsense.ReadCursor, error) {
+	if err := s.member(ctx, "receipts", user, room); err != nil {
+		return nil, err
+	}
+	all, err := s.Store.Receipts(ctx, room)
+	if err != nil {
+		return nil, fmt.Errorf("catchup: receipts of %s: %w", room, err)
+	}
+	members, err := s.Store.Members(ctx, room)
+	if err != nil {
+		return nil, fmt.Errorf("catchup: members of %s: %w", room, err)
+	}
+	if !slices.IsSorted(members) {
+		members = slices.Clone(members)
+		slices.Sort(members)
+	}
+	out := make([]tripsense.ReadCursor, 0, len(all))
+	for _, c := range all {
+		if _, ok := slices.BinarySearch(members, c.UserID); ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }

@@ -11,7 +11,11 @@ import (
 func TestRooms(t *testing.T) {
 	t.Parallel()
 	st := MustStore(t, map[string]int{"uuidroom1": 5, "uuidroom2": 3})
-	MustAdvance(t, st, "uuid1", "uuidroom1", 4)
+	MustAdvance(t, st, "uuid1", "uuidroom1", 2) // delivered: does not count as read
+	if _, _, err := st.AdvanceReadCursor(context.Background(), "uuid1", "uuidroom1", 4); err != nil {
+		t.Fatal(err)
+	}
+	MustAdvance(t, st, "uuid1", "uuidroom2", 3)
 	svc := &catchup.Service{Store: st}
 	tests := []struct {
 		user string
@@ -60,24 +64,60 @@ func TestMarkRead(t *testing.T) {
 		{name: "non-member of missing room", user: "uuid1", room: "nosuchroom", index: 1, code: tripsense.ENOTMEMBER},
 	}
 	for _, s := range steps { // sequential: each step builds on the last
-		c, err := svc.MarkRead(context.Background(), s.user, s.room, s.index)
+		c, _, err := svc.MarkRead(context.Background(), s.user, s.room, s.index)
 		wantCode(t, err, s.code)
 		if s.code != "" {
 			continue
 		}
-		if c.LastSeen != s.want || c.Room != s.room || c.UserID != s.user {
-			t.Fatalf("%s: got %+v, want lastSeen %d", s.name, c, s.want)
+		if c.LastRead != s.want || c.Room != s.room || c.UserID != s.user {
+			t.Fatalf("%s: got %+v, want lastRead %d", s.name, c, s.want)
 		}
 	}
-	c, err := st.Cursor(context.Background(), "uuid1", "", "uuidroom3")
-	if err != nil || c.LastSeen != 0 || !c.UpdatedAt.IsZero() {
-		t.Fatalf("non-member cursor was written: %+v %v", c, err)
+	c, err := st.ReadCursor(context.Background(), "uuid1", "uuidroom3")
+	if err != nil || c.LastRead != 0 || !c.UpdatedAt.IsZero() {
+		t.Fatalf("non-member read cursor was written: %+v %v", c, err)
+	}
+	// Reading never moves the delivered cursor (catch-up's).
+	if d, err := st.Cursor(context.Background(), "uuid1", tripsense.DefaultDevice, "uuidroom1"); err != nil || d.LastSeen != 0 {
+		t.Fatalf("delivered cursor after MarkRead = %+v %v, want 0", d, err)
 	}
 }
 
 func TestMarkReadStoreError(t *testing.T) {
 	t.Parallel()
 	f := &faulty{Store: MustStore(t, nil), advance: func() error { return errBoom }}
-	_, err := (&catchup.Service{Store: f}).MarkRead(context.Background(), "uuid1", "uuidroom1", 1)
+	_, _, err := (&catchup.Service{Store: f}).MarkRead(context.Background(), "uuid1", "uuidroom1", 1)
 	wantCode(t, err, tripsense.EINTERNAL)
+}
+
+// TestReceipts: members see the read cursors of the room's current members
+// (a removed member's stays stored but is not shown); others get
+// not_member.
+func TestReceipts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := MustStore(t, map[string]int{"uuidroom2": 6})
+	if err := st.AddMember(ctx, "uuidroom2", "uuid3"); err != nil {
+		t.Fatal(err)
+	}
+	svc := &catchup.Service{Store: st}
+	for user, n := range map[string]int64{"uuid1": 4, "uuid2": 6, "uuid3": 2} {
+		if _, _, err := svc.MarkRead(ctx, user, "uuidroom2", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RemoveMember(ctx, "uuidroom2", "uuid3"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Receipts(ctx, "uuid1", "uuidroom2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].UserID != "uuid1" || got[0].LastRead != 4 || got[1].UserID != "uuid2" || got[1].LastRead != 6 || got[0].UpdatedAt.IsZero() {
+		t.Fatalf("receipts %+v, want uuid1:4 uuid2:6", got)
+	}
+	_, err = svc.Receipts(ctx, "uuid3", "uuidroom2")
+	wantCode(t, err, tripsense.ENOTMEMBER)
+	_, err = svc.Receipts(ctx, "uuid1", "bad room")
+	wantCode(t, err, tripsense.EINVALID)
 }

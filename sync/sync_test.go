@@ -61,8 +61,6 @@ func TestSync(t *testing.T) {
 				{"uuidroom3", 0, 0, 0, 1, 0, span(1, 0), true, 0},
 			}},
 		{name: "no rooms", user: "nobody", want: []want{}},
-		{name: "cursor for a room of someone else", user: "uuid1", cursors: map[string]int64{"uuidroom3": 0}, code: tripsense.ENOTMEMBER},
-		{name: "cursor for a room that does not exist", user: "uuid1", cursors: map[string]int64{"nosuchroom": 0}, code: tripsense.ENOTMEMBER},
 		{name: "negative cursor", user: "uuid1", cursors: map[string]int64{"uuidroom1": -1}, code: tripsense.EINVALID},
 		{name: "bad room id", user: "uuid1", cursors: map[string]int64{"bad room": 1}, code: tripsense.EINVALID},
 		{name: "bad user id", user: "", code: tripsense.EINVALID},
@@ -98,18 +96,40 @@ func TestSync(t *testing.T) {
 	}
 }
 
-// TestSyncNonMemberLearnsNothing checks that the error for a room that
-// exists and one that does not differ only in the id the client sent.
+// TestSyncNonMemberLearnsNothing: a room the client names but is not in
+// (someone else's, or one that does not exist) fails alone, with
+// not_member and nothing else about the room, while the user's rooms are
+// answered.
 func TestSyncNonMemberLearnsNothing(t *testing.T) {
 	t.Parallel()
-	st := MustStore(t, map[string]int{"uuidroom3": 7})
+	st := MustStore(t, map[string]int{"uuidroom1": 2, "uuidroom3": 7})
 	svc := &catchup.Service{Store: st}
-	_, errExists := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom3": 0}, 0)
-	_, errMissing := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom9": 0}, 0)
-	wantCode(t, errExists, tripsense.ENOTMEMBER)
-	wantCode(t, errMissing, tripsense.ENOTMEMBER)
-	if a, b := tripsense.ErrorMessage(errExists), tripsense.ErrorMessage(errMissing); a != "not a member of room uuidroom3" || b != "not a member of room uuidroom9" {
+	got, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom3": 0, "uuidroom9": 0}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d rooms, want 4: %+v", len(got), got)
+	}
+	for i, w := range []struct{ room, code string }{{"uuidroom1", ""}, {"uuidroom2", ""}, {"uuidroom3", tripsense.ENOTMEMBER}, {"uuidroom9", tripsense.ENOTMEMBER}} {
+		g := got[i]
+		if g.Room != w.room || tripsense.ErrorCode(g.Err) != w.code {
+			t.Fatalf("room %d = %s %v, want %s %q", i, g.Room, g.Err, w.room, w.code)
+		}
+		if w.code != "" && (g.Head != 0 || g.Messages != nil || g.Unread != 0) {
+			t.Fatalf("non-member room %s shows %+v", g.Room, g)
+		}
+	}
+	if len(got[0].Messages) != 2 || !got[0].Complete {
+		t.Fatalf("uuidroom1 = %+v, want its 2 messages", got[0])
+	}
+	if a, b := tripsense.ErrorMessage(got[2].Err), tripsense.ErrorMessage(got[3].Err); a != "not a member of room uuidroom3" || b != "not a member of room uuidroom9" {
 		t.Fatalf("messages %q and %q", a, b)
+	}
+	var b []byte
+	b = got[2].AppendJSON(b)
+	if want := `{"chatroomId":"uuidroom3","error":{"code":"not_member","message":"not a member of room uuidroom3"}}`; string(b) != want {
+		t.Fatalf("JSON %s, want %s", b, want)
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/test/gateway"
+	"github.com/tripsense/tripsense/ws"
+	"github.com/tripsense/tripsense/ws/apigw"
 )
 
 func TestAWSSeedScenario(t *testing.T) {
@@ -54,7 +57,7 @@ func TestAWSSeedScenario(t *testing.T) {
 
 	// A ping on the named route and a markRead.
 	u2.Send(`{"action":"markRead","chatroomId":"uuidroom2","index":2}`)
-	if c := u2.NextOfType("cursor"); c["lastSeen"] != float64(2) {
+	if c := u2.NextOfType("cursor"); c["lastRead"] != float64(2) {
 		t.Fatalf("cursor %v", c)
 	}
 }
@@ -73,10 +76,8 @@ func TestAWSBadInputKeepsConnectionUsable(t *testing.T) {
 		{"someone else's userId", `{"action":"sendMessage","userId":"uuid2","chatroomId":"uuidroom1","chatMessage":"x","messageType":"text message"}`, tripsense.EFORBIDDEN},
 		{"bad room id", `{"action":"sendMessage","chatroomId":"no spaces","chatMessage":"x","messageType":"text message"}`, tripsense.EINVALID},
 		{"message too long", sendFrame("uuidroom1", strings.Repeat("x", tripsense.MaxChatMessageBytes+1), "big-1"), tripsense.ETOOLARGE},
-		{"frame too long", `{"action":"ping","pad":"` + strings.Repeat("p", tripsense.MaxFrameBytes) + `"}`, tripsense.ETOOLARGE},
 		{"markRead without index", `{"action":"markRead","chatroomId":"uuidroom1"}`, tripsense.EINVALID},
 		{"markRead not a member", `{"action":"markRead","chatroomId":"uuidroom3","index":1}`, tripsense.ENOTMEMBER},
-		{"sync with a foreign cursor", `{"action":"sync","cursors":{"uuidroom3":0}}`, tripsense.ENOTMEMBER},
 	}
 	for _, tc := range cases {
 		u1.Send(tc.frame)
@@ -85,6 +86,21 @@ func TestAWSBadInputKeepsConnectionUsable(t *testing.T) {
 			t.Errorf("%s: error %v, want code %s", tc.name, e, tc.code)
 		}
 	}
+	// A sync naming a foreign room fails that room only, then ends.
+	u1.Send(`{"action":"sync","cursors":{"uuidroom3":0}}`)
+	var frames []string
+	for {
+		f := u1.Next()
+		frames = append(frames, fmt.Sprint(f["type"], " ", f["chatroomId"], " ", f["error"] != nil))
+		if f["type"] == "syncDone" {
+			break
+		}
+		if len(frames) > 10 {
+			t.Fatalf("no syncDone: %v", frames)
+		}
+	}
+	equalJSON(t, "sync with a foreign cursor", frames, []string{
+		"synced uuidroom1 false", "synced uuidroom2 false", "synced uuidroom3 true", "syncDone <nil> false"})
 	// Still usable: a ping and a real message.
 	u1.Send(`{"action":"ping"}`)
 	u1.NextOfType("pong")
@@ -154,7 +170,7 @@ func TestAWSOfflineSync(t *testing.T) {
 	if unread := roomUnread(t, s, tok, "uuidroom2"); unread != 5 {
 		t.Fatalf("unread before the cursor: %d", unread)
 	}
-	if status, c := s.http("PUT", "/v1/rooms/uuidroom2/cursor", "", tok, `{"lastSeen":5}`); status != 200 || c["lastSeen"] != float64(5) {
+	if status, c := s.http("PUT", "/v1/rooms/uuidroom2/cursor", "", tok, `{"lastRead":5}`); status != 200 || c["lastRead"] != float64(5) {
 		t.Fatalf("put cursor: %d %v", status, c)
 	}
 	if unread := roomUnread(t, s, tok, "uuidroom2"); unread != 0 {
@@ -195,8 +211,8 @@ func TestAWSWebSocketSyncAndDeliveryCursor(t *testing.T) {
 	}
 	u2 = s.dial("uuid2")
 	u2.Send(`{"action":"sync"}`)
-	for i := 1; i <= 4; i++ {
-		mustMessage(t, u2, "uuidroom2", fmt.Sprintf("m%d", i), int64(i))
+	if got := batchIndexes(t, u2.NextOfType("messages"), "uuidroom2"); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("sync batch %v, want [1 2 3 4]", got)
 	}
 	synced := map[string]any{}
 	for range 2 { // uuidroom2 and uuidroom3, in room order
@@ -204,6 +220,9 @@ func TestAWSWebSocketSyncAndDeliveryCursor(t *testing.T) {
 		synced[f["chatroomId"].(string)] = f["head"]
 	}
 	equalJSON(t, "synced heads", synced, map[string]any{"uuidroom2": 4.0, "uuidroom3": 0.0})
+	if f := u2.Next(); f["type"] != "syncDone" {
+		t.Fatalf("after the last synced: %v, want syncDone", f)
+	}
 	i := mustSend(t, u1, "uuidroom2", "live")
 	mustMessage(t, u2, "uuidroom2", "live", i)
 	u2.Close()
@@ -267,12 +286,18 @@ func TestAWSMembershipReachesOnlineConnections(t *testing.T) {
 	if status, b := s.http("POST", "/v1/rooms/uuidroom1/members", "", admin, `{"userId":"uuid2"}`); status != 200 {
 		t.Fatalf("add: %d %v", status, b)
 	}
+	joined := map[string]any{"type": "member", "chatroomId": "uuidroom1", "userId": "uuid2", "event": "joined"}
+	equalJSON(t, "uuid2's member frame", u2.NextOfType("member"), joined)
+	equalJSON(t, "uuid1's member frame", u1.NextOfType("member"), joined)
 	i := mustSend(t, u1, "uuidroom1", "welcome")
 	mustMessage(t, u2, "uuidroom1", "welcome", i)
 
 	if status, b := s.http("DELETE", "/v1/rooms/uuidroom1/members/uuid2", "", admin, ""); status != 200 {
 		t.Fatalf("remove: %d %v", status, b)
 	}
+	left := map[string]any{"type": "member", "chatroomId": "uuidroom1", "userId": "uuid2", "event": "left"}
+	equalJSON(t, "uuid2's member frame", u2.NextOfType("member"), left)
+	equalJSON(t, "uuid1's member frame", u1.NextOfType("member"), left)
 	mustSend(t, u1, "uuidroom1", "bye")
 	u2.ExpectNone()
 	u2.Send(sendFrame("uuidroom1", "let me back", "x-2"))
@@ -315,5 +340,194 @@ func TestAWSRefusedConnect(t *testing.T) {
 		if _, status, err := gatewayDialStatus(s, q); err == nil || status != 401 {
 			t.Errorf("?%s: status %d, %v; want 401", q, status, err)
 		}
+	}
+}
+
+// TestAWSReceipts: a read cursor moved over the WebSocket (markRead) or
+// the HTTP API (PUT .../cursor) reaches the room's other online members as
+// a receipt frame, and GET .../receipts lists it; the Lambdas push receipts
+// at once (no coalescing across invocations).
+func TestAWSReceipts(t *testing.T) {
+	t.Parallel()
+	s := newAWSStack(t)
+	u1, u2 := s.dial("uuid1"), s.dial("uuid2")
+	for i := 1; i <= 3; i++ {
+		mustSend(t, u1, "uuidroom2", fmt.Sprintf("r%d", i))
+	}
+	for i := 1; i <= 3; i++ {
+		u2.NextOfType("message")
+	}
+	u2.Send(`{"action":"markRead","chatroomId":"uuidroom2","index":2}`)
+	if c := u2.NextOfType("cursor"); c["lastRead"] != float64(2) {
+		t.Fatalf("cursor %v", c)
+	}
+	equalJSON(t, "uuid1's receipt", u1.NextOfType("receipt"), map[string]any{"type": "receipt", "chatroomId": "uuidroom2", "userId": "uuid2", "lastRead": 2.0})
+	if status, c := s.http("PUT", "/v1/rooms/uuidroom2/cursor", "", s.token("uuid1", false), `{"lastRead":3}`); status != 200 || c["lastRead"] != float64(3) {
+		t.Fatalf("put cursor: %d %v", status, c)
+	}
+	equalJSON(t, "uuid2's receipt", u2.NextOfType("receipt"), map[string]any{"type": "receipt", "chatroomId": "uuidroom2", "userId": "uuid1", "lastRead": 3.0})
+	status, body := s.http("GET", "/v1/rooms/uuidroom2/receipts", "", s.token("uuid2", false), "")
+	if status != 200 {
+		t.Fatalf("receipts: %d %v", status, body)
+	}
+	var got []string
+	for _, r := range body["receipts"].([]any) {
+		r := r.(map[string]any)
+		got = append(got, fmt.Sprint(r["userId"], ":", r["lastRead"]))
+	}
+	equalJSON(t, "receipts", got, []string{"uuid1:3", "uuid2:2"})
+	if status, _ := s.http("GET", "/v1/rooms/uuidroom1/receipts", "", s.token("uuid2", false), ""); status != 403 {
+		t.Fatalf("receipts of a foreign room: %d", status)
+	}
+}
+
+// TestAWSThrottledPostsAreRetried: posts beyond API Gateway's rate answer
+// 429 LimitExceededException; the pusher retries them with backoff, and a
+// throttled connection is never taken for gone.
+func TestAWSThrottledPostsAreRetried(t *testing.T) {
+	t.Parallel()
+	s := newAWSStackWith(t, func(o *gateway.Options) { o.PostRate, o.PostBurst = 40, 2 })
+	// Enough attempts that a post always gets a token (one every 25 ms)
+	// within its 5 s bound, however the jittered pauses fall.
+	s.wsOptions = append(s.wsOptions, func(svc *ws.Service) { svc.Pusher.(*apigw.Pusher).MaxAttempts = 10 })
+	u1, u2 := s.dial("uuid1"), s.dial("uuid2")
+	for i := 1; i <= 5; i++ {
+		body := fmt.Sprintf("t%d", i)
+		got := mustSend(t, u1, "uuidroom2", body)
+		mustMessage(t, u2, "uuidroom2", body, got)
+	}
+	if s.gw.Throttled() == 0 {
+		t.Fatal("no post was throttled: the test does not exercise 429")
+	}
+	for _, c := range []*gateway.Client{u1, u2} {
+		if _, err := s.presence.Get(context.Background(), c.ID); err != nil {
+			t.Fatalf("throttled connection removed: %v", err)
+		}
+	}
+	t.Logf("%d posts throttled and retried", s.gw.Throttled())
+}
+
+// TestAWSSyncFinishesInsideTheTimeout: a sync of a backlog that one post
+// per message cannot push within the integration timeout (scaled down
+// here with the post latency: 2 s and 10 ms a post, where AWS has 29 s and
+// a few ms) still ends every room with a synced frame, so the client
+// learns where to continue, and following next it gets every message once.
+func TestAWSSyncFinishesInsideTheTimeout(t *testing.T) {
+	t.Parallel()
+	const missed = 600
+	s := newAWSStackWith(t, func(o *gateway.Options) {
+		o.InvokeTimeout, o.PostLatency = 2*time.Second, 10*time.Millisecond
+	})
+	ctx := context.Background()
+	for i := 1; i <= missed; i++ {
+		if _, _, err := s.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: fmt.Sprint("backlog ", i), Type: "text message", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u2 := s.dial("uuid2")
+	got := map[int64]bool{}
+	cursor := int64(0)
+	for syncs := 1; ; syncs++ {
+		if syncs > 20 {
+			t.Fatalf("not complete after %d syncs (have %d of %d)", syncs-1, len(got), missed)
+		}
+		u2.Send(fmt.Sprintf(`{"action":"sync","cursors":{"uuidroom2":%d}}`, cursor))
+		var synced map[string]any
+		for synced == nil {
+			f := u2.Next()
+			switch f["type"] {
+			case "message": // one message a frame, as before batching
+				got[int64(f["index"].(float64))] = true
+			case "messages":
+				for _, i := range batchIndexes(t, f, "uuidroom2") {
+					if got[i] {
+						t.Fatalf("message %d twice", i)
+					}
+					got[i] = true
+				}
+			case "synced":
+				if f["chatroomId"] != "uuidroom2" {
+					t.Fatalf("synced %v before uuidroom2's", f)
+				}
+				synced = f
+			default:
+				t.Fatalf("frame %v during the sync", f)
+			}
+		}
+		if f := u2.NextOfType("synced"); f["chatroomId"] != "uuidroom3" {
+			t.Fatalf("second synced %v", f)
+		}
+		if synced["complete"] == true {
+			if err := s.gw.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d messages in %d syncs, %d posts in all", len(got), syncs, postsOf(s))
+			break
+		}
+		next := int64(synced["next"].(float64))
+		if next <= cursor || int64(len(got)) != next {
+			t.Fatalf("next %d after cursor %d with %d messages received", next, cursor, len(got))
+		}
+		cursor = next
+	}
+	if len(got) != missed || s.gw.Timeouts() != 0 {
+		t.Fatalf("%d of %d messages, %d invocations timed out", len(got), missed, s.gw.Timeouts())
+	}
+}
+
+func postsOf(s *awsStack) int64 {
+	p, _, _ := s.gw.Stats()
+	return p
+}
+
+// TestAWSFrameLimits: behind API Gateway a message body within the AWS
+// limit is stored however its frame is escaped, a body over it gets
+// too_large on a connection that stays open, and only what the gateway
+// itself refuses closes the connection: a frame over 32 KB (1009) and a
+// binary frame (1003).
+func TestAWSFrameLimits(t *testing.T) {
+	t.Parallel()
+	s := newAWSStack(t)
+	u1 := s.dial("uuid1")
+	// The worst case: every byte escaped as \u00XX by the client's encoder.
+	worst := strings.Repeat("\x01", tripsense.MaxChatMessageBytesGateway)
+	frame := sendFrame("uuidroom1", worst, "worst-1")
+	if len(frame) <= 6*tripsense.MaxChatMessageBytesGateway {
+		t.Fatalf("frame of %d bytes: the body was not escaped", len(frame))
+	}
+	u1.Send(frame)
+	if ack := u1.NextOfType("ack"); ack["clientMsgId"] != "worst-1" {
+		t.Fatalf("ack %v", ack)
+	}
+	u1.Send(sendFrame("uuidroom1", strings.Repeat("x", tripsense.MaxChatMessageBytesGateway+1), "long-1"))
+	if e := u1.NextOfType("error"); e["code"] != tripsense.ETOOLARGE || e["clientMsgId"] != "long-1" {
+		t.Fatalf("too long a message: %v, want too_large", e)
+	}
+	u1.Send(`{"action":"ping"}`)
+	u1.NextOfType("pong")
+
+	// What the gateway refuses closes the connection before the function.
+	for _, tc := range []struct {
+		name string
+		send func(c *gateway.Client)
+		code websocket.StatusCode
+	}{
+		{"frame over 32 KB", func(c *gateway.Client) {
+			c.Send(`{"action":"ping","pad":"` + strings.Repeat("p", gateway.MaxFrameBytes) + `"}`)
+		}, websocket.StatusMessageTooBig},
+		{"binary frame", func(c *gateway.Client) { c.SendBinary([]byte(`{"action":"ping"}`)) }, websocket.StatusUnsupportedData},
+	} {
+		c := s.dial("uuid2")
+		tc.send(c)
+		closed, why := c.Closed()
+		select {
+		case <-closed:
+		case <-time.After(gateway.Wait):
+			t.Fatalf("%s: still open", tc.name)
+		}
+		if st := websocket.CloseStatus(why()); st != tc.code {
+			t.Fatalf("%s: %v, want close %d", tc.name, why(), tc.code)
+		}
+		c.WaitGone()
 	}
 }

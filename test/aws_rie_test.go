@@ -217,8 +217,12 @@ func TestAWSBootstrapUnderRIE(t *testing.T) {
 	}
 	event := func(route, conn string) events.APIGatewayWebsocketProxyRequest {
 		now := time.Now()
+		typ := map[string]string{"$connect": "CONNECT", "$disconnect": "DISCONNECT"}[route]
+		if typ == "" {
+			typ = "MESSAGE"
+		}
 		return events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{
-			RouteKey: route, ConnectionID: conn, Stage: "dev", DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
+			RouteKey: route, EventType: typ, ConnectionID: conn, Stage: "dev", DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
 			RequestID: "rie-" + route + "-" + conn, ConnectedAt: now.UnixMilli(), RequestTimeEpoch: now.UnixMilli(), APIID: "abc123",
 		}}
 	}

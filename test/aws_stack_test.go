@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/store/dynamo"
@@ -48,16 +50,24 @@ var awsCreds = credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret
 // awsStack is one isolated deployment: its own tables (a random prefix on
 // the shared dynalite), its own gateway and handlers.
 type awsStack struct {
-	t        *testing.T
-	prefix   string
-	gw       *gateway.Server
-	ws       *apigw.Handler
-	api      *httpadapter.HandlerAdapterV2
-	store    *dynamo.Store    // for seeding and inspection (not recorded)
-	presence *dynamo.Presence // for inspection (not recorded)
-	tokens   *auth.Token
-	wsCalls  *callLog
-	apiCalls *callLog
+	t      *testing.T
+	prefix string
+	gw     *gateway.Server
+	// newWS builds one instance of the WebSocket function (the gateway's
+	// Options.NewHandler).
+	newWS func() *apigw.Handler
+	// options adjust the gateway before it starts (newAWSStackWith).
+	options []func(*gateway.Options)
+	// wsOptions adjust every ws.Service the WebSocket function's instances
+	// build (set them before the first dial).
+	wsOptions []func(*ws.Service)
+	endpoint  string // dynalite
+	api       *httpadapter.HandlerAdapterV2
+	store     *dynamo.Store    // for seeding and inspection (not recorded)
+	presence  *dynamo.Presence // for inspection (not recorded)
+	tokens    *auth.Token
+	wsCalls   *callLog
+	apiCalls  *callLog
 	// wsCount and apiCount count calls and consumed capacity per operation
 	// (store/dynamo's middleware), for the cost test.
 	wsCount  *dynamo.CallCounter
@@ -174,8 +184,15 @@ func mustAWSTables(t *testing.T) (endpoint, prefix string, st *dynamo.Store, pre
 
 func newAWSStack(t *testing.T) *awsStack {
 	t.Helper()
+	return newAWSStackWith(t)
+}
+
+// newAWSStackWith is newAWSStack with gateway options changed by opts (a
+// scaled-down integration timeout, a post rate).
+func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
+	t.Helper()
 	endpoint, prefix, st, pres := mustAWSTables(t)
-	s := &awsStack{t: t, prefix: prefix, store: st, presence: pres, logs: &awsLogBuffer{}}
+	s := &awsStack{t: t, prefix: prefix, store: st, presence: pres, logs: &awsLogBuffer{}, options: opts, endpoint: endpoint}
 	s.wsCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
 	s.apiCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
 	s.wsCount, s.apiCount = &dynamo.CallCounter{}, &dynamo.CallCounter{}
@@ -199,34 +216,46 @@ func newAWSStack(t *testing.T) *awsStack {
 
 	// The WebSocket function. The gateway serves TLS, so the endpoint
 	// derived from each event (https://{domainName}/{stage}) is a real
-	// management endpoint: no override, as in AWS.
-	s.gw = gateway.New(func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		return s.ws.Handle(ctx, req)
-	}, gateway.Options{Routes: apigw.Routes, TLS: true, Logf: t.Logf})
-	t.Cleanup(s.gw.Close)
+	// management endpoint: no override, as in AWS. Each Lambda instance the
+	// gateway starts gets its own ws.Service (its own in-process locks and
+	// order), as each Lambda process would; they share the recorded
+	// DynamoDB client, which holds no state of the use cases.
+	var mgmtClient func() *http.Client
 	mgmt := func(endpoint string) apigw.ManagementAPI {
 		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
-			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", Credentials: awsCreds, HTTPClient: s.gw.HTTPClient,
+			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", Credentials: awsCreds, HTTPClient: mgmtClient(),
 		})
 	}
 	wsDB := newDynamoClient(endpoint, s.wsCalls, s.wsCount)
-	wsStore, wsPresence := dynamo.New(wsDB, dcfg), dynamo.NewPresence(wsDB, dcfg)
-	wsPusher := &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Presence: wsPresence, Log: log}
-	svc := &ws.Service{
-		Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
-		Policy: ws.Replace, FanoutParallelism: 16, Log: log,
+	s.newWS = func() *apigw.Handler {
+		wsStore, wsPresence := dynamo.New(wsDB, dcfg), dynamo.NewPresence(wsDB, dcfg)
+		wsPusher := &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Presence: wsPresence, Log: log}
+		svc := &ws.Service{
+			Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
+			Policy: ws.Replace, FanoutParallelism: 16, ReceiptInterval: -1, MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway, Log: log,
+		}
+		for _, o := range s.wsOptions {
+			o(svc)
+		}
+		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
 	}
-	s.ws = &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
+	gopts := gateway.Options{Routes: apigw.Routes, TLS: true, Logf: t.Logf, NewHandler: func() gateway.Handler { return s.newWS().Handle }}
+	for _, o := range s.options {
+		o(&gopts)
+	}
+	s.gw = gateway.New(nil, gopts)
+	mgmtClient = func() *http.Client { return s.gw.HTTPClient }
+	t.Cleanup(s.gw.Close)
 
 	// The HTTP API function.
 	apiDB := newDynamoClient(endpoint, s.apiCalls, s.apiCount)
 	apiStore, apiPresence := dynamo.New(apiDB, dcfg), dynamo.NewPresence(apiDB, dcfg)
 	catch := &catchup.Service{Store: apiStore}
 	members := &ws.Service{
-		Store: apiStore, Presence: apiPresence, Catchup: catch, Policy: ws.Replace, Log: log,
+		Store: apiStore, Presence: apiPresence, Catchup: catch, Policy: ws.Replace, ReceiptInterval: -1, Log: log,
 		Pusher: &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Endpoint: s.gw.Endpoint, Presence: apiPresence, Log: log},
 	}
-	s.api = httpadapter.NewV2(api.New(api.Config{Sync: catch, Members: members, Auth: tk, Log: log}))
+	s.api = httpadapter.NewV2(api.New(api.Config{Sync: catch, Members: members, Reads: members, Auth: tk, Log: log}))
 	return s
 }
 

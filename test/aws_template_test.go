@@ -78,7 +78,7 @@ func packageTemplate(params ...string) (map[string]any, error) {
 	if err := os.Mkdir(filepath.Join(dir, "dist"), 0o755); err != nil {
 		return nil, err
 	}
-	for _, fn := range []string{"lambda-ws", "lambda-api"} {
+	for _, fn := range []string{"lambda-ws", "lambda-api", "lambda-fanout"} {
 		if err := placeholderZip(filepath.Join(dir, "dist", fn+".zip")); err != nil {
 			return nil, err
 		}
@@ -391,8 +391,8 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 	t.Parallel()
 	tmpl := awsTemplate(t)
 	fns := resourcesOfType(tmpl, "AWS::Lambda::Function")
-	if len(fns) != 2 {
-		t.Fatalf("%d functions, want ws and api", len(fns))
+	if len(fns) != 3 {
+		t.Fatalf("%d functions, want ws, api and fanout", len(fns))
 	}
 	for _, id := range []string{"WsLambdaFunction", "ApiLambdaFunction"} {
 		p := fns[id].props()
@@ -470,7 +470,7 @@ func TestAWSTemplateIAM(t *testing.T) {
 	t.Parallel()
 	tmpl := awsTemplate(t)
 	roles := resourcesOfType(tmpl, "AWS::IAM::Role")
-	if len(roles) != 2 {
+	if len(roles) != 3 {
 		ids := make([]string, 0, len(roles))
 		for id := range roles {
 			ids = append(ids, id)
@@ -486,8 +486,9 @@ func TestAWSTemplateIAM(t *testing.T) {
 	}
 	usedActions := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 		"dynamodb:Query", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents", "execute-api:ManageConnections",
-		"ssm:GetParameter"}
-	for _, fn := range []string{"ws", "api"} {
+		"ssm:GetParameter",
+		"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+	for _, fn := range []string{"ws", "api", "fanout"} {
 		role, stmts := functionRole(t, tmpl, fn)
 		manage, ssmReads := 0, 0
 		for _, s := range stmts {
@@ -516,6 +517,10 @@ func TestAWSTemplateIAM(t *testing.T) {
 							!(strings.HasSuffix(strings.TrimSpace(raw), `/dev/POST/@connections/*"]]}`) || strings.HasSuffix(strings.TrimSpace(raw), `/dev/DELETE/@connections/*"]]}`)) {
 							t.Errorf("%s: ManageConnections on %s, want this WebSocket API's stage @connections only", role, raw)
 						}
+					case strings.HasPrefix(action, "sqs:"):
+						if getAtt(r, "Arn") != "FanoutQueue" {
+							t.Errorf("%s: %s on %s, want the FanoutQueue only", role, action, raw)
+						}
 					case strings.HasPrefix(action, "logs:"):
 						if want := strings.ToUpper(fn[:1]) + fn[1:] + "LogGroup"; getAtt(r, "Arn") != want {
 							t.Errorf("%s: %s on %s, want its own log group %s", role, action, raw, want)
@@ -532,11 +537,17 @@ func TestAWSTemplateIAM(t *testing.T) {
 		switch {
 		case fn == "ws" && manage != 2:
 			t.Errorf("ws role: %d ManageConnections resources, want POST and DELETE", manage)
-		case fn == "api" && manage != 0:
-			t.Errorf("api role may manage connections; no HTTP use case pushes")
+		case fn == "api" && manage != 1:
+			// PUT .../cursor (receipts) and membership changes (member
+			// frames) post to connections; nothing of the API deletes one.
+			t.Errorf("api role: %d ManageConnections resources, want POST only", manage)
+		case fn == "fanout" && manage != 1:
+			t.Errorf("fanout role: %d ManageConnections resources, want POST only", manage)
 		}
-		if ssmReads != 1 {
-			t.Errorf("%s: %d ssm:GetParameter resources, want the token secret's parameter once (each function reads it at cold start)", role, ssmReads)
+		// ws and api read the token secret at cold start; the fanout
+		// function authenticates nobody and may not read it.
+		if want := map[string]int{"ws": 1, "api": 1, "fanout": 0}[fn]; ssmReads != want {
+			t.Errorf("%s: %d ssm:GetParameter resources, want %d (the token secret's parameter, read at cold start by ws and api only)", role, ssmReads, want)
 		}
 	}
 }

@@ -203,7 +203,7 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 					}
 					if f["type"] == "cursor" {
 						mu.Lock()
-						cursors[i] = int64(f["lastSeen"].(float64))
+						cursors[i] = int64(f["lastRead"].(float64))
 						mu.Unlock()
 						break
 					}
@@ -250,7 +250,7 @@ func TestKill9UnderLoadLosesNoAcknowledgedMessage(t *testing.T) {
 	// No read cursor moved backwards.
 	for i, want := range cursors {
 		_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms", fmt.Sprintf("w%02d", i), nil)
-		if got := roomOf(t, body, "crash")["lastSeen"].(float64); int64(got) < want {
+		if got := roomOf(t, body, "crash")["lastRead"].(float64); int64(got) < want {
 			t.Fatalf("w%02d: cursor %v after restart, acknowledged %d", i, got, want)
 		}
 	}
@@ -300,6 +300,12 @@ func TestUserWithoutRoomsConnectsAndReceivesNothingUntilAdded(t *testing.T) {
 	status, body := httpJSON(t, "POST", "http://"+s.addr+"/v1/rooms/uuidroom1/members", "admin", strings.NewReader(`{"userId":"uuid9"}`))
 	if status != 200 {
 		t.Fatalf("add member: %d %v", status, body)
+	}
+	// Both hear of the new member first.
+	for _, c := range []*client{nobody, u1} {
+		if m := c.nextOfType("member"); m["userId"] != "uuid9" || m["event"] != "joined" {
+			t.Fatalf("member frame %v", m)
+		}
 	}
 	u1.send(sendMsg("uuid1", "uuidroom1", "after"))
 	u1.nextOfType("ack")
@@ -358,6 +364,9 @@ func TestMembersCommandWhileTheServerRuns(t *testing.T) {
 	if !strings.Contains(out, "added uuid1 to uuidroom3 (through the server") {
 		t.Fatalf("members add said %q", out)
 	}
+	if m := u1.nextOfType("member"); m["chatroomId"] != "uuidroom3" || m["event"] != "joined" {
+		t.Fatalf("member frame %v", m)
+	}
 	u2 := mustDial(t, s, "uuid2")
 	u2.send(sendMsg("uuid2", "uuidroom3", "welcome"))
 	u2.nextOfType("ack")
@@ -370,5 +379,91 @@ func TestMembersCommandWhileTheServerRuns(t *testing.T) {
 	}
 	if status, _ := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms/uuidroom3/messages?after=0", "uuid1", nil); status != 403 {
 		t.Fatalf("removed member reads the room: %d", status)
+	}
+}
+
+// TestReadStateOverRealSockets: bob online, three messages pushed, no
+// markRead, disconnect: unread stays 3 (delivery never moves lastRead);
+// alice sees bob's receipt live and in GET .../receipts; bob gets member
+// frames on add and remove; a sync including a stale room answers the
+// others; syncDone ends the WebSocket sync.
+func TestReadStateOverRealSockets(t *testing.T) {
+	t.Parallel()
+	s := mustStart(t, "--admins", "admin")
+	base := "http://" + s.addr
+	alice := mustDial(t, s, "uuid1")
+	bob := mustDial(t, s, "uuid2")
+	for i := 1; i <= 3; i++ {
+		alice.send(sendMsg("uuid1", "uuidroom2", fmt.Sprint("unread ", i)))
+		alice.nextOfType("ack")
+		bob.nextOfType("message")
+	}
+	bob.conn.Close(websocket.StatusNormalClosure, "background, then offline")
+	waitFor(t, "bob's delivered cursor", func() bool { return delivered(t, s, "uuid2", "uuidroom2") == float64(3) })
+	_, body := httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
+	if r := roomOf(t, body, "uuidroom2"); r["unread"] != float64(3) || r["lastRead"] != float64(0) || r["head"] != float64(3) {
+		t.Fatalf("after the disconnect: %v, want 3 unread", r)
+	}
+
+	// Bob back: he reads, alice sees the receipt live and in the list.
+	bob = mustDial(t, s, "uuid2")
+	bob.send(map[string]any{"action": "markRead", "chatroomId": "uuidroom2", "index": 2})
+	if c := bob.nextOfType("cursor"); c["lastRead"] != float64(2) {
+		t.Fatalf("cursor %v", c)
+	}
+	if r := alice.nextOfType("receipt"); r["chatroomId"] != "uuidroom2" || r["userId"] != "uuid2" || r["lastRead"] != float64(2) {
+		t.Fatalf("receipt %v", r)
+	}
+	_, rc := httpJSON(t, "GET", base+"/v1/rooms/uuidroom2/receipts", "uuid1", nil)
+	if list := rc["receipts"].([]any); len(list) != 1 || list[0].(map[string]any)["userId"] != "uuid2" || list[0].(map[string]any)["lastRead"] != float64(2) {
+		t.Fatalf("receipts %v", rc)
+	}
+
+	// Membership: bob is added to uuidroom1, gets it, is removed, gets nothing more.
+	if status, b := httpJSON(t, "POST", base+"/v1/rooms/uuidroom1/members", "admin", strings.NewReader(`{"userId":"uuid2"}`)); status != 200 {
+		t.Fatalf("add: %d %v", status, b)
+	}
+	if m := bob.nextOfType("member"); m["chatroomId"] != "uuidroom1" || m["userId"] != "uuid2" || m["event"] != "joined" {
+		t.Fatalf("member frame %v", m)
+	}
+	if m := alice.nextOfType("member"); m["event"] != "joined" {
+		t.Fatalf("alice's member frame %v", m)
+	}
+	alice.send(sendMsg("uuid1", "uuidroom1", "welcome"))
+	alice.nextOfType("ack")
+	if m := bob.nextOfType("message"); m["chatroomId"] != "uuidroom1" {
+		t.Fatalf("bob got %v", m)
+	}
+	if status, b := httpJSON(t, "DELETE", base+"/v1/rooms/uuidroom1/members/uuid2", "admin", nil); status != 200 {
+		t.Fatalf("remove: %d %v", status, b)
+	}
+	if m := bob.nextOfType("member"); m["chatroomId"] != "uuidroom1" || m["event"] != "left" {
+		t.Fatalf("member frame %v", m)
+	}
+	alice.nextOfType("member")
+	alice.send(sendMsg("uuid1", "uuidroom1", "after you left"))
+	alice.nextOfType("ack")
+
+	// A sync naming the room bob just left answers his rooms and ends.
+	bob.send(`{"action":"sync","cursors":{"uuidroom1":1,"uuidroom2":3}}`)
+	var got []string
+	for {
+		f := bob.next()
+		if f["type"] == "message" {
+			t.Fatalf("sync pushed %v: nothing was missed", f)
+		}
+		got = append(got, fmt.Sprint(f["type"], " ", f["chatroomId"], " ", f["error"] != nil))
+		if f["type"] == "syncDone" || len(got) > 5 {
+			break
+		}
+	}
+	if want := "[synced uuidroom1 true synced uuidroom2 false synced uuidroom3 false syncDone <nil> false]"; fmt.Sprint(got) != want {
+		t.Fatalf("sync frames %v, want %s", got, want)
+	}
+	bob.expectNone()
+	// Over HTTP: 200, the stale room carries the error.
+	status, sb := httpJSON(t, "GET", base+"/v1/sync?after=uuidroom1:0", "uuid2", nil)
+	if e, _ := roomOf(t, sb, "uuidroom1")["error"].(map[string]any); status != 200 || e["code"] != "not_member" || roomOf(t, sb, "uuidroom2")["head"] != float64(3) {
+		t.Fatalf("HTTP sync with a stale room: %d %v", status, sb)
 	}
 }

@@ -28,6 +28,14 @@ func roomOf(t *testing.T, body map[string]any, room string) map[string]any {
 	return nil
 }
 
+// delivered returns the stored delivered cursor of (user, room): the
+// lastSeen GET /v1/sync starts from without client cursors.
+func delivered(t *testing.T, s *server, user, room string) any {
+	t.Helper()
+	_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/sync?limit=1", user, nil)
+	return roomOf(t, body, room)["lastSeen"]
+}
+
 // TestOfflineSyncOverHTTP is the product's core flow: uuid2 goes offline,
 // uuid1 writes, uuid2 comes back and catches up exactly what it missed.
 func TestOfflineSyncOverHTTP(t *testing.T) {
@@ -43,8 +51,7 @@ func TestOfflineSyncOverHTTP(t *testing.T) {
 	u2.conn.Close(websocket.StatusNormalClosure, "going offline")
 	// The server records the cursor when it processes the close; wait for it.
 	waitFor(t, "uuid2's cursor to record the live message", func() bool {
-		_, body := httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
-		return roomOf(t, body, "uuidroom2")["lastSeen"] == float64(1)
+		return delivered(t, s, "uuid2", "uuidroom2") == float64(1)
 	})
 
 	for i := 1; i <= 5; i++ {
@@ -84,8 +91,13 @@ func TestOfflineSyncOverHTTP(t *testing.T) {
 		t.Fatalf("uuidroom3 = %v", r3)
 	}
 
-	status, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastSeen":6}`))
-	if status != 200 || cur["lastSeen"] != float64(6) {
+	// Nothing was marked read: the live message counts as unread too.
+	_, body = httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
+	if r := roomOf(t, body, "uuidroom2"); r["unread"] != float64(6) || r["lastRead"] != float64(0) {
+		t.Fatalf("before PUT: %v", r)
+	}
+	status, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastRead":6}`))
+	if status != 200 || cur["lastRead"] != float64(6) {
 		t.Fatalf("PUT cursor: %d %v", status, cur)
 	}
 	_, body = httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
@@ -93,7 +105,7 @@ func TestOfflineSyncOverHTTP(t *testing.T) {
 		t.Fatalf("after PUT: %v", r)
 	}
 	// Never backwards.
-	if _, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastSeen":2}`)); cur["lastSeen"] != float64(6) {
+	if _, cur := httpJSON(t, "PUT", base+"/v1/rooms/uuidroom2/cursor", "uuid2", strings.NewReader(`{"lastRead":2}`)); cur["lastRead"] != float64(6) {
 		t.Fatalf("cursor moved backwards: %v", cur)
 	}
 }
@@ -162,8 +174,8 @@ func TestNonMembersAndForgedUsersGet403(t *testing.T) {
 	for _, tc := range []struct{ method, path, user, body string }{
 		{"GET", "/v1/rooms/uuidroom3/messages?after=0", "uuid1", ""},
 		{"GET", "/v1/rooms/nosuchroom/messages?after=0", "uuid1", ""},
-		{"PUT", "/v1/rooms/uuidroom3/cursor", "uuid1", `{"lastSeen":1}`},
-		{"GET", "/v1/sync?after=uuidroom3:0", "uuid1", ""},
+		{"PUT", "/v1/rooms/uuidroom3/cursor", "uuid1", `{"lastRead":1}`},
+		{"GET", "/v1/rooms/uuidroom3/receipts", "uuid1", ""},
 		{"POST", "/v1/rooms/uuidroom1/members", "uuid1", `{"userId":"uuid1"}`},
 	} {
 		var body *strings.Reader
@@ -227,9 +239,7 @@ func TestDeadConnectionIsNotCountedAsSeen(t *testing.T) {
 	raw.Close() // the phone dies
 	var lastSeen float64
 	waitFor(t, "uuid2 to be disconnected", func() bool {
-		_, body := httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil)
-		r := roomOf(t, body, "uuidroom2")
-		lastSeen = r["lastSeen"].(float64)
+		lastSeen = delivered(t, s, "uuid2", "uuidroom2").(float64)
 		// Reconnecting works once the server dropped the old connection.
 		c, err := dial(s, "uuid2")
 		if err != nil {
@@ -241,10 +251,29 @@ func TestDeadConnectionIsNotCountedAsSeen(t *testing.T) {
 	if lastSeen >= n {
 		t.Fatalf("lastSeen %v: messages that never reached the client were counted as seen", lastSeen)
 	}
+	// Catch-up from the stored cursor delivers exactly what was missed: the
+	// first page starts right after lastSeen, and pages (bounded to 1 MiB,
+	// about 125 of these 8 KiB messages) continue to the last message.
 	_, body := httpJSON(t, "GET", base+"/v1/sync?limit=1000", "uuid2", nil)
 	r := roomOf(t, body, "uuidroom2")
-	if r["from"] != lastSeen+1 || r["to"] != float64(n) || len(r["messages"].([]any)) != int(n-lastSeen) {
-		t.Fatalf("catch-up after a dead connection: from %v to %v with %d messages (lastSeen %v)", r["from"], r["to"], len(r["messages"].([]any)), lastSeen)
+	if r["from"] != lastSeen+1 {
+		t.Fatalf("catch-up after a dead connection starts at %v (lastSeen %v)", r["from"], lastSeen)
+	}
+	got := 0
+	for pages := 0; ; pages++ {
+		msgs := r["messages"].([]any)
+		if pages > 10 || len(msgs) == 0 || r["to"].(float64)-r["from"].(float64)+1 != float64(len(msgs)) {
+			t.Fatalf("catch-up page %d: from %v to %v with %d messages", pages, r["from"], r["to"], len(msgs))
+		}
+		got += len(msgs)
+		if r["complete"] == true {
+			break
+		}
+		_, body = httpJSON(t, "GET", fmt.Sprintf("%s/v1/sync?limit=1000&after=uuidroom2:%v", base, r["next"]), "uuid2", nil)
+		r = roomOf(t, body, "uuidroom2")
+	}
+	if r["to"] != float64(n) || got != int(n-lastSeen) {
+		t.Fatalf("catch-up after a dead connection: %d messages up to %v (lastSeen %v)", got, r["to"], lastSeen)
 	}
 }
 
@@ -260,10 +289,9 @@ func TestOfflineSyncOverWebSocket(t *testing.T) {
 	}
 	u2 := mustDial(t, s, "uuid2")
 	u2.send(`{"action":"sync","cursors":{"uuidroom2":2}}`)
-	for i := 3; i <= 5; i++ {
-		if m := u2.nextOfType("message"); m["index"] != float64(i) {
-			t.Fatalf("sync message = %v, want index %d", m, i)
-		}
+	// Small messages: one batch holds them all.
+	if got := batchIndexes(t, u2.nextOfType("messages"), "uuidroom2"); fmt.Sprint(got) != "[3 4 5]" {
+		t.Fatalf("sync batch indexes %v, want [3 4 5]", got)
 	}
 	if f := u2.nextOfType("synced"); f["chatroomId"] != "uuidroom2" || f["head"] != float64(5) || f["complete"] != true {
 		t.Fatalf("synced = %v", f)
@@ -271,18 +299,21 @@ func TestOfflineSyncOverWebSocket(t *testing.T) {
 	if f := u2.nextOfType("synced"); f["chatroomId"] != "uuidroom3" {
 		t.Fatalf("synced = %v", f)
 	}
+	if f := u2.next(); f["type"] != "syncDone" {
+		t.Fatalf("after the last synced: %v, want syncDone", f)
+	}
 	// The pushed messages count as seen once uuid2 disconnects: stored
 	// cursor was 0, the client said 2, 3..5 were delivered.
 	u2.send(`{"action":"sync"}`)
-	for i := 1; i <= 5; i++ {
-		u2.nextOfType("message")
+	if got := batchIndexes(t, u2.nextOfType("messages"), "uuidroom2"); len(got) != 5 {
+		t.Fatalf("sync batch indexes %v, want 1 to 5", got)
 	}
 	u2.nextOfType("synced")
 	u2.nextOfType("synced")
+	u2.nextOfType("syncDone")
 	u2.conn.Close(websocket.StatusNormalClosure, "bye")
 	waitFor(t, "cursor to advance on disconnect", func() bool {
-		_, body := httpJSON(t, "GET", "http://"+s.addr+"/v1/rooms", "uuid2", nil)
-		return roomOf(t, body, "uuidroom2")["lastSeen"] == float64(5)
+		return delivered(t, s, "uuid2", "uuidroom2") == float64(5)
 	})
 }
 
@@ -300,4 +331,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+// batchIndexes returns the indexes of a sync's messages frame, checking
+// that it and every message in it are of room.
+func batchIndexes(t *testing.T, f map[string]any, room string) []int64 {
+	t.Helper()
+	msgs, ok := f["messages"].([]any)
+	if f["chatroomId"] != room || !ok || len(msgs) == 0 {
+		t.Fatalf("messages frame %v, want a batch of %s", f, room)
+	}
+	var out []int64
+	for _, m := range msgs {
+		mm := m.(map[string]any)
+		if mm["chatroomId"] != room {
+			t.Fatalf("message %v in a batch of %s", mm, room)
+		}
+		out = append(out, int64(mm["index"].(float64)))
+	}
+	return out
 }

@@ -126,8 +126,9 @@ func TestDevicesPerUserAreBounded(t *testing.T) {
 // TestDeliveredCursorPerDevice: phone and tablet both receive message 1;
 // the tablet goes offline and the phone alone receives 2..4. Each device's
 // disconnect records its own cursor, and the tablet's sync without cursors
-// after reconnecting pushes exactly what it missed (2..4); the default
-// device's cursor is not touched.
+// after reconnecting pushes exactly what it missed (2..4), also after the
+// phone read the room (reading moves the user's read cursor, not a
+// device's delivered cursor); the default device's cursor is not touched.
 func TestDeliveredCursorPerDevice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -153,11 +154,30 @@ func TestDeliveredCursorPerDevice(t *testing.T) {
 			t.Errorf("cursor of %q = %d, want %d", device, cur.LastSeen, want)
 		}
 	}
+	// The phone reconnecting has nothing to catch up. It reads the room:
+	// that moves the user's read cursor (one for all devices), not the
+	// tablet's delivered cursor, so the tablet still catches up 2..4.
+	phone := f.connectDevice(t, "phone-2", "uuid2", "phone")
+	f.send(t, phone, `{"action":"sync"}`)
+	for _, fr := range unbatch(f.rec.take("phone-2")) {
+		if fr["type"] == "message" {
+			t.Fatalf("phone's sync pushed %v; it had everything", fr)
+		}
+	}
+	f.send(t, phone, `{"action":"markRead","chatroomId":"uuidroom2","index":4}`)
+	if c := onlyFrame(t, f.rec.take("phone-2"), "cursor"); c["lastRead"] != float64(4) {
+		t.Fatalf("markRead answered %v, want lastRead 4", c)
+	}
+	if rc, _ := f.store.ReadCursor(ctx, "uuid2", "uuidroom2"); rc.LastRead != 4 {
+		t.Fatalf("read cursor after the phone's markRead = %d, want 4", rc.LastRead)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "tablet", "uuidroom2"); cur.LastSeen != 1 {
+		t.Fatalf("tablet's delivered cursor after the phone's markRead = %d, want 1", cur.LastSeen)
+	}
 	tablet := f.connectDevice(t, "tablet-2", "uuid2", "tablet")
 	f.send(t, tablet, `{"action":"sync"}`)
-	frames := f.rec.take("tablet-2")
 	var got []float64
-	for _, fr := range frames {
+	for _, fr := range unbatch(f.rec.take("tablet-2")) {
 		if fr["type"] == "message" {
 			got = append(got, fr["index"].(float64))
 		}
@@ -165,16 +185,6 @@ func TestDeliveredCursorPerDevice(t *testing.T) {
 	if len(got) != 3 || got[0] != 2 || got[1] != 3 || got[2] != 4 {
 		t.Fatalf("tablet's sync pushed %v, want 2, 3, 4", got)
 	}
-	// The phone reconnecting has nothing to catch up.
-	phone := f.connectDevice(t, "phone-2", "uuid2", "phone")
-	f.send(t, phone, `{"action":"sync"}`)
-	for _, fr := range f.rec.take("phone-2") {
-		if fr["type"] == "message" {
-			t.Fatalf("phone's sync pushed %v; it had everything", fr)
-		}
-	}
-	// A markRead moves the cursor of the connection's device only.
-	f.send(t, phone, `{"action":"markRead","chatroomId":"uuidroom2","index":4}`)
 	if err := f.svc.Disconnect(ctx, "tablet-2"); err != nil {
 		t.Fatal(err)
 	}

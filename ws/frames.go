@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tripsense/tripsense"
+	catchup "github.com/tripsense/tripsense/sync"
 )
 
 // Close codes sent by the server. 1001 and 1009 are standard; the 4xxx codes
@@ -117,15 +118,74 @@ func errorFrame(err error, action, clientMsgID string) []byte {
 	return append(b, '}')
 }
 
+// rateLimitedFrame is the error frame of a refused frame, with
+// "retryAfterMs": how long until the budget has a token again (at least 1).
+func rateLimitedFrame(err error, action, clientMsgID string, wait time.Duration) []byte {
+	b := errorFrame(err, action, clientMsgID)
+	ms := max(wait.Milliseconds(), 1)
+	if wait%time.Millisecond != 0 {
+		ms = max(wait.Milliseconds()+1, 1) // round up: retrying at ms is never early
+	}
+	b = append(b[:len(b)-1], `,"retryAfterMs":`...)
+	b = strconv.AppendInt(b, ms, 10)
+	return append(b, '}')
+}
+
 var pongFrame = []byte(`{"type":"pong"}`)
 
-// cursorFrame answers markRead: {"type":"cursor","chatroomId":..,"lastSeen":..}.
-func cursorFrame(c tripsense.Cursor) []byte {
+// cursorFrame answers markRead: {"type":"cursor","chatroomId":..,"lastRead":..}.
+func cursorFrame(c tripsense.ReadCursor) []byte {
 	b := make([]byte, 0, 96)
 	b = append(b, `{"type":"cursor","chatroomId":`...)
 	b = tripsense.AppendJSONString(b, c.Room)
-	b = append(b, `,"lastSeen":`...)
-	b = strconv.AppendInt(b, c.LastSeen, 10)
+	b = append(b, `,"lastRead":`...)
+	b = strconv.AppendInt(b, c.LastRead, 10)
+	return append(b, '}')
+}
+
+// receiptFrame tells a room's online members that a read cursor moved:
+// {"type":"receipt","chatroomId":..,"userId":..,"lastRead":..}.
+func receiptFrame(room, user string, lastRead int64) []byte {
+	b := make([]byte, 0, 112)
+	b = append(b, `{"type":"receipt","chatroomId":`...)
+	b = tripsense.AppendJSONString(b, room)
+	b = append(b, `,"userId":`...)
+	b = tripsense.AppendJSONString(b, user)
+	b = append(b, `,"lastRead":`...)
+	b = strconv.AppendInt(b, lastRead, 10)
+	return append(b, '}')
+}
+
+// Membership events of member frames.
+const (
+	memberJoined = "joined"
+	memberLeft   = "left"
+)
+
+// memberFrame announces a membership change:
+// {"type":"member","chatroomId":..,"userId":..,"event":"joined"|"left"}.
+func memberFrame(room, user, event string) []byte {
+	b := make([]byte, 0, 112)
+	b = append(b, `{"type":"member","chatroomId":`...)
+	b = tripsense.AppendJSONString(b, room)
+	b = append(b, `,"userId":`...)
+	b = tripsense.AppendJSONString(b, user)
+	b = append(b, `,"event":`...)
+	b = tripsense.AppendJSONString(b, event)
+	return append(b, '}')
+}
+
+// syncDoneFrame ends every sync, after its last synced frame.
+var syncDoneFrame = []byte(`{"type":"syncDone"}`)
+
+// syncedErrorFrame ends a room of a sync that could not be caught up:
+// {"type":"synced","chatroomId":..,"error":{"code":..,"message":..}}.
+func syncedErrorFrame(room string, err error) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"type":"synced","chatroomId":`...)
+	b = tripsense.AppendJSONString(b, room)
+	b = append(b, `,"error":`...)
+	b = catchup.AppendErrorJSON(b, err)
 	return append(b, '}')
 }
 

@@ -36,7 +36,7 @@ func FuzzHandleFrame(f *testing.F) {
 		}
 		for _, fr := range frames {
 			switch fr["type"] {
-			case "ack", "error", "pong", "cursor", "synced", "message":
+			case "ack", "error", "pong", "cursor", "synced", "syncDone", "message":
 			default:
 				t.Fatalf("answer %v to %q", fr, data)
 			}

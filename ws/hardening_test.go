@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/ws"
@@ -17,15 +18,15 @@ type bucket struct {
 	asked int
 }
 
-func (b *bucket) Allow(string) bool {
+func (b *bucket) Allow(string, ws.Budget) (bool, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.asked++
 	if b.left == 0 {
-		return false
+		return false, time.Second
 	}
 	b.left--
-	return true
+	return true, 0
 }
 
 // TestUndecodableFramesTakeATokenToo: junk costs a token like any frame,

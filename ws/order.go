@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -29,6 +30,28 @@ type roomSeq struct {
 	published int64              // highest index handed out
 	changed   chan struct{}      // closed and replaced when published moves
 	waiting   map[int64]struct{} // indexes whose publish is waiting for a lower one
+	keyed     map[sendKey]*keyState
+}
+
+// sendKey is what the store deduplicates a send of the room on.
+type sendKey struct{ user, clientMsgID string }
+
+// keyState tracks the sends of one key that may still hand out the key's
+// index: those inside Append (any of them may turn out the original) and
+// the original until its fan-out is done.
+type keyState struct {
+	next    uint64              // number of the next claim
+	active  map[uint64]struct{} // claims that may still hand out the index
+	changed chan struct{}       // closed and replaced when a claim ends
+}
+
+// claim is one send's registration under its key (nil for a send without
+// clientMsgId, which the store never deduplicates).
+type claim struct {
+	key  sendKey
+	ks   *keyState
+	id   uint64
+	done bool
 }
 
 // enter registers a send to room. head reads the room's head; it is called
@@ -102,6 +125,91 @@ func (o *roomOrder) publish(q *roomSeq, index int64, fn func()) {
 		q.changed = make(chan struct{})
 	}
 	q.mu.Unlock()
+}
+
+// claim registers a send with clientMsgID before its Append, so that a
+// concurrent retry of it that turns out a duplicate can wait for this send's
+// hand-out. It returns nil when clientMsgID is empty.
+func (q *roomSeq) claim(user, clientMsgID string) *claim {
+	if clientMsgID == "" {
+		return nil
+	}
+	k := sendKey{user, clientMsgID}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ks := q.keyed[k]
+	if ks == nil {
+		if q.keyed == nil {
+			q.keyed = make(map[sendKey]*keyState)
+		}
+		ks = &keyState{active: make(map[uint64]struct{}), changed: make(chan struct{})}
+		q.keyed[k] = ks
+	}
+	c := &claim{key: k, ks: ks, id: ks.next}
+	ks.next++
+	ks.active[c.id] = struct{}{}
+	return c
+}
+
+// release ends c: its send will hand out nothing (more). The original
+// releases after its fan-out, a duplicate as soon as Append said so, a
+// failed send when it returns. Releasing twice or nil does nothing.
+func (q *roomSeq) release(c *claim) {
+	if c == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.releaseLocked(c)
+}
+
+func (q *roomSeq) releaseLocked(c *claim) {
+	if c.done {
+		return
+	}
+	c.done = true
+	delete(c.ks.active, c.id)
+	close(c.ks.changed)
+	c.ks.changed = make(chan struct{})
+	if len(c.ks.active) == 0 && q.keyed[c.key] == c.ks {
+		delete(q.keyed, c.key)
+	}
+}
+
+// awaitOriginal is called by a send whose Append returned a duplicate: it
+// releases c and waits until no send of the same key that claimed before
+// this point may still hand out the index, i.e. until the original (if it
+// is in flight in this process) finished its fan-out or failed. Sends that
+// claim later cannot be the original: the message is stored already. It
+// returns ctx's error if ctx ends first.
+func (q *roomSeq) awaitOriginal(ctx context.Context, c *claim) error {
+	if c == nil {
+		return nil
+	}
+	q.mu.Lock()
+	q.releaseLocked(c)
+	before := c.ks.next
+	for {
+		pending := false
+		for id := range c.ks.active {
+			if id < before {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			q.mu.Unlock()
+			return nil
+		}
+		ch := c.ks.changed
+		q.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
 }
 
 // lowestWaiting reports whether no other publish waits for an index below

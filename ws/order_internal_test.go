@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -72,5 +73,80 @@ func TestOrderPublishesInOrderWithoutGaps(t *testing.T) {
 	o.leave("r", q)
 	if len(o.rooms) != 0 {
 		t.Fatalf("room state kept after the last send left: %v", o.rooms)
+	}
+}
+
+// released waits until c is released (awaitOriginal releases its own
+// claim in the same critical section in which it takes its snapshot).
+func released(t *testing.T, q *roomSeq, c *claim) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q.mu.Lock()
+		done := c.done
+		q.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("claim never released")
+		}
+		time.Sleep(time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// TestDuplicateWaitsForEarlierClaimsOnly: a duplicate waits for the sends
+// of its key that claimed before it learnt it was a duplicate (one of them
+// is the original), not for retries that came later, nor for other keys.
+func TestDuplicateWaitsForEarlierClaimsOnly(t *testing.T) {
+	t.Parallel()
+	var o roomOrder
+	q, _ := o.enter("r", func() (int64, error) { return 0, nil })
+	original := q.claim("u", "k")
+	other := q.claim("u", "other key")
+	sameIDOtherUser := q.claim("v", "k")
+	dup := q.claim("u", "k")
+	done := make(chan error, 1)
+	go func() { done <- q.awaitOriginal(context.Background(), dup) }()
+	released(t, q, dup)
+	later := q.claim("u", "k") // a retry after the message was stored
+	select {
+	case err := <-done:
+		t.Fatalf("the duplicate went ahead (%v) while the original was in flight", err)
+	default:
+	}
+	q.release(original)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the duplicate still waits after the original released")
+	}
+	for _, c := range []*claim{later, other, sameIDOtherUser} {
+		q.release(c)
+		q.release(c) // twice does nothing
+	}
+	if len(q.keyed) != 0 {
+		t.Fatalf("key state kept after every claim ended: %v", q.keyed)
+	}
+	if q.claim("u", "") != nil {
+		t.Fatal("a send without clientMsgId claimed a key")
+	}
+}
+
+// TestDuplicateWaitIsBoundedByItsContext: if the original never finishes,
+// the duplicate gives up with its frame's context.
+func TestDuplicateWaitIsBoundedByItsContext(t *testing.T) {
+	t.Parallel()
+	var o roomOrder
+	q, _ := o.enter("r", func() (int64, error) { return 0, nil })
+	q.claim("u", "k") // never released
+	dup := q.claim("u", "k")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := q.awaitOriginal(ctx, dup); err != context.Canceled {
+		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }

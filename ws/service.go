@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tripsense/tripsense"
@@ -68,6 +69,17 @@ type Service struct {
 	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
 	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
 	FanoutParallelism int
+	// Fanout, when set, takes the fan-out of messages to rooms with more
+	// than FanoutThreshold online connections: the send enqueues jobs of
+	// FanoutBatch connections each and acks once they are queued; a
+	// consumer (DeliverFanout) pushes. Nil: every fan-out is direct.
+	Fanout tripsense.FanoutQueue
+	// FanoutThreshold is the room size (online connections) above which
+	// fan-out goes to Fanout (DefaultFanoutThreshold when 0).
+	FanoutThreshold int
+	// FanoutBatch is how many connections one job holds
+	// (DefaultFanoutBatch when 0).
+	FanoutBatch int
 	// Limiter, when set, is asked before every frame a connection sends.
 	Limiter Limiter
 	// OrderedRooms makes one process hand a room's messages to fan-out in
@@ -77,10 +89,30 @@ type Service struct {
 	// written by no one else. Lambdas cannot order across processes, and
 	// clients order by index there.
 	OrderedRooms bool
-	Now          func() time.Time
-	Log          *slog.Logger
+	// ReceiptInterval is how often at most a room's members receive a
+	// receipt frame per reader (see receiptWindows): 0 means
+	// DefaultReceiptInterval, negative pushes every receipt at once. A
+	// process that does not outlive its request (a Lambda) sets it
+	// negative: it cannot push a deferred receipt later.
+	ReceiptInterval time.Duration
+	// MaxChatMessageBytes bounds a sendMessage's body
+	// (tripsense.MaxChatMessageBytes when 0); behind API Gateway it is
+	// tripsense.MaxChatMessageBytesGateway, so that every valid frame fits
+	// the gateway's 32 KB.
+	MaxChatMessageBytes int
+	// SyncFrameBytes bounds one messages frame of the sync action
+	// (DefaultSyncFrameBytes when 0).
+	SyncFrameBytes int
+	// SyncMargin is how long before the frame's deadline (ctx.Deadline(),
+	// Lambda's timeout on AWS) a sync stops pushing messages and sends its
+	// synced frames; 0 means a quarter of the time left when it starts.
+	SyncMargin time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 
 	order     roomOrder
+	receipts  receiptWindows
+	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it
 	userLocks [userLockStripes]sync.Mutex
 }
 
@@ -92,10 +124,32 @@ type Broadcaster interface {
 	Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string)
 }
 
-// Limiter rate-limits frames per connection.
+// Budget names one of a connection's rate budgets. Sends and control
+// frames have separate budgets, so a phone that flushes its outbox on
+// reconnect can still sync, ping and mark read.
+type Budget int
+
+const (
+	// BudgetSend is spent by sendMessage.
+	BudgetSend Budget = iota
+	// BudgetControl is spent by every other frame: sync, ping, markRead,
+	// auth and unknown actions.
+	BudgetControl
+)
+
+// Limiter rate-limits frames per connection and budget.
 type Limiter interface {
-	// Allow reports whether connID may send one more frame now.
-	Allow(connID string) bool
+	// Allow reports whether connID may send one more frame of budget b now
+	// and, when not, how long until it may (retryAfter > 0).
+	Allow(connID string, b Budget) (ok bool, retryAfter time.Duration)
+}
+
+// budgetOf says which budget an action spends.
+func budgetOf(action string) Budget {
+	if action == "sendMessage" {
+		return BudgetSend
+	}
+	return BudgetControl
 }
 
 func (s *Service) now() time.Time {
@@ -311,17 +365,28 @@ func (s *Service) Disconnect(ctx context.Context, connID string) error {
 // stays usable. Handle returns an error only when the answer could not be
 // pushed (the connection is gone).
 func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
-	// Every frame takes a token before any work is spent on it, whether it
-	// decodes or not; a refused one is not decoded, its action and
-	// clientMsgId are only looked up for the answer.
-	if s.Limiter != nil && !s.Limiter.Allow(c.ID) {
+	// Every frame takes a token of its budget (sends or control frames)
+	// before any work is spent on it, whether it decodes or not; a refused
+	// one is not decoded, its action and clientMsgId are only looked up
+	// (cheaply) for the budget and the answer. An undecodable frame is
+	// charged to the control budget.
+	if s.Limiter != nil {
 		var action, id string
 		if len(data) <= tripsense.MaxFrameBytes {
 			action, _ = tripsense.JSONStringMember(data, "action")
-			id, _ = tripsense.JSONStringMember(data, "clientMsgId")
 		}
-		err := tripsense.Errorf(tripsense.ERATELIMITED, "too many frames: slow down")
-		return s.reply(ctx, c, errorFrame(err, action, id))
+		b := budgetOf(action)
+		if ok, wait := s.Limiter.Allow(c.ID, b); !ok {
+			if len(data) <= tripsense.MaxFrameBytes {
+				id, _ = tripsense.JSONStringMember(data, "clientMsgId")
+			}
+			what := "control frames (sync, ping, markRead, auth)"
+			if b == BudgetSend {
+				what = "messages"
+			}
+			err := tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
+			return s.reply(ctx, c, rateLimitedFrame(err, action, id, wait))
+		}
 	}
 	f, err := decodeFrame(data)
 	if err != nil {
@@ -395,19 +460,26 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
 		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
 	}
-	if err := tripsense.ValidateNewMessage(nm); err != nil {
+	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
 		return err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
 		return err
 	}
-	var seq *roomSeq
+	var (
+		seq *roomSeq
+		cl  *claim
+	)
 	if s.OrderedRooms {
 		var err error
 		if seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
 			return fmt.Errorf("append: head: %w", err)
 		}
 		defer s.order.leave(nm.Room, seq)
+		// A concurrent retry of this send (same clientMsgId, another
+		// connection) that turns out the duplicate waits for this claim.
+		cl = seq.claim(nm.UserID, nm.ClientMsgID)
+		defer seq.release(cl)
 	}
 	m, dup, err := s.Store.Append(ctx, nm)
 	if err != nil {
@@ -419,18 +491,34 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
 	}
+	if dup && s.Fanout != nil {
+		// A retry in a room whose fan-out goes to the queue: the first
+		// attempt may have stored the message and died before it queued
+		// the fan-out (the sender got no ack, which comes after the queue
+		// took the jobs). Nothing records that the jobs were queued, so a
+		// retry queues them again; recipients dedupe by index.
+		s.queueFanout(ctx, c.ID, &m)
+	}
 	if !dup {
 		// A retried send was fanned out when it was first stored; members who
 		// missed it then get it from catch-up, so it is not pushed twice.
 		if seq != nil {
 			s.order.publish(seq, m.Index, func() { s.fanout(ctx, c.ID, &m) })
+			seq.release(cl)
 		} else {
 			s.fanout(ctx, c.ID, &m)
 		}
 	} else if seq != nil {
-		// A retry of a send that failed after its commit: its index was
-		// never handed out here, so mark it handed out (catch-up has it)
-		// and let the messages above it go.
+		// The original may still be on its way (a retry on another
+		// connection racing it): wait until it has been handed out, so that
+		// neither this ack nor the room's next index overtakes it.
+		if err := seq.awaitOriginal(ctx, cl); err != nil {
+			return fmt.Errorf("duplicate: wait for the original: %w", err)
+		}
+		// Here the original was handed out, or its send failed after the
+		// commit and it never will be: mark it handed out (catch-up has
+		// it) and let the messages above it go. Publish does nothing more
+		// for an index already handed out.
 		s.order.publish(seq, m.Index, func() {})
 	}
 	// The ack goes last: when a sender holds its ack, every online member's
@@ -457,6 +545,18 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 		s.log().Error("fan-out lookup", "room", m.Room, "index", m.Index, "err", err)
 		return
 	}
+	if s.enqueue(ctx, senderConn, m, members) {
+		return
+	}
+	s.pushAll(ctx, senderConn, m, out, members)
+}
+
+// pushAll pushes out to every member but skip, FanoutParallelism at a time,
+// and disconnects the members that are gone. It returns how many pushes
+// failed otherwise (throttled, timed out).
+func (s *Service) pushAll(ctx context.Context, skip string, m *tripsense.Message, out tripsense.Outbound, members []tripsense.Member) int {
+	senderConn := skip
+	var failed atomic.Int32
 	push := func(conn string) {
 		err := s.Pusher.Push(ctx, conn, out)
 		if err == nil {
@@ -468,6 +568,7 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 			}
 			return
 		}
+		failed.Add(1)
 		s.log().Warn("push failed", "conn", conn, "room", m.Room, "index", m.Index, "err", err)
 	}
 	par := s.FanoutParallelism
@@ -477,7 +578,7 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 				push(mb.ConnID)
 			}
 		}
-		return
+		return int(failed.Load())
 	}
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
@@ -493,8 +594,13 @@ func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Me
 		}(mb.ConnID)
 	}
 	wg.Wait()
+	return int(failed.Load())
 }
 
+// markRead moves the user's read cursor (lastRead, shared by all devices)
+// and answers with a cursor frame. The connection that read the messages
+// holds them, so its delivery watermark jumps there too; the stored
+// delivered cursor follows on disconnect, as for any delivery.
 func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
@@ -502,21 +608,23 @@ func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 	if f.Index == nil || *f.Index < 0 {
 		return tripsense.Errorf(tripsense.EINVALID, `markRead needs "chatroomId" and a non-negative "index"`)
 	}
-	if err := s.requireMember(ctx, c.UserID, f.ChatroomID); err != nil {
+	if !tripsense.ValidID(f.ChatroomID) {
+		return tripsense.Errorf(tripsense.EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	cur, err := s.markReadFrom(ctx, c.UserID, f.ChatroomID, *f.Index, c.ID)
+	if err != nil {
 		return err
 	}
-	cur, err := s.Store.AdvanceCursor(ctx, c.UserID, c.DeviceID, f.ChatroomID, *f.Index)
-	if err != nil {
-		return fmt.Errorf("markRead: %w", err)
-	}
-	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+	if err := s.Presence.SeenThrough(ctx, c.ID, cur.Room, cur.LastRead); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("seen-through after markRead", "conn", c.ID, "err", err)
 	}
 	return s.reply(ctx, c, cursorFrame(cur))
 }
 
 // AddMember adds user to room and makes the user's online connections
-// receive it. It implements the member management of the HTTP API.
+// receive it from then on; the room's online connections, the new
+// member's included, get a member frame with "event":"joined". It
+// implements the member management of the HTTP API.
 func (s *Service) AddMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
@@ -545,11 +653,13 @@ func (s *Service) AddMember(ctx context.Context, room, user string) error {
 			return fmt.Errorf("add member: baseline: %w", err)
 		}
 	}
+	s.pushRoom(ctx, room, "", memberFrame(room, user, memberJoined))
 	return nil
 }
 
 // RemoveMember removes user from room; the user's online connections stop
-// receiving it at once.
+// receiving it at once: the member frame with "event":"left" is the last
+// frame of the room they get. The remaining online members get it too.
 func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
@@ -560,8 +670,20 @@ func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 	if err := s.Store.RemoveMember(ctx, room, user); err != nil {
 		return fmt.Errorf("remove member: %w", err)
 	}
+	// The user's connections are listed before they leave the room, and
+	// told after: every frame of the room queued for them before the
+	// Leave goes out before the member frame, and none after it.
+	conns, err := s.Presence.UserConnections(ctx, user)
+	if err != nil {
+		return fmt.Errorf("remove member: connections: %w", err)
+	}
 	if err := s.Presence.Leave(ctx, user, room); err != nil {
 		return fmt.Errorf("remove member: presence: %w", err)
 	}
+	left := memberFrame(room, user, memberLeft)
+	for _, c := range conns {
+		s.pushConn(ctx, c.ID, left)
+	}
+	s.pushRoom(ctx, room, "", left)
 	return nil
 }

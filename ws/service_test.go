@@ -24,18 +24,36 @@ type recorder struct {
 	frames   map[string][]map[string]any
 	closed   map[string]int
 	gone     map[string]bool // pushes to these fail with ErrGone
+	delay    time.Duration   // every push takes this long (a slow network)
+	throttle map[string]int  // the next n pushes to these fail with ERATELIMITED
 }
 
 func newRecorder(p tripsense.Presence) *recorder {
-	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}}
+	return &recorder{presence: p, frames: map[string][]map[string]any{}, closed: map[string]int{}, gone: map[string]bool{}, throttle: map[string]int{}}
 }
 
 func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) error {
+	if r.delay > 0 {
+		t := time.NewTimer(r.delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 	r.mu.Lock()
 	gone := r.gone[id]
+	throttled := r.throttle[id] > 0
+	if throttled {
+		r.throttle[id]--
+	}
 	r.mu.Unlock()
 	if gone {
 		return tripsense.ErrGone
+	}
+	if throttled {
+		return tripsense.Errorf(tripsense.ERATELIMITED, "throttled")
 	}
 	var f map[string]any
 	if err := json.Unmarshal(out.Data, &f); err != nil {
@@ -44,10 +62,31 @@ func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) 
 	r.mu.Lock()
 	r.frames[id] = append(r.frames[id], f)
 	r.mu.Unlock()
-	if out.Index > 0 {
+	switch {
+	case out.Index > 0 && out.Through:
+		_ = r.presence.SeenThrough(ctx, id, out.Room, out.Index)
+	case out.Index > 0:
 		_ = r.presence.Delivered(ctx, id, out.Room, out.Index)
 	}
 	return nil
+}
+
+// unbatch replaces every messages frame of a sync by its messages, each
+// as a message frame, so tests can count messages whatever the batching.
+func unbatch(frames []map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, f := range frames {
+		if f["type"] != "messages" {
+			out = append(out, f)
+			continue
+		}
+		for _, m := range f["messages"].([]any) {
+			mm := m.(map[string]any)
+			mm["type"] = "message"
+			out = append(out, mm)
+		}
+	}
+	return out
 }
 
 func (r *recorder) Close(_ context.Context, id string, code int, _ string) error {
@@ -175,7 +214,6 @@ func TestBadInputGetsErrorFrameAndStoresNothing(t *testing.T) {
 		{"markRead without index", `{"action":"markRead","chatroomId":"uuidroom1"}`, "bad_request"},
 		{"markRead negative", `{"action":"markRead","chatroomId":"uuidroom1","index":-1}`, "bad_request"},
 		{"markRead stranger", `{"action":"markRead","chatroomId":"uuidroom3","index":1}`, "not_member"},
-		{"sync stranger cursor", `{"action":"sync","cursors":{"uuidroom3":0}}`, "not_member"},
 		{"sync forged user", `{"action":"sync","userId":"uuid2"}`, "forbidden"},
 	}
 	for _, tc := range cases {
@@ -338,9 +376,11 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync"}`)
-	frames := f.rec.take("c2")
-	// 445 messages of uuidroom2, then synced frames for uuidroom2 and uuidroom3 (sorted by room).
-	if len(frames) != 445+2 {
+	batched := f.rec.take("c2")
+	frames := unbatch(batched)
+	// 445 messages of uuidroom2, then synced frames for uuidroom2 and
+	// uuidroom3 (sorted by room), then syncDone.
+	if len(frames) != 445+2+1 || frames[447]["type"] != "syncDone" {
 		t.Fatalf("got %d frames", len(frames))
 	}
 	for i := range 445 {
@@ -354,9 +394,21 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	if s := frames[446]; s["type"] != "synced" || s["chatroomId"] != "uuidroom3" || s["head"] != float64(0) {
 		t.Fatalf("synced = %v", s)
 	}
+	// Batched: every messages frame but the last of a page is full, none
+	// is over the frame limit (the last three are synced, synced, syncDone).
+	for i, b := range batched[:len(batched)-3] {
+		n := len(b["messages"].([]any))
+		data, _ := json.Marshal(b)
+		if b["type"] != "messages" || b["chatroomId"] != "uuidroom2" || n < 2 || len(data) > ws.DefaultSyncFrameBytes {
+			t.Fatalf("batch %d: %s with %d messages, %d bytes", i, b["type"], n, len(data))
+		}
+	}
+	if len(batched) > 445/100+5 {
+		t.Fatalf("%d frames for 445 small messages: not batched", len(batched))
+	}
 	// Client cursors win; a disconnect then records everything as seen.
 	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":449}}`)
-	if got := f.rec.take("c2"); len(got) != 3 || got[0]["index"] != float64(450) {
+	if got := unbatch(f.rec.take("c2")); len(got) != 4 || got[0]["index"] != float64(450) || got[3]["type"] != "syncDone" {
 		t.Fatalf("sync with cursor: %v", got)
 	}
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -379,15 +431,15 @@ func TestMarkReadAndPing(t *testing.T) {
 	}
 	f.rec.take("c1")
 	f.send(t, u1, `{"action":"markRead","chatroomId":"uuidroom1","index":99}`)
-	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
-		t.Fatalf("cursor frame = %v, want clamped to 3", c)
+	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastRead"] != float64(3) || c["chatroomId"] != "uuidroom1" {
+		t.Fatalf("cursor frame = %v, want lastRead clamped to 3", c)
 	}
 	f.send(t, u1, `{"action":"markRead","chatroomId":"uuidroom1","index":1}`)
-	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastSeen"] != float64(3) {
+	if c := onlyFrame(t, f.rec.take("c1"), "cursor"); c["lastRead"] != float64(3) {
 		t.Fatalf("cursor moved backwards: %v", c)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "", "uuidroom1"); cur.LastSeen != 3 {
-		t.Fatalf("stored cursor = %d", cur.LastSeen)
+	if cur, _ := f.store.ReadCursor(ctx, "uuid1", "uuidroom1"); cur.LastRead != 3 {
+		t.Fatalf("stored read cursor = %d", cur.LastRead)
 	}
 }
 
@@ -397,8 +449,16 @@ func TestMembershipChangesReachOnlineConnections(t *testing.T) {
 	f := newFixture(t, ws.Replace)
 	f.connect(t, "c1", "uuid1")
 	u2 := f.connect(t, "c2", "uuid2")
+	joined := map[string]any{"type": "member", "chatroomId": "uuidroom3", "userId": "uuid1", "event": "joined"}
+	left := map[string]any{"type": "member", "chatroomId": "uuidroom3", "userId": "uuid1", "event": "left"}
 	if err := f.svc.AddMember(ctx, "uuidroom3", "uuid1"); err != nil {
 		t.Fatal(err)
+	}
+	// The new member and the room's online members hear of it.
+	for _, c := range []string{"c1", "c2"} {
+		if got := onlyFrame(t, f.rec.take(c), "member"); fmt.Sprint(got) != fmt.Sprint(joined) {
+			t.Fatalf("%s got %v, want %v", c, got, joined)
+		}
 	}
 	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "welcome"))
 	onlyFrame(t, f.rec.take("c1"), "message")
@@ -406,9 +466,71 @@ func TestMembershipChangesReachOnlineConnections(t *testing.T) {
 	if err := f.svc.RemoveMember(ctx, "uuidroom3", "uuid1"); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range []string{"c1", "c2"} {
+		if got := onlyFrame(t, f.rec.take(c), "member"); fmt.Sprint(got) != fmt.Sprint(left) {
+			t.Fatalf("%s got %v, want %v", c, got, left)
+		}
+	}
 	f.send(t, u2, sendFrame("uuid2", "uuidroom3", "bye"))
+	f.send(t, u2, `{"action":"markRead","chatroomId":"uuidroom3","index":2}`)
 	if got := f.rec.take("c1"); len(got) != 0 {
 		t.Fatalf("removed member got %v", got)
+	}
+}
+
+// TestDeliveryNeverMovesTheReadCursor: uuid2 online, three messages pushed
+// to it, no markRead, disconnect: the delivered cursor moves (catch-up
+// starts after 3) but uuidroom2 still has 3 unread.
+func TestDeliveryNeverMovesTheReadCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	u1 := f.connect(t, "c1", "uuid1")
+	f.connect(t, "c2", "uuid2")
+	for range 3 {
+		f.send(t, u1, sendFrame("uuid1", "uuidroom2", "x"))
+	}
+	if got := f.rec.take("c2"); len(got) != 3 {
+		t.Fatalf("uuid2 got %v, want 3 messages", got)
+	}
+	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 3 {
+		t.Fatalf("delivered cursor = %d, want 3", cur.LastSeen)
+	}
+	rooms, err := (&catchup.Service{Store: f.store}).Rooms(ctx, "uuid2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rooms[0].Room != "uuidroom2" || rooms[0].LastRead != 0 || rooms[0].Unread != 3 {
+		t.Fatalf("rooms %+v, want uuidroom2 with 3 unread", rooms)
+	}
+}
+
+// TestSyncStaleRoomFailsAlone: a sync whose cursors name a room the user is
+// not in answers every other room, gives the stale one a synced frame with
+// the error, and ends with exactly one syncDone.
+func TestSyncStaleRoomFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom1", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	u1 := f.connect(t, "c1", "uuid1")
+	f.send(t, u1, `{"action":"sync","cursors":{"uuidroom3":0,"uuidroom1":0}}`)
+	var got []string
+	for _, fr := range f.rec.take("c1") {
+		s := fmt.Sprint(fr["type"], " ", fr["chatroomId"])
+		if e, ok := fr["error"].(map[string]any); ok {
+			s += " " + fmt.Sprint(e["code"])
+		}
+		got = append(got, s)
+	}
+	want := []string{"messages uuidroom1", "synced uuidroom1", "synced uuidroom2", "synced uuidroom3 not_member", "syncDone <nil>"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("frames %q, want %q", got, want)
 	}
 }
 
@@ -449,18 +571,18 @@ func TestSyncActionIsBounded(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync"}`)
-	frames := f.rec.take("c2")
-	if len(frames) != catchup.MaxSyncMessages+2 {
-		t.Fatalf("got %d frames, want %d messages and 2 synced", len(frames), catchup.MaxSyncMessages)
+	frames := unbatch(f.rec.take("c2"))
+	if len(frames) != catchup.MaxSyncMessages+2+1 || frames[len(frames)-1]["type"] != "syncDone" {
+		t.Fatalf("got %d frames, want %d messages, 2 synced and syncDone", len(frames), catchup.MaxSyncMessages)
 	}
 	s := frames[catchup.MaxSyncMessages]
 	if s["type"] != "synced" || s["complete"] != false || s["next"] != float64(catchup.MaxSyncMessages) || s["head"] != float64(total) {
 		t.Fatalf("synced = %v", s)
 	}
 	f.send(t, u2, fmt.Sprintf(`{"action":"sync","cursors":{"uuidroom2":%d}}`, catchup.MaxSyncMessages))
-	frames = f.rec.take("c2")
-	if len(frames) != 150+2 || frames[150]["complete"] != true {
-		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-2])
+	frames = unbatch(f.rec.take("c2"))
+	if len(frames) != 150+2+1 || frames[150]["complete"] != true {
+		t.Fatalf("second sync: %d frames, synced %v", len(frames), frames[len(frames)-3])
 	}
 }
 
@@ -488,6 +610,7 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 	if err := f.svc.AddMember(ctx, "uuidroom1", "uuid2"); err != nil {
 		t.Fatal(err)
 	}
+	onlyFrame(t, f.rec.take("c2"), "member")
 	f.send(t, u1, sendFrame("uuid1", "uuidroom1", "after"))
 	onlyFrame(t, f.rec.take("c2"), "message")
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -511,7 +634,7 @@ func TestSyncFromClientCursorsAdvancesTheStoredCursor(t *testing.T) {
 	}
 	u2 := f.connect(t, "c2", "uuid2")
 	f.send(t, u2, `{"action":"sync","cursors":{"uuidroom2":10}}`)
-	if frames := f.rec.take("c2"); len(frames) != 10+2 {
+	if frames := unbatch(f.rec.take("c2")); len(frames) != 10+2+1 {
 		t.Fatalf("got %d frames", len(frames))
 	}
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
@@ -580,4 +703,48 @@ func TestMemberRemovedDuringConnectReceivesNothing(t *testing.T) {
 	if len(members) != 0 {
 		t.Fatalf("removed member still receives uuidroom1: %v", members)
 	}
+}
+
+// TestSyncStopsBeforeTheDeadline: with pushes that cannot all finish before
+// the frame's deadline (Lambda's timeout on AWS), the sync stops early and
+// still ends every room with a synced frame saying where to continue, and
+// the messages it pushed are exactly those up to next.
+func TestSyncStopsBeforeTheDeadline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	const total = 2000
+	for i := 1; i <= total; i++ {
+		if _, _, err := f.store.Append(ctx, tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "m", Type: "t", CreateTime: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc.SyncFrameBytes = 1 // one message per frame: 2000 pushes
+	f.rec.delay = time.Millisecond
+	u2 := f.connect(t, "c2", "uuid2")
+	dctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer cancel()
+	if err := f.svc.Handle(dctx, u2, []byte(`{"action":"sync","cursors":{"uuidroom2":0}}`)); err != nil {
+		t.Fatalf("sync ran into its deadline: %v", err)
+	}
+	frames := unbatch(f.rec.take("c2"))
+	n := len(frames) - 3 // two synced frames and syncDone follow the messages
+	if n <= 0 || n >= total {
+		t.Fatalf("%d messages pushed, want a part of %d", n, total)
+	}
+	for i := range n {
+		if frames[i]["type"] != "message" || frames[i]["index"] != float64(i+1) {
+			t.Fatalf("frame %d = %v", i, frames[i])
+		}
+	}
+	if s := frames[n]; s["type"] != "synced" || s["chatroomId"] != "uuidroom2" || s["complete"] != false || s["next"] != float64(n) || s["head"] != float64(total) {
+		t.Fatalf("synced = %v, want complete:false next:%d", s, n)
+	}
+	if s := frames[n+1]; s["type"] != "synced" || s["chatroomId"] != "uuidroom3" || s["complete"] != true {
+		t.Fatalf("synced = %v", s)
+	}
+	if s := frames[n+2]; s["type"] != "syncDone" {
+		t.Fatalf("last frame %v, want syncDone", s)
+	}
+	t.Logf("%d of %d messages before the deadline", n, total)
 }

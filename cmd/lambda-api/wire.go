@@ -22,9 +22,10 @@ func configFromEnv(getenv func(string) string) (lambdaenv.Config, error) {
 }
 
 // newHandler builds everything once per process: the shared pieces
-// (lambdaenv.NewBackend), the membership service (a ws.Service, so that
-// adding or removing a member also changes which online connections
-// receive the room) and the chi router behind the API Gateway HTTP API
+// (lambdaenv.NewBackend), the membership and read-cursor service (a
+// ws.Service, so that adding or removing a member also changes which
+// online connections receive the room, and a moved read cursor reaches
+// them as a receipt) and the chi router behind the API Gateway HTTP API
 // (payload format 2.0) adapter. opts are extra SDK load options (tests
 // pass static credentials).
 func newHandler(ctx context.Context, c lambdaenv.Config, log *slog.Logger, opts ...lambdaenv.LoadOption) (*httpadapter.HandlerAdapterV2, error) {
@@ -36,7 +37,7 @@ func newHandler(ctx context.Context, c lambdaenv.Config, log *slog.Logger, opts 
 	// RatePerMinute stays 0: an in-process per-IP limit would count per
 	// Lambda instance; API Gateway's stage throttling (serverless.yml) is
 	// the limit here.
-	router := api.New(api.Config{Sync: b.Catchup, Members: members, Auth: b.Auth, Log: log})
+	router := api.New(api.Config{Sync: b.Catchup, Members: members, Reads: members, Auth: b.Auth, Log: log})
 	return httpadapter.NewV2(withGatewayRequestID(router)), nil
 }
 

@@ -25,7 +25,7 @@ var function = lambdaenv.Function[Config, *apigw.Handler]{
 		if endpoint == "" {
 			endpoint = "per event"
 		}
-		return []any{"duplicate_connections", string(c.Policy), "fanout_parallelism", c.FanoutParallelism, "management_endpoint", endpoint}
+		return []any{"duplicate_connections", string(c.Policy), "fanout_parallelism", c.FanoutParallelism, "fanout_queue", c.FanoutQueueURL != "", "management_endpoint", endpoint}
 	},
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,15 +24,7 @@ func TestHandlerWiring(t *testing.T) {
 	t.Parallel()
 	env := lambdaenvtest.Dynalite(t, "lws")
 
-	var gw *gateway.Server
-	var h *apigw.Handler
-	gw = gateway.New(func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		return h.Handle(ctx, req)
-	},
-		gateway.Options{Routes: apigw.Routes, Logf: t.Logf})
-	defer gw.Close()
-	env["TRIPSENSE_WS_ENDPOINT"] = gw.Endpoint // the harness is plain http
-
+	// Every Lambda instance the gateway starts runs the real cold start.
 	// A file, not a buffer: the handler may still log a $disconnect while
 	// the test reads.
 	logs := filepath.Join(t.TempDir(), "log")
@@ -40,9 +33,22 @@ func TestHandlerWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	var getenv func(string) string
+	gw := gateway.New(nil, gateway.Options{Routes: apigw.Routes, Logf: t.Logf, NewHandler: func() gateway.Handler {
+		h, err := function.Init(context.Background(), getenv, w, lambdaenvtest.StaticCreds)
+		if err != nil {
+			t.Error(err)
+			return func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				return events.APIGatewayProxyResponse{}, err
+			}
+		}
+		return h.Handle
+	}})
+	defer gw.Close()
+	env["TRIPSENSE_WS_ENDPOINT"] = gw.Endpoint // the harness is plain http
+	getenv = lambdaenvtest.Getenv(env)
 	start := time.Now()
-	h, err = function.Init(context.Background(), lambdaenvtest.Getenv(env), w, lambdaenvtest.StaticCreds)
-	if err != nil {
+	if _, err := function.Init(context.Background(), getenv, io.Discard, lambdaenvtest.StaticCreds); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("handler construction took %v", time.Since(start))

@@ -5,10 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
+	sqsfanout "github.com/tripsense/tripsense/fanout/sqs"
 	"github.com/tripsense/tripsense/ws/apigw"
 )
 
@@ -30,5 +33,14 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 	svc := b.Service(pusher, log)
 	svc.Policy = c.Policy
 	svc.FanoutParallelism = c.FanoutParallelism
+	if c.FanoutQueueURL != "" {
+		client := sqs.NewFromConfig(b.AWS, func(o *sqs.Options) {
+			if c.SQSEndpoint != "" {
+				o.BaseEndpoint = aws.String(c.SQSEndpoint)
+			}
+		})
+		svc.Fanout = &sqsfanout.Queue{Client: client, URL: c.FanoutQueueURL}
+		svc.FanoutThreshold, svc.FanoutBatch = c.FanoutThreshold, c.FanoutBatch
+	}
 	return &apigw.Handler{Service: svc, Connections: b.Presence, Pusher: pusher, Auth: b.Auth, Log: log}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/ws"
+	"github.com/tripsense/tripsense/ws/local"
 )
 
 // errUsage is returned after a flag error was already printed.
@@ -37,6 +38,10 @@ type Config struct {
 	// MsgRate and MsgBurst bound sendMessage per connection (token bucket).
 	MsgRate  float64
 	MsgBurst int
+	// ControlRate and ControlBurst bound the other frames (sync, ping,
+	// markRead, auth) per connection, in a bucket of their own.
+	ControlRate  float64
+	ControlBurst int
 	// HTTPRate bounds HTTP requests per client IP per minute.
 	HTTPRate int
 	// DebugAddr, when set, serves net/http/pprof on that (loopback) address.
@@ -115,8 +120,10 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&c.QueueLimit, "queue-limit", envInt(getenv, "TRIPSENSE_QUEUE_LIMIT", 1024), "frames queued per connection before it is closed as a slow consumer (TRIPSENSE_QUEUE_LIMIT)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "TRIPSENSE_LOG_FORMAT", "text"), "log format: text or json (TRIPSENSE_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "TRIPSENSE_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
-	fs.Float64Var(&c.MsgRate, "msg-rate", envFloat(getenv, "TRIPSENSE_MSG_RATE", 20), "frames per second per connection (token bucket refill) (TRIPSENSE_MSG_RATE)")
-	fs.IntVar(&c.MsgBurst, "msg-burst", envInt(getenv, "TRIPSENSE_MSG_BURST", 40), "frame burst per connection (token bucket size) (TRIPSENSE_MSG_BURST)")
+	fs.Float64Var(&c.MsgRate, "msg-rate", envFloat(getenv, "TRIPSENSE_MSG_RATE", local.DefaultMsgRate), "sendMessage frames per second per connection (token bucket refill) (TRIPSENSE_MSG_RATE)")
+	fs.IntVar(&c.MsgBurst, "msg-burst", envInt(getenv, "TRIPSENSE_MSG_BURST", local.DefaultMsgBurst), "sendMessage burst per connection (token bucket size: the outbox a reconnecting client may flush at once) (TRIPSENSE_MSG_BURST)")
+	fs.Float64Var(&c.ControlRate, "control-rate", envFloat(getenv, "TRIPSENSE_CONTROL_RATE", local.DefaultControlRate), "other frames (sync, ping, markRead, auth) per second per connection (TRIPSENSE_CONTROL_RATE)")
+	fs.IntVar(&c.ControlBurst, "control-burst", envInt(getenv, "TRIPSENSE_CONTROL_BURST", local.DefaultControlBurst), "burst of the other frames per connection (TRIPSENSE_CONTROL_BURST)")
 	fs.IntVar(&c.HTTPRate, "http-rate", envInt(getenv, "TRIPSENSE_HTTP_RATE", 600), "HTTP requests per minute per client IP, 0 disables (TRIPSENSE_HTTP_RATE)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", envOr(getenv, "TRIPSENSE_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; empty disables (TRIPSENSE_DEBUG_ADDR)")
 	fs.DurationVar(&c.HeaderTimeout, "header-timeout", envDuration(getenv, "TRIPSENSE_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers (TRIPSENSE_HEADER_TIMEOUT)")
@@ -199,6 +206,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTokenTTL <= 0 {
 		return errors.New("--max-token-ttl must be positive")
+	}
+	if c.ControlRate <= 0 || c.ControlBurst < 1 {
+		return errors.New("--control-rate must be > 0 and --control-burst >= 1")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

@@ -88,7 +88,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if tk, ok := authn.(*auth.Token); ok {
 		tk.MaxLifetime = c.MaxTokenTTL
 	}
-	m.hub = local.NewHub(local.HubOptions{QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst})
+	m.hub = local.NewHub(local.HubOptions{
+		QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst,
+		ControlRate: c.ControlRate, ControlBurst: c.ControlBurst,
+	})
 	sync := &catchup.Service{Store: st}
 	svc := &ws.Service{
 		Store: st, Presence: m.hub, Pusher: m.hub, Catchup: sync,
@@ -97,7 +100,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
 	apiHandler := api.New(api.Config{
-		Sync: sync, Members: svc, Auth: authn, Log: m.Log,
+		Sync: sync, Members: svc, Reads: svc, Auth: authn, Log: m.Log,
 		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
 	})
 	mux := http.NewServeMux()

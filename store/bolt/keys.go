@@ -13,11 +13,13 @@ var (
 	bucketDedupeByTime = []byte("dedupeByTime")
 	bucketUserRoom     = []byte("userRoom")
 	bucketRoomUser     = []byte("roomUser")
-	bucketReadCursors  = []byte("readCursors")
+	bucketReadCursors  = []byte("readCursors") // delivered cursors (the seed's name)
+	bucketLastRead     = []byte("lastRead")    // read cursors by user, room
+	bucketLastReadRoom = []byte("lastReadByRoom")
 )
 
 var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
-	bucketUserRoom, bucketRoomUser, bucketReadCursors}
+	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom}
 
 // Composite keys: every component but the last is prefixed with its length
 // as a uvarint (a prefix-free code), so the keys of one first component are
@@ -31,7 +33,8 @@ func prefix(s string, extra int) []byte {
 	return append(b, s...)
 }
 
-// pairKey is the key of (a, b): userRoom, roomUser, readCursors.
+// pairKey is the key of (a, b): userRoom, roomUser, readCursors, lastRead,
+// lastReadByRoom.
 func pairKey(a, b string) []byte {
 	return append(prefix(a, len(b)), b...)
 }

@@ -13,7 +13,8 @@ type Tables struct {
 	Messages        string // BaseMessages: room + index
 	Dedupe          string // BaseDedupe: room + sender (userId#clientMsgId)
 	UserRoom        string // BaseUserRoom: userId + room, index by room
-	ReadCursors     string // BaseReadCursors: userId (tripsense.DeviceKey) + room
+	ReadCursors     string // BaseReadCursors: userId (tripsense.DeviceKey) + room (delivered cursors)
+	ReadReceipts    string // BaseReadReceipts: userId + room (read cursors), index by room
 	Connections     string // BaseConnections: connectionId
 	RoomConnections string // BaseRoomConnections: room + connectionId
 	UserConnections string // BaseUserConnections: userId (one item per online user)
@@ -28,6 +29,7 @@ func TablesWithPrefix(prefix string) Tables {
 		Dedupe:          prefix + BaseDedupe,
 		UserRoom:        prefix + BaseUserRoom,
 		ReadCursors:     prefix + BaseReadCursors,
+		ReadReceipts:    prefix + BaseReadReceipts,
 		Connections:     prefix + BaseConnections,
 		RoomConnections: prefix + BaseRoomConnections,
 		UserConnections: prefix + BaseUserConnections,
@@ -47,6 +49,8 @@ func (t Tables) Name(base string) string {
 		return t.UserRoom
 	case BaseReadCursors:
 		return t.ReadCursors
+	case BaseReadReceipts:
+		return t.ReadReceipts
 	case BaseConnections:
 		return t.Connections
 	case BaseRoomConnections:

@@ -117,8 +117,8 @@ func TestTableSpecs(t *testing.T) {
 			t.Errorf("%s: billing %v", name, out.Table.BillingModeSummary.BillingMode)
 		}
 	}
-	if len(seen) != 8 {
-		t.Fatalf("%d tables, want 8", len(seen))
+	if len(seen) != 9 {
+		t.Fatalf("%d tables, want 9", len(seen))
 	}
 	if err := (dynamo.Config{}).Validate(); err == nil {
 		t.Fatal("Validate accepted a config without table names")

@@ -22,6 +22,7 @@ const (
 	BaseRoomConnections = "roomConnections"
 	BaseUserConnections = "userConnections"
 	BaseWatermarks      = "watermarks"
+	BaseReadReceipts    = "readReceipts"
 )
 
 // Secondary index names. The only one is for listing (Members); no
@@ -29,6 +30,7 @@ const (
 // DynamoDB reads indexes only eventually consistently.
 const (
 	IndexUserRoomByRoom = "byRoom" // userRoom: room + userId, keys only
+	IndexReceiptsByRoom = "byRoom" // readReceipts: room + userId, with lastRead and updatedAt
 )
 
 // Attribute names. Expressions always refer to them through
@@ -46,6 +48,7 @@ const (
 	attrClaimedAt   = "claimedAt"
 	attrJoinedAt    = "joinedAt"
 	attrLastSeen    = "lastSeen"
+	attrLastRead    = "lastRead"
 	attrUpdatedAt   = "updatedAt"
 	attrConnID      = "connectionId"
 	attrConnectedAt = "connectedAt"
@@ -117,6 +120,16 @@ func TableSpecs() []TableSpec {
 			Base:  BaseReadCursors,
 			Hash:  KeyAttr{attrUserID, s},
 			Range: KeyAttr{attrRoom, s},
+		},
+		{
+			Base:  BaseReadReceipts,
+			Hash:  KeyAttr{attrUserID, s},
+			Range: KeyAttr{attrRoom, s},
+			Indexes: []IndexSpec{{
+				Name: IndexReceiptsByRoom, Hash: KeyAttr{attrRoom, s}, Range: KeyAttr{attrUserID, s},
+				Projection:       string(types.ProjectionTypeInclude),
+				NonKeyAttributes: []string{attrLastRead, attrUpdatedAt},
+			}},
 		},
 		{
 			Base:         BaseConnections,

@@ -22,6 +22,7 @@ type Store struct {
 	members  map[string]map[string]struct{} // room -> users (roomUser)
 	userRoom map[string]map[string]struct{} // user -> rooms (userRoom)
 	cursors  map[string]map[string]tripsense.Cursor
+	reads    map[string]map[string]tripsense.ReadCursor // user -> room -> read cursor
 }
 
 type dedupeKey struct{ room, user, clientMsgID string }
@@ -45,6 +46,7 @@ func New() *Store {
 		members:  make(map[string]map[string]struct{}),
 		userRoom: make(map[string]map[string]struct{}),
 		cursors:  make(map[string]map[string]tripsense.Cursor),
+		reads:    make(map[string]map[string]tripsense.ReadCursor),
 	}
 }
 

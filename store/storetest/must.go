@@ -162,3 +162,43 @@ func SameMessage(a, b tripsense.Message) bool {
 // baseTime is the CreateTime of the suite's messages (with a sub-millisecond
 // part, to check truncation does not shift the millisecond).
 var baseTime = time.Date(2026, 3, 14, 15, 9, 26, 535_897_932, time.UTC)
+
+// MustReadCursor returns ReadCursor and fails tb on error.
+func MustReadCursor(tb testing.TB, s tripsense.ReadStore, user, room string) tripsense.ReadCursor {
+	tb.Helper()
+	c, err := s.ReadCursor(context.Background(), user, room)
+	if err != nil {
+		tb.Fatalf("ReadCursor(%s, %s): %v", user, room, err)
+	}
+	return c
+}
+
+// MustReadCursors returns ReadCursors and fails tb on error.
+func MustReadCursors(tb testing.TB, s tripsense.ReadStore, user string) []tripsense.ReadCursor {
+	tb.Helper()
+	cs, err := s.ReadCursors(context.Background(), user)
+	if err != nil {
+		tb.Fatalf("ReadCursors(%s): %v", user, err)
+	}
+	return cs
+}
+
+// MustAdvanceReadCursor returns AdvanceReadCursor and fails tb on error.
+func MustAdvanceReadCursor(tb testing.TB, s tripsense.ReadStore, user, room string, lastRead int64) (tripsense.ReadCursor, bool) {
+	tb.Helper()
+	c, moved, err := s.AdvanceReadCursor(context.Background(), user, room, lastRead)
+	if err != nil {
+		tb.Fatalf("AdvanceReadCursor(%s, %s, %d): %v", user, room, lastRead, err)
+	}
+	return c, moved
+}
+
+// MustReceipts returns Receipts and fails tb on error.
+func MustReceipts(tb testing.TB, s tripsense.ReadStore, room string) []tripsense.ReadCursor {
+	tb.Helper()
+	cs, err := s.Receipts(context.Background(), room)
+	if err != nil {
+		tb.Fatalf("Receipts(%s): %v", room, err)
+	}
+	return cs
+}

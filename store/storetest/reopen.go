@@ -23,6 +23,7 @@ func testReopen(t *testing.T, h *harness) {
 	MustAdvanceCursor(t, s, "u1", "", "r1", 7)
 	MustAdvanceCursor(t, s, "u2", "", "r1", 3)
 	MustAdvanceCursor(t, s, "u2", "tablet", "r1", 5)
+	MustAdvanceReadCursor(t, s, "u2", "r1", 5)
 	s.close(t)
 
 	for round := range 2 {
@@ -46,6 +47,12 @@ func testReopen(t *testing.T, h *harness) {
 		}
 		if cs := MustCursors(t, s, "u2", "tablet"); len(cs) != 1 || cs[0].LastSeen != 5 || cs[0].DeviceID != "tablet" {
 			t.Errorf("Cursors(u2, tablet) after reopen = %+v, want [r1:5]", cs)
+		}
+		if c := MustReadCursor(t, s, "u2", "r1"); c.LastRead != 5 || c.UpdatedAt.IsZero() {
+			t.Errorf("ReadCursor(u2, r1) after reopen = %+v, want 5", c)
+		}
+		if rs := MustReceipts(t, s, "r1"); len(rs) != 1 || rs[0].UserID != "u2" || rs[0].LastRead != 5 {
+			t.Errorf("Receipts(r1) after reopen = %+v, want [u2:5]", rs)
 		}
 		// A retry of a message sent before the restart is still a duplicate.
 		retry, dup := MustAppend(t, s, newMsg("r1", "u1", "c-0", "retry"))

@@ -57,6 +57,10 @@ func (o RunOptions) Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"Cursors", testCursors},
 		{"DeviceCursors", testDeviceCursors},
 		{"DeviceCursorsConcurrentAdvances", testDeviceCursorsConcurrent},
+		{"ReadCursorForwardOnlyAndClamped", testReadCursorForwardOnly},
+		{"ReadCursorApartFromDeliveredCursor", testReadCursorApartFromDelivered},
+		{"ReadCursorConcurrentAdvances", testReadCursorConcurrent},
+		{"ReadCursorsAndReceipts", testReadCursorsAndReceipts},
 		{"ReopenKeepsEverything", testReopen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -101,6 +101,16 @@ func (c *Client) Send(v any) {
 	}
 }
 
+// SendBinary writes one binary frame (which API Gateway refuses).
+func (c *Client) SendBinary(data []byte) {
+	c.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageBinary, data); err != nil {
+		c.tb.Fatalf("write: %v", err)
+	}
+}
+
 // Next waits for the next frame.
 func (c *Client) Next() map[string]any {
 	c.tb.Helper()

@@ -1,26 +1,54 @@
 // Package gateway is a test harness that stands in for Amazon API Gateway's
-// WebSocket APIs on 127.0.0.1, so that the Lambda handler of cmd/lambda-ws
-// runs end to end in-process with real WebSocket clients and the real
-// apigatewaymanagementapi SDK client.
+// WebSocket APIs and the Lambda service behind them, on 127.0.0.1, so that
+// the Lambda handler of cmd/lambda-ws runs end to end in-process with real
+// WebSocket clients and the real apigatewaymanagementapi SDK client.
 //
 // The server accepts WebSocket connections on /{stage} and turns them into
-// events.APIGatewayWebsocketProxyRequest invocations of the handler:
-// $connect (with the query string; any status but 200 refuses the
-// handshake with that status), one invocation per frame routed like
+// events.APIGatewayWebsocketProxyRequest invocations of the handler, with
+// requestContext.eventType set as API Gateway sets it: $connect (CONNECT,
+// with the query string; any status but 200 refuses the handshake with that
+// status), one invocation per text frame (MESSAGE) routed like
 // routeSelectionExpression $request.body.action (a declared route when the
 // body is a JSON object whose "action" names one, else $default; frames are
-// handled concurrently, as API Gateway does), and $disconnect when the
-// socket closes. It also serves the management endpoints under
+// handled concurrently, as API Gateway does), and $disconnect (DISCONNECT)
+// when the socket closes. It also serves the management endpoints under
 // /{stage}/@connections/{id}: POST writes the body to that socket as one
-// text frame and answers once it is written, DELETE closes the socket (and
-// so triggers $disconnect), GET describes it; an unknown or closed
+// text message and answers once it is written, DELETE closes the socket
+// (and so triggers $disconnect), GET describes it; an unknown or closed
 // connection gets 410 with a GoneException, as API Gateway answers.
 // Management requests must be SigV4-signed (any key: the signature is not
 // verified), so a client without credentials fails as it would in AWS.
 //
-// Differences from API Gateway, on purpose: one process, no 2 h / 10 min
-// limits, no 32 KB frame split, and $disconnect waits for the frames of
-// the connection that are still being handled.
+// What it models of AWS, because these limits hid bugs when it did not:
+//
+//   - Lambda instances (Options.NewHandler): a pool of handler instances,
+//     each built by the factory with its own process state and serving one
+//     invocation at a time, so an in-process lock protects nothing across
+//     invocations. A new instance is built when every existing one is busy,
+//     up to Options.Instances (then invocations wait for one).
+//   - The integration timeout (Options.InvokeTimeout, 29 s on AWS, scaled
+//     down in tests): the invocation's context carries that deadline (what
+//     Lambda's ctx.Deadline() returns); when it passes, the invocation is
+//     abandoned: its instance is discarded as Lambda kills it, a $connect
+//     gets 504, and the client gets nothing more from it (its context is
+//     cancelled, so its posts fail). A frame route's response is never sent
+//     to the client (no route responses are configured, as in Tripsense's
+//     serverless.yml).
+//   - Frame limits: a client message over 32 KB (MaxFrameBytes) closes the
+//     connection with 1009, a binary message closes it with 1003; neither
+//     reaches the handler.
+//   - The @connections post rate (Options.PostRate, PostBurst): posts
+//     beyond it answer 429 with a LimitExceededException, as API Gateway
+//     does when the account's request rate is exceeded.
+//
+// Differences from API Gateway, on purpose: one process; no 2 h / 10 min
+// limits; the 32 KB limit applies to a whole message, where API Gateway
+// limits each frame and accepts fragmented messages up to 128 KB (clients
+// send one frame per message); posted messages are not split into 32 KB
+// frames; $disconnect waits for the frames of the connection that are
+// still being handled; Go cannot kill a goroutine, so a handler that
+// ignores its context keeps running after its timeout (its instance is
+// never reused).
 //
 // Dynalite starts the DynamoDB-compatible test server of the repository's
 // node_modules once per test process.
@@ -31,6 +59,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,7 +74,19 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 )
+
+// MaxFrameBytes is API Gateway's WebSocket frame limit (32 KB): a client
+// message over it closes the connection with 1009.
+const MaxFrameBytes = 32 << 10
+
+// MaxPostBytes is API Gateway's message payload limit (128 KB) for posts to
+// a connection.
+const MaxPostBytes = 128 << 10
+
+// DefaultInstances is the pool size when Options.Instances is 0.
+const DefaultInstances = 8
 
 // Handler is a WebSocket API's Lambda handler.
 type Handler func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
@@ -61,9 +102,30 @@ type Options struct {
 	// to trust it. The events' domainName then makes
 	// https://{domainName}/{stage} a working management endpoint.
 	TLS bool
-	// InvokeTimeout bounds one invocation (default 10 s; Lambda's own
-	// limit behind API Gateway is 29 s).
+	// NewHandler, when set, builds one Lambda instance: a handler with its
+	// own process state (its own ws.Service, locks and caches). The server
+	// keeps a pool of them, each serving one invocation at a time, and
+	// New's handler argument is ignored (pass nil). Without it, New's
+	// handler serves every invocation concurrently, as one instance with
+	// unlimited concurrency, which Lambda never is.
+	NewHandler func() Handler
+	// Instances bounds the pool of NewHandler instances
+	// (DefaultInstances).
+	Instances int
+	// InvokeTimeout is the integration timeout: the deadline of every
+	// invocation's context, after which the invocation is abandoned (see
+	// the package comment). Default 10 s; API Gateway's is 29 s, tests
+	// scale it down.
 	InvokeTimeout time.Duration
+	// PostRate, when positive, bounds @connections POSTs to that many per
+	// second (a token bucket holding PostBurst, default 1); posts beyond
+	// it get 429 LimitExceededException.
+	PostRate  float64
+	PostBurst int
+	// PostLatency delays every @connections POST (API Gateway's own
+	// latency is a few milliseconds in a region), so that a test with a
+	// scaled-down InvokeTimeout also has a scaled-down post budget.
+	PostLatency time.Duration
 	// Logf, when set, receives one line per invocation error.
 	Logf func(format string, args ...any)
 }
@@ -95,6 +157,10 @@ type Server struct {
 	wg     sync.WaitGroup // connection goroutines
 
 	posts, deletes, gones atomic.Int64
+	throttled, timeouts   atomic.Int64
+
+	pool    *pool
+	limiter *rate.Limiter // nil: posts are not rate limited
 
 	busyMu   sync.Mutex
 	inflight int
@@ -108,7 +174,17 @@ type conn struct {
 	sourceIP    string
 	vanished    atomic.Bool
 	frames      sync.WaitGroup
+	ready       chan struct{} // closed once sock is set (or the handshake failed)
 	done        chan struct{} // closed after the read loop and $disconnect
+}
+
+// socket waits for the handshake and returns the socket, or nil when the
+// handshake failed. A connection is registered from the moment $connect
+// accepted it, before its handshake response is written, so that a client
+// that got its 101 finds it registered.
+func (c *conn) socket() *websocket.Conn {
+	<-c.ready
+	return c.sock
 }
 
 // New starts a harness on 127.0.0.1 that invokes h. Close it when done.
@@ -121,6 +197,16 @@ func New(h Handler, opts Options) *Server {
 	}
 	s := &Server{handler: h, opts: opts, routes: map[string]bool{}, conns: map[string]*conn{}, all: map[string]*conn{}, idle: make(chan struct{})}
 	close(s.idle)
+	if opts.NewHandler != nil {
+		n := opts.Instances
+		if n <= 0 {
+			n = DefaultInstances
+		}
+		s.pool = &pool{build: opts.NewHandler, slots: make(chan struct{}, n)}
+	}
+	if opts.PostRate > 0 {
+		s.limiter = rate.NewLimiter(rate.Limit(opts.PostRate), max(1, opts.PostBurst))
+	}
 	for _, r := range opts.Routes {
 		s.routes[r] = true
 	}
@@ -158,7 +244,9 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	for _, c := range all {
-		_ = c.sock.Close(websocket.StatusGoingAway, "gateway shutting down")
+		if sock := c.socket(); sock != nil {
+			_ = sock.Close(websocket.StatusGoingAway, "gateway shutting down")
+		}
 	}
 	s.wg.Wait()
 	s.srv.Close()
@@ -188,7 +276,9 @@ func (s *Server) Vanish(id string) bool {
 		return false
 	}
 	c.vanished.Store(true)
-	_ = c.sock.CloseNow()
+	if sock := c.socket(); sock != nil {
+		_ = sock.CloseNow()
+	}
 	return true
 }
 
@@ -196,6 +286,23 @@ func (s *Server) Vanish(id string) bool {
 // connections were deleted, and how many management calls got 410.
 func (s *Server) Stats() (posts, deletes, gones int64) {
 	return s.posts.Load(), s.deletes.Load(), s.gones.Load()
+}
+
+// Throttled returns how many management posts got 429 because of
+// Options.PostRate.
+func (s *Server) Throttled() int64 { return s.throttled.Load() }
+
+// Timeouts returns how many invocations ran past InvokeTimeout and were
+// abandoned.
+func (s *Server) Timeouts() int64 { return s.timeouts.Load() }
+
+// Instances returns how many handler instances the pool has built (0
+// without Options.NewHandler).
+func (s *Server) Instances() int {
+	if s.pool == nil {
+		return 0
+	}
+	return int(s.pool.built.Load())
 }
 
 // ConnectionIDHeader is set on the handshake response to the connection's
@@ -265,16 +372,117 @@ func (s *Server) busy(delta int) {
 	}
 }
 
+// errTimeout is what an abandoned invocation returns to the gateway.
+var errTimeout = errors.New("Endpoint request timed out")
+
+// invoke runs one invocation on an instance and waits for it, at most until
+// the integration timeout. It must be called after busy(1); the busy count
+// drops when the handler really returns, so WaitIdle also waits for an
+// abandoned handler.
 func (s *Server) invoke(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	defer s.busy(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.InvokeTimeout)
-	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "lambda-" + req.RequestContext.RequestID})
-	resp, err := s.handler(ctx, req)
-	if err != nil {
-		s.logf("gateway: %s on %s: handler error: %v", req.RequestContext.RouteKey, req.RequestContext.ConnectionID, err)
+	h, inst := s.handler, (*instance)(nil)
+	if s.pool != nil {
+		var err error
+		if inst, err = s.pool.acquire(ctx); err != nil {
+			cancel()
+			s.busy(-1)
+			s.timeouts.Add(1)
+			s.logf("gateway: %s on %s: no instance before the timeout", req.RequestContext.RouteKey, req.RequestContext.ConnectionID)
+			return events.APIGatewayProxyResponse{}, errTimeout
+		}
+		h = inst.h
 	}
-	return resp, err
+	type result struct {
+		resp events.APIGatewayProxyResponse
+		err  error
+	}
+	var timedOut atomic.Bool // counted once, by whoever sees it first
+	timeout := func() {
+		if timedOut.CompareAndSwap(false, true) {
+			s.timeouts.Add(1)
+			s.logf("gateway: %s on %s: timed out after %v", req.RequestContext.RouteKey, req.RequestContext.ConnectionID, s.opts.InvokeTimeout)
+		}
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer s.busy(-1)
+		resp, err := h(ctx, req)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			timeout()
+		}
+		done <- result{resp, err}
+		cancel()
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		// The deadline, or the handler's end (cancel runs after it sent
+		// its result).
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r = <-done
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Lambda kills the instance at the deadline, whatever the handler
+		// returns: it never serves again, and what the handler does from
+		// now on reaches nobody (its context is done).
+		timeout()
+		if inst != nil {
+			s.pool.release(inst, false)
+		}
+		return events.APIGatewayProxyResponse{}, errTimeout
+	}
+	if inst != nil {
+		s.pool.release(inst, true)
+	}
+	if r.err != nil {
+		s.logf("gateway: %s on %s: handler error: %v", req.RequestContext.RouteKey, req.RequestContext.ConnectionID, r.err)
+	}
+	return r.resp, r.err
+}
+
+// pool holds the Lambda instances of Options.NewHandler.
+type pool struct {
+	build func() Handler
+	slots chan struct{} // one token per instance in use or idle-capable
+
+	mu    sync.Mutex
+	idle  []*instance
+	built atomic.Int64
+}
+
+type instance struct{ h Handler }
+
+// acquire returns an idle instance, or builds one while fewer than the
+// pool's size serve, or waits for one until ctx ends.
+func (p *pool) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		inst := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return inst, nil
+	}
+	p.built.Add(1)
+	return &instance{h: p.build()}, nil
+}
+
+// release returns inst to the pool, or drops it (a killed instance).
+func (p *pool) release(inst *instance, reuse bool) {
+	if reuse {
+		p.mu.Lock()
+		p.idle = append(p.idle, inst)
+		p.mu.Unlock()
+	}
+	<-p.slots
 }
 
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
@@ -289,7 +497,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	c := &conn{id: newConnID(), connectedAt: time.Now(), sourceIP: host, done: make(chan struct{})}
+	c := &conn{id: newConnID(), connectedAt: time.Now(), sourceIP: host, ready: make(chan struct{}), done: make(chan struct{})}
 	req := events.APIGatewayWebsocketProxyRequest{
 		Headers:                         map[string]string{},
 		MultiValueHeaders:               map[string][]string(r.Header.Clone()),
@@ -309,6 +517,11 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	s.busy(1)
 	resp, err := s.invoke(req)
 	switch {
+	case errors.Is(err, errTimeout):
+		// No connection was established, so no $disconnect follows (as in
+		// AWS), whatever the abandoned $connect registered.
+		http.Error(w, `{"message": "Endpoint request timed out"}`, http.StatusGatewayTimeout)
+		return
 	case err != nil:
 		http.Error(w, `{"message": "Internal server error"}`, http.StatusBadGateway)
 		return
@@ -321,16 +534,24 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(ConnectionIDHeader, c.id)
-	sock, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		s.disconnect(c, 1006, "handshake failed")
-		return
-	}
-	sock.SetReadLimit(128 << 10) // API Gateway's message limit
-	c.sock = sock
 	s.mu.Lock()
 	s.conns[c.id] = c
 	s.all[c.id] = c
+	s.mu.Unlock()
+	sock, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		close(c.ready)
+		s.mu.Lock()
+		delete(s.conns, c.id)
+		s.mu.Unlock()
+		s.disconnect(c, 1006, "handshake failed")
+		close(c.done)
+		return
+	}
+	sock.SetReadLimit(MaxFrameBytes) // over it: close 1009, as API Gateway
+	c.sock = sock
+	close(c.ready)
+	s.mu.Lock()
 	closing := s.closed
 	s.mu.Unlock()
 	if closing {
@@ -360,9 +581,18 @@ func (s *Server) readLoop(c *conn) {
 		if err != nil {
 			if st := websocket.CloseStatus(err); st != -1 {
 				code, reason = int64(st), "Client-side close frame status "+strconv.Itoa(int(st))
+			} else if strings.Contains(err.Error(), "read limited at") {
+				// coder/websocket closed it with 1009 (SetReadLimit).
+				code, reason = int64(websocket.StatusMessageTooBig), "Message too big"
 			} else {
 				code, reason = 1006, "Going away"
 			}
+			break
+		}
+		if typ == websocket.MessageBinary {
+			// API Gateway WebSocket APIs take text frames only.
+			_ = c.sock.Close(websocket.StatusUnsupportedData, "Binary frames are not supported")
+			code, reason = int64(websocket.StatusUnsupportedData), "Binary frames are not supported"
 			break
 		}
 		req := events.APIGatewayWebsocketProxyRequest{
@@ -370,9 +600,6 @@ func (s *Server) readLoop(c *conn) {
 			Body:           string(data),
 		}
 		req.RequestContext.MessageID = "msg-" + req.RequestContext.RequestID
-		if typ == websocket.MessageBinary {
-			req.Body, req.IsBase64Encoded = base64.StdEncoding.EncodeToString(data), true
-		}
 		c.frames.Add(1)
 		s.busy(1)
 		go func() {
@@ -439,6 +666,9 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	c := s.lookup(id)
+	if c != nil && c.socket() == nil {
+		c = nil // the handshake failed
+	}
 	if c == nil {
 		s.gones.Add(1)
 		apiError(w, http.StatusGone, "GoneException", "")
@@ -446,7 +676,21 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPost:
-		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 128<<10))
+		if s.limiter != nil && !s.limiter.Allow() {
+			s.throttled.Add(1)
+			apiError(w, http.StatusTooManyRequests, "LimitExceededException", "Rate exceeded")
+			return
+		}
+		if d := s.opts.PostLatency; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPostBytes))
 		if err != nil {
 			apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return

@@ -12,7 +12,7 @@ import (
 // TestConnectWithDevice: the $connect query's deviceId names the
 // connection's device; devices coexist under replace, the same device is
 // replaced; frames run with the connection's device, so its disconnect
-// records that device's cursor. A bad or repeated deviceId is 400 and
+// records that device's delivered cursor (and no other device's). A bad or repeated deviceId is 400 and
 // replaces nothing.
 func TestConnectWithDevice(t *testing.T) {
 	t.Parallel()
@@ -43,15 +43,14 @@ func TestConnectWithDevice(t *testing.T) {
 			t.Fatalf("%s got %q", id, got)
 		}
 	}
-	// A markRead on the phone moves the phone's cursor only.
+	// A markRead on the phone moves the user's read cursor (one for all
+	// devices), never a delivered cursor directly.
 	f.call(t, frameEvent(t, "phone", "markRead", `{"action":"markRead","chatroomId":"uuidroom2","index":1}`))
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "phone", "uuidroom2"); cur.LastSeen != 1 {
-		t.Fatalf("phone's cursor = %+v, want 1", cur)
+	if rc, _ := f.store.ReadCursor(ctx, "uuid2", "uuidroom2"); rc.LastRead != 1 {
+		t.Fatalf("read cursor = %+v, want 1", rc)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", tripsense.DefaultDevice, "uuidroom2"); cur.LastSeen != 0 {
-		t.Fatalf("default device's cursor = %+v, want 0", cur)
-	}
-	// The phone reconnects: its old connection goes, the tablet stays.
+	// The phone reconnects: its old connection goes, the tablet stays, and
+	// the old one's disconnect records the phone's delivered cursor only.
 	if resp := f.call(t, connectEvent(t, "phone-2", map[string]string{"userId": "uuid2", "deviceId": "phone"})); resp.StatusCode != 200 {
 		t.Fatalf("phone reconnect: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -60,6 +59,14 @@ func TestConnectWithDevice(t *testing.T) {
 	f.rec.mu.Unlock()
 	if len(closedIDs) != 1 || closedIDs[0] != "phone" {
 		t.Fatalf("closed %q, want the phone's old connection only", closedIDs)
+	}
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "phone", "uuidroom2"); cur.LastSeen != 1 {
+		t.Fatalf("phone's cursor = %+v, want 1", cur)
+	}
+	for _, device := range []string{tripsense.DefaultDevice, "tablet"} {
+		if cur, _ := f.store.Cursor(ctx, "uuid2", device, "uuidroom2"); cur.LastSeen != 0 {
+			t.Fatalf("cursor of %q = %+v, want 0", device, cur)
+		}
 	}
 	for _, tc := range []struct {
 		name  string

@@ -17,11 +17,20 @@ import (
 
 // Route keys API Gateway puts in requestContext.routeKey. The named routes
 // are selected by $request.body.action (serverless.yml); they and $default
-// all go to Service.Handle, which reads the action itself.
+// all go to Service.Handle, which reads the action itself. The handler
+// dispatches on the event type, not on these.
 const (
 	RouteConnect    = "$connect"
 	RouteDisconnect = "$disconnect"
 	RouteDefault    = "$default"
+)
+
+// Event types API Gateway puts in requestContext.eventType: what Handle
+// dispatches on.
+const (
+	EventConnect    = "CONNECT"
+	EventDisconnect = "DISCONNECT"
+	EventMessage    = "MESSAGE"
 )
 
 // Routes are the named routes of the WebSocket API, one per client action.
@@ -87,16 +96,23 @@ func (h *Handler) now() time.Time {
 //     refuses the WebSocket handshake for any status but 200. Nothing is
 //     pushed to the connection.
 //   - $disconnect runs Service.Disconnect.
-//   - Every other route looks up the connection's user and runs
-//     Service.Handle with the raw body. A connection that is not registered
-//     (replaced, expired, or its $connect failed half-way) is deleted.
+//   - MESSAGE (any route: the named ones and $default) looks up the
+//     connection's user and runs Service.Handle with the raw body. A
+//     connection that is not registered (replaced, expired, or its $connect
+//     failed half-way) is deleted.
+//   - Any other event type is answered 400 and logged: the function is
+//     wired to something that is not a WebSocket API.
+//
+// It dispatches on requestContext.eventType (CONNECT, DISCONNECT, MESSAGE),
+// which API Gateway sets whatever the route keys are named, not on the
+// route key.
 //
 // Handle returns a nil error for every outcome: failures are answered with
 // a status, logged once here, and never turned into a Lambda error (which
 // would only add a second log record and a useless retry).
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rc := &req.RequestContext
-	attrs := []any{"request_id", rc.RequestID, "conn", rc.ConnectionID, "route", rc.RouteKey}
+	attrs := []any{"request_id", rc.RequestID, "conn", rc.ConnectionID, "route", rc.RouteKey, "event_type", rc.EventType}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		attrs = append(attrs, "aws_request_id", lc.AwsRequestID)
 	}
@@ -108,13 +124,16 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	if ep := EndpointFor(rc.DomainName, rc.Stage); ep != "" {
 		ctx = WithEndpoint(ctx, ep)
 	}
-	switch rc.RouteKey {
-	case RouteConnect:
+	switch rc.EventType {
+	case EventConnect:
 		return h.connect(ctx, log, req), nil
-	case RouteDisconnect:
+	case EventDisconnect:
 		return h.disconnect(ctx, log, req), nil
-	default:
+	case EventMessage:
 		return h.frame(ctx, log, req), nil
+	default:
+		log.Error("unknown event type: want CONNECT, DISCONNECT or MESSAGE")
+		return status(http.StatusBadRequest, tripsense.Errorf(tripsense.EINVALID, "unknown event type %q: want CONNECT, DISCONNECT or MESSAGE", truncate(rc.EventType, 32))), nil
 	}
 }
 
@@ -251,6 +270,13 @@ func status(code int, err error) events.APIGatewayProxyResponse {
 		Headers:    map[string]string{"Content-Type": "application/json"},
 		Body:       string(body),
 	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func deref(s *string) string {

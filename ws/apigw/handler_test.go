@@ -376,3 +376,50 @@ func TestReplaceDeletesOlderConnection(t *testing.T) {
 		t.Fatalf("new connection lost: %v", err)
 	}
 }
+
+// TestDispatchOnEventType: the handler dispatches on
+// requestContext.eventType, whatever the route key says, and refuses an
+// event type it does not know with a clear error instead of treating it as
+// a frame.
+func TestDispatchOnEventType(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture(t, ws.Replace)
+	ev := connectEvent(t, "c1", map[string]string{"userId": "uuid1"})
+	ev.RequestContext.RouteKey = "connectRoute" // not $connect
+	if resp := f.call(t, ev); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT on another route key: %d %s", resp.StatusCode, resp.Body)
+	}
+	if _, err := f.hub.Get(context.Background(), "c1"); err != nil {
+		t.Fatalf("not registered: %v", err)
+	}
+	// A MESSAGE on a route named like the disconnect route is a frame.
+	if resp := f.call(t, frameEvent(t, "c1", "$disconnect", `{"action":"ping"}`)); resp.StatusCode != 200 {
+		t.Fatalf("frame: %d", resp.StatusCode)
+	}
+	if got := f.rec.take("c1"); len(got) != 1 || !strings.Contains(got[0], `"type":"pong"`) {
+		t.Fatalf("frames %q, want a pong", got)
+	}
+	if _, err := f.hub.Get(context.Background(), "c1"); err != nil {
+		t.Fatalf("a MESSAGE disconnected the connection: %v", err)
+	}
+	for _, typ := range []string{"", "SUBSCRIBE"} {
+		ev := frameEvent(t, "c1", "$default", `{"action":"ping"}`)
+		ev.RequestContext.EventType = typ
+		resp := f.call(t, ev)
+		if resp.StatusCode != 400 || errorCodeOf(t, resp) != tripsense.EINVALID || !strings.Contains(resp.Body, "unknown event type") {
+			t.Fatalf("event type %q: %d %s, want 400 naming the event type", typ, resp.StatusCode, resp.Body)
+		}
+		if got := f.rec.take("c1"); len(got) != 0 {
+			t.Fatalf("event type %q handled as a frame: %q", typ, got)
+		}
+	}
+	dis := loadEvent(t, "disconnect.json")
+	dis.RequestContext.ConnectionID = "c1"
+	dis.RequestContext.RouteKey = "bye"
+	if resp := f.call(t, dis); resp.StatusCode != 200 {
+		t.Fatalf("DISCONNECT: %d", resp.StatusCode)
+	}
+	if _, err := f.hub.Get(context.Background(), "c1"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		t.Fatalf("DISCONNECT on another route key left the connection: %v", err)
+	}
+}

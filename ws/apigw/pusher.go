@@ -96,13 +96,16 @@ const (
 //
 // Push posts the frame (PostToConnection). A connection API Gateway no
 // longer knows (GoneException, HTTP 410) gives tripsense.ErrGone. Throttling
-// (LimitExceededException, HTTP 429) is retried up to MaxAttempts in all,
-// with exponential backoff and full jitter; after that the frame counts as
-// not delivered (ERATELIMITED). Every push, retries included, is bounded by
+// (LimitExceededException, HTTP 429: API Gateway's account-wide request
+// rate, which posts share) is retried up to MaxAttempts in all, with
+// exponential backoff and full jitter (at most 1 s a pause), never pausing
+// past the push's deadline; after that the frame counts as not delivered
+// (ERATELIMITED), and the connection stays: throttling is never "gone". Every push, retries included, is bounded by
 // Timeout. The SDK's own retries are switched off for these calls so that
 // the bound is exactly this one. After a successful post of a frame that
 // carries a stored message (Outbound.Index > 0) Push reports the delivery
-// with Presence.Delivered; a failed report is logged and only keeps the
+// with Presence.Delivered (Presence.SeenThrough for a batch that says
+// Outbound.Through); a failed report is logged and only keeps the
 // watermark lower, which is safe. Outbound.Wait changes nothing here: a
 // post returns once API Gateway has the frame.
 //
@@ -183,12 +186,24 @@ func (p *Pusher) Push(ctx context.Context, connID string, out tripsense.Outbound
 		if !errors.As(err, &limited) || attempt >= attempts {
 			return pushError("post to connection "+connID, err, attempt)
 		}
-		if werr := pause(pctx, backoff<<(attempt-1)); werr != nil {
+		// A pause that would end past the deadline (the push timeout or
+		// the invocation's) is not taken: the push gives up now, so the
+		// caller keeps the rest of its time (a sync still sends its synced
+		// frame). Throttling is never taken for a gone connection.
+		d := rand.N(min(backoff<<(attempt-1), maxBackoff)) + 1
+		if dl, ok := pctx.Deadline(); ok && time.Until(dl) < d {
+			return pushError("post to connection "+connID, err, attempt)
+		}
+		if werr := pause(pctx, d); werr != nil {
 			return pushError("post to connection "+connID, err, attempt)
 		}
 	}
 	if out.Index > 0 && p.Presence != nil {
-		if err := p.Presence.Delivered(ctx, connID, out.Room, out.Index); err != nil {
+		report := p.Presence.Delivered
+		if out.Through {
+			report = p.Presence.SeenThrough
+		}
+		if err := report(ctx, connID, out.Room, out.Index); err != nil {
 			p.log().Warn("delivery report failed", "conn", connID, "room", out.Room, "index", out.Index, "err", err)
 		}
 	}
@@ -241,9 +256,12 @@ func pushError(op string, err error, attempts int) error {
 	return tripsense.Wrap(tripsense.EINTERNAL, cause, "push failed")
 }
 
-// pause waits a random time in (0, d] (full jitter), or until ctx ends.
+// maxBackoff caps one pause between throttled posts.
+const maxBackoff = time.Second
+
+// pause waits d, or until ctx ends.
 func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(rand.N(d) + 1)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -2,8 +2,8 @@ package local
 
 import (
 	"context"
-
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -20,8 +20,11 @@ const (
 // conn is the hub's state of one connection: its rooms with their delivery
 // watermarks and its outgoing queue. An idle connection holds no queue slice.
 type conn struct {
-	info    tripsense.Connection
-	limiter *rate.Limiter // nil when unlimited
+	info tripsense.Connection
+	// sendLimiter and ctlLimiter are the connection's budgets for
+	// sendMessage and for every other frame; nil when unlimited.
+	sendLimiter *rate.Limiter
+	ctlLimiter  *rate.Limiter
 
 	mu          sync.Mutex
 	marks       map[string]*tripsense.Watermark // rooms this connection receives
@@ -33,7 +36,17 @@ type conn struct {
 	wake  chan struct{} // cap 1: the queue became non-empty
 	space chan struct{} // cap 1: the writer drained the queue
 	done  chan struct{} // closed when the connection starts closing
+	// written is non-nil while the writer has a batch out: taken from the
+	// queue, not yet recorded in marks. It is closed once the batch's
+	// deliveries are recorded (or the write failed).
+	written chan struct{}
 }
+
+// unregisterWait bounds how long Unregister waits for the writer to record
+// the batch it is writing. A batch already on the wire is recorded within
+// microseconds; one stuck on a dead peer does not count anyway, and the
+// wait only keeps a just-delivered frame from being missed by the cursor.
+const unregisterWait = time.Second
 
 func newConn(info tripsense.Connection) *conn {
 	return &conn{
@@ -97,15 +110,46 @@ func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reaso
 	}
 	batch = c.queue
 	c.queue = nil
+	if len(batch) > 0 {
+		c.written = make(chan struct{})
+	}
 	return batch, false, 0, ""
 }
 
-func (c *conn) delivered(room string, index int64) {
+// recordBatch records the deliveries of a batch the writer took (ok: it
+// reached the socket) and ends the batch, so that an Unregister waiting for
+// it reads the watermarks with this batch counted. A sync's batch
+// (Outbound.Through) counts everything up to its index.
+func (c *conn) recordBatch(batch []tripsense.Outbound, ok bool) {
 	c.mu.Lock()
-	if wm := c.marks[room]; wm != nil {
-		wm.Delivered(index)
+	if ok {
+		for i := range batch {
+			if batch[i].Index > 0 {
+				c.deliveredLocked(batch[i].Room, batch[i].Index, batch[i].Through)
+			}
+		}
+	}
+	if c.written != nil {
+		close(c.written)
+		c.written = nil
 	}
 	c.mu.Unlock()
+}
+
+func (c *conn) delivered(room string, index int64, through bool) {
+	c.mu.Lock()
+	c.deliveredLocked(room, index, through)
+	c.mu.Unlock()
+}
+
+func (c *conn) deliveredLocked(room string, index int64, through bool) {
+	if wm := c.marks[room]; wm != nil {
+		if through {
+			wm.SeenThrough(index) // a sync's batch: everything up to index
+		} else {
+			wm.Delivered(index)
+		}
+	}
 }
 
 func (c *conn) close(code int, reason string) {

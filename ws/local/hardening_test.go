@@ -91,11 +91,11 @@ func TestUpgradeRefusedByTheLibraryDoesNotKickTheLiveConnection(t *testing.T) {
 	}
 }
 
-// TestProtocolPingsTakeATokenToo: a protocol ping costs a token like a
-// message; over the rate it gets no pong.
+// TestProtocolPingsTakeATokenToo: a protocol ping costs a token of the
+// control budget like a ping frame; over the rate it gets no pong.
 func TestProtocolPingsTakeATokenToo(t *testing.T) {
 	t.Parallel()
-	addr := newLimitedFixture(t, wscore.Allow, local.HubOptions{MsgRate: 0.001, MsgBurst: 2})
+	addr := newLimitedFixture(t, wscore.Allow, local.HubOptions{MsgRate: 0.001, MsgBurst: 2, ControlRate: 0.001, ControlBurst: 2})
 	c := rawDial(t, addr, "u")
 	for i := 0; i < 5; i++ {
 		c.write(t, ws.NewPingFrame([]byte(fmt.Sprint(i))))

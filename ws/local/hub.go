@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -23,6 +24,8 @@ type Hub struct {
 	queueLimit int
 	msgRate    rate.Limit
 	msgBurst   int
+	ctlRate    rate.Limit
+	ctlBurst   int
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -37,11 +40,44 @@ var (
 	_ ws.Broadcaster     = (*Hub)(nil)
 )
 
-// Allow implements ws.Limiter: the connection's token bucket, one token per frame.
-func (h *Hub) Allow(id string) bool {
+// Allow implements ws.Limiter: the connection's token bucket of budget b,
+// one token per frame. When it is empty it reports how long until the next
+// token.
+func (h *Hub) Allow(id string, b ws.Budget) (bool, time.Duration) {
 	c := h.get(id)
-	return c == nil || c.limiter == nil || c.limiter.Allow()
+	if c == nil {
+		return true, 0
+	}
+	lim := c.sendLimiter
+	if b != ws.BudgetSend {
+		lim = c.ctlLimiter
+	}
+	if lim == nil {
+		return true, 0
+	}
+	now := time.Now()
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Second
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
 }
+
+// Default rate budgets of a connection (HubOptions).
+const (
+	// DefaultMsgRate and DefaultMsgBurst: a phone back online can flush an
+	// outbox of 200 messages at once, then send 20 a second.
+	DefaultMsgRate  = 20
+	DefaultMsgBurst = 200
+	// DefaultControlRate and DefaultControlBurst: sync, ping, markRead and
+	// auth, apart from sends.
+	DefaultControlRate  = 10
+	DefaultControlBurst = 50
+)
 
 // HubOptions tunes a Hub. Zero values take the defaults.
 type HubOptions struct {
@@ -52,6 +88,11 @@ type HubOptions struct {
 	// (refill per second, size); MsgRate 0 means unlimited.
 	MsgRate  float64
 	MsgBurst int
+	// ControlRate and ControlBurst are the per-connection bucket of every
+	// other frame (sync, ping, markRead, auth); ControlRate 0 means
+	// unlimited.
+	ControlRate  float64
+	ControlBurst int
 }
 
 // NewHub returns an empty hub.
@@ -59,14 +100,19 @@ func NewHub(o HubOptions) *Hub {
 	if o.QueueLimit <= 0 {
 		o.QueueLimit = DefaultQueueLimit
 	}
-	r := rate.Inf
+	r, cr := rate.Inf, rate.Inf
 	if o.MsgRate > 0 {
 		r = rate.Limit(o.MsgRate)
+	}
+	if o.ControlRate > 0 {
+		cr = rate.Limit(o.ControlRate)
 	}
 	return &Hub{
 		queueLimit: o.QueueLimit,
 		msgRate:    r,
 		msgBurst:   max(o.MsgBurst, 1),
+		ctlRate:    cr,
+		ctlBurst:   max(o.ControlBurst, 1),
 		conns:      make(map[string]*conn),
 		byUser:     make(map[string]map[*conn]struct{}),
 		byRoom:     make(map[string]map[*conn]struct{}),
@@ -103,7 +149,10 @@ func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64, admit tripsense.Admission) ([]tripsense.Connection, error) {
 	c := newConn(info)
 	if h.msgRate != rate.Inf {
-		c.limiter = rate.NewLimiter(h.msgRate, h.msgBurst)
+		c.sendLimiter = rate.NewLimiter(h.msgRate, h.msgBurst)
+	}
+	if h.ctlRate != rate.Inf {
+		c.ctlLimiter = rate.NewLimiter(h.ctlRate, h.ctlBurst)
 	}
 	for _, r := range rooms {
 		wm := tripsense.NewWatermark(baseline[r])
@@ -137,7 +186,13 @@ func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []str
 
 // Unregister implements tripsense.Presence. It also stops the connection's
 // writer; the socket is closed with the code given to Close, if any.
-func (h *Hub) Unregister(_ context.Context, id string) (tripsense.Connection, map[string]int64, error) {
+//
+// When the writer has a batch out, Unregister first waits (up to
+// unregisterWait, and ctx) until the writer has recorded it: a client that
+// receives a frame and closes at once may be read by the server before its
+// writer got to record that last write, and that frame must count in the
+// watermarks returned here (they become the stored cursors).
+func (h *Hub) Unregister(ctx context.Context, id string) (tripsense.Connection, map[string]int64, error) {
 	h.mu.Lock()
 	c := h.conns[id]
 	if c == nil {
@@ -151,11 +206,23 @@ func (h *Hub) Unregister(_ context.Context, id string) (tripsense.Connection, ma
 		removeFrom(h.byRoom, r, c)
 	}
 	h.mu.Unlock()
+	c.closeLocked(CloseCodeRemoved, "connection removed")
+	written := c.written
+	c.mu.Unlock()
+	if written != nil {
+		t := time.NewTimer(unregisterWait)
+		select {
+		case <-written:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	c.mu.Lock()
 	marks := make(map[string]int64, len(c.marks))
 	for r, wm := range c.marks {
 		marks[r] = wm.Level()
 	}
-	c.closeLocked(CloseCodeRemoved, "connection removed")
 	c.mu.Unlock()
 	return c.info, marks, nil
 }
@@ -230,7 +297,7 @@ func (h *Hub) Delivered(_ context.Context, id, room string, index int64) error {
 	if c == nil {
 		return tripsense.ErrNotFound
 	}
-	c.delivered(room, index)
+	c.delivered(room, index, false)
 	return nil
 }
 
@@ -261,7 +328,12 @@ func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error
 }
 
 // Broadcast implements ws.Broadcaster: one pass over the room's
-// connections under the read lock, queueing out for each but skip.
+// connections under the read lock, queueing out for each but skip. It
+// reports no connection as gone: one that is closing (or that a full queue
+// closes here) is disconnected by its own Server goroutine once its writer
+// has stopped, so the frames it wrote before the close still count; a
+// Disconnect from the sender's path would only race that writer (and hold
+// up the sender).
 func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -269,11 +341,9 @@ func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Ou
 		if c.info.ID == skip {
 			continue
 		}
-		if err := c.enqueue(ctx, out, h.queueLimit); err != nil {
-			gone = append(gone, c.info.ID)
-		}
+		_ = c.enqueue(ctx, out, h.queueLimit)
 	}
-	return gone
+	return nil
 }
 
 // Close implements tripsense.Pusher.

@@ -48,11 +48,13 @@ func TestLiveMessageDuringALargeSyncDoesNotDropTheSyncer(t *testing.T) {
 		fr := readFrame(t, b)
 		switch fr["type"] {
 		case "message":
-			if fr["chatMessage"] == "live" {
-				live = true
-			} else {
-				messages++
+			if fr["chatMessage"] != "live" {
+				t.Fatalf("a live message frame that is not the live message: %.80v", fr)
 			}
+			live = true
+			continue
+		case "messages": // a batch of the sync
+			messages += len(fr["messages"].([]any))
 			continue
 		case "synced":
 		default:

@@ -62,7 +62,8 @@ type Server struct {
 	PingTimeout    time.Duration
 	WriteTimeout   time.Duration
 
-	wg sync.WaitGroup
+	wg         sync.WaitGroup
+	afterWrite func() // tests: runs after a batch was written, before it is recorded
 }
 
 func (s *Server) log() *slog.Logger {
@@ -353,9 +354,9 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 		}
 		switch h.OpCode {
 		case ws.OpPing:
-			// A protocol ping takes a token like a message; one over the
-			// rate gets no pong.
-			if !s.Hub.Allow(self.ID) {
+			// A protocol ping takes a token of the control budget; one over
+			// the rate gets no pong.
+			if ok, _ := s.Hub.Allow(self.ID, wscore.BudgetControl); !ok {
 				continue
 			}
 			if err := sock.control(ws.NewPongFrame(payload)); err != nil {
@@ -526,6 +527,7 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 			continue
 		}
 		if err := sock.writeBatch(batch); err != nil {
+			c.recordBatch(batch, false)
 			if !errors.Is(err, net.ErrClosed) {
 				s.log().Info("write failed; closing", "conn", c.info.ID, "err", err)
 			}
@@ -533,11 +535,10 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 			_ = sock.conn.Close()
 			return
 		}
-		for i := range batch {
-			if batch[i].Index > 0 {
-				c.delivered(batch[i].Room, batch[i].Index)
-			}
+		if s.afterWrite != nil {
+			s.afterWrite()
 		}
+		c.recordBatch(batch, true)
 		signal(c.space)
 		// A writer that always has something to send must still ping.
 		select {

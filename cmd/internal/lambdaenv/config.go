@@ -78,6 +78,7 @@ var tableEnv = map[string]string{
 	dynamo.BaseDedupe:          "TRIPSENSE_TABLE_MESSAGE_DEDUPE",
 	dynamo.BaseUserRoom:        "TRIPSENSE_TABLE_USER_ROOM",
 	dynamo.BaseReadCursors:     "TRIPSENSE_TABLE_READ_CURSORS",
+	dynamo.BaseReadReceipts:    "TRIPSENSE_TABLE_READ_RECEIPTS",
 	dynamo.BaseConnections:     "TRIPSENSE_TABLE_CONNECTIONS",
 	dynamo.BaseRoomConnections: "TRIPSENSE_TABLE_ROOM_CONNECTIONS",
 	dynamo.BaseUserConnections: "TRIPSENSE_TABLE_USER_CONNECTIONS",
@@ -200,6 +201,8 @@ func setTable(t *dynamo.Tables, base, name string) {
 		t.UserRoom = name
 	case dynamo.BaseReadCursors:
 		t.ReadCursors = name
+	case dynamo.BaseReadReceipts:
+		t.ReadReceipts = name
 	case dynamo.BaseConnections:
 		t.Connections = name
 	case dynamo.BaseRoomConnections:

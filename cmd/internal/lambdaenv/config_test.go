@@ -45,8 +45,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"every table without prefix", map[string]string{
 			"TRIPSENSE_TABLE_PREFIX": "", "TRIPSENSE_TABLE_MESSAGES": "a", "TRIPSENSE_TABLE_MESSAGE_DEDUPE": "b",
 			"TRIPSENSE_TABLE_USER_ROOM": "c", "TRIPSENSE_TABLE_READ_CURSORS": "d", "TRIPSENSE_TABLE_CONNECTIONS": "e",
-			"TRIPSENSE_TABLE_ROOM_CONNECTIONS": "f", "TRIPSENSE_TABLE_USER_CONNECTIONS": "g", "TRIPSENSE_TABLE_WATERMARKS": "h"}, "", func(c C) bool {
-			return c.Tables.RoomConnections == "f" && c.Tables.UserConnections == "g" && c.Tables.Watermarks == "h"
+			"TRIPSENSE_TABLE_ROOM_CONNECTIONS": "f", "TRIPSENSE_TABLE_USER_CONNECTIONS": "g", "TRIPSENSE_TABLE_WATERMARKS": "h",
+			"TRIPSENSE_TABLE_READ_RECEIPTS": "i"}, "", func(c C) bool {
+			return c.Tables.RoomConnections == "f" && c.Tables.UserConnections == "g" && c.Tables.Watermarks == "h" &&
+				c.Tables.ReadReceipts == "i"
 		}},
 		{"no tables", map[string]string{"TRIPSENSE_TABLE_PREFIX": ""}, "TRIPSENSE_TABLE_PREFIX", nil},
 		{"no region", map[string]string{"AWS_REGION": ""}, "AWS_REGION", nil},
@@ -162,8 +164,13 @@ func TestEnvironmentMatchesDocs(t *testing.T) {
 			t.Errorf("lambda-ws reads the shared %s itself", v)
 		}
 	}
-	if want := []string{"TRIPSENSE_DUPLICATE_CONNECTIONS", "TRIPSENSE_FANOUT_PARALLELISM", "TRIPSENSE_PUSH_ATTEMPTS"}; !slices.Equal(wsOnly, want) {
+	if want := []string{"TRIPSENSE_DUPLICATE_CONNECTIONS", "TRIPSENSE_FANOUT_BATCH", "TRIPSENSE_FANOUT_PARALLELISM", "TRIPSENSE_FANOUT_QUEUE_URL", "TRIPSENSE_FANOUT_THRESHOLD", "TRIPSENSE_PUSH_ATTEMPTS", "TRIPSENSE_SQS_ENDPOINT"}; !slices.Equal(wsOnly, want) {
 		t.Errorf("variables only lambda-ws reads: %v, want %v", wsOnly, want)
+	}
+	// The fan-out consumer reads the shared variables and the push
+	// settings it shares with lambda-ws (documented as ws).
+	if got, want := envNames(t, "../../lambda-fanout"), []string{"TRIPSENSE_FANOUT_PARALLELISM", "TRIPSENSE_PUSH_ATTEMPTS"}; !slices.Equal(got, want) {
+		t.Errorf("variables lambda-fanout reads itself: %v, want %v", got, want)
 	}
 	doc, err := os.ReadFile("../../../docs/deploy.md")
 	if err != nil {

@@ -99,8 +99,8 @@ func (b *Backend) Pusher(log *slog.Logger) *apigw.Pusher {
 }
 
 // Service returns the ws use cases over the store, the presence, pusher and
-// the catch-up service, with the replace policy; a function that configures
-// more sets it on the result.
+// the catch-up service, with the replace policy and API Gateway's body
+// limit; a function that configures more sets it on the result.
 func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service {
 	return &ws.Service{
 		Store:    b.Store,
@@ -108,6 +108,10 @@ func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service
 		Pusher:   pusher,
 		Catchup:  b.Catchup,
 		Policy:   ws.Replace,
-		Log:      log,
+		// A Lambda cannot push a deferred receipt after its invocation
+		// returned: receipts go out at once.
+		ReceiptInterval:     -1,
+		MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway,
+		Log:                 log,
 	}
 }
