@@ -133,6 +133,19 @@ func rateLimitedFrame(err error, action, clientMsgID string, wait time.Duration)
 
 var pongFrame = []byte(`{"type":"pong"}`)
 
+// ClosingFrame is {"type":"closing","code":N,"reason":R}: what a runtime
+// that cannot send WebSocket close codes of its own (API Gateway) pushes
+// right before it deletes a connection, so the client still learns the
+// close code (4000 replaced, 4001 slow consumer, 4002 removed, 4003 token
+// expired) and reason.
+func ClosingFrame(code int, reason string) []byte {
+	b := append([]byte(nil), `{"type":"closing","code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"reason":`...)
+	b = tripsense.AppendJSONString(b, reason)
+	return append(b, '}')
+}
+
 // cursorFrame answers markRead: {"type":"cursor","chatroomId":..,"lastRead":..}.
 func cursorFrame(c tripsense.ReadCursor) []byte {
 	b := make([]byte, 0, 96)
