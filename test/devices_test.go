@@ -92,10 +92,11 @@ func TestSameDeviceReconnectReplacesOnlyThatDevice(t *testing.T) {
 
 // TestTabletCatchesUpWhatItMissed: phone and tablet both receive message
 // 1; the tablet goes offline while the phone receives 2..4 and goes
-// offline too. Each device's stored cursor is its own: the tablet's sync
-// (HTTP with ?deviceId=tablet, and the WebSocket sync action on a
-// reconnected tablet, both without client cursors) returns exactly 2..4,
-// the phone's nothing.
+// offline too, after the user read the room on the phone (the read cursor
+// is the user's, shared by all devices). Each device's delivered cursor is
+// its own: the tablet's sync (HTTP with ?deviceId=tablet, and the WebSocket
+// sync action on a reconnected tablet, both without client cursors) returns
+// exactly 2..4, the phone's nothing.
 func TestTabletCatchesUpWhatItMissed(t *testing.T) {
 	t.Parallel()
 	s := mustStart(t)
@@ -122,8 +123,17 @@ func TestTabletCatchesUpWhatItMissed(t *testing.T) {
 			t.Fatalf("phone got %v, want index %d", m, i)
 		}
 	}
+	// The user reads the room on the phone: the read cursor (one per user
+	// and room) moves, the tablet's delivered cursor does not.
+	phone.send(`{"action":"markRead","chatroomId":"uuidroom2","index":4}`)
+	if c := phone.nextOfType("cursor"); c["lastRead"] != float64(4) {
+		t.Fatalf("markRead answered %v, want lastRead 4", c)
+	}
 	phone.expectNone()
 	phone.conn.Close(websocket.StatusNormalClosure, "offline")
+	if _, rooms := httpJSON(t, "GET", base+"/v1/rooms", "uuid2", nil); roomOf(t, rooms, "uuidroom2")["lastRead"] != float64(4) || roomOf(t, rooms, "uuidroom2")["unread"] != float64(0) {
+		t.Fatalf("GET /v1/rooms after the phone read = %v, want lastRead 4, unread 0", rooms)
+	}
 	waitFor(t, "the phone's cursor", func() bool {
 		_, body := httpJSON(t, "GET", base+"/v1/sync?deviceId=phone", "uuid2", nil)
 		return roomOf(t, body, "uuidroom2")["lastSeen"] == float64(4)
@@ -148,11 +158,11 @@ func TestTabletCatchesUpWhatItMissed(t *testing.T) {
 
 	tablet = mustDialDevice(t, s, "uuid2", "tablet")
 	tablet.send(`{"action":"sync"}`)
-	var got []float64
+	var got []int64
 	for {
 		f := tablet.next()
-		if f["type"] == "message" {
-			got = append(got, f["index"].(float64))
+		if f["type"] == "messages" {
+			got = append(got, batchIndexes(t, f, "uuidroom2")...)
 			continue
 		}
 		if f["type"] != "synced" || f["chatroomId"] != "uuidroom2" {
@@ -160,9 +170,10 @@ func TestTabletCatchesUpWhatItMissed(t *testing.T) {
 		}
 		break
 	}
-	if !slices.Equal(got, []float64{2, 3, 4}) {
+	if !slices.Equal(got, []int64{2, 3, 4}) {
 		t.Fatalf("tablet's WebSocket sync pushed %v, want exactly 2, 3, 4", got)
 	}
 	tablet.nextOfType("synced") // uuidroom3
+	tablet.nextOfType("syncDone")
 	tablet.expectNone()
 }
