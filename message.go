@@ -30,12 +30,14 @@ type NewMessage struct {
 	ClientMsgID string
 }
 
-// Cursor is a user's delivered cursor in a room: every message with an index
-// up to LastSeen reached one of the user's connections (or was sent or marked
-// read on it). It drives catch-up. A cursor only moves forward and never past
+// Cursor is a device's delivered cursor in a room: every message with an
+// index up to LastSeen reached one of the connections of (UserID, DeviceID)
+// (or was sent or marked read on it). There is one per (user, device, room);
+// it drives that device's catch-up. A cursor only moves forward and never past
 // the room's head.
 type Cursor struct {
 	UserID    string
+	DeviceID  string // DefaultDevice for connections opened without a deviceId
 	Room      string
 	LastSeen  int64
 	UpdatedAt time.Time // zero when the cursor was never written
@@ -54,10 +56,12 @@ type ReadCursor struct {
 	UpdatedAt time.Time // zero when the cursor was never written
 }
 
-// Connection is one live client connection (a WebSocket).
+// Connection is one live client connection (a WebSocket) of one device of
+// a user.
 type Connection struct {
 	ID          string
 	UserID      string
+	DeviceID    string // DefaultDevice when the client named none
 	ConnectedAt time.Time
 	ExpiresAt   time.Time // after this the connection is treated as gone
 }

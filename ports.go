@@ -42,17 +42,23 @@ type MembershipStore interface {
 }
 
 // CursorStore records delivered cursors (the readCursors table, which keeps
-// the seed's name): how far the user's connections really got in each room,
-// recorded from the delivery watermark on disconnect. They drive catch-up.
+// the seed's name), one per (user, device, room): how far that device's
+// connections really got, recorded from the delivery watermark on
+// disconnect. They drive catch-up. device is DefaultDevice for clients that
+// name none; the cursors stored before devices existed are the default
+// device's.
 type CursorStore interface {
-	// Cursor returns the cursor of (user, room); LastSeen 0 if none was written.
-	Cursor(ctx context.Context, user, room string) (Cursor, error)
-	// Cursors returns every stored cursor of user.
-	Cursors(ctx context.Context, user string) ([]Cursor, error)
-	// AdvanceCursor sets the cursor of (user, room) to
-	// max(current, min(lastSeen, head(room))) and returns the result. It never
-	// moves a cursor backwards, also when called concurrently.
-	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (Cursor, error)
+	// Cursor returns the cursor of (user, device, room); LastSeen 0 if none
+	// was written.
+	Cursor(ctx context.Context, user, device, room string) (Cursor, error)
+	// Cursors returns every stored cursor of (user, device), sorted by
+	// room; other devices' cursors are not included.
+	Cursors(ctx context.Context, user, device string) ([]Cursor, error)
+	// AdvanceCursor sets the cursor of (user, device, room) to
+	// max(current, min(lastSeen, head(room))) and returns the result. It
+	// never moves a cursor backwards, also when called concurrently, and
+	// never moves another device's cursor.
+	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (Cursor, error)
 }
 
 // ReadStore records read cursors (lastRead), one per (user, room), apart
@@ -127,7 +133,7 @@ type Member struct {
 
 // Admission is a duplicate-connection rule (ws.Service owns the rules). It
 // gets the live connections of the user a new connection belongs to, oldest
-// first and without the new one, and returns the ids of those the new
+// first, each with its DeviceID, and without the new one, and returns the ids of those the new
 // connection replaces, or an error that refuses it. A Presence may call it
 // more than once in one Register (after losing a race with another connect
 // of the same user), so it must depend on its argument only.

@@ -22,7 +22,7 @@ import (
 // and report the request's errors before writing anything
 // (catchup.Service.WriteSync says when a later error can come).
 type SyncService interface {
-	WriteSync(ctx context.Context, w io.Writer, user string, cursors map[string]int64, limit int) error
+	WriteSync(ctx context.Context, w io.Writer, user, device string, cursors map[string]int64, limit int) error
 	WriteHistory(ctx context.Context, w io.Writer, user, room string, after, before int64, limit int) error
 	Rooms(ctx context.Context, user string) ([]catchup.RoomSummary, error)
 	Receipts(ctx context.Context, user, room string) ([]tripsense.ReadCursor, error)

@@ -208,7 +208,7 @@ func tripsenseMsg(room string) tripsense.NewMessage {
 // failingSync is a SyncService whose every method fails with err.
 type failingSync struct{ err error }
 
-func (f failingSync) WriteSync(context.Context, io.Writer, string, map[string]int64, int) error {
+func (f failingSync) WriteSync(context.Context, io.Writer, string, string, map[string]int64, int) error {
 	return f.err
 }
 

@@ -23,15 +23,20 @@ type Range struct {
 // Unread returns how many messages the range holds: Head - LastSeen.
 func (r Range) Unread() int64 { return r.Head - r.LastSeen }
 
-// Plan returns the missed range of every room of user, sorted by room id.
-// For each room, lastSeen is cursors[room] when present (the client's own
-// cursor wins) and the stored cursor otherwise, clamped to [0, head]. A
-// room of cursors that user is not in gets a Range whose Err is ENOTMEMBER
-// (a client's stale room does not fail the others).
-// Errors: EINVALID for a bad user or room id, a negative cursor or more
-// than MaxCursors cursors.
-func (s *Service) Plan(ctx context.Context, user string, cursors map[string]int64) ([]Range, error) {
+// Plan returns the missed range of every room of user, sorted by room id,
+// for the user's device (tripsense.DefaultDevice for a client that names
+// none). For each room, lastSeen is cursors[room] when present (the
+// client's own cursor wins) and the device's stored delivered cursor
+// otherwise, clamped to [0, head]. A room of cursors that user is not in
+// gets a Range whose Err is ENOTMEMBER (a client's stale room does not fail
+// the others).
+// Errors: EINVALID for a bad user, device or room id, a negative cursor or
+// more than MaxCursors cursors.
+func (s *Service) Plan(ctx context.Context, user, device string, cursors map[string]int64) ([]Range, error) {
 	if err := checkUser(user); err != nil {
+		return nil, err
+	}
+	if err := checkDevice(device); err != nil {
 		return nil, err
 	}
 	if err := checkCursors(cursors); err != nil {
@@ -47,7 +52,7 @@ func (s *Service) Plan(ctx context.Context, user string, cursors map[string]int6
 	}
 	var stored map[string]int64
 	if len(cursors) < len(rooms) { // some room has no client cursor
-		cs, err := s.Store.Cursors(ctx, user)
+		cs, err := s.Store.Cursors(ctx, user, device)
 		if err != nil {
 			return nil, fmt.Errorf("catchup: plan: cursors of %s: %w", user, err)
 		}

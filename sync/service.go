@@ -17,8 +17,8 @@ type Store interface {
 	Head(ctx context.Context, room string) (int64, error)
 	IsMember(ctx context.Context, user, room string) (bool, error)
 	Rooms(ctx context.Context, user string) ([]string, error)
-	Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error)
-	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (tripsense.Cursor, error)
+	Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error)
+	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (tripsense.Cursor, error)
 	Members(ctx context.Context, room string) ([]string, error)
 	ReadCursors(ctx context.Context, user string) ([]tripsense.ReadCursor, error)
 	AdvanceReadCursor(ctx context.Context, user, room string, lastRead int64) (tripsense.ReadCursor, bool, error)
@@ -54,6 +54,13 @@ func errNotMember() error {
 func checkUser(user string) error {
 	if !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	return nil
+}
+
+func checkDevice(device string) error {
+	if !tripsense.ValidDeviceID(device) {
+		return tripsense.Errorf(tripsense.EINVALID, "deviceId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
 	return nil
 }

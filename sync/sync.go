@@ -66,13 +66,14 @@ const MaxSyncMessages = 5 * tripsense.MaxPageLimit
 // Service.MaxAnswerBytes bytes of message JSON in total. A room whose page
 // the byte bound cut short has Complete false and Next where it stopped; the
 // first message of the answer is always included. cursors holds the
-// client's own cursors, which win over the stored ones; it may be nil.
-// A room of cursors the user is not in does not fail the call: its entry
+// client's own cursors, which win over the stored delivered cursors of
+// device (tripsense.DefaultDevice for a client that names none); it may be
+// nil. A room of cursors the user is not in does not fail the call: its entry
 // carries Err (ENOTMEMBER). Errors: EINVALID (bad limit, ids or cursors).
 //
 // Sync holds the whole answer; WriteSync streams the same answer.
-func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]RoomSync, error) {
-	plan, limit, err := s.planSync(ctx, user, cursors, limit)
+func (s *Service) Sync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]RoomSync, error) {
+	plan, limit, err := s.planSync(ctx, user, device, cursors, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +93,8 @@ func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int6
 // reading the pages comes before anything is written too unless the answer
 // already passed 32 KiB; then w holds a truncated answer, and the caller
 // must not present it as complete. An error of w itself is returned as it is.
-func (s *Service) WriteSync(ctx context.Context, w io.Writer, user string, cursors map[string]int64, limit int) error {
-	plan, limit, err := s.planSync(ctx, user, cursors, limit)
+func (s *Service) WriteSync(ctx context.Context, w io.Writer, user, device string, cursors map[string]int64, limit int) error {
+	plan, limit, err := s.planSync(ctx, user, device, cursors, limit)
 	if err != nil {
 		return err
 	}
@@ -107,12 +108,12 @@ func (s *Service) WriteSync(ctx context.Context, w io.Writer, user string, curso
 	return j.flush()
 }
 
-func (s *Service) planSync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]Range, int, error) {
+func (s *Service) planSync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]Range, int, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, 0, err
 	}
-	plan, err := s.Plan(ctx, user, cursors)
+	plan, err := s.Plan(ctx, user, device, cursors)
 	if err != nil {
 		return nil, 0, err
 	}

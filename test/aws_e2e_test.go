@@ -226,7 +226,7 @@ func TestAWSWebSocketSyncAndDeliveryCursor(t *testing.T) {
 	i := mustSend(t, u1, "uuidroom2", "live")
 	mustMessage(t, u2, "uuidroom2", "live", i)
 	u2.Close()
-	cur, err := s.store.Cursor(context.Background(), "uuid2", "uuidroom2")
+	cur, err := s.store.Cursor(context.Background(), "uuid2", "", "uuidroom2")
 	if err != nil || cur.LastSeen != 5 {
 		t.Fatalf("cursor after disconnect: %+v %v, want 5 (everything delivered)", cur, err)
 	}
@@ -260,7 +260,7 @@ func TestAWSGoneConnectionIsRemoved(t *testing.T) {
 	if err != nil || len(members) != 1 || members[0].ConnID != u1.ID {
 		t.Fatalf("uuidroom2 receivers %v, %v", members, err)
 	}
-	if cur, _ := s.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 1 {
+	if cur, _ := s.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 1 {
 		t.Fatalf("cursor %d, want 1: the lost message must not count as seen", cur.LastSeen)
 	}
 	// The next message is not posted to the gone connection again.

@@ -17,13 +17,18 @@ import (
 type DuplicatePolicy string
 
 const (
-	// Replace closes the user's older connections with CloseReplaced; the new
-	// one wins. The default: a reconnecting phone is never locked out by its
-	// own half-dead connection.
+	// Replace is per device: a new connection closes the older connections
+	// of the same (user, device) with CloseReplaced, and the new one wins;
+	// connections of the user's other devices stay, up to
+	// MaxConnectionsPerUser in all. The default: a reconnecting phone is
+	// never locked out by its own half-dead connection, and a tablet does
+	// not kick the phone off.
 	Replace DuplicatePolicy = "replace"
-	// Refuse rejects the new connection while another is online (the seed's plan).
+	// Refuse rejects the new connection while any other connection of the
+	// user is online, whatever its device (the seed's plan).
 	Refuse DuplicatePolicy = "refuse"
-	// Allow keeps every connection (multi-device).
+	// Allow keeps every connection, several per device too, up to
+	// MaxConnectionsPerUser.
 	Allow DuplicatePolicy = "allow"
 )
 
@@ -37,13 +42,14 @@ func ParsePolicy(s string) (DuplicatePolicy, error) {
 }
 
 // DefaultMaxConnectionsPerUser is the default bound on one user's
-// simultaneous connections (devices) under the Allow policy.
+// simultaneous connections under the Replace and Allow policies.
 const DefaultMaxConnectionsPerUser = 10
 
 // Conn identifies the connection a frame arrived on.
 type Conn struct {
-	ID     string
-	UserID string
+	ID       string
+	UserID   string
+	DeviceID string // tripsense.DefaultDevice when the client named none
 }
 
 // Service runs the realtime use cases. Its fields are set once before use;
@@ -57,8 +63,11 @@ type Service struct {
 	// nil in dev identity mode, where auth frames are refused.
 	Auth   tripsense.Authenticator
 	Policy DuplicatePolicy
-	// MaxConnectionsPerUser bounds a user's simultaneous connections under
-	// the Allow policy (0 means DefaultMaxConnectionsPerUser).
+	// MaxConnectionsPerUser bounds a user's simultaneous connections, over
+	// all devices, under the Replace and Allow policies (0 means
+	// DefaultMaxConnectionsPerUser). A connect beyond it is refused with
+	// ERATELIMITED; under Replace, the connections it replaces (its own
+	// device's) do not count.
 	MaxConnectionsPerUser int
 	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
 	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
@@ -160,13 +169,19 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Connect admits a new connection of an authenticated user: it applies the
-// duplicate-connection policy, then registers the connection as online in
-// every room of the user with the user's stored cursors as the delivery
-// baseline. With Refuse and another live connection it returns ECONFLICT.
+// Connect admits a new connection of an authenticated user on one of its
+// devices (c.DeviceID, tripsense.DefaultDevice when the client named none):
+// it applies the duplicate-connection policy, then registers the
+// connection as online in every room of the user with the device's stored
+// cursors as the delivery baseline. With Refuse and another live
+// connection it returns ECONFLICT; over MaxConnectionsPerUser,
+// ERATELIMITED.
 func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if !tripsense.ValidID(c.UserID) {
 		return tripsense.Errorf(tripsense.EINVALID, "invalid userId")
+	}
+	if !tripsense.ValidDeviceID(c.DeviceID) {
+		return tripsense.Errorf(tripsense.EINVALID, "deviceId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
 	// One connect of a user at a time in this process, so the policy's
 	// check and the registration do not interleave with another connect
@@ -179,7 +194,7 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	// baseline is read. Register runs it again atomically with recording
 	// the connection, which decides against connects of the same user in
 	// other processes (Lambda instances) too.
-	admit := s.admission(c.ID)
+	admit := s.admission(c.ID, c.DeviceID)
 	existing, err := s.Presence.UserConnections(ctx, c.UserID)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -195,7 +210,7 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if err != nil {
 		return fmt.Errorf("connect: rooms: %w", err)
 	}
-	cursors, err := s.Store.Cursors(ctx, c.UserID)
+	cursors, err := s.Store.Cursors(ctx, c.UserID, c.DeviceID)
 	if err != nil {
 		return fmt.Errorf("connect: cursors: %w", err)
 	}
@@ -243,34 +258,45 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 }
 
 // admission is the duplicate-connection policy as a rule over the user's
-// other live connections (see tripsense.Admission).
-func (s *Service) admission(connID string) tripsense.Admission {
+// other live connections (see tripsense.Admission), for a new connection
+// connID of device.
+func (s *Service) admission(connID, device string) tripsense.Admission {
+	limit := s.MaxConnectionsPerUser
+	if limit <= 0 {
+		limit = DefaultMaxConnectionsPerUser
+	}
 	return func(existing []tripsense.Connection) ([]string, error) {
-		var others []string
+		var sameDevice []string
 		var user string
+		others := 0
 		for _, e := range existing {
-			if e.ID != connID {
-				others = append(others, e.ID)
-				user = e.UserID
+			if e.ID == connID {
+				continue
 			}
+			user = e.UserID
+			if e.DeviceID == device {
+				sameDevice = append(sameDevice, e.ID)
+			}
+			others++
 		}
 		switch s.Policy {
 		case Allow:
-			limit := s.MaxConnectionsPerUser
-			if limit <= 0 {
-				limit = DefaultMaxConnectionsPerUser
-			}
-			if len(others) >= limit {
+			if others >= limit {
 				return nil, tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections (the limit)", user, limit)
 			}
 			return nil, nil
 		case Refuse:
-			if len(others) > 0 {
+			if others > 0 {
 				return nil, tripsense.Errorf(tripsense.ECONFLICT, "user %s is already connected (duplicate connection policy: refuse)", user)
 			}
 			return nil, nil
 		}
-		return others, nil
+		// Replace: the device's older connections go; the other devices'
+		// stay and count toward the limit.
+		if others-len(sameDevice) >= limit {
+			return nil, tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections on other devices (the limit)", user, limit)
+		}
+		return sameDevice, nil
 	}
 }
 
@@ -311,7 +337,7 @@ func (s *Service) userLock(user string) *sync.Mutex {
 	return &s.userLocks[h%userLockStripes]
 }
 
-// Disconnect removes the connection and advances the user's read cursor in
+// Disconnect removes the connection and advances its device's cursor in
 // each room to the connection's delivery watermark: the highest index up to
 // which every message reached this connection or was sent or marked read by
 // the user. A message whose push failed is never counted as seen. Calling it
@@ -329,7 +355,7 @@ func (s *Service) Disconnect(ctx context.Context, connID string) error {
 		if seen <= 0 {
 			continue
 		}
-		if _, err := s.Store.AdvanceCursor(ctx, c.UserID, room, seen); err != nil && firstErr == nil {
+		if _, err := s.Store.AdvanceCursor(ctx, c.UserID, c.DeviceID, room, seen); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("disconnect: cursor %s: %w", room, err)
 		}
 	}
@@ -614,21 +640,22 @@ func (s *Service) AddMember(ctx context.Context, room, user string) error {
 	if err := s.Presence.Join(ctx, user, room); err != nil {
 		return fmt.Errorf("add member: presence: %w", err)
 	}
-	// A member added back keeps its read cursor: its online connections'
-	// watermarks start there, as they would have on connect.
-	cur, err := s.Store.Cursor(ctx, user, room)
+	// A member added back keeps its cursors: each online connection's
+	// watermark starts at its device's, as it would have on connect.
+	conns, err := s.Presence.UserConnections(ctx, user)
 	if err != nil {
-		return fmt.Errorf("add member: cursor: %w", err)
+		return fmt.Errorf("add member: connections: %w", err)
 	}
-	if cur.LastSeen > 0 {
-		conns, err := s.Presence.UserConnections(ctx, user)
+	for _, c := range conns {
+		cur, err := s.Store.Cursor(ctx, user, c.DeviceID, room)
 		if err != nil {
-			return fmt.Errorf("add member: connections: %w", err)
+			return fmt.Errorf("add member: cursor: %w", err)
 		}
-		for _, c := range conns {
-			if err := s.Presence.SeenThrough(ctx, c.ID, room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
-				return fmt.Errorf("add member: baseline: %w", err)
-			}
+		if cur.LastSeen <= 0 {
+			continue
+		}
+		if err := s.Presence.SeenThrough(ctx, c.ID, room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+			return fmt.Errorf("add member: baseline: %w", err)
 		}
 	}
 	s.pushRoom(ctx, room, "", memberFrame(room, user, memberJoined))

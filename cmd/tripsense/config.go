@@ -31,7 +31,7 @@ type Config struct {
 	Insecure    bool   // allow dev identity on a non-loopback address
 	Admins      []string
 	Policy      ws.DuplicatePolicy
-	MaxConns    int // connections per user under the allow policy
+	MaxConns    int // connections per user (over all devices) under the replace and allow policies
 	QueueLimit  int
 	LogFormat   string // text | json
 	LogLevel    string
@@ -116,7 +116,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.BoolVar(&c.Insecure, "insecure-dev-identity", envBool(getenv, "TRIPSENSE_INSECURE_DEV_IDENTITY", false), "allow dev identity on a non-loopback address: ANYONE can claim ANY user")
 	admins := fs.String("admins", envOr(getenv, "TRIPSENSE_ADMINS", "admin"), "comma-separated admin user ids in dev mode (TRIPSENSE_ADMINS)")
 	policy := fs.String("duplicate-connections", envOr(getenv, "TRIPSENSE_DUPLICATE_CONNECTIONS", string(ws.Replace)), "policy for a second connection of an online user: refuse, replace or allow (TRIPSENSE_DUPLICATE_CONNECTIONS)")
-	fs.IntVar(&c.MaxConns, "max-connections-per-user", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_USER", ws.DefaultMaxConnectionsPerUser), "simultaneous connections of one user under --duplicate-connections allow (TRIPSENSE_MAX_CONNECTIONS_PER_USER)")
+	fs.IntVar(&c.MaxConns, "max-connections-per-user", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_USER", ws.DefaultMaxConnectionsPerUser), "simultaneous connections of one user, over all its devices, under --duplicate-connections replace and allow (TRIPSENSE_MAX_CONNECTIONS_PER_USER)")
 	fs.IntVar(&c.QueueLimit, "queue-limit", envInt(getenv, "TRIPSENSE_QUEUE_LIMIT", 1024), "frames queued per connection before it is closed as a slow consumer (TRIPSENSE_QUEUE_LIMIT)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "TRIPSENSE_LOG_FORMAT", "text"), "log format: text or json (TRIPSENSE_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr(getenv, "TRIPSENSE_LOG_LEVEL", "info"), "log level: debug, info, warn, error")

@@ -58,6 +58,10 @@ const (
 	attrBase        = "base"    // watermarks: the level it started at
 	attrPending     = "pending" // watermarks: out-of-order deliveries above level+1 (NS)
 	attrWMVersion   = "v"       // watermarks: bumped by every read-modify-write
+
+	// connections, userConnections entries and readCursors items of a
+	// named device; absent for the default device.
+	attrDeviceID = "deviceId"
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").

@@ -55,6 +55,8 @@ func (o RunOptions) Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"CursorEmptyRoom", testCursorEmptyRoom},
 		{"CursorConcurrentAdvances", testCursorConcurrent},
 		{"Cursors", testCursors},
+		{"DeviceCursors", testDeviceCursors},
+		{"DeviceCursorsConcurrentAdvances", testDeviceCursorsConcurrent},
 		{"ReadCursorForwardOnlyAndClamped", testReadCursorForwardOnly},
 		{"ReadCursorApartFromDeliveredCursor", testReadCursorApartFromDelivered},
 		{"ReadCursorConcurrentAdvances", testReadCursorConcurrent},

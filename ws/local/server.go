@@ -42,7 +42,8 @@ const (
 )
 
 // Server upgrades GET /ws?userId=… (dev identity) or ?token=… (token
-// identity) to a WebSocket and runs the ws use cases for it.
+// identity), with an optional &deviceId=…, to a WebSocket and runs the ws
+// use cases for it.
 //
 // The WebSocket framing is github.com/gobwas/ws: it lets the writer encode
 // a whole batch of queued frames into one buffer and send it with one
@@ -216,6 +217,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusUnauthorized, tripsense.Errorf(tripsense.EUNAUTHORIZED, "userId and token may each be given once"))
 		return
 	}
+	device, err := tripsense.ParseDeviceID(q["deviceId"])
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, err)
+		return
+	}
 	p, err := s.Auth.Authenticate(r.Context(), tripsense.Credentials{UserID: q.Get("userId"), Token: q.Get("token")})
 	if err != nil {
 		writeHTTPError(w, http.StatusUnauthorized, err)
@@ -224,7 +230,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Store calls outlive the request's context: a frame that was accepted
 	// is finished even while the server shuts down.
 	base := context.WithoutCancel(r.Context())
-	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
+	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
 	if err := s.Service.Connect(base, info); err != nil {
 		status, _ := tripsense.HTTPStatus(tripsense.ErrorCode(err))
 		if status == http.StatusInternalServerError {
@@ -251,7 +257,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		br = bufio.NewReaderSize(netConn, readBufferSize)
 	}
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
-	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
+	s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID)
 	// A socket does not outlive its token: closed at exp, unless an auth
 	// frame moves it (Hub.SetExpiry).
 	if !p.Expires.IsZero() {
@@ -276,7 +282,7 @@ func (s *Server) serveSocket(base context.Context, info tripsense.Connection, c 
 		defer close(writerDone)
 		s.writeLoop(c, sock)
 	}()
-	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID})
+	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
 	<-writerDone
