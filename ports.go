@@ -111,6 +111,7 @@ type Erasure struct {
 	Memberships int `json:"memberships"` // rooms left
 	Cursors     int `json:"cursors"`     // delivered cursors removed
 	ReadCursors int `json:"readCursors"` // read cursors (and so receipts) removed
+	Connections int `json:"connections"` // online connections closed (set by ws.Service, not the store)
 }
 
 // Store is everything a runtime persists durably.

@@ -63,3 +63,51 @@ func (s *Service) lifecycleEvent(ctx context.Context, c Conn, f *inFrame) error 
 func (s *Service) canModerate(_ context.Context, c Conn, _ string) (bool, error) {
 	return c.Admin, nil
 }
+
+// EraseUser honours an erasure request for user (DELETE /v1/users/{userId},
+// admins): it closes and forgets the user's online connections first,
+// without recording their cursors, then has the store remove the user's
+// data (tripsense.LifecycleStore.EraseUser: every message and edit body,
+// memberships, delivered and read cursors), and tells the rooms the user
+// was in with a member frame ("left"). It returns the counts; a second
+// call finds nothing and returns zeros.
+func (s *Service) EraseUser(ctx context.Context, user string) (tripsense.Erasure, error) {
+	if !tripsense.ValidID(user) {
+		return tripsense.Erasure{}, tripsense.Errorf(tripsense.EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	conns, err := s.Presence.UserConnections(ctx, user)
+	if err != nil {
+		return tripsense.Erasure{}, fmt.Errorf("erase: connections: %w", err)
+	}
+	closed := 0
+	for _, c := range conns {
+		// Unregister first: the connection's own disconnect then finds
+		// nothing and writes no cursor after the erasure.
+		if _, _, err := s.Presence.Unregister(ctx, c.ID); err != nil {
+			if tripsense.ErrorCode(err) == tripsense.ENOTFOUND {
+				continue
+			}
+			return tripsense.Erasure{}, fmt.Errorf("erase: unregister %s: %w", c.ID, err)
+		}
+		if err := s.Pusher.Close(ctx, c.ID, CloseRemoved, "user erased"); err != nil && tripsense.ErrorCode(err) != tripsense.EGONE {
+			s.log().Warn("close erased user's connection", "conn", c.ID, "err", err)
+		}
+		closed++
+	}
+	rooms, err := s.Store.Rooms(ctx, user)
+	if err != nil {
+		return tripsense.Erasure{}, fmt.Errorf("erase: rooms: %w", err)
+	}
+	e, err := s.Store.EraseUser(ctx, user)
+	if err != nil {
+		return tripsense.Erasure{}, fmt.Errorf("erase: %w", err)
+	}
+	e.Connections = closed
+	for _, room := range rooms {
+		if err := s.Presence.Leave(ctx, user, room); err != nil {
+			s.log().Warn("erase: leave", "room", room, "err", err)
+		}
+		s.pushRoom(ctx, room, "", memberFrame(room, user, memberLeft))
+	}
+	return e, nil
+}
