@@ -151,8 +151,21 @@ func testLifecycleIdempotent(t *testing.T, h *harness) {
 	}
 }
 
+// writers returns the stores concurrent writers use: s, and with
+// RunOptions.Processes more stores over the same data.
+func (h *harness) writers(t *testing.T, s tripsense.Store, opener Opener) []tripsense.MessageStore {
+	out := []tripsense.MessageStore{s}
+	for i := 1; i < h.opts.Processes; i++ {
+		o := opener(t)
+		t.Cleanup(func() { o.Close() })
+		out = append(out, o)
+	}
+	return out
+}
+
 func testConcurrentEditsAndDeletes(t *testing.T, h *harness) {
-	s, _ := h.open(t)
+	s, opener := h.open(t)
+	ws := h.writers(t, s, opener)
 	const room = "race-edit"
 	const editors = 8
 	m1 := MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "alice", Body: "original", Type: "text"})
@@ -167,7 +180,7 @@ func testConcurrentEditsAndDeletes(t *testing.T, h *harness) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m, err := event(s, tripsense.KindEdit, room, "alice", m1.Index, fmt.Sprintf("edit %d", i), "", false, false)
+			m, err := event(ws[i%len(ws)], tripsense.KindEdit, room, "alice", m1.Index, fmt.Sprintf("edit %d", i), "", false, false)
 			edits[i] = result{m, err}
 		}()
 	}
@@ -175,7 +188,7 @@ func testConcurrentEditsAndDeletes(t *testing.T, h *harness) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m, err := event(s, tripsense.KindDelete, room, "alice", m1.Index, "", "", false, false)
+			m, err := event(ws[(i+1)%len(ws)], tripsense.KindDelete, room, "alice", m1.Index, "", "", false, false)
 			deletes[i] = result{m, err}
 		}()
 	}
@@ -214,7 +227,8 @@ func testConcurrentEditsAndDeletes(t *testing.T, h *harness) {
 }
 
 func testDeleteRacingReactions(t *testing.T, h *harness) {
-	s, _ := h.open(t)
+	s, opener := h.open(t)
+	ws := h.writers(t, s, opener)
 	const room = "race-react"
 	const reactors = 10
 	m1 := MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "alice", Body: "hello", Type: "text"})
@@ -227,13 +241,13 @@ func testDeleteRacingReactions(t *testing.T, h *harness) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			oks[i], errs[i] = event(s, tripsense.KindReaction, room, fmt.Sprintf("u%d", i), m1.Index, "", "👍", false, false)
+			oks[i], errs[i] = event(ws[i%len(ws)], tripsense.KindReaction, room, fmt.Sprintf("u%d", i), m1.Index, "", "👍", false, false)
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		del, delErr = event(s, tripsense.KindDelete, room, "alice", m1.Index, "", "", false, false)
+		del, delErr = event(ws[len(ws)-1], tripsense.KindDelete, room, "alice", m1.Index, "", "", false, false)
 	}()
 	wg.Wait()
 	if delErr != nil {
