@@ -36,3 +36,10 @@ func DeviceKey(user, device string) string {
 	}
 	return user + "#" + device
 }
+
+// OfUser reports whether key, a DeviceKey, is one of user's devices (the
+// default device's or a named one's). Ids cannot hold '#', so no other
+// user's key matches.
+func OfUser(key, user string) bool {
+	return key == user || (len(key) > len(user) && key[len(user)] == '#' && key[:len(user)] == user)
+}

@@ -54,3 +54,19 @@ func TestDeviceKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOfUser: every device key of a user is the user's, no other user's
+// (not even one whose id starts with it).
+func TestOfUser(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"u1", "u10", "u1.p"} {
+		for _, d := range []string{tripsense.DefaultDevice, "p", "phone"} {
+			k := tripsense.DeviceKey(u, d)
+			for _, other := range []string{"u1", "u10", "u1.p", "u"} {
+				if got, want := tripsense.OfUser(k, other), other == u; got != want {
+					t.Fatalf("OfUser(%q, %q) = %v, want %v", k, other, got, want)
+				}
+			}
+		}
+	}
+}

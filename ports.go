@@ -13,6 +13,14 @@ type MessageStore interface {
 	// same (Room, UserID, ClientMsgID) was stored within DedupeTTL, Append
 	// stores nothing and returns that original message with duplicate true.
 	// When Append returns without error the message survives a crash.
+	//
+	// An event (m.Kind set) is decided by ApplyEvent against the entry at
+	// m.Target, and a message with ReplyTo by CheckReply against the entry
+	// there, atomically with the append: the target's new state and the
+	// event are stored together, and two events on one target are decided
+	// one after the other. When the rule refuses, Append stores nothing and
+	// returns its error. A delete also removes the bodies of the target's
+	// earlier edits (Message.Edits) from storage.
 	Append(ctx context.Context, m NewMessage) (msg Message, duplicate bool, err error)
 
 	// MessagesAfter returns up to limit messages of room with index > after,
@@ -83,12 +91,42 @@ type ReadStore interface {
 	Receipts(ctx context.Context, room string) ([]ReadCursor, error)
 }
 
+// LifecycleStore removes data: retention and a user's erasure.
+type LifecycleStore interface {
+	// Oldest returns the lowest index of room that retention kept: 1 when
+	// nothing was removed, head+1 when everything was. Entries below it are
+	// gone; entries from it to the head are all there.
+	Oldest(ctx context.Context, room string) (int64, error)
+	// Prune removes, room by room and oldest first, the entries created
+	// before cutoff, at most limit of them, and returns how many it
+	// removed. A room's kept entries stay a gap-free range up to its head,
+	// which never moves back. A store whose engine expires entries itself
+	// (DynamoDB TTL) returns 0 and hides expired entries from every read.
+	Prune(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// EraseUser removes user's data: the body of every message and edit
+	// user wrote, in every room (the entries stay, deleted, so indexes keep
+	// no gaps), user's memberships, delivered cursors (whatever their key)
+	// and read cursors. It returns what it changed; a second call changes
+	// nothing and returns zeros.
+	EraseUser(ctx context.Context, user string) (Erasure, error)
+}
+
+// Erasure counts what EraseUser changed.
+type Erasure struct {
+	Messages    int `json:"messages"`    // message and edit bodies removed
+	Memberships int `json:"memberships"` // rooms left
+	Cursors     int `json:"cursors"`     // delivered cursors removed
+	ReadCursors int `json:"readCursors"` // read cursors (and so receipts) removed
+	Connections int `json:"connections"` // online connections closed (set by ws.Service, not the store)
+}
+
 // Store is everything a runtime persists durably.
 type Store interface {
 	MessageStore
 	MembershipStore
 	CursorStore
 	ReadStore
+	LifecycleStore
 	// Close flushes and releases the store.
 	Close() error
 }

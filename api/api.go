@@ -37,6 +37,10 @@ var _ SyncService = (*catchup.Service)(nil)
 type MemberManager interface {
 	AddMember(ctx context.Context, room, user string) error
 	RemoveMember(ctx context.Context, room, user string) error
+	// EraseUser removes a user's data (every message body, memberships,
+	// cursors, receipts, connections) and returns the counts; a second
+	// call returns zeros.
+	EraseUser(ctx context.Context, user string) (tripsense.Erasure, error)
 }
 
 // ReadMarker moves read cursors. The realtime service implements it,
@@ -144,6 +148,7 @@ func newRouter(cfg Config) *chi.Mux {
 			r.Use(s.adminOnly)
 			r.Post("/v1/rooms/{room}/members", s.postMember)
 			r.Delete("/v1/rooms/{room}/members/{userId}", s.deleteMember)
+			r.Delete("/v1/users/{userId}", s.deleteUser)
 		})
 	})
 	return r

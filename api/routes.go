@@ -33,6 +33,9 @@ type noMembers struct{}
 
 func (noMembers) AddMember(context.Context, string, string) error    { return nil }
 func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
+func (noMembers) EraseUser(context.Context, string) (tripsense.Erasure, error) {
+	return tripsense.Erasure{}, tripsense.Errorf(tripsense.EINTERNAL, "no member manager")
+}
 
 type noReads struct{}
 

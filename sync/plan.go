@@ -18,6 +18,11 @@ type Range struct {
 	LastSeen int64 // the effective cursor, clamped to [0, Head]
 	Head     int64 // the room's highest index when the range was planned
 	Err      error // nil, or why this room cannot be caught up
+	// Truncated says retention removed part of the range: the cursor was
+	// below Oldest-1, and LastSeen was raised to Oldest-1 (the entries
+	// before Oldest are gone). Never a silent gap.
+	Truncated bool
+	Oldest    int64 // the room's lowest kept index, when Truncated
 }
 
 // Unread returns how many messages the range holds: Head - LastSeen.
@@ -71,7 +76,11 @@ func (s *Service) Plan(ctx context.Context, user, device string, cursors map[str
 		if !ok {
 			last = stored[room]
 		}
-		plan = append(plan, Range{Room: room, LastSeen: min(max(last, 0), head), Head: head})
+		rg := Range{Room: room, LastSeen: min(max(last, 0), head), Head: head}
+		if err := s.truncate(ctx, &rg); err != nil {
+			return nil, err
+		}
+		plan = append(plan, rg)
 	}
 	for _, room := range strangers(rooms, cursors) {
 		plan = append(plan, Range{Room: room, Err: tripsense.Errorf(tripsense.ENOTMEMBER, "not a member of room %s", room)})
@@ -106,4 +115,20 @@ func strangers(rooms []string, cursors map[string]int64) []string {
 		}
 	}
 	return out
+}
+
+// truncate raises rg.LastSeen to the room's oldest kept index - 1 when
+// retention removed entries above the cursor, and says so.
+func (s *Service) truncate(ctx context.Context, rg *Range) error {
+	if rg.LastSeen >= rg.Head {
+		return nil
+	}
+	oldest, err := s.Store.Oldest(ctx, rg.Room)
+	if err != nil {
+		return fmt.Errorf("catchup: plan: oldest of %s: %w", rg.Room, err)
+	}
+	if rg.LastSeen < oldest-1 {
+		rg.LastSeen, rg.Truncated, rg.Oldest = min(oldest-1, rg.Head), true, oldest
+	}
+	return nil
 }

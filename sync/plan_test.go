@@ -53,11 +53,11 @@ func TestPlanUsesTheDevicesCursor(t *testing.T) {
 		cursors map[string]int64
 		want    []catchup.Range
 	}{
-		{"phone", nil, []catchup.Range{{"uuidroom1", 0, 5, nil}, {"uuidroom2", 6, 6, nil}}},
-		{"tablet", nil, []catchup.Range{{"uuidroom1", 1, 5, nil}, {"uuidroom2", 2, 6, nil}}},
-		{tripsense.DefaultDevice, nil, []catchup.Range{{"uuidroom1", 0, 5, nil}, {"uuidroom2", 4, 6, nil}}},
-		{"laptop", nil, []catchup.Range{{"uuidroom1", 0, 5, nil}, {"uuidroom2", 0, 6, nil}}},
-		{"tablet", map[string]int64{"uuidroom2": 5}, []catchup.Range{{"uuidroom1", 1, 5, nil}, {"uuidroom2", 5, 6, nil}}},
+		{"phone", nil, []catchup.Range{{Room: "uuidroom1", LastSeen: 0, Head: 5}, {Room: "uuidroom2", LastSeen: 6, Head: 6}}},
+		{"tablet", nil, []catchup.Range{{Room: "uuidroom1", LastSeen: 1, Head: 5}, {Room: "uuidroom2", LastSeen: 2, Head: 6}}},
+		{tripsense.DefaultDevice, nil, []catchup.Range{{Room: "uuidroom1", LastSeen: 0, Head: 5}, {Room: "uuidroom2", LastSeen: 4, Head: 6}}},
+		{"laptop", nil, []catchup.Range{{Room: "uuidroom1", LastSeen: 0, Head: 5}, {Room: "uuidroom2", LastSeen: 0, Head: 6}}},
+		{"tablet", map[string]int64{"uuidroom2": 5}, []catchup.Range{{Room: "uuidroom1", LastSeen: 1, Head: 5}, {Room: "uuidroom2", LastSeen: 5, Head: 6}}},
 	} {
 		plan, err := svc.Plan(ctx, "uuid1", tc.device, tc.cursors)
 		if err != nil {

@@ -23,6 +23,7 @@ type Store interface {
 	ReadCursors(ctx context.Context, user string) ([]tripsense.ReadCursor, error)
 	AdvanceReadCursor(ctx context.Context, user, room string, lastRead int64) (tripsense.ReadCursor, bool, error)
 	Receipts(ctx context.Context, room string) ([]tripsense.ReadCursor, error)
+	Oldest(ctx context.Context, room string) (int64, error)
 }
 
 var _ Store = tripsense.Store(nil)

@@ -29,6 +29,10 @@ type RoomSync struct {
 	// Err is set (ENOTMEMBER) for a room the client sent a cursor for but
 	// the user is not a member of; only Room is set besides it.
 	Err error
+	// Truncated says retention removed entries after the client's cursor:
+	// the page starts at Oldest, the lowest index kept.
+	Truncated bool
+	Oldest    int64
 }
 
 // newRoomSync builds the RoomSync of rg whose page ends at index to (the
@@ -39,13 +43,15 @@ func newRoomSync(rg Range, to int64) RoomSync {
 		return RoomSync{Room: rg.Room, Err: rg.Err}
 	}
 	rs := RoomSync{
-		Room:     rg.Room,
-		LastSeen: rg.LastSeen,
-		Head:     rg.Head,
-		Unread:   rg.Unread(),
-		From:     rg.LastSeen + 1,
-		To:       to,
-		Complete: to >= rg.Head,
+		Room:      rg.Room,
+		LastSeen:  rg.LastSeen,
+		Head:      rg.Head,
+		Unread:    rg.Unread(),
+		From:      rg.LastSeen + 1,
+		To:        to,
+		Complete:  to >= rg.Head,
+		Truncated: rg.Truncated,
+		Oldest:    rg.Oldest,
 	}
 	if !rs.Complete {
 		rs.Next = to
@@ -192,7 +198,7 @@ func (st *streamSync) room(rg Range) error {
 	}
 	st.rooms++
 	st.msgs = 0
-	st.j.buf = appendRoomHead(st.j.buf, rg.Room, rg.LastSeen, rg.Head, rg.Unread(), rg.LastSeen+1)
+	st.j.buf = appendRoomHead(st.j.buf, rg.Room, rg.LastSeen, rg.Head, rg.Unread(), rg.LastSeen+1, rg.Truncated, rg.Oldest)
 	return st.j.err
 }
 

@@ -21,7 +21,8 @@ import (
 // <!-- wscat:A --> (a terminal; "$" starts wscat, ">" is typed, "<" is
 // expected), <!-- wscat:A ^C --> (Ctrl+C in that terminal) and <!-- curl -->
 // ("$" runs a command, the lines after it are its expected JSON output).
-// Values of createTime and updatedAt are checked for format, not value.
+// Values of createTime, updatedAt, editedAt and deletedAt are checked for
+// format, not value.
 func TestReadmeCommandsVerbatim(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(filepath.Join(repoRoot, "node_modules", ".bin", "wscat")); err != nil {
@@ -252,7 +253,7 @@ func matchJSON(want, got any, path string) error {
 			if !ok {
 				return fmt.Errorf("%s.%s missing", path, k)
 			}
-			if k == "createTime" || k == "updatedAt" {
+			if k == "createTime" || k == "updatedAt" || k == "editedAt" || k == "deletedAt" {
 				if _, err := time.Parse("2006-01-02T15:04:05.000Z", fmt.Sprint(gv)); err != nil {
 					return fmt.Errorf("%s.%s = %v: %v", path, k, gv, err)
 				}

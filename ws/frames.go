@@ -33,6 +33,9 @@ type inFrame struct {
 	Cursors     map[string]int64 `json:"cursors"`
 	Limit       int              `json:"limit"`
 	Token       string           `json:"token"`
+	ReplyTo     *int64           `json:"replyTo"`
+	Reaction    string           `json:"reaction"`
+	Remove      bool             `json:"remove"`
 }
 
 // frameFields are the member names of inFrame, matched exactly.
@@ -218,5 +221,17 @@ func syncedFrame(room string, head, last int64) []byte {
 	}
 	b = append(b, `,"complete":false,"next":`...)
 	b = strconv.AppendInt(b, last, 10)
+	return append(b, '}')
+}
+
+// truncatedFrame adds "truncated":true,"oldest":N to the synced frame b of
+// a room whose range retention cut: the entries after the client's cursor
+// and below oldest are gone, and the sync started at oldest.
+func truncatedFrame(b []byte, r catchup.Range) []byte {
+	if !r.Truncated {
+		return b
+	}
+	b = append(b[:len(b)-1], `,"truncated":true,"oldest":`...)
+	b = strconv.AppendInt(b, r.Oldest, 10)
 	return append(b, '}')
 }

@@ -50,6 +50,9 @@ type Conn struct {
 	ID       string
 	UserID   string
 	DeviceID string // tripsense.DefaultDevice when the client named none
+	// Admin says the connection's principal is an admin (it may delete
+	// any message, see canModerate).
+	Admin bool
 }
 
 // Service runs the realtime use cases. Its fields are set once before use;
@@ -147,9 +150,11 @@ type Limiter interface {
 	Allow(connID string, b Budget) (ok bool, retryAfter time.Duration)
 }
 
-// budgetOf says which budget an action spends.
+// budgetOf says which budget an action spends: every action that appends
+// to a room's log spends the send budget.
 func budgetOf(action string) Budget {
-	if action == "sendMessage" {
+	switch action {
+	case "sendMessage", "editMessage", "deleteMessage", "react":
 		return BudgetSend
 	}
 	return BudgetControl
@@ -398,6 +403,8 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	switch f.Action {
 	case "sendMessage":
 		err = s.sendMessage(ctx, c, &f)
+	case "editMessage", "deleteMessage", "react":
+		err = s.lifecycleEvent(ctx, c, &f)
 	case "markRead":
 		err = s.markRead(ctx, c, &f)
 	case "sync":
@@ -407,7 +414,7 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	case "auth":
 		err = s.auth(ctx, c, &f)
 	default:
-		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, markRead, sync, ping or auth", truncate(f.Action, 64))
+		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, editMessage, deleteMessage, react, markRead, sync, ping or auth", truncate(f.Action, 64))
 	}
 	if err == nil {
 		return nil
@@ -465,12 +472,27 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
 		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
 	}
+	if f.ReplyTo != nil {
+		if *f.ReplyTo <= 0 {
+			return tripsense.Errorf(tripsense.EINVALID, `"replyTo" must be the positive index of a message of the room`)
+		}
+		nm.ReplyTo = *f.ReplyTo
+	}
 	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
 		return err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
 		return err
 	}
+	return s.appendEntry(ctx, c, nm)
+}
+
+// appendEntry appends nm (a message or an event, validated, the sender a
+// member) to its room's log and hands it out: the room's hand-out order,
+// Append (durable, idempotent on clientMsgId, the lifecycle rules decided
+// in it), the sender's own delivery, fan-out, then the ack. Every action
+// that writes to a room goes through it.
+func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessage) error {
 	var (
 		seq *roomSeq
 		cl  *claim
@@ -536,7 +558,7 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 // advance to what it really received); one slow or failing connection never
 // holds up the others beyond the Pusher's own bound.
 func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Message) {
-	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), m.FrameType()), Room: m.Room, Index: m.Index}
 	if b, ok := s.Pusher.(Broadcaster); ok {
 		for _, conn := range b.Broadcast(ctx, m.Room, senderConn, out) {
 			if err := s.Disconnect(ctx, conn); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -81,8 +82,10 @@ func unbatch(frames []map[string]any) []map[string]any {
 			continue
 		}
 		for _, m := range f["messages"].([]any) {
-			mm := m.(map[string]any)
-			mm["type"] = "message"
+			// A copy, as the live frame of the entry: its kind is its type.
+			mm := maps.Clone(m.(map[string]any))
+			mm["type"] = mm["kind"]
+			delete(mm, "kind")
 			out = append(out, mm)
 		}
 	}

@@ -110,7 +110,7 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 				return fmt.Errorf("sync %s: store returned %d after %d, above head %d", r.Room, msgs[0].Index, after, r.Head)
 			}
 		}
-		if err := s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncedFrame(r.Room, r.Head, after), Wait: true}); err != nil {
+		if err := s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: truncatedFrame(syncedFrame(r.Room, r.Head, after), r), Wait: true}); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,9 @@ var errUsage = errors.New("usage")
 // Config is the server's configuration, read once from flags and the
 // environment (flags win).
 type Config struct {
+	// Retention, when positive, is how long messages and events are kept
+	// (TRIPSENSE_RETENTION): a background pruner removes older ones.
+	Retention   time.Duration
 	Addr        string // TRIPSENSE_ADDR
 	DataDir     string // TRIPSENSE_DATA
 	Demo        bool   // load the seed's demo users and rooms on first start
@@ -132,6 +135,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", envDuration(getenv, "TRIPSENSE_IDLE_TIMEOUT", 2*time.Minute), "how long an idle keep-alive HTTP connection stays open (TRIPSENSE_IDLE_TIMEOUT)")
 	fs.IntVar(&c.ConnLimit, "max-connections", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS", 0), "open connections (HTTP and WebSocket) in total; 0 means min(10000, descriptor limit - 64) (TRIPSENSE_MAX_CONNECTIONS)")
 	fs.IntVar(&c.ConnLimitPerIP, "max-connections-per-ip", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_IP", 256), "open connections per client IP address; 0 disables (set 0 behind a proxy) (TRIPSENSE_MAX_CONNECTIONS_PER_IP)")
+	fs.DurationVar(&c.Retention, "retention", envDuration(getenv, "TRIPSENSE_RETENTION", 0), "remove messages and events older than this, e.g. 720h; 0 keeps everything (TRIPSENSE_RETENTION)")
 	fs.DurationVar(&c.MaxTokenTTL, "max-token-ttl", envDuration(getenv, "TRIPSENSE_MAX_TOKEN_TTL", auth.DefaultMaxLifetime), "longest lifetime a token may have (exp - iat, and exp - now) (TRIPSENSE_MAX_TOKEN_TTL)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
@@ -162,6 +166,9 @@ func (c Config) Validate() error {
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", c.Addr, err)
+	}
+	if c.Retention < 0 {
+		return fmt.Errorf("--retention %s: must not be negative (0 keeps everything)", c.Retention)
 	}
 	switch c.Auth {
 	case "dev":

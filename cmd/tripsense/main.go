@@ -31,6 +31,7 @@ commands:
   serve      run the server (the default when no command is given)
   members    add, remove or list room members:  tripsense members add --room uuidroom1 --user uuid3
   messages   print a room's stored messages as JSON lines (server stopped)
+  compact    rewrite the data file without free pages, so deleted text leaves it (server stopped)
   token      mint a signed token:  tripsense token --user uuid1 --ttl 1h [--admin]
   bench      drive a running server with load (see docs/benchmarks.md)
 
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runMembers(ctx, args, getenv, stdout, stderr)
 	case "messages":
 		err = runMessages(ctx, args, getenv, stdout, stderr)
+	case "compact":
+		err = runCompact(args, getenv, stdout, stderr)
 	case "token":
 		err = runToken(args, getenv, stdout, stderr)
 	case "bench":

@@ -153,6 +153,10 @@ func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- m.http.Serve(m.ln) }()
 	m.ready.Store(true)
+	pruned := make(chan struct{})
+	pctx, stopPruner := context.WithCancel(ctx)
+	go func() { defer close(pruned); runPruner(pctx, m.store, m.Config.Retention, m.Log) }()
+	defer func() { stopPruner(); <-pruned }()
 	m.Log.Info("tripsense listening", "addr", m.Addr(), "ws", "ws://"+m.Addr()+"/ws", "http", "http://"+m.Addr()+"/v1", "auth", m.Config.Auth, "duplicate_connections", string(m.Config.Policy), "data", m.Config.DataDir)
 	if m.Config.Auth == "dev" {
 		m.Log.Warn("DEV IDENTITY MODE: identities are NOT verified; any client can act as any userId (?userId= / X-User-Id). Use --auth token outside local development.")

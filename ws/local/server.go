@@ -270,19 +270,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.wg.Done()
 		// A fresh context: the request's would keep its values alive.
-		s.serveSocket(context.Background(), info, c, sock, br)
+		s.serveSocket(context.Background(), info, p.Admin, c, sock, br)
 	}()
 }
 
 // serveSocket runs one upgraded connection until it ends.
-func (s *Server) serveSocket(base context.Context, info tripsense.Connection, c *conn, sock *socket, br *bufio.Reader) {
+func (s *Server) serveSocket(base context.Context, info tripsense.Connection, admin bool, c *conn, sock *socket, br *bufio.Reader) {
 	netConn := sock.conn
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		s.writeLoop(c, sock)
 	}()
-	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID})
+	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: admin})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
 	<-writerDone
