@@ -101,6 +101,11 @@ type Service struct {
 	Now        func() time.Time
 	Log        *slog.Logger
 
+	// Epoch, when set, is the store's epoch, sent in every syncDone frame:
+	// indexes and cursors are meaningful only within one epoch, and a
+	// restored store has a new one (docs/protocol.md).
+	Epoch string
+
 	order     roomOrder
 	receipts  receiptWindows
 	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it

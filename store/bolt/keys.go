@@ -16,10 +16,11 @@ var (
 	bucketReadCursors  = []byte("readCursors") // delivered cursors (the seed's name)
 	bucketLastRead     = []byte("lastRead")    // read cursors by user, room
 	bucketLastReadRoom = []byte("lastReadByRoom")
+	bucketMeta         = []byte("meta") // the store's epoch (backup.go)
 )
 
 var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
-	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom}
+	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketMeta}
 
 // Composite keys: every component but the last is prefixed with its length
 // as a uvarint (a prefix-free code), so the keys of one first component are
