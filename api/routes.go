@@ -2,8 +2,8 @@ package api
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 

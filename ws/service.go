@@ -105,6 +105,8 @@ type Service struct {
 	// indexes and cursors are meaningful only within one epoch, and a
 	// restored store has a new one (docs/protocol.md).
 	Epoch string
+	// Observer, when set, is told about every frame (metrics).
+	Observer Observer
 
 	order     roomOrder
 	receipts  receiptWindows
@@ -368,6 +370,9 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		}
 	}
 	f, err := decodeFrame(data)
+	if s.Observer != nil {
+		s.Observer.FrameIn(f.Action)
+	}
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}

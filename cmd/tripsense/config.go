@@ -69,6 +69,13 @@ type Config struct {
 	ConnLimitPerIP int
 	// MaxTokenTTL is the longest lifetime a token may have (token mode).
 	MaxTokenTTL time.Duration
+	// MetricsAddr, when set, serves /metrics (Prometheus) on a listener of
+	// its own; MetricsOnMain serves it on the main listener too.
+	MetricsAddr   string
+	MetricsOnMain bool
+	// Gzip compresses JSON answers of the HTTP API for clients that accept
+	// it.
+	Gzip bool
 }
 
 // envReader reads TRIPSENSE_* variables strictly: an empty variable is
@@ -185,6 +192,9 @@ func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins
 	fs.IntVar(&c.ConnLimit, "max-connections", e.int("TRIPSENSE_MAX_CONNECTIONS", 0), "open connections (HTTP and WebSocket) in total; 0 means min(10000, descriptor limit - 64) (TRIPSENSE_MAX_CONNECTIONS)")
 	fs.IntVar(&c.ConnLimitPerIP, "max-connections-per-ip", e.int("TRIPSENSE_MAX_CONNECTIONS_PER_IP", 256), "open connections per client IP address; 0 disables (set 0 behind a proxy) (TRIPSENSE_MAX_CONNECTIONS_PER_IP)")
 	fs.DurationVar(&c.MaxTokenTTL, "max-token-ttl", e.duration("TRIPSENSE_MAX_TOKEN_TTL", auth.DefaultMaxLifetime), "longest lifetime a token may have (exp - iat, and exp - now) (TRIPSENSE_MAX_TOKEN_TTL)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", e.str("TRIPSENSE_METRICS_ADDR", ""), "serve Prometheus metrics on /metrics of this host:port (its own listener, no identity: keep it off the internet); empty disables (TRIPSENSE_METRICS_ADDR)")
+	fs.BoolVar(&c.MetricsOnMain, "metrics-on-main", e.bool("TRIPSENSE_METRICS_ON_MAIN", false), "also serve /metrics on the main listener, to anyone who reaches it (TRIPSENSE_METRICS_ON_MAIN)")
+	fs.BoolVar(&c.Gzip, "gzip", e.bool("TRIPSENSE_GZIP", true), "gzip JSON answers of the HTTP API over 1 KiB for clients that accept it (TRIPSENSE_GZIP)")
 	return noDemo, admins, policy
 }
 
@@ -255,6 +265,11 @@ func (c Config) Validate() error {
 		h, _, err := net.SplitHostPort(c.DebugAddr)
 		if err != nil || !isLoopback(h) {
 			return fmt.Errorf("--debug-addr (TRIPSENSE_DEBUG_ADDR) %q: must be a loopback host:port", c.DebugAddr)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr (TRIPSENSE_METRICS_ADDR) %q: want host:port", c.MetricsAddr)
 		}
 	}
 	if c.DataDir == "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
+	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/store/bolt"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -41,6 +42,7 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(c.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
+		opts.ReplaceAttr = durationsInMs
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -59,6 +61,11 @@ type Main struct {
 	debug    *http.Server
 	debugLn  net.Listener
 	ready    atomic.Bool
+	// Metrics are the Prometheus collectors (always collected; served on
+	// --metrics-addr and, with --metrics-on-main, the main listener).
+	Metrics   *metrics.Metrics
+	metricsLn net.Listener
+	metricsS  *http.Server
 }
 
 // maxHeaderBytes bounds a request's head (net/http's default is 1 MiB):
@@ -114,23 +121,33 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 		QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst,
 		ControlRate: c.ControlRate, ControlBurst: c.ControlBurst,
 	})
-	sync := &catchup.Service{Store: st, Epoch: st.Epoch()}
+	m.Metrics = m.newMetrics()
+	mst := m.Metrics.Store(st)
+	sync := &catchup.Service{Store: mst, Epoch: st.Epoch()}
 	svc := &ws.Service{
-		Store: st, Presence: m.hub, Pusher: m.hub, Catchup: sync,
+		Store: mst, Presence: m.hub, Pusher: m.Metrics.Pusher(m.hub), Catchup: sync, Observer: m.Metrics,
 		Policy: c.Policy, MaxConnectionsPerUser: c.MaxConns, FanoutParallelism: 1, OrderedRooms: true, Log: m.Log,
-		Limiter: m.hub, Epoch: st.Epoch(),
+		Limiter: m.Metrics.Limiter(m.hub), Epoch: st.Epoch(),
 	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
 	apiHandler := api.New(api.Config{
-		Sync: sync, Members: svc, Reads: svc, Auth: authn, Log: m.Log,
+		Sync: m.Metrics.Catchup(sync), Members: svc, Reads: svc, Auth: authn, Log: m.Log,
 		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
-		Check: func(ctx context.Context) error { _, err := st.Head(ctx, "readyz"); return err },
+		Check:  func(ctx context.Context) error { _, err := st.Head(ctx, "readyz"); return err },
 		Backup: st, Epoch: st.Epoch(),
 	})
+	if c.Gzip {
+		if apiHandler, err = gzipJSON(apiHandler); err != nil {
+			return err
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
 	mux.Handle("/", apiHandler)
-	var handler http.Handler = bodyBounds(mux, api.DefaultMaxBodyBytes)
+	if c.MetricsOnMain {
+		mux.Handle("GET /metrics", m.Metrics.Handler())
+	}
+	var handler http.Handler = observeHTTP(bodyBounds(mux, api.DefaultMaxBodyBytes), m.Metrics, m.Log)
 	if c.Auth == "dev" && !c.Insecure {
 		handler = loopbackHostOnly(handler, devHostMessage)
 	}
@@ -155,6 +172,11 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 		"max_token_ttl_ms", c.MaxTokenTTL.Milliseconds())
 	if c.DebugAddr != "" {
 		if err := m.openDebug(); err != nil {
+			return err
+		}
+	}
+	if c.MetricsAddr != "" {
+		if err := m.openMetrics(); err != nil {
 			return err
 		}
 	}
@@ -183,6 +205,14 @@ func (m *Main) Serve(ctx context.Context) error {
 		}()
 		m.Log.Info("profiles served", "addr", "http://"+m.DebugAddr()+"/debug/pprof/")
 	}
+	if m.metricsS != nil {
+		go func() {
+			if err := m.metricsS.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Log.Warn("metrics server", "err", err)
+			}
+		}()
+		m.Log.Info("metrics served", "addr", "http://"+m.MetricsAddr()+"/metrics")
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -197,6 +227,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	if m.debug != nil {
 		_ = m.debug.Close()
+	}
+	if m.metricsS != nil {
+		_ = m.metricsS.Close()
 	}
 	m.hub.CloseAll(ws.CloseGoingAway, "server shutting down")
 	if err := m.wsServer.Wait(sctx); err != nil {
