@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 
 	"github.com/tripsense/tripsense"
@@ -134,7 +133,7 @@ func newRouter(cfg Config) *chi.Mux {
 	}
 
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.observe)
+	r.Use(requestID, s.observe)
 	if cfg.Epoch != "" {
 		r.Use(epochHeader(cfg.Epoch))
 	}
