@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,5 +143,42 @@ func runCompact(_ context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "compacted %s: %s -> %s bytes; the previous file is kept as %s (delete it once the server runs)\n",
 		storePath(*data), strconv.FormatInt(before, 10), strconv.FormatInt(after, 10), kept)
+	return nil
+}
+
+// runHealthcheck asks the local server's /readyz (the container image's
+// HEALTHCHECK: distroless has no curl) and fails unless it answers 200.
+// An address on all interfaces (0.0.0.0, [::], :8080) is asked on
+// loopback.
+func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr(getenv, "TRIPSENSE_ADDR", "127.0.0.1:8080"), "the server's listen address (TRIPSENSE_ADDR)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("--addr (TRIPSENSE_ADDR) %q: want host:port", *addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprint(stdout, string(body))
 	return nil
 }

@@ -42,6 +42,7 @@ commands:
   backup     copy a consistent snapshot of the running server's store:  tripsense backup --out tripsense.bak
   restore    replace a stopped server's store with a backup:  tripsense restore --in tripsense.bak
   compact    rewrite a stopped server's store without its free pages
+  healthcheck  exit 0 if the local server is ready (GET /readyz; the container's health check)
   version    print the version (also: tripsense --version)
 
 Run 'tripsense COMMAND -h' for a command's flags.
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runRestore(ctx, args, getenv, stdout, stderr)
 	case "compact":
 		err = runCompact(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		err = runHealthcheck(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Get())
 		return 0
