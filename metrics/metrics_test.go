@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +277,55 @@ func parseEMF(t *testing.T, s string) []map[string]any {
 		t.Fatal("no records")
 	}
 	return out
+}
+
+// TestGrafanaDashboardNamesRealMetrics: every metric the dashboard queries
+// is one this package (or cmd/tripsense's gauges) exports.
+func TestGrafanaDashboardNamesRealMetrics(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(metrics.Build{})
+	// The gauges cmd/tripsense registers.
+	for _, n := range []string{"ws_queued_frames", "ws_queue_max_frames", "slow_consumer_closes_total", "connections_refused_total", "store_file_bytes"} {
+		m.Gauge(n, "x", func() float64 { return 0 })
+	}
+	m.GaugeWith("connections", "x", map[string]string{"state": "websocket"}, func() float64 { return 0 })
+	// Vectors export a family only once a series exists.
+	m.ObserveHTTP("/ws", 401, time.Millisecond)
+	m.ObserveCatchup("sync", 1, time.Millisecond)
+	_, _ = m.Store(failing{memory.New()}).Head(context.Background(), "r")
+	fams, _ := m.Registry.Gather()
+	known := map[string]bool{}
+	for _, f := range fams {
+		known[f.GetName()] = true
+		if f.GetType().String() == "HISTOGRAM" {
+			known[f.GetName()+"_bucket"] = true
+		}
+	}
+	names := regexp.MustCompile(`tripsense_[a-z_]+`)
+	n := 0
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range names.FindAllString(tg.Expr, -1) {
+				n++
+				if !known[name] {
+					t.Errorf("the dashboard queries %s, which is not exported", name)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d metric names in the dashboard", n)
+	}
 }
