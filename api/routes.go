@@ -29,6 +29,10 @@ func Routes() []string {
 	return out
 }
 
+// LocalOnlyRoutes are the routes of Routes that only the single binary
+// serves: they exist where Config.Backup is set, which lambda-api does not.
+var LocalOnlyRoutes = []string{"GET /v1/admin/backup"}
+
 // noMembers and noAuth only let Routes build a router; it never serves.
 type noMembers struct{}
 
