@@ -239,13 +239,15 @@ func TestDeadConnectionIsNotCountedAsSeen(t *testing.T) {
 	raw.Close() // the phone dies
 	var lastSeen float64
 	waitFor(t, "uuid2 to be disconnected", func() bool {
-		lastSeen = delivered(t, s, "uuid2", "uuidroom2").(float64)
-		// Reconnecting works once the server dropped the old connection.
+		// Reconnecting works once the server dropped the old connection
+		// (or, under the replace policy, replaces it first, recording its
+		// cursor): read the stored cursor only after that.
 		c, err := dial(s, "uuid2")
 		if err != nil {
 			return false
 		}
 		c.conn.CloseNow()
+		lastSeen = delivered(t, s, "uuid2", "uuidroom2").(float64)
 		return true
 	})
 	if lastSeen >= n {
