@@ -36,6 +36,10 @@ type Service struct {
 	// over all its rooms, or a History page); 0 means
 	// DefaultMaxAnswerBytes.
 	MaxAnswerBytes int
+	// Epoch, when set, is the store's epoch, written first in every
+	// WriteSync answer ({"epoch":…,"rooms":…}): indexes and cursors are
+	// meaningful only within one epoch, and a restored store has a new one.
+	Epoch string
 }
 
 // RoomSummary is one room of a user as GET /v1/rooms shows it: the head,

@@ -3,6 +3,7 @@ package catchup
 import (
 	"context"
 	"io"
+	"strconv"
 
 	"github.com/tripsense/tripsense"
 )
@@ -91,6 +92,7 @@ func (s *Service) Sync(ctx context.Context, user, device string, cursors map[str
 }
 
 // WriteSync writes the JSON of the Sync answer, {"rooms":[RoomSync...]}
+// (after "epoch" when Service.Epoch is set)
 // and a newline, to w as it reads the pages: it holds at most one chunk of
 // messages read ahead and a 32 KiB buffer, never the whole answer.
 //
@@ -106,7 +108,13 @@ func (s *Service) WriteSync(ctx context.Context, w io.Writer, user, device strin
 	}
 	j := newJSONWriter(w)
 	defer j.free()
-	j.buf = append(j.buf, `{"rooms":[`...)
+	if s.Epoch != "" {
+		j.buf = append(j.buf, `{"epoch":`...)
+		j.buf = strconv.AppendQuote(j.buf, s.Epoch)
+		j.buf = append(j.buf, `,"rooms":[`...)
+	} else {
+		j.buf = append(j.buf, `{"rooms":[`...)
+	}
 	if err := s.syncRooms(ctx, plan, limit, &streamSync{j: j}); err != nil {
 		return err
 	}

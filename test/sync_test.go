@@ -238,9 +238,9 @@ func TestDeadConnectionIsNotCountedAsSeen(t *testing.T) {
 	}
 	raw.Close() // the phone dies
 	waitFor(t, "uuid2 to be disconnected", func() bool {
-		// Reconnecting works once the server dropped the old connection (or,
-		// under replace, replaced it; the old connection's cursor is then
-		// recorded before the upgrade answers).
+		// Reconnecting works once the server dropped the old connection
+		// (or, under the replace policy, replaces it first, recording its
+		// cursor): read the stored cursor only after that.
 		c, err := dial(s, "uuid2")
 		if err != nil {
 			return false

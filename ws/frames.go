@@ -192,8 +192,14 @@ func memberFrame(room, user, event string) []byte {
 	return append(b, '}')
 }
 
-// syncDoneFrame ends every sync, after its last synced frame.
-var syncDoneFrame = []byte(`{"type":"syncDone"}`)
+// syncDoneFrame ends every sync, after its last synced frame; it carries
+// the store's epoch when the Service has one.
+func (s *Service) syncDoneFrame() []byte {
+	if s.Epoch == "" {
+		return []byte(`{"type":"syncDone"}`)
+	}
+	return []byte(`{"type":"syncDone","epoch":` + strconv.Quote(s.Epoch) + `}`)
+}
 
 // syncedErrorFrame ends a room of a sync that could not be caught up:
 // {"type":"synced","chatroomId":..,"error":{"code":..,"message":..}}.

@@ -116,6 +116,13 @@ type Service struct {
 	Now        func() time.Time
 	Log        *slog.Logger
 
+	// Epoch, when set, is the store's epoch, sent in every syncDone frame:
+	// indexes and cursors are meaningful only within one epoch, and a
+	// restored store has a new one (docs/protocol.md).
+	Epoch string
+	// Observer, when set, is told about every frame (metrics).
+	Observer Observer
+
 	order     roomOrder
 	receipts  receiptWindows
 	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it
@@ -397,6 +404,9 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		}
 	}
 	f, err := decodeFrame(data)
+	if s.Observer != nil {
+		s.Observer.FrameIn(f.Action)
+	}
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}

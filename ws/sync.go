@@ -114,7 +114,7 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 			return err
 		}
 	}
-	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncDoneFrame, Wait: true})
+	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: s.syncDoneFrame(), Wait: true})
 }
 
 // syncDeadline returns a test of whether the sync must stop: when less than

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/tripsense/tripsense"
-	"github.com/tripsense/tripsense/store/bolt"
 )
 
 // pruneBatch is how many entries one prune commit removes at most, and
@@ -67,27 +63,4 @@ func pruneOnce(ctx context.Context, st tripsense.LifecycleStore, cutoff time.Tim
 		log.Info("retention: removed old entries", "entries", total, "before", cutoff.UTC().Format(time.RFC3339))
 	}
 	return total
-}
-
-// runCompact serves `tripsense compact --data DIR`: it rewrites the data
-// file (the server must be stopped; the file lock says so otherwise), so
-// pages freed by deletions, erasures and retention no longer hold their
-// old bytes.
-func runCompact(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data", envOr(getenv, "TRIPSENSE_DATA", "./data"), "data directory (TRIPSENSE_DATA)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "compact: unexpected arguments %q\n", fs.Args())
-		return errUsage
-	}
-	before, after, err := bolt.CompactFile(storePath(*dir))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "compacted %s: %d -> %d bytes\n", storePath(*dir), before, after)
-	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -322,52 +320,3 @@ func splitMessageKey(k []byte) (string, int64, bool) {
 	return room, index, ok
 }
 
-// CompactFile rewrites the store file at path (no Store may have it open:
-// it waits at most a second for the file lock) into a new file holding only
-// the live data, then replaces the old file with it. Pages that bbolt freed
-// (after deletions, erasures, retention) keep their old bytes in the file
-// until a later commit reuses them; after CompactFile they are gone. It
-// returns the sizes before and after.
-func CompactFile(path string) (before, after int64, err error) {
-	src, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		return 0, 0, fmt.Errorf("bolt: compact: open %s (is the server stopped?): %w", path, err)
-	}
-	defer src.Close()
-	tmp := path + ".compact"
-	_ = os.Remove(tmp)
-	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{FreelistType: bbolt.FreelistMapType})
-	if err != nil {
-		return 0, 0, fmt.Errorf("bolt: compact: create %s: %w", tmp, err)
-	}
-	if err := bbolt.Compact(dst, src, 64<<20); err != nil {
-		dst.Close()
-		os.Remove(tmp)
-		return 0, 0, fmt.Errorf("bolt: compact: %w", err)
-	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		os.Remove(tmp)
-		return 0, 0, fmt.Errorf("bolt: compact: sync: %w", err)
-	}
-	if err := dst.Close(); err != nil {
-		os.Remove(tmp)
-		return 0, 0, fmt.Errorf("bolt: compact: %w", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("bolt: compact: %w", err)
-	}
-	fo, err := os.Stat(tmp)
-	if err != nil {
-		return 0, 0, fmt.Errorf("bolt: compact: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return 0, 0, fmt.Errorf("bolt: compact: replace %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync() // make the rename durable
-		d.Close()
-	}
-	return fi.Size(), fo.Size(), nil
-}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/store/bolt"
@@ -14,7 +15,7 @@ import (
 
 // A deleted message's text and its edits' texts leave the data file: the
 // records are rewritten without them at once, and the pages that held
-// them are gone after CompactFile. (Before the compaction a freed page may
+// them are gone after Compact. (Before the compaction a freed page may
 // still hold the old bytes; the test says whether it did, for the docs.)
 func TestDeletedTextLeavesTheFile(t *testing.T) {
 	t.Parallel()
@@ -45,7 +46,7 @@ func TestDeletedTextLeavesTheFile(t *testing.T) {
 	}
 	t.Logf("before compaction the file holds the original text: %v, the edit: %v (in freed pages)",
 		bytes.Contains(data, []byte(original)), bytes.Contains(data, []byte(edited)))
-	if _, _, err := bolt.CompactFile(path); err != nil {
+	if _, _, _, err := bolt.Compact(path, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	data, err = os.ReadFile(path)
@@ -64,16 +65,5 @@ func TestDeletedTextLeavesTheFile(t *testing.T) {
 	defer s.Close()
 	if got := storetest.MustMessagesAfter(t, s, "r", 0, 10); len(got) != 4 || !got[0].Deleted || got[2].Body != keep {
 		t.Fatalf("after compaction: %+v", got)
-	}
-}
-
-// CompactFile refuses a file a store has open.
-func TestCompactFileRefusesAnOpenStore(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, bolt.Options{})
-	defer s.Close()
-	if _, _, err := bolt.CompactFile(path); err == nil {
-		t.Fatal("CompactFile succeeded on an open store")
 	}
 }

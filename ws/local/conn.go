@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -25,6 +26,8 @@ type conn struct {
 	// sendMessage and for every other frame; nil when unlimited.
 	sendLimiter *rate.Limiter
 	ctlLimiter  *rate.Limiter
+	// slowCloses is the hub's count of slow-consumer closes (nil: none).
+	slowCloses *atomic.Int64
 
 	mu    sync.Mutex
 	marks map[string]*tripsense.Watermark // rooms this connection receives
@@ -203,6 +206,9 @@ func (c *conn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closing = true
+	if code == CloseCodeSlowConsumer && c.slowCloses != nil {
+		c.slowCloses.Add(1)
+	}
 	c.closeCode = code
 	c.closeReason = reason
 	c.releaseWaitBytes(c.queue)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -33,6 +34,9 @@ type Hub struct {
 	msgBurst   int
 	ctlRate    rate.Limit
 	ctlBurst   int
+
+	// slowCloses counts connections closed as slow consumers (Stats).
+	slowCloses atomic.Int64
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -163,6 +167,7 @@ func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 // connections and the new one is added under one lock.
 func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64, admit tripsense.Admission) ([]tripsense.Connection, error) {
 	c := newConn(info)
+	c.slowCloses = &h.slowCloses
 	if h.msgRate != rate.Inf {
 		c.sendLimiter = rate.NewLimiter(h.msgRate, h.msgBurst)
 	}
@@ -431,4 +436,41 @@ func (h *Hub) Len() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.conns)
+}
+
+// RoomSize returns how many online connections receive room: one map
+// lookup, for metrics.
+func (h *Hub) RoomSize(room string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.byRoom[room])
+}
+
+// HubStats is what the hub reports to metrics.
+type HubStats struct {
+	Connections int // online connections
+	Queued      int // frames waiting in all connections' queues
+	MaxQueued   int // the longest queue
+	// SlowConsumerCloses counts connections closed because their queue
+	// was full (ws.CloseSlowConsumer), since NewHub.
+	SlowConsumerCloses int64
+}
+
+// Stats walks the connections once (metrics call it at scrape time).
+func (h *Hub) Stats() HubStats {
+	h.mu.RLock()
+	all := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		all = append(all, c)
+	}
+	h.mu.RUnlock()
+	st := HubStats{Connections: len(all), SlowConsumerCloses: h.slowCloses.Load()}
+	for _, c := range all {
+		c.mu.Lock()
+		n := len(c.queue)
+		c.mu.Unlock()
+		st.Queued += n
+		st.MaxQueued = max(st.MaxQueued, n)
+	}
+	return st
 }

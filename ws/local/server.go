@@ -104,6 +104,23 @@ func writeHTTPError(w http.ResponseWriter, status int, err error) {
 	}})
 }
 
+// clientVersion is what a client says it is, for the connected log line:
+// X-Client-Version if given, else its User-Agent, at most 100 printable
+// ASCII characters.
+func clientVersion(r *http.Request) string {
+	v := r.Header.Get("X-Client-Version")
+	if v == "" {
+		v = r.UserAgent()
+	}
+	v = strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e {
+			return -1
+		}
+		return c
+	}, v)
+	return v[:min(len(v), 100)]
+}
+
 func newConnID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -257,7 +274,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		br = bufio.NewReaderSize(netConn, readBufferSize)
 	}
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
-	s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID)
+	s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID, "remote", r.RemoteAddr, "client", clientVersion(r))
 	// A socket does not outlive its token: closed at exp, unless an auth
 	// frame moves it (Hub.SetExpiry).
 	if !p.Expires.IsZero() {
