@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"time"
 
@@ -93,6 +95,14 @@ func getBool(item map[string]types.AttributeValue, name string) bool {
 //     removed and it is marked deleted, so it changes nothing and holds
 //     no text, and the sender gets the refusal.
 //
+// Steps 1 to 3 run while the event holds its target (lockTarget: a
+// conditional write of a hold with a lease on the target's item), so the
+// events on one message are appended in the order they are applied: an
+// edit appended after a delete is decided on the deleted message and
+// refused, as a client replaying the log in index order would. A hold ends
+// with the event's write of the target (a PutItem without it) or is
+// released; one whose Lambda died lapses after targetLease.
+//
 // A retry of the same clientMsgId (after a crash between 2 and 3) finds
 // its event and runs step 3 again, which is idempotent.
 func (s *Store) appendDecided(ctx context.Context, nm *tripsense.NewMessage, msg tripsense.Message, now time.Time) (tripsense.Message, bool, error) {
@@ -108,64 +118,139 @@ func (s *Store) appendDecided(ctx context.Context, nm *tripsense.NewMessage, msg
 	if nm.Kind == "" {
 		return s.appendEntry(ctx, msg, now)
 	}
+	held, err := s.lockTarget(ctx, nm.Room, nm.Target)
+	if err != nil {
+		return tripsense.Message{}, false, err
+	}
+	ev, dup, wrote, err := s.appendEvent(ctx, nm, msg, now)
+	if held != "" && !wrote {
+		s.unlockTarget(ctx, nm.Room, nm.Target, held)
+	}
+	return ev, dup, err
+}
+
+// targetLease bounds how long an event holds its target: longer than the
+// steps take, short enough that a Lambda that died holding it blocks the
+// message's other events only briefly.
+const targetLease = 5 * time.Second
+
+// lockTarget takes the hold of the message at index for one event and
+// returns its token, or "" when there is no such message (the rule then
+// refuses the event; nothing to hold). It retries while another event holds
+// the message, up to MaxAppendAttempts, then answers ECONFLICT.
+func (s *Store) lockTarget(ctx context.Context, room string, index int64) (string, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	for attempt := 1; ; attempt++ {
+		now := time.Now()
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                aws.String(s.t.Messages),
+			Key:                      map[string]types.AttributeValue{attrRoom: avS(room), attrIndex: avN(index)},
+			UpdateExpression:         aws.String("SET #lk = :t, #lkx = :until"),
+			ConditionExpression:      aws.String("attribute_exists(#i) AND (attribute_not_exists(#lk) OR #lkx < :now)"),
+			ExpressionAttributeNames: names("#i", attrIndex, "#lk", attrLock, "#lkx", attrLockUntil),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":t": avS(token), ":until": avN(now.Add(targetLease).UnixMilli()), ":now": avN(now.UnixMilli()),
+			},
+		})
+		if err == nil {
+			return token, nil
+		}
+		if !isConditionFailed(err) {
+			return "", mapErr("append", err)
+		}
+		if _, _, found, gerr := s.getEntry(ctx, room, index); gerr != nil {
+			return "", mapErr("append", gerr)
+		} else if !found {
+			return "", nil
+		}
+		if attempt >= s.cfg.MaxAppendAttempts {
+			return "", tripsense.Errorf(tripsense.ECONFLICT, "message %d of room %s is busy; retry (with the same clientMsgId)", index, room)
+		}
+		if err := pause(ctx, attempt, s.cfg.MaxBackoff); err != nil {
+			return "", mapErr("append", err)
+		}
+	}
+}
+
+// unlockTarget releases a hold that the event's own write did not end
+// (a refusal, a retry, an error). Best effort: a hold that is not released
+// lapses after targetLease.
+func (s *Store) unlockTarget(ctx context.Context, room string, index int64, token string) {
+	_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.t.Messages),
+		Key:                       map[string]types.AttributeValue{attrRoom: avS(room), attrIndex: avN(index)},
+		UpdateExpression:          aws.String("REMOVE #lk, #lkx"),
+		ConditionExpression:       aws.String("#lk = :t"),
+		ExpressionAttributeNames:  names("#lk", attrLock, "#lkx", attrLockUntil),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": avS(token)},
+	})
+}
+
+// appendEvent is steps 1 to 3 of appendDecided for an event, run while the
+// event holds its target; wrote says its write of the target ended the hold.
+func (s *Store) appendEvent(ctx context.Context, nm *tripsense.NewMessage, msg tripsense.Message, now time.Time) (tripsense.Message, bool, bool, error) {
 	t, _, found, err := s.getEntry(ctx, nm.Room, nm.Target)
 	if err != nil {
-		return tripsense.Message{}, false, mapErr("append", err)
+		return tripsense.Message{}, false, false, mapErr("append", err)
 	}
 	probe := cloneEntry(t)
 	if refused := tripsense.ApplyEvent(ptrIf(&probe, found), nm, 0, msg.CreateTime); refused != nil {
 		if nm.ClientMsgID == "" {
-			return tripsense.Message{}, false, refused
+			return tripsense.Message{}, false, false, refused
 		}
 		// A retry of an event that was applied: answer the original.
 		idx, ok, err := s.claimedIndex(ctx, nm.Room, dedupeSender(nm.UserID, nm.ClientMsgID), now)
 		if err != nil {
-			return tripsense.Message{}, false, err
+			return tripsense.Message{}, false, false, err
 		}
 		if ok {
 			if got, found, err := s.getMessage(ctx, nm.Room, idx); err != nil {
-				return tripsense.Message{}, false, mapErr("append", err)
+				return tripsense.Message{}, false, false, mapErr("append", err)
 			} else if found && got.UserID == nm.UserID && got.ClientMsgID == nm.ClientMsgID {
-				return got, true, nil
+				return got, true, false, nil
 			}
 		}
-		return tripsense.Message{}, false, refused
+		return tripsense.Message{}, false, false, refused
 	}
 	ev, dup, err := s.appendEntry(ctx, msg, now)
 	if err != nil {
-		return tripsense.Message{}, false, err
+		return tripsense.Message{}, false, false, err
 	}
-	if refused, err := s.applyEvent(ctx, nm, ev.Index, ev.CreateTime, dup); err != nil {
-		return tripsense.Message{}, false, err
+	wrote, refused, err := s.applyEvent(ctx, nm, ev.Index, ev.CreateTime, dup)
+	if err != nil {
+		return tripsense.Message{}, false, wrote, err
 	} else if refused != nil {
 		if err := s.redactEntry(ctx, nm.Room, ev.Index); err != nil {
-			return tripsense.Message{}, false, err
+			return tripsense.Message{}, false, wrote, err
 		}
-		return tripsense.Message{}, false, refused
+		return tripsense.Message{}, false, wrote, refused
 	}
-	return ev, dup, nil
+	return ev, dup, wrote, nil
 }
 
 // applyEvent is step 3 of appendDecided: it applies the event at index to
 // its target with a conditional write on the target's version, retrying
-// when another event got there first. refused is the rule's answer on the
+// when another writer got there first; wrote says it wrote the target
+// (which ends the event's hold). refused is the rule's answer on the
 // target as it is when the write is decided. For a retried event (dup) a
 // refusal means it was applied already.
-func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index int64, at time.Time, dup bool) (refused, err error) {
+func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index int64, at time.Time, dup bool) (wrote bool, refused, err error) {
 	for attempt := 1; ; attempt++ {
 		t, ver, found, err := s.getEntry(ctx, nm.Room, nm.Target)
 		if err != nil {
-			return nil, mapErr("append", err)
+			return false, nil, mapErr("append", err)
 		}
 		if found && nm.Kind == tripsense.KindEdit && slices.Contains(t.Edits, index) {
-			return nil, nil // applied already
+			return false, nil, nil // applied already
 		}
 		next := cloneEntry(t)
 		if refused := tripsense.ApplyEvent(ptrIf(&next, found), nm, index, at); refused != nil {
 			if dup {
-				return nil, nil
+				return false, nil, nil
 			}
-			return refused, nil
+			return false, refused, nil
 		}
 		if nm.Kind == tripsense.KindEdit && len(t.Edits) > 0 && slices.Max(t.Edits) > index {
 			// A later edit was applied first: its text stays.
@@ -177,20 +262,20 @@ func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index 
 			if next.Deleted {
 				for _, e := range t.Edits {
 					if err := s.redactEntry(ctx, nm.Room, e); err != nil {
-						return nil, err
+						return true, nil, err
 					}
 				}
 			}
-			return nil, nil
+			return true, nil, nil
 		}
 		if !isConditionFailed(err) {
-			return nil, mapErr("append", err)
+			return false, nil, mapErr("append", err)
 		}
 		if attempt >= s.cfg.MaxAppendAttempts {
-			return nil, tripsense.Errorf(tripsense.ECONFLICT, "message %d of room %s is busy; retry (with the same clientMsgId)", nm.Target, nm.Room)
+			return false, nil, tripsense.Errorf(tripsense.ECONFLICT, "message %d of room %s is busy; retry (with the same clientMsgId)", nm.Target, nm.Room)
 		}
 		if err := pause(ctx, attempt, s.cfg.MaxBackoff); err != nil {
-			return nil, mapErr("append", err)
+			return false, nil, mapErr("append", err)
 		}
 	}
 }

@@ -76,6 +76,8 @@ const (
 	attrReactions = "reactions" // messages: list of {u, r}
 	attrEdits     = "edits"     // messages: indexes of applied edits (NS)
 	attrEntryVer  = "ver"       // messages: bumped by every applied event
+	attrLock      = "lk"        // messages: the event holding the message (lifecycle.go lockTarget)
+	attrLockUntil = "lkx"       // messages: when that hold lapses (unix ms)
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").
