@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
@@ -175,9 +175,9 @@ func TestCheckFirstFrame(t *testing.T) {
 	}
 	expired, _ := tk.Mint("uuid1", -time.Minute, false)
 	for frame, want := range map[string]string{
-		`{"action":"auth","token":"not.a.jwt"}`: "unauthorized: ",
+		`{"action":"auth","token":"not.a.jwt"}`:       "unauthorized: ",
 		`{"action":"auth","token":"` + expired + `"}`: "unauthorized: ",
-		`{"action":"auth"}`:                         `unauthorized: auth needs "token"`,
+		`{"action":"auth"}`:                           `unauthorized: auth needs "token"`,
 		`{"action":"auth","userId":"uuid1","token":"` + mint(t, tk, "uuid1", time.Hour) + `"}`: `unauthorized: the auth frame takes no "userId"`,
 	} {
 		v := f.svc.CheckFirstFrame(ctx, []byte(frame), 0)
