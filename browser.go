@@ -26,7 +26,7 @@ func SelectSubprotocol(values []string) (string, error) {
 		for _, p := range strings.Split(v, ",") {
 			p = strings.Trim(p, " \t")
 			if !isHTTPToken(p) {
-				return "", Errorf(EINVALID, "Sec-WebSocket-Protocol must be a comma-separated list of subprotocol names")
+				return "", Errorf(EINVALID, "Sec-WebSocket-Protocol must be a comma-separated list of subprotocol names; this server speaks %s", Subprotocol)
 			}
 			found = found || p == Subprotocol
 		}
