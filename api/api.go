@@ -67,6 +67,10 @@ type Config struct {
 	// RatePerMinute bounds the /v1 requests of one client IP per minute
 	// (429 rate_limited beyond, with Retry-After). 0 disables the limit.
 	RatePerMinute int
+	// AllowedOrigins are the browser origins the API answers cross-origin
+	// (CORS, --allowed-origins). The zero value answers none: same-origin
+	// pages and non-browser clients only.
+	AllowedOrigins tripsense.Origins
 }
 
 // Validate reports a missing required field or a negative body cap.
@@ -122,6 +126,9 @@ func newRouter(cfg Config) *chi.Mux {
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.observe)
+	if !cfg.AllowedOrigins.Empty() {
+		r.Use(corsHandler(cfg.AllowedOrigins))
+	}
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 

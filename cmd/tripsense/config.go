@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/ws"
 	"github.com/tripsense/tripsense/ws/local"
@@ -64,6 +65,10 @@ type Config struct {
 	ConnLimitPerIP int
 	// MaxTokenTTL is the longest lifetime a token may have (token mode).
 	MaxTokenTTL time.Duration
+	// AllowedOrigins are the browser origins allowed besides the same
+	// origin: CORS on the HTTP API and the WebSocket Origin check
+	// (TRIPSENSE_ALLOWED_ORIGINS).
+	AllowedOrigins tripsense.Origins
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -133,6 +138,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&c.ConnLimit, "max-connections", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS", 0), "open connections (HTTP and WebSocket) in total; 0 means min(10000, descriptor limit - 64) (TRIPSENSE_MAX_CONNECTIONS)")
 	fs.IntVar(&c.ConnLimitPerIP, "max-connections-per-ip", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_IP", 256), "open connections per client IP address; 0 disables (set 0 behind a proxy) (TRIPSENSE_MAX_CONNECTIONS_PER_IP)")
 	fs.DurationVar(&c.MaxTokenTTL, "max-token-ttl", envDuration(getenv, "TRIPSENSE_MAX_TOKEN_TTL", auth.DefaultMaxLifetime), "longest lifetime a token may have (exp - iat, and exp - now) (TRIPSENSE_MAX_TOKEN_TTL)")
+	origins := fs.String("allowed-origins", envOr(getenv, "TRIPSENSE_ALLOWED_ORIGINS", ""), "comma-separated browser origins (scheme://host[:port]) allowed besides the same origin, for CORS on the HTTP API and the WebSocket Origin check; * allows any origin on the HTTP API only, and not in dev mode (TRIPSENSE_ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
 	}
@@ -154,6 +160,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, err
 	}
 	c.Policy = p
+	if c.AllowedOrigins, err = tripsense.ParseOrigins(*origins); err != nil {
+		return c, fmt.Errorf("--allowed-origins: %s", tripsense.ErrorMessage(err))
+	}
 	return c, c.Validate()
 }
 
@@ -174,6 +183,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("--auth %q: want dev or token", c.Auth)
+	}
+	if err := c.AllowedOrigins.CheckIdentityMode(c.Auth == "dev"); err != nil {
+		return fmt.Errorf("--allowed-origins: %s", tripsense.ErrorMessage(err))
 	}
 	if c.DebugAddr != "" {
 		h, _, err := net.SplitHostPort(c.DebugAddr)

@@ -101,10 +101,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if c.Auth != "dev" {
 		svc.Auth = authn // auth frames: in-band token refresh
 	}
-	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
+	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins}
 	apiHandler := api.New(api.Config{
 		Sync: sync, Members: svc, Reads: svc, Auth: authn, Log: m.Log,
-		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
+		Ready: m.ready.Load, RatePerMinute: c.HTTPRate, AllowedOrigins: c.AllowedOrigins,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
