@@ -11,6 +11,15 @@ import (
 // CORSMaxAge is how long (seconds) a browser may cache a preflight answer.
 const CORSMaxAge = 600
 
+// What the CORS answers allow and expose. serverless.yml's CORS of the
+// HTTP API (which API Gateway answers itself) lists the same; the template
+// test compares them.
+var (
+	CORSMethods        = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete}
+	CORSHeaders        = []string{"Authorization", "Content-Type", "X-User-Id", "X-Request-Id"}
+	CORSExposedHeaders = []string{"X-Request-Id", "Retry-After", "WWW-Authenticate"}
+)
+
 // corsHandler answers cross-origin requests from the allowed origins
 // (tripsense.Origins.AllowsCORS is the rule) with github.com/rs/cors:
 // preflight OPTIONS requests get 204 with Access-Control-Allow-Methods,
@@ -23,9 +32,9 @@ const CORSMaxAge = 600
 // with Access-Control-Allow-Origin: *.
 func corsHandler(o tripsense.Origins) func(http.Handler) http.Handler {
 	opts := cors.Options{
-		AllowedMethods:   []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-User-Id", "X-Request-Id"},
-		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "WWW-Authenticate"},
+		AllowedMethods:   CORSMethods,
+		AllowedHeaders:   CORSHeaders,
+		ExposedHeaders:   CORSExposedHeaders,
 		MaxAge:           CORSMaxAge,
 		AllowCredentials: false,
 	}
