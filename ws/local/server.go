@@ -358,6 +358,11 @@ func (s *Server) acceptUnauthenticated(w http.ResponseWriter, r *http.Request, p
 		// authed is the first frame, ahead of any message that reached the
 		// queue since Register.
 		c.pushFront(wscore.AuthedFrame(p))
+		select {
+		case <-s.Hub.shutdown: // CloseAll ran while this one was admitted
+			c.close(wscore.CloseGoingAway, "server shutting down")
+		default:
+		}
 		_ = s.Hub.SetExpiry(base, info.ID, p.Expires)
 		s.log().Info("connected", "conn", info.ID, "user", info.UserID, "auth", "first frame")
 		s.serveSocket(base, info, c, sock, br)
