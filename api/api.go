@@ -80,6 +80,10 @@ type Config struct {
 	// Epoch, when set, is the store's epoch, sent in the Tripsense-Epoch
 	// header of every answer (docs/api.md).
 	Epoch string
+	// AllowedOrigins are the browser origins the API answers cross-origin
+	// (CORS, --allowed-origins). The zero value answers none: same-origin
+	// pages and non-browser clients only.
+	AllowedOrigins tripsense.Origins
 }
 
 // Validate reports a missing required field or a negative body cap.
@@ -138,6 +142,9 @@ func newRouter(cfg Config) *chi.Mux {
 
 	r := chi.NewRouter()
 	r.Use(requestID, s.observe)
+	if !cfg.AllowedOrigins.Empty() {
+		r.Use(corsHandler(cfg.AllowedOrigins))
+	}
 	if cfg.Epoch != "" {
 		r.Use(epochHeader(cfg.Epoch))
 	}

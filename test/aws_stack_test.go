@@ -62,6 +62,9 @@ type awsStack struct {
 	// wsOptions adjust every ws.Service the WebSocket function's instances
 	// build (set them before the first dial).
 	wsOptions []func(*ws.Service)
+	// wsOrigins are the WebSocket function's allowed origins
+	// (TRIPSENSE_ALLOWED_ORIGINS); set before the first dial.
+	wsOrigins tripsense.Origins
 	endpoint  string // dynalite
 	api       *httpadapter.HandlerAdapterV2
 	store     *dynamo.Store    // for seeding and inspection (not recorded)
@@ -259,7 +262,7 @@ func newAWSStackLagged(t *testing.T, gsiLag time.Duration, opts ...func(*gateway
 		for _, o := range s.wsOptions {
 			o(svc)
 		}
-		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
+		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Origins: s.wsOrigins, Log: log}
 	}
 	gopts := gateway.Options{Routes: apigw.Routes, TLS: true, Logf: t.Logf, NewHandler: func() gateway.Handler { return s.newWS().Handle }}
 	for _, o := range s.options {

@@ -54,5 +54,5 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 		svc.Fanout = &sqsfanout.Queue{Client: client, URL: c.FanoutQueueURL}
 		svc.FanoutThreshold, svc.FanoutBatch = c.FanoutThreshold, c.FanoutBatch
 	}
-	return &apigw.Handler{Service: svc, Connections: b.Presence, Pusher: pusher, Auth: b.Auth, Log: log}, nil
+	return &apigw.Handler{Service: svc, Connections: b.Presence, Pusher: pusher, Auth: b.Auth, Origins: c.AllowedOrigins, Log: log}, nil
 }

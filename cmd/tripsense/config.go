@@ -79,6 +79,10 @@ type Config struct {
 	// Gzip compresses JSON answers of the HTTP API for clients that accept
 	// it.
 	Gzip bool
+	// AllowedOrigins are the browser origins allowed besides the same
+	// origin: CORS on the HTTP API and the WebSocket Origin check
+	// (TRIPSENSE_ALLOWED_ORIGINS).
+	AllowedOrigins tripsense.Origins
 }
 
 // envReader reads TRIPSENSE_* variables strictly: an empty variable is
@@ -170,7 +174,7 @@ func envDuration(getenv func(string) string, key string, def time.Duration) (tim
 
 // serveFlags defines the serve flags on fs, each defaulting to its
 // variable read by env; every flag's help ends with its variable's name.
-func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins, policy *string) {
+func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins, policy, origins *string) {
 	fs.StringVar(&c.Addr, "addr", e.str("TRIPSENSE_ADDR", "127.0.0.1:8080"), "listen address host:port; use 127.0.0.1:0 for any free port (TRIPSENSE_ADDR)")
 	fs.StringVar(&c.DataDir, "data", e.str("TRIPSENSE_DATA", "./data"), "data directory (TRIPSENSE_DATA)")
 	noDemo = fs.Bool("no-demo", e.bool("TRIPSENSE_NO_DEMO", false), "do not load the demo users and rooms on first start (TRIPSENSE_NO_DEMO)")
@@ -199,7 +203,8 @@ func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", e.str("TRIPSENSE_METRICS_ADDR", ""), "serve Prometheus metrics on /metrics of this host:port (its own listener, no identity: keep it off the internet); empty disables (TRIPSENSE_METRICS_ADDR)")
 	fs.BoolVar(&c.MetricsOnMain, "metrics-on-main", e.bool("TRIPSENSE_METRICS_ON_MAIN", false), "also serve /metrics on the main listener, to anyone who reaches it (TRIPSENSE_METRICS_ON_MAIN)")
 	fs.BoolVar(&c.Gzip, "gzip", e.bool("TRIPSENSE_GZIP", true), "gzip JSON answers of the HTTP API over 1 KiB for clients that accept it (TRIPSENSE_GZIP)")
-	return noDemo, admins, policy
+	origins = fs.String("allowed-origins", e.str("TRIPSENSE_ALLOWED_ORIGINS", ""), "comma-separated browser origins (scheme://host[:port]) allowed besides the same origin, for CORS on the HTTP API and the WebSocket Origin check; * opens the HTTP API only, not in dev mode (TRIPSENSE_ALLOWED_ORIGINS)")
+	return noDemo, admins, policy, origins
 }
 
 // parseServeConfig reads flags over the environment and validates. An
@@ -210,7 +215,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	e := &envReader{getenv: getenv}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	noDemo, admins, policy := serveFlags(fs, &c, e)
+	noDemo, admins, policy, origins := serveFlags(fs, &c, e)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, errHelp
@@ -241,6 +246,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return c, fmt.Errorf("--duplicate-connections (TRIPSENSE_DUPLICATE_CONNECTIONS): %w", err)
 	}
 	c.Policy = p
+	if c.AllowedOrigins, err = tripsense.ParseOrigins(*origins); err != nil {
+		return c, fmt.Errorf("--allowed-origins (TRIPSENSE_ALLOWED_ORIGINS): %s", tripsense.ErrorMessage(err))
+	}
 	return c, c.Validate()
 }
 
@@ -267,6 +275,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("--auth (TRIPSENSE_AUTH) %q: want dev or token", c.Auth)
+	}
+	if err := c.AllowedOrigins.CheckIdentityMode(c.Auth == "dev"); err != nil {
+		return fmt.Errorf("--allowed-origins (TRIPSENSE_ALLOWED_ORIGINS): %s", tripsense.ErrorMessage(err))
 	}
 	if c.DebugAddr != "" {
 		h, _, err := net.SplitHostPort(c.DebugAddr)

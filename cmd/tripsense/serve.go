@@ -132,10 +132,10 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 	if c.Auth != "dev" {
 		svc.Auth = authn // auth frames: in-band token refresh
 	}
-	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
+	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins}
 	apiHandler := api.New(api.Config{
 		Sync: m.Metrics.Catchup(sync), Members: svc, Reads: svc, Auth: authn, Log: m.Log,
-		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
+		Ready: m.ready.Load, RatePerMinute: c.HTTPRate, AllowedOrigins: c.AllowedOrigins,
 		Check:  func(ctx context.Context) error { _, err := st.Head(ctx, "readyz"); return err },
 		Backup: st, Epoch: st.Epoch(),
 	})

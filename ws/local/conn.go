@@ -218,3 +218,16 @@ func (c *conn) closeLocked(code int, reason string) {
 	}
 	close(c.done)
 }
+
+// pushFront queues data ahead of every frame queued so far: the authed
+// answer of first-frame authentication, which must be the connection's
+// first frame although live messages may have reached the queue since
+// Register. Only before the writer started.
+func (c *conn) pushFront(data []byte) {
+	c.mu.Lock()
+	if !c.closing {
+		c.queue = append([]tripsense.Outbound{{Data: data}}, c.queue...)
+		signal(c.wake)
+	}
+	c.mu.Unlock()
+}

@@ -37,6 +37,10 @@ type Hub struct {
 
 	// slowCloses counts connections closed as slow consumers (Stats).
 	slowCloses atomic.Int64
+	// shutdown is closed by CloseAll: connections still waiting for their
+	// auth frame (not in the hub yet) close too.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -132,6 +136,7 @@ func NewHub(o HubOptions) *Hub {
 		msgBurst:   max(o.MsgBurst, 1),
 		ctlRate:    cr,
 		ctlBurst:   max(o.ControlBurst, 1),
+		shutdown:   make(chan struct{}),
 		conns:      make(map[string]*conn),
 		byUser:     make(map[string]map[*conn]struct{}),
 		byRoom:     make(map[string]map[*conn]struct{}),
@@ -406,8 +411,10 @@ func (h *Hub) Close(_ context.Context, id string, code int, reason string) error
 	return nil
 }
 
-// CloseAll closes every connection with code (graceful shutdown uses 1001).
+// CloseAll closes every connection with code (graceful shutdown uses 1001),
+// and those still waiting for their auth frame.
 func (h *Hub) CloseAll(code int, reason string) {
+	h.shutdownOnce.Do(func() { close(h.shutdown) })
 	h.mu.RLock()
 	all := make([]*conn, 0, len(h.conns))
 	for _, c := range h.conns {
