@@ -76,6 +76,7 @@ const (
 	attrReactions = "reactions" // messages: list of {u, r}
 	attrEdits     = "edits"     // messages: indexes of applied edits (NS)
 	attrEntryVer  = "ver"       // messages: bumped by every applied event
+	attrKeepUntil = "keepUntil" // messages: retention, kept until (Unix ms); reads ignore it after
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").
@@ -111,9 +112,10 @@ func TableSpecs() []TableSpec {
 	s, n := "S", "N"
 	return []TableSpec{
 		{
-			Base:  BaseMessages,
-			Hash:  KeyAttr{attrRoom, s},
-			Range: KeyAttr{attrIndex, n},
+			Base:         BaseMessages,
+			Hash:         KeyAttr{attrRoom, s},
+			Range:        KeyAttr{attrIndex, n},
+			TTLAttribute: attrExpiresAt, // retention: set on every entry but the newest
 		},
 		{
 			Base:         BaseDedupe,
