@@ -356,7 +356,17 @@ func (s *Store) belowHead(ctx context.Context, room string, index int64) (bool, 
 // the lowest stored entry answers when it is kept (the common case: nothing
 // expired, or TTL deleted what did); otherwise a binary search between it
 // and the head, one small GetItem per step (log2 of the expired range).
+// Without retention (Config.Retention 0) it answers 1 with no call:
+// nothing expires. (To stop expiring on a deployment that had retention,
+// set a long retention instead of 0: entries written before still carry
+// expiresAt, and Oldest must keep finding the edge.)
 func (s *Store) Oldest(ctx context.Context, room string) (int64, error) {
+	if s.cfg.Retention <= 0 {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.t.Messages),
 		KeyConditionExpression:    aws.String("#r = :r"),

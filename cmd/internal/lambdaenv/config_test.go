@@ -82,6 +82,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"push timeout", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "2s"}, "", func(c C) bool { return c.PushTimeout == 2*time.Second }},
 		{"push timeout out of range", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "1m"}, "TRIPSENSE_PUSH_TIMEOUT", nil},
 		{"bad push timeout", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "5"}, "want a duration", nil},
+		{"retention", map[string]string{"TRIPSENSE_RETENTION": "720h"}, "", func(c C) bool { return c.Retention == 720*time.Hour }},
+		{"no retention", map[string]string{"TRIPSENSE_RETENTION": "0"}, "", func(c C) bool { return c.Retention == 0 }},
+		{"bad retention", map[string]string{"TRIPSENSE_RETENTION": "30d"}, "TRIPSENSE_RETENTION", nil},
+		{"negative retention", map[string]string{"TRIPSENSE_RETENTION": "-1h"}, "must not be negative", nil},
 		{"log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "debug"}, "", func(c C) bool { return c.LogLevel.String() == "DEBUG" }},
 		{"bad log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "chatty"}, "TRIPSENSE_LOG_LEVEL", nil},
 	}
