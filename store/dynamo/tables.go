@@ -62,6 +62,7 @@ const (
 	// connections, userConnections entries and readCursors items of a
 	// named device; absent for the default device.
 	attrDeviceID = "deviceId"
+	attrAdmin    = "admin" // connections: the principal is an admin (BOOL, only when true)
 
 	// messages: the lifecycle of entries (lifecycle.go)
 	attrKind      = "kind"      // "" for a message, edit, delete, reaction
