@@ -3,9 +3,18 @@ package test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tripsense/tripsense/store/dynamo"
 	"github.com/tripsense/tripsense/test/gateway"
+	"github.com/tripsense/tripsense/ws"
 )
 
 // lifecycleFrame is an editMessage, deleteMessage or react frame.
@@ -200,4 +209,102 @@ func noBodyHolds(t *testing.T, s *awsStack, room string, texts ...string) {
 			}
 		}
 	}
+}
+
+// TestAWSRetentionEndToEnd: with TRIPSENSE_RETENTION (dynamo.Config.Retention)
+// a catch-up from a cursor older than the oldest kept index answers the
+// room with truncated and oldest, over HTTP and the WebSocket, and history
+// says so at the edge; both while the expired entries are still stored
+// (reads ignore them) and after TTL deleted them (dynalite has no TTL: the
+// test deletes what TTL would). The newest entry is never deleted, so the
+// next message takes the next index.
+func TestAWSRetentionEndToEnd(t *testing.T) {
+	t.Parallel()
+	const room, retention = "uuidroom2", 10 * time.Minute
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	s := newAWSStackConfig(t, 0, dynamo.Config{Retention: retention, Now: now})
+	s.wsOptions = append(s.wsOptions, func(svc *ws.Service) { svc.Now = now }) // one clock stamps and expires
+	alice := s.dial("uuid1")
+	for i := range 3 {
+		mustSend(t, alice, room, fmt.Sprintf("soon gone %d", i))
+	}
+	bobTok := s.token("uuid2", false)
+	syncRoom := func() map[string]any {
+		t.Helper()
+		status, body := s.http("GET", "/v1/sync", "after="+room+":0", bobTok, "")
+		if status != 200 {
+			t.Fatalf("sync: %d %v", status, body)
+		}
+		for _, r := range body["rooms"].([]any) {
+			if r := r.(map[string]any); r["chatroomId"] == room {
+				return r
+			}
+		}
+		t.Fatalf("no %s in %v", room, body)
+		return nil
+	}
+	if r := syncRoom(); r["truncated"] == true || len(r["messages"].([]any)) != 3 {
+		t.Fatalf("before the retention: %v", r)
+	}
+	offset.Store(int64(retention + time.Minute))
+	for _, swept := range []bool{false, true} {
+		if swept {
+			if n := sweepExpiredItems(t, s, s.prefix+dynamo.BaseMessages, now()); n != 2 {
+				t.Fatalf("TTL would delete %d entries, want 2 (not the newest)", n)
+			}
+		}
+		if r := syncRoom(); r["truncated"] != true || r["oldest"] != float64(4) || r["head"] != float64(3) || len(r["messages"].([]any)) != 0 {
+			t.Fatalf("swept=%v: truncated room: %v", swept, r)
+		}
+	}
+	if i := mustSend(t, alice, room, "fresh"); i != 4 {
+		t.Fatalf("next index after the retention = %d, want 4", i)
+	}
+	r := syncRoom()
+	if msgs := r["messages"].([]any); r["truncated"] != true || r["oldest"] != float64(4) || len(msgs) != 1 || msgs[0].(map[string]any)["chatMessage"] != "fresh" {
+		t.Fatalf("after a new message: %v", r)
+	}
+	status, h := s.http("GET", "/v1/rooms/"+room+"/messages", "after=0", bobTok, "")
+	if status != 200 || h["truncated"] != true || len(h["messages"].([]any)) != 1 {
+		t.Fatalf("history at the retention edge: %d %v", status, h)
+	}
+	bob := s.dial("uuid2")
+	bob.Send(`{"action":"sync"}`)
+	var synced map[string]any
+	for f := bob.Next(); f["type"] != "syncDone"; f = bob.Next() {
+		if f["type"] == "synced" && f["chatroomId"] == room {
+			synced = f
+		}
+	}
+	if synced["truncated"] != true || synced["oldest"] != float64(4) {
+		t.Fatalf("WebSocket synced frame: %v", synced)
+	}
+}
+
+// sweepExpiredItems does what DynamoDB TTL does to table, at once: it
+// deletes every item whose expiresAt (epoch seconds) is before now, and
+// returns how many.
+func sweepExpiredItems(t *testing.T, s *awsStack, table string, now time.Time) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db := newDynamoClient(s.endpoint, nil, nil)
+	out, err := db.Scan(ctx, &dynamodb.ScanInput{
+		TableName:                 aws.String(table),
+		FilterExpression:          aws.String("#e < :now"),
+		ExpressionAttributeNames:  map[string]string{"#e": "expiresAt"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil || len(out.LastEvaluatedKey) > 0 {
+		t.Fatalf("sweep %s: %v (or more than a page)", table, err)
+	}
+	for _, item := range out.Items {
+		if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{"room": item["room"], "index": item["index"]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return len(out.Items)
 }
