@@ -34,6 +34,20 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceWithRetention runs the suite again on stores with a
+// retention long enough that nothing expires: every entry carries
+// keepUntil and, once it is not the newest, expiresAt (one more write per
+// append, racing the lifecycle's conditional writes on the same items),
+// and nothing the suite checks may change.
+func TestConformanceWithRetention(t *testing.T) {
+	storetest.RunOptions{Reopen: true, NoRetention: true, Processes: 4}.Run(t, func(t *testing.T) storetest.Opener {
+		tables := mustTables(t)
+		return func(t *testing.T) tripsense.Store {
+			return dynamo.New(sharedClient(), dynamo.Config{Tables: tables, Retention: 10 * 365 * 24 * time.Hour})
+		}
+	})
+}
+
 // sweepExpired does what DynamoDB TTL does to table, at once instead of
 // within days: it deletes every item whose expiresAt (epoch seconds) is
 // before now. It returns how many it deleted.
