@@ -341,15 +341,6 @@ func (s *Store) setExpiry(ctx context.Context, room string, index, keep int64) {
 	})
 }
 
-// belowHead reports whether index is at or below the head of room.
-func (s *Store) belowHead(ctx context.Context, room string, index int64) (bool, error) {
-	head, err := s.head(ctx, room)
-	if err != nil {
-		return false, mapErr("append", err)
-	}
-	return index <= head, nil
-}
-
 // Oldest returns the lowest index of room that retention keeps, head+1 when
 // it keeps none (1 for an empty room). keepUntil never decreases along a
 // room's log (putMessage), so the kept entries are a suffix: one Query for

@@ -144,6 +144,15 @@ func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.
 	check := !claimed // an adopted claim may already hold our message
 	for attempt := 1; ; attempt++ {
 		if check {
+			// With retention, the head is read first: an index at or
+			// below it was written (indexes have no gaps), so if it holds
+			// nothing now, TTL deleted its entry.
+			head := int64(-1)
+			if s.cfg.Retention > 0 {
+				if head, err = s.head(ctx, msg.Room); err != nil {
+					return tripsense.Message{}, false, mapErr("append", err)
+				}
+			}
 			got, found, err := s.getMessage(ctx, msg.Room, slot)
 			if err != nil {
 				return tripsense.Message{}, false, mapErr("append", err)
@@ -151,18 +160,16 @@ func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.
 			if found && got.UserID == msg.UserID && got.ClientMsgID == msg.ClientMsgID {
 				return got, true, nil
 			}
-			if !found {
-				// A free index below the head was taken and then deleted
-				// by retention (TTL): never write there again. A live
-				// claim names only an index this send chose, and another
-				// sender's entry there would have moved the claim before
-				// it could expire, so the entry that expired was ours.
-				if pruned, err := s.belowHead(ctx, msg.Room, slot); err != nil {
-					return tripsense.Message{}, false, err
-				} else if pruned {
-					msg.Index = slot
-					return msg, true, nil
-				}
+			if !found && slot <= head {
+				// Never write below the head again. The entry that expired
+				// was this send's: the claim is live (younger than
+				// DedupeTTL), and another sender's entry at its index,
+				// written after the claim, expires only Retention after
+				// it, so with Retention >= DedupeTTL (what
+				// TRIPSENSE_RETENTION requires) the claim would have been
+				// moved first.
+				msg.Index = slot
+				return msg, true, nil
 			}
 			if found {
 				var moved bool

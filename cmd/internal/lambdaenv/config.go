@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/store/dynamo"
 )
@@ -192,8 +193,8 @@ func (c Config) Check(devIdentity string) []error {
 	if c.PushTimeout <= 0 || c.PushTimeout > 29*time.Second {
 		errs = append(errs, errors.New("TRIPSENSE_PUSH_TIMEOUT must be in (0, 29s]"))
 	}
-	if c.Retention < 0 {
-		errs = append(errs, fmt.Errorf("TRIPSENSE_RETENTION %s: must not be negative (0 keeps everything)", c.Retention))
+	if c.Retention < 0 || (c.Retention > 0 && c.Retention < tripsense.DedupeTTL) {
+		errs = append(errs, fmt.Errorf("TRIPSENSE_RETENTION %s: must be 0 (keep everything) or at least %s (how long a clientMsgId is remembered: a retried send must find its message or know it expired)", c.Retention, tripsense.DedupeTTL))
 	}
 	return errs
 }

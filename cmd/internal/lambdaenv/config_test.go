@@ -85,7 +85,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"retention", map[string]string{"TRIPSENSE_RETENTION": "720h"}, "", func(c C) bool { return c.Retention == 720*time.Hour }},
 		{"no retention", map[string]string{"TRIPSENSE_RETENTION": "0"}, "", func(c C) bool { return c.Retention == 0 }},
 		{"bad retention", map[string]string{"TRIPSENSE_RETENTION": "30d"}, "TRIPSENSE_RETENTION", nil},
-		{"negative retention", map[string]string{"TRIPSENSE_RETENTION": "-1h"}, "must not be negative", nil},
+		{"negative retention", map[string]string{"TRIPSENSE_RETENTION": "-1h"}, "must be 0", nil},
+		{"retention below the dedupe window", map[string]string{"TRIPSENSE_RETENTION": "1h"}, "at least 24h0m0s", nil},
+		{"retention of the dedupe window", map[string]string{"TRIPSENSE_RETENTION": "24h"}, "", func(c C) bool { return c.Retention == 24*time.Hour }},
 		{"log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "debug"}, "", func(c C) bool { return c.LogLevel.String() == "DEBUG" }},
 		{"bad log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "chatty"}, "TRIPSENSE_LOG_LEVEL", nil},
 	}
