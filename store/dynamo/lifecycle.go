@@ -131,6 +131,11 @@ func (s *Store) appendDecided(ctx context.Context, nm *tripsense.NewMessage, msg
 		}
 		return tripsense.Message{}, false, refused
 	}
+	if nm.Kind == tripsense.KindDelete {
+		if err := s.markDeleting(ctx, nm.Room, nm.Target); err != nil {
+			return tripsense.Message{}, false, err
+		}
+	}
 	ev, dup, err := s.appendEntry(ctx, msg, now)
 	if err != nil {
 		return tripsense.Message{}, false, err
@@ -159,6 +164,16 @@ func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index 
 		}
 		if found && nm.Kind == tripsense.KindEdit && slices.Contains(t.Edits, index) {
 			return nil, nil // applied already
+		}
+		if found && nm.Kind != tripsense.KindDelete && meta.deletingUntil > s.cfg.Now().UnixMilli() {
+			// A delete of the target is under way: it was decided and
+			// marked before its append, so it may hold a lower index than
+			// this event. Applying this event first would let an event
+			// after the delete (in index order) succeed.
+			if dup {
+				return nil, nil
+			}
+			return tripsense.Errorf(tripsense.EINVALID, "message %d is being deleted", nm.Target), nil
 		}
 		next := cloneEntry(t)
 		if refused := tripsense.ApplyEvent(ptrIf(&next, found), nm, index, at); refused != nil {
@@ -199,6 +214,7 @@ func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index 
 // version and its retention attributes, kept when the entry is rewritten.
 type entryMeta struct {
 	ver, keepUntil, expiresAt int64
+	deletingUntil             int64 // Unix ms; a delete is under way until then (markDeleting)
 }
 
 // getEntry reads the entry at index with its version (strongly
@@ -213,7 +229,7 @@ func (s *Store) getEntry(ctx context.Context, room string, index int64) (tripsen
 	if err != nil || out.Item == nil || !s.kept(out.Item) {
 		return tripsense.Message{}, entryMeta{}, false, err
 	}
-	meta := entryMeta{getN(out.Item, attrEntryVer), getN(out.Item, attrKeepUntil), getN(out.Item, attrExpiresAt)}
+	meta := entryMeta{getN(out.Item, attrEntryVer), getN(out.Item, attrKeepUntil), getN(out.Item, attrExpiresAt), getN(out.Item, attrDeleting)}
 	return decodeMessage(out.Item), meta, true, nil
 }
 
@@ -284,6 +300,36 @@ func ptrIf(m *tripsense.Message, ok bool) *tripsense.Message {
 		return nil
 	}
 	return m
+}
+
+// deleteMarkTTL is how long a delete's mark on its target holds off other
+// events: longer than a Lambda invocation may run (29 s behind API
+// Gateway), so a delete that crashed between its mark and its apply stops
+// blocking the message after it.
+const deleteMarkTTL = 30 * time.Second
+
+// markDeleting marks the target of a delete that was decided, before the
+// delete is appended (appendDecided): events on the target that apply
+// while the mark holds are refused, whatever their index, so no event
+// appended after the delete succeeds. The mark bumps the version, so an
+// event that read the target before retries and sees it; the delete's own
+// apply rewrites the item without it. A target that is gone is left to the
+// later steps.
+func (s *Store) markDeleting(ctx context.Context, room string, index int64) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.t.Messages),
+		Key:                      map[string]types.AttributeValue{attrRoom: avS(room), attrIndex: avN(index)},
+		UpdateExpression:         aws.String("SET #m = :m ADD #v :one"),
+		ConditionExpression:      aws.String("attribute_exists(#i)"),
+		ExpressionAttributeNames: names("#m", attrDeleting, "#v", attrEntryVer, "#i", attrIndex),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":m": avN(s.cfg.Now().Add(deleteMarkTTL).UnixMilli()), ":one": avN(1),
+		},
+	})
+	if isConditionFailed(err) {
+		return nil
+	}
+	return mapErr("append", err)
 }
 
 // floorUnknown says the keepUntil of the entry below an index was not read.

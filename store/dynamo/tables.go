@@ -78,6 +78,7 @@ const (
 	attrEdits     = "edits"     // messages: indexes of applied edits (NS)
 	attrEntryVer  = "ver"       // messages: bumped by every applied event
 	attrKeepUntil = "keepUntil" // messages: retention, kept until (Unix ms); reads ignore it after
+	attrDeleting  = "deleting"  // messages: a delete is under way until then (Unix ms)
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").
