@@ -124,6 +124,10 @@ type Connection struct {
 	DeviceID    string // DefaultDevice when the client named none
 	ConnectedAt time.Time
 	ExpiresAt   time.Time // after this the connection is treated as gone
+	// Admin says the connection's principal is an admin (it may delete any
+	// message). A runtime that reads the connection from its record on
+	// every frame (AWS) keeps it there; see AdminRecorder.
+	Admin bool
 }
 
 // DedupeTTL is how long the record of a clientMsgId is kept at least.

@@ -221,6 +221,17 @@ type Presence interface {
 	SetExpiry(ctx context.Context, connID string, expiresAt time.Time) error
 }
 
+// AdminRecorder is a Presence that keeps each connection's Admin flag in
+// the connection's record (DynamoDB: the runtime rebuilds the connection
+// from it on every frame). An in-band token refresh records the new
+// token's admin claim through it, so a revoked admin stops moderating on
+// the open connection.
+type AdminRecorder interface {
+	// SetAdmin records admin on the live connection connID; ErrNotFound
+	// when it is unknown or expired.
+	SetAdmin(ctx context.Context, connID string, admin bool) error
+}
+
 // FanoutJob is the fan-out of one stored message to a batch of its room's
 // online connections, handed to a FanoutQueue when the room is too large to
 // push to inside the send (ws.Service.FanoutThreshold). The consumer reads

@@ -205,12 +205,19 @@ func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 // (The lag wrapper splits batch writes, so the cost tests do not use it.)
 func newAWSStackLagged(t *testing.T, gsiLag time.Duration, opts ...func(*gateway.Options)) *awsStack {
 	t.Helper()
+	return newAWSStackConfig(t, gsiLag, dynamo.Config{}, opts...)
+}
+
+// newAWSStackConfig is newAWSStackLagged whose functions' stores use dcfg
+// (its Tables are set here): TRIPSENSE_RETENTION is dcfg.Retention.
+func newAWSStackConfig(t *testing.T, gsiLag time.Duration, dcfg dynamo.Config, opts ...func(*gateway.Options)) *awsStack {
+	t.Helper()
 	endpoint, prefix, st, pres := mustAWSTables(t)
 	s := &awsStack{t: t, prefix: prefix, store: st, presence: pres, logs: &awsLogBuffer{}, options: opts, endpoint: endpoint}
 	s.wsCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
 	s.apiCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
 	s.wsCount, s.apiCount = &dynamo.CallCounter{}, &dynamo.CallCounter{}
-	dcfg := dynamo.Config{Tables: dynamo.TablesWithPrefix(prefix)}
+	dcfg.Tables = dynamo.TablesWithPrefix(prefix)
 	tk, err := auth.NewToken(awsSecret)
 	if err != nil {
 		t.Fatal(err)

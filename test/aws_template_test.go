@@ -407,6 +407,9 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 		if env["TRIPSENSE_TABLE_PREFIX"] != stagePrefix || env["TRIPSENSE_AUTH"] != "token" {
 			t.Errorf("%s: env %v", id, env)
 		}
+		if env["TRIPSENSE_RETENTION"] != "0" {
+			t.Errorf("%s: TRIPSENSE_RETENTION is %v, want the retention param's default 0 (keep everything)", id, env["TRIPSENSE_RETENTION"])
+		}
 		if env["TRIPSENSE_TOKEN_SECRET_PARAM"] != tokenSecretParam {
 			t.Errorf("%s: TRIPSENSE_TOKEN_SECRET_PARAM is %v, want the parameter's name %s", id, env["TRIPSENSE_TOKEN_SECRET_PARAM"], tokenSecretParam)
 		}

@@ -183,6 +183,16 @@ func (s *Service) auth(ctx context.Context, c Conn, f *inFrame) error {
 		}
 		return fmt.Errorf("auth: %w", err)
 	}
+	// Where the connection's admin flag lives in its record (AWS), the new
+	// token's claim replaces it: a revoked admin stops moderating.
+	if ar, ok := s.Presence.(tripsense.AdminRecorder); ok && p.Admin != c.Admin {
+		if err := ar.SetAdmin(ctx, c.ID, p.Admin); err != nil {
+			if tripsense.ErrorCode(err) == tripsense.ENOTFOUND {
+				return tripsense.ErrGone
+			}
+			return fmt.Errorf("auth: %w", err)
+		}
+	}
 	return s.reply(ctx, c, authedFrame(p))
 }
 

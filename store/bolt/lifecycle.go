@@ -319,4 +319,3 @@ func splitMessageKey(k []byte) (string, int64, bool) {
 	index, ok := getU64(k, w+int(n))
 	return room, index, ok
 }
-

@@ -82,6 +82,15 @@ type Config struct {
 	// message has none, cursor updatedAt, and expiresAt of dedupe records
 	// and connections; reads compare expiresAt against it.
 	Now func() time.Time
+	// Retention, when positive, is how long entries of the log are kept:
+	// each entry is written with keepUntil = its createTime + Retention (at
+	// least its predecessor's, so the kept entries of a room are always a
+	// suffix of its log), reads ignore it after that, and DynamoDB TTL
+	// deletes it later (expiresAt), except the newest entry of each room,
+	// which gets its expiresAt only when the next entry is appended: the
+	// head is read from it (see docs/dynamodb.md, Retention). Zero keeps
+	// every entry written from then on.
+	Retention time.Duration
 	// MaxAppendAttempts bounds the conditional writes one Append makes while
 	// it races senders in other processes for the room's next index
 	// (default 100). When they are used up Append returns an ECONFLICT
@@ -94,8 +103,8 @@ type Config struct {
 
 // Validate reports a configuration New or NewPresence cannot work with.
 func (c Config) Validate() error {
-	if c.MaxAppendAttempts < 0 || c.MaxBackoff < 0 {
-		return errors.New("dynamo: MaxAppendAttempts and MaxBackoff must not be negative")
+	if c.MaxAppendAttempts < 0 || c.MaxBackoff < 0 || c.Retention < 0 {
+		return errors.New("dynamo: MaxAppendAttempts, MaxBackoff and Retention must not be negative")
 	}
 	return c.Tables.Validate()
 }

@@ -238,7 +238,7 @@ func (s *Store) appendEvent(ctx context.Context, nm *tripsense.NewMessage, msg t
 // refusal means it was applied already.
 func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index int64, at time.Time, dup bool) (wrote bool, refused, err error) {
 	for attempt := 1; ; attempt++ {
-		t, ver, found, err := s.getEntry(ctx, nm.Room, nm.Target)
+		t, meta, found, err := s.getEntry(ctx, nm.Room, nm.Target)
 		if err != nil {
 			return false, nil, mapErr("append", err)
 		}
@@ -257,7 +257,7 @@ func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index 
 			next.Body, next.EditedAt = t.Body, t.EditedAt
 			slices.Sort(next.Edits)
 		}
-		err = s.putEntry(ctx, &next, ver)
+		err = s.putEntry(ctx, &next, meta)
 		if err == nil {
 			if next.Deleted {
 				for _, e := range t.Edits {
@@ -280,22 +280,32 @@ func (s *Store) applyEvent(ctx context.Context, nm *tripsense.NewMessage, index 
 	}
 }
 
-// getEntry reads the entry at index with its version (strongly consistent).
-func (s *Store) getEntry(ctx context.Context, room string, index int64) (tripsense.Message, int64, bool, error) {
+// entryMeta is what an entry's item holds besides the message: its
+// version and its retention attributes, kept when the entry is rewritten.
+type entryMeta struct {
+	ver, keepUntil, expiresAt int64
+}
+
+// getEntry reads the entry at index with its version (strongly
+// consistent). An entry retention expired is not found, as if TTL had
+// deleted it already.
+func (s *Store) getEntry(ctx context.Context, room string, index int64) (tripsense.Message, entryMeta, bool, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.t.Messages),
 		Key:            map[string]types.AttributeValue{attrRoom: avS(room), attrIndex: avN(index)},
 		ConsistentRead: aws.Bool(true),
 	})
-	if err != nil || out.Item == nil {
-		return tripsense.Message{}, 0, false, err
+	if err != nil || out.Item == nil || !s.kept(out.Item) {
+		return tripsense.Message{}, entryMeta{}, false, err
 	}
-	return decodeMessage(out.Item), getN(out.Item, attrEntryVer), true, nil
+	meta := entryMeta{getN(out.Item, attrEntryVer), getN(out.Item, attrKeepUntil), getN(out.Item, attrExpiresAt)}
+	return decodeMessage(out.Item), meta, true, nil
 }
 
-// putEntry replaces the entry m, which was read at version ver, with the
-// condition that it is still at ver; it writes ver+1.
-func (s *Store) putEntry(ctx context.Context, m *tripsense.Message, ver int64) error {
+// putEntry replaces the entry m, which was read at version meta.ver, with
+// the condition that it is still at that version; it writes ver+1.
+func (s *Store) putEntry(ctx context.Context, m *tripsense.Message, meta entryMeta) error {
+	ver := meta.ver
 	item := map[string]types.AttributeValue{
 		attrRoom:       avS(m.Room),
 		attrIndex:      avN(m.Index),
@@ -309,6 +319,12 @@ func (s *Store) putEntry(ctx context.Context, m *tripsense.Message, ver int64) e
 		item[attrClientMsgID] = avS(m.ClientMsgID)
 	}
 	putLifecycle(item, m)
+	if meta.keepUntil > 0 {
+		item[attrKeepUntil] = avN(meta.keepUntil)
+	}
+	if meta.expiresAt > 0 {
+		item[attrExpiresAt] = avN(meta.expiresAt)
+	}
 	cond := "attribute_exists(#i) AND #v = :v"
 	values := map[string]types.AttributeValue{":v": avN(ver)}
 	if ver == 0 {
@@ -355,17 +371,125 @@ func ptrIf(m *tripsense.Message, ok bool) *tripsense.Message {
 	return m
 }
 
-// Oldest returns 1: this store keeps every entry (retention on AWS is not
-// built yet, see docs/dynamodb.md).
-func (s *Store) Oldest(ctx context.Context, room string) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	return 1, nil
+// floorUnknown says the keepUntil of the entry below an index was not read.
+const floorUnknown = -1
+
+// kept reports whether retention still keeps the entry item: it has no
+// keepUntil (written without retention) or keepUntil is not past.
+func (s *Store) kept(item map[string]types.AttributeValue) bool {
+	k := getN(item, attrKeepUntil)
+	return k == 0 || k >= s.cfg.Now().UnixMilli()
 }
 
-// Prune removes nothing and returns 0: this store keeps every entry
-// (retention on AWS is not built yet, see docs/dynamodb.md).
+// keptFilter is the FilterExpression of reads that ignore expired entries
+// (TTL deletes lazily, often days later); it uses #k and :now (keptValue).
+const keptFilter = "attribute_not_exists(#k) OR #k >= :now"
+
+func (s *Store) keptValue() types.AttributeValue { return avN(s.cfg.Now().UnixMilli()) }
+
+// keepUntilOf reads the keepUntil of the entry at index (0 when it has
+// none), found false when the entry is gone.
+func (s *Store) keepUntilOf(ctx context.Context, room string, index int64) (int64, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.t.Messages),
+		Key:                      map[string]types.AttributeValue{attrRoom: avS(room), attrIndex: avN(index)},
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#k"),
+		ExpressionAttributeNames: names("#k", attrKeepUntil),
+	})
+	if err != nil || out.Item == nil {
+		return 0, false, err
+	}
+	return getN(out.Item, attrKeepUntil), true, nil
+}
+
+// setExpiry gives the entry at index, which is no longer the newest of its
+// room and has keepUntil keep, the TTL attribute expiresAt: the first whole
+// second after keep, so TTL never deletes an entry reads still keep. It bumps the
+// entry's version, so an event rewriting the entry (putEntry) from an
+// older read retries and keeps it. A failure is not the append's: the
+// entry then just stays stored past its retention, still ignored by reads
+// (docs/dynamodb.md, Retention).
+func (s *Store) setExpiry(ctx context.Context, room string, index, keep int64) {
+	if keep <= 0 {
+		return
+	}
+	_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.t.Messages),
+		Key:                      map[string]types.AttributeValue{attrRoom: avS(room), attrIndex: avN(index)},
+		UpdateExpression:         aws.String("SET #e = :e ADD #v :one"),
+		ConditionExpression:      aws.String("attribute_exists(#k) AND attribute_not_exists(#e)"),
+		ExpressionAttributeNames: names("#e", attrExpiresAt, "#k", attrKeepUntil, "#v", attrEntryVer),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":e": avN(keep/1000 + 1), ":one": avN(1),
+		},
+	})
+}
+
+// Oldest returns the lowest index of room that retention keeps, head+1 when
+// it keeps none (1 for an empty room). keepUntil never decreases along a
+// room's log (putMessage), so the kept entries are a suffix: one Query for
+// the lowest stored entry answers when it is kept (the common case: nothing
+// expired, or TTL deleted what did); otherwise a binary search between it
+// and the head, one small GetItem per step (log2 of the expired range).
+// Without retention (Config.Retention 0) it answers 1 with no call:
+// nothing expires. (To stop expiring on a deployment that had retention,
+// set a long retention instead of 0: entries written before still carry
+// expiresAt, and Oldest must keep finding the edge.)
+func (s *Store) Oldest(ctx context.Context, room string) (int64, error) {
+	if s.cfg.Retention <= 0 {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.t.Messages),
+		KeyConditionExpression:    aws.String("#r = :r"),
+		ExpressionAttributeNames:  names("#r", attrRoom, "#i", attrIndex, "#k", attrKeepUntil),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": avS(room)},
+		ProjectionExpression:      aws.String("#i, #k"),
+		ScanIndexForward:          aws.Bool(true),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return 0, mapErr("oldest", err)
+	}
+	if len(out.Items) == 0 {
+		return 1, nil
+	}
+	lo := getN(out.Items[0], attrIndex)
+	if s.kept(out.Items[0]) {
+		return lo, nil
+	}
+	hi, keep, err := s.headKeep(ctx, room)
+	if err != nil {
+		return 0, mapErr("oldest", err)
+	}
+	if keep != 0 && keep < s.cfg.Now().UnixMilli() {
+		return hi + 1, nil // everything expired; the newest entry stays as the head
+	}
+	// lo is expired, hi is kept.
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		k, found, err := s.keepUntilOf(ctx, room, mid)
+		if err != nil {
+			return 0, mapErr("oldest", err)
+		}
+		// Gone means expired: TTL deletes only expired entries.
+		if found && (k == 0 || k >= s.cfg.Now().UnixMilli()) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi, nil
+}
+
+// Prune removes nothing and returns 0: on DynamoDB, retention is
+// Config.Retention (reads ignore expired entries at once, TTL deletes them
+// later), not a pruner.
 func (s *Store) Prune(ctx context.Context, _ time.Time, _ int) (int, error) {
 	return 0, ctx.Err()
 }

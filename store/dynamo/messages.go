@@ -74,13 +74,13 @@ func (s *Store) appendEntry(ctx context.Context, msg tripsense.Message, now time
 
 // appendNew stores msg (no clientMsgId) at the room's next free index.
 func (s *Store) appendNew(ctx context.Context, msg tripsense.Message) (tripsense.Message, bool, error) {
-	head, err := s.head(ctx, msg.Room)
+	head, floor, err := s.headKeep(ctx, msg.Room)
 	if err != nil {
 		return tripsense.Message{}, false, mapErr("append", err)
 	}
 	slot := head + 1
 	for attempt := 1; ; attempt++ {
-		err := s.putMessage(ctx, msg, slot)
+		err := s.putMessage(ctx, msg, slot, floor)
 		if err == nil {
 			msg.Index = slot
 			return msg, false, nil
@@ -89,27 +89,31 @@ func (s *Store) appendNew(ctx context.Context, msg tripsense.Message) (tripsense
 			return tripsense.Message{}, false, mapErr("append", err)
 		}
 		// slot exists now, so slot+1 is a valid next try; the head may be further.
-		if slot, err = s.nextSlot(ctx, msg.Room, slot, attempt); err != nil {
+		if slot, floor, err = s.nextSlot(ctx, msg.Room, slot, attempt); err != nil {
 			return tripsense.Message{}, false, err
 		}
 	}
 }
 
 // nextSlot is called after losing the race for slot: it pauses, re-reads the
-// head and returns the next index to try, or ECONFLICT when the attempts
+// head and returns the next index to try with the keepUntil of the entry
+// below it (floorUnknown when not read), or ECONFLICT when the attempts
 // are used up.
-func (s *Store) nextSlot(ctx context.Context, room string, slot int64, attempt int) (int64, error) {
+func (s *Store) nextSlot(ctx context.Context, room string, slot int64, attempt int) (int64, int64, error) {
 	if attempt >= s.cfg.MaxAppendAttempts {
-		return 0, tripsense.Errorf(tripsense.ECONFLICT, "room %s is busy; retry the send (with the same clientMsgId)", room)
+		return 0, 0, tripsense.Errorf(tripsense.ECONFLICT, "room %s is busy; retry the send (with the same clientMsgId)", room)
 	}
 	if err := pause(ctx, attempt, s.cfg.MaxBackoff); err != nil {
-		return 0, mapErr("append", err)
+		return 0, 0, mapErr("append", err)
 	}
-	head, err := s.head(ctx, room)
+	head, keep, err := s.headKeep(ctx, room)
 	if err != nil {
-		return 0, mapErr("append", err)
+		return 0, 0, mapErr("append", err)
 	}
-	return max(slot+1, head+1), nil
+	if head >= slot {
+		return head + 1, keep, nil
+	}
+	return slot + 1, floorUnknown, nil
 }
 
 // appendOnce stores msg, which has a clientMsgId, at most once.
@@ -133,13 +137,22 @@ func (s *Store) nextSlot(ctx context.Context, room string, slot int64, attempt i
 // moves on if someone else took the index meanwhile.
 func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.Time) (tripsense.Message, bool, error) {
 	sender := dedupeSender(msg.UserID, msg.ClientMsgID)
-	slot, claimed, err := s.claim(ctx, msg, sender, now)
+	slot, floor, claimed, err := s.claim(ctx, msg, sender, now)
 	if err != nil {
 		return tripsense.Message{}, false, err
 	}
 	check := !claimed // an adopted claim may already hold our message
 	for attempt := 1; ; attempt++ {
 		if check {
+			// With retention, the head is read first: an index at or
+			// below it was written (indexes have no gaps), so if it holds
+			// nothing now, TTL deleted its entry.
+			head := int64(-1)
+			if s.cfg.Retention > 0 {
+				if head, err = s.head(ctx, msg.Room); err != nil {
+					return tripsense.Message{}, false, mapErr("append", err)
+				}
+			}
 			got, found, err := s.getMessage(ctx, msg.Room, slot)
 			if err != nil {
 				return tripsense.Message{}, false, mapErr("append", err)
@@ -147,9 +160,20 @@ func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.
 			if found && got.UserID == msg.UserID && got.ClientMsgID == msg.ClientMsgID {
 				return got, true, nil
 			}
+			if !found && slot <= head {
+				// Never write below the head again. The entry that expired
+				// was this send's: the claim is live (younger than
+				// DedupeTTL), and another sender's entry at its index,
+				// written after the claim, expires only Retention after
+				// it, so with Retention >= DedupeTTL (what
+				// TRIPSENSE_RETENTION requires) the claim would have been
+				// moved first.
+				msg.Index = slot
+				return msg, true, nil
+			}
 			if found {
 				var moved bool
-				if slot, moved, err = s.moveClaim(ctx, msg, sender, slot, now, attempt); err != nil {
+				if slot, floor, moved, err = s.moveClaim(ctx, msg, sender, slot, now, attempt); err != nil {
 					return tripsense.Message{}, false, err
 				}
 				// A claim another attempt of this send moved may already hold
@@ -158,7 +182,7 @@ func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.
 				continue
 			}
 		}
-		err := s.putMessage(ctx, msg, slot)
+		err := s.putMessage(ctx, msg, slot, floor)
 		if err == nil {
 			msg.Index = slot
 			return msg, false, nil
@@ -166,7 +190,7 @@ func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.
 		if !isConditionFailed(err) {
 			return tripsense.Message{}, false, mapErr("append", err)
 		}
-		check = true
+		check, floor = true, floorUnknown
 		if attempt >= s.cfg.MaxAppendAttempts {
 			return tripsense.Message{}, false, tripsense.Errorf(tripsense.ECONFLICT, "room %s is busy; retry the send (with the same clientMsgId)", msg.Room)
 		}
@@ -178,12 +202,13 @@ func (s *Store) appendOnce(ctx context.Context, msg tripsense.Message, now time.
 func dedupeSender(user, clientMsgID string) string { return user + "#" + clientMsgID }
 
 // claim creates the dedupe record for msg at head+1 and returns that index
-// with claimed true, or returns the index of the live record that exists.
-func (s *Store) claim(ctx context.Context, msg tripsense.Message, sender string, now time.Time) (int64, bool, error) {
+// with the head's keepUntil and claimed true, or returns the index of the
+// live record that exists (floor unknown).
+func (s *Store) claim(ctx context.Context, msg tripsense.Message, sender string, now time.Time) (int64, int64, bool, error) {
 	for attempt := 1; ; attempt++ {
-		head, err := s.head(ctx, msg.Room)
+		head, keep, err := s.headKeep(ctx, msg.Room)
 		if err != nil {
-			return 0, false, mapErr("append", err)
+			return 0, 0, false, mapErr("append", err)
 		}
 		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.t.Dedupe),
@@ -201,21 +226,21 @@ func (s *Store) claim(ctx context.Context, msg tripsense.Message, sender string,
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": avN(now.Unix())},
 		})
 		if err == nil {
-			return head + 1, true, nil
+			return head + 1, keep, true, nil
 		}
 		if !isConditionFailed(err) {
-			return 0, false, mapErr("append", err)
+			return 0, 0, false, mapErr("append", err)
 		}
 		idx, found, err := s.claimedIndex(ctx, msg.Room, sender, now)
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		if found {
-			return idx, false, nil
+			return idx, floorUnknown, false, nil
 		}
 		// The record expired or vanished between the two calls: claim again.
 		if attempt >= s.cfg.MaxAppendAttempts {
-			return 0, false, tripsense.Errorf(tripsense.ECONFLICT, "room %s is busy; retry the send", msg.Room)
+			return 0, 0, false, tripsense.Errorf(tripsense.ECONFLICT, "room %s is busy; retry the send", msg.Room)
 		}
 	}
 }
@@ -241,11 +266,12 @@ func (s *Store) claimedIndex(ctx context.Context, room, sender string, now time.
 // moveClaim moves the dedupe record from slot (which holds another
 // sender's message) to the next index to try, with the condition that it
 // still names slot. If another attempt of the same send moved it first, it
-// returns where that attempt moved it, with moved false.
-func (s *Store) moveClaim(ctx context.Context, msg tripsense.Message, sender string, slot int64, now time.Time, attempt int) (int64, bool, error) {
-	next, err := s.nextSlot(ctx, msg.Room, slot, attempt)
+// returns where that attempt moved it, with moved false. floor is the
+// keepUntil of the entry below the index returned (floorUnknown: not read).
+func (s *Store) moveClaim(ctx context.Context, msg tripsense.Message, sender string, slot int64, now time.Time, attempt int) (next, floor int64, moved bool, err error) {
+	next, floor, err = s.nextSlot(ctx, msg.Room, slot, attempt)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.t.Dedupe),
@@ -258,24 +284,28 @@ func (s *Store) moveClaim(ctx context.Context, msg tripsense.Message, sender str
 		},
 	})
 	if err == nil {
-		return next, true, nil
+		return next, floor, true, nil
 	}
 	if !isConditionFailed(err) {
-		return 0, false, mapErr("append", err)
+		return 0, 0, false, mapErr("append", err)
 	}
 	idx, found, err := s.claimedIndex(ctx, msg.Room, sender, now)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
+	floor = floorUnknown
 	if !found {
 		// Expired under us (a send older than DedupeTTL): start a fresh claim.
-		idx, _, err = s.claim(ctx, msg, sender, now)
+		idx, floor, _, err = s.claim(ctx, msg, sender, now)
 	}
-	return idx, false, err
+	return idx, floor, false, err
 }
 
-// putMessage writes msg at index if that index is free.
-func (s *Store) putMessage(ctx context.Context, msg tripsense.Message, index int64) error {
+// putMessage writes msg at index if that index is free. With retention the
+// entry gets keepUntil (at least floor, the keepUntil of the entry at
+// index-1; floorUnknown reads it) but no expiresAt: it is the newest entry.
+// Once it is written, the entry below it gets its expiresAt (setExpiry).
+func (s *Store) putMessage(ctx context.Context, msg tripsense.Message, index, floor int64) error {
 	item := map[string]types.AttributeValue{
 		attrRoom:       avS(msg.Room),
 		attrIndex:      avN(index),
@@ -288,12 +318,24 @@ func (s *Store) putMessage(ctx context.Context, msg tripsense.Message, index int
 		item[attrClientMsgID] = avS(msg.ClientMsgID)
 	}
 	putLifecycle(item, &msg)
+	if s.cfg.Retention > 0 {
+		if floor == floorUnknown && index > 1 {
+			var err error
+			if floor, _, err = s.keepUntilOf(ctx, msg.Room, index-1); err != nil {
+				return err
+			}
+		}
+		item[attrKeepUntil] = avN(max(msg.CreateTime.Add(s.cfg.Retention).UnixMilli(), floor))
+	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.t.Messages),
 		Item:                     item,
 		ConditionExpression:      aws.String("attribute_not_exists(#i)"),
 		ExpressionAttributeNames: names("#i", attrIndex),
 	})
+	if err == nil && index > 1 && s.cfg.Retention > 0 {
+		s.setExpiry(ctx, msg.Room, index-1, floor)
+	}
 	return err
 }
 
@@ -332,6 +374,13 @@ func (s *Store) Head(ctx context.Context, room string) (int64, error) {
 }
 
 func (s *Store) head(ctx context.Context, room string) (int64, error) {
+	h, _, err := s.readHead(ctx, room, true)
+	return h, err
+}
+
+// headKeep returns the head of room and its entry's keepUntil (0 when it
+// has none), strongly consistent.
+func (s *Store) headKeep(ctx context.Context, room string) (int64, int64, error) {
 	return s.readHead(ctx, room, true)
 }
 
@@ -344,31 +393,34 @@ func (s *Store) headAtLeast(ctx context.Context, room string, want int64) (int64
 	if want <= 0 {
 		return 0, nil
 	}
-	h, err := s.readHead(ctx, room, false)
+	h, _, err := s.readHead(ctx, room, false)
 	if err != nil || h >= want {
 		return h, err
 	}
-	return s.readHead(ctx, room, true)
+	return s.head(ctx, room)
 }
 
-func (s *Store) readHead(ctx context.Context, room string, consistent bool) (int64, error) {
+// readHead reads the newest entry of room: its index (0 when the room is
+// empty) and keepUntil. The newest entry never has an expiresAt, so TTL
+// never deletes it and the head never moves back.
+func (s *Store) readHead(ctx context.Context, room string, consistent bool) (int64, int64, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.t.Messages),
 		KeyConditionExpression:    aws.String("#r = :r"),
-		ExpressionAttributeNames:  names("#r", attrRoom, "#i", attrIndex),
+		ExpressionAttributeNames:  names("#r", attrRoom, "#i", attrIndex, "#k", attrKeepUntil),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":r": avS(room)},
-		ProjectionExpression:      aws.String("#i"),
+		ProjectionExpression:      aws.String("#i, #k"),
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(1),
 		ConsistentRead:            aws.Bool(consistent),
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(out.Items) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	return getN(out.Items[0], attrIndex), nil
+	return getN(out.Items[0], attrIndex), getN(out.Items[0], attrKeepUntil), nil
 }
 
 // MessagesAfter returns up to limit messages of room with index > after,
@@ -406,9 +458,11 @@ func (s *Store) queryMessages(ctx context.Context, room, cond string, bound int6
 		page, err := s.db.Query(ctx, &dynamodb.QueryInput{
 			TableName:                aws.String(s.t.Messages),
 			KeyConditionExpression:   aws.String(cond),
-			ExpressionAttributeNames: names("#r", attrRoom, "#i", attrIndex),
+			FilterExpression:         aws.String(keptFilter),
+			ExpressionAttributeNames: names("#r", attrRoom, "#i", attrIndex, "#k", attrKeepUntil),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":r": avS(room), ":b": &types.AttributeValueMemberN{Value: strconv.FormatInt(bound, 10)},
+				":now": s.keptValue(),
 			},
 			ScanIndexForward:  aws.Bool(forward),
 			Limit:             aws.Int32(int32(min(limit-len(out), 1<<30))),

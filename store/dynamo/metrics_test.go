@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/store/dynamo"
@@ -127,6 +128,55 @@ func TestCallsPerOperation(t *testing.T) {
 	measure("Join, user with 1 connection", 4, func() error { return p.Join(ctx, "u1", "r9") })
 	measure("Leave, user with 1 connection", 3, func() error { return p.Leave(ctx, "u1", "r9") })
 	measure("Unregister, 5 rooms", 5, func() error { _, _, err := p.Unregister(ctx, "c1"); return err })
+	measure("SetAdmin (auth refresh changing the admin claim)", 1, func() error {
+		if _, err := p.Register(ctx, conn("c3", "u3", clk), nil, nil, nil); err != nil {
+			return err
+		}
+		counter.Reset()
+		return p.SetAdmin(ctx, "c3", true)
+	})
+
+	// With retention (Config.Retention): every Append also gives the entry
+	// below its expiresAt; Oldest reads the lowest entry, and over an
+	// expired range (not yet deleted by TTL) searches it.
+	const retention = 720 * time.Hour
+	rcfg := cfg
+	rcfg.Retention = retention
+	rs, rfill := dynamo.New(counted, rcfg), dynamo.New(sharedClient(), rcfg)
+	for i := range 300 {
+		storetest.MustAppendNew(t, rfill, tripsense.NewMessage{Room: "kept", UserID: "u2", Body: "x", Type: "text",
+			CreateTime: clk.Now().Add(-2*retention + time.Duration(i)*time.Second)})
+	}
+	rsend := func(room, cmid string) func() error {
+		return func() error {
+			_, _, err := rs.Append(ctx, tripsense.NewMessage{Room: room, UserID: "u1", Body: strings.Repeat("b", 200), Type: "text message", ClientMsgID: cmid})
+			return err
+		}
+	}
+	measure("retention: Oldest, 300 entries all expired (TTL not run yet)", 0, func() error {
+		o, err := rs.Oldest(ctx, "kept")
+		if err == nil && o != 301 {
+			err = fmt.Errorf("oldest %d, want 301", o)
+		}
+		return err
+	})
+	measure("retention: Append, no clientMsgId", 3, rsend("kept", ""))
+	measure("retention: Append, new clientMsgId", 4, rsend("kept", "rc-1"))
+	measure("retention: Oldest, 300 expired below 2 kept (TTL not run yet)", 0, func() error {
+		o, err := rs.Oldest(ctx, "kept")
+		if err == nil && o != 301 {
+			err = fmt.Errorf("oldest %d, want 301", o)
+		}
+		return err
+	})
+	measure("retention: Oldest, lowest entry kept", 1, func() error { _, err := rs.Oldest(ctx, "r0"); return err })
+	measure("retention: MessagesAfter(0) over 300 expired + 2 kept", 0, func() error {
+		msgs, err := rs.MessagesAfter(ctx, "kept", 0, 100)
+		if err == nil && len(msgs) != 2 {
+			err = fmt.Errorf("%d messages, want 2", len(msgs))
+		}
+		return err
+	})
 
 	t.Logf("DynamoDB calls per operation (capacity units as dynalite reports them):\n| operation | calls | by API | capacity units |\n|---|---|---|---|\n%s",
 		strings.Join(report, "\n"))

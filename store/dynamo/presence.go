@@ -104,6 +104,9 @@ func (p *Presence) Register(ctx context.Context, conn tripsense.Connection, room
 	if conn.DeviceID != tripsense.DefaultDevice {
 		item[attrDeviceID] = avS(conn.DeviceID)
 	}
+	if conn.Admin {
+		item[attrAdmin] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	_, err := p.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(p.t.Connections),
 		Item:                      item,
@@ -418,6 +421,7 @@ func decodeConnection(item map[string]types.AttributeValue) tripsense.Connection
 		UserID:      getS(item, attrUserID),
 		DeviceID:    getS(item, attrDeviceID),
 		ConnectedAt: getTime(item, attrConnectedAt),
+		Admin:       getBool(item, attrAdmin),
 	}
 	if e := getN(item, attrExpiresAt); e != 0 {
 		c.ExpiresAt = time.Unix(e, 0).UTC()
@@ -436,8 +440,8 @@ func (p *Presence) Get(ctx context.Context, connID string) (tripsense.Connection
 		TableName:                aws.String(p.t.Connections),
 		Key:                      map[string]types.AttributeValue{attrConnID: avS(connID)},
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#c, #u, #d, #ca, #e"),
-		ExpressionAttributeNames: names("#c", attrConnID, "#u", attrUserID, "#d", attrDeviceID, "#ca", attrConnectedAt, "#e", attrExpiresAt),
+		ProjectionExpression:     aws.String("#c, #u, #d, #ca, #e, #a"),
+		ExpressionAttributeNames: names("#c", attrConnID, "#u", attrUserID, "#d", attrDeviceID, "#ca", attrConnectedAt, "#e", attrExpiresAt, "#a", attrAdmin),
 	})
 	if err != nil {
 		return tripsense.Connection{}, mapErr("get connection", err)
@@ -696,6 +700,31 @@ func (p *Presence) writeBatch(ctx context.Context, table string, reqs []types.Wr
 		}
 	}
 	return nil
+}
+
+var _ tripsense.AdminRecorder = (*Presence)(nil)
+
+// SetAdmin records the admin flag on the live connection's item (what Get,
+// and so every frame, reads): one conditional UpdateItem. It returns
+// ErrNotFound when the connection is unknown or expired.
+func (p *Presence) SetAdmin(ctx context.Context, connID string, admin bool) error {
+	update, values := "REMOVE #a", map[string]types.AttributeValue{":now": avN(p.cfg.Now().Unix())}
+	if admin {
+		update = "SET #a = :t"
+		values[":t"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.Connections),
+		Key:                       map[string]types.AttributeValue{attrConnID: avS(connID)},
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(#c) AND #e > :now"),
+		ExpressionAttributeNames:  names("#a", attrAdmin, "#c", attrConnID, "#e", attrExpiresAt),
+		ExpressionAttributeValues: values,
+	})
+	if isConditionFailed(err) {
+		return tripsense.ErrNotFound
+	}
+	return mapErr("set admin", err)
 }
 
 // SetExpiry moves the expiry of a live connection (an in-band token

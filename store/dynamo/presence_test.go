@@ -533,3 +533,41 @@ func TestPresenceSetExpiry(t *testing.T) {
 		t.Fatalf("expired connection: %v", err)
 	}
 }
+
+// TestPresenceAdminFlag: the connection record keeps the principal's admin
+// flag (Get, which every frame on AWS reads, returns it), and SetAdmin (the
+// in-band token refresh) replaces it; an unknown or expired connection is
+// ErrNotFound.
+func TestPresenceAdminFlag(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	clk := newClock()
+	p := newPresence(t, sharedClient(), clk)
+	a := conn("ca", "ops", clk)
+	a.Admin = true
+	mustRegister(t, p, a, []string{"r1"}, nil)
+	mustRegister(t, p, conn("cu", "u1", clk), []string{"r1"}, nil)
+	for id, want := range map[string]bool{"ca": true, "cu": false} {
+		if got, err := p.Get(ctx, id); err != nil || got.Admin != want {
+			t.Fatalf("Get(%s) = %+v, %v; want Admin %v", id, got, err, want)
+		}
+	}
+	if err := p.SetAdmin(ctx, "ca", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetAdmin(ctx, "cu", true); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"ca": false, "cu": true} {
+		if got, err := p.Get(ctx, id); err != nil || got.Admin != want {
+			t.Fatalf("after SetAdmin: Get(%s) = %+v, %v; want Admin %v", id, got, err, want)
+		}
+	}
+	if err := p.SetAdmin(ctx, "nope", true); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		t.Fatalf("unknown connection: %v", err)
+	}
+	clk.Add(4 * time.Hour)
+	if err := p.SetAdmin(ctx, "cu", false); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		t.Fatalf("expired connection: %v", err)
+	}
+}

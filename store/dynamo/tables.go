@@ -62,6 +62,7 @@ const (
 	// connections, userConnections entries and readCursors items of a
 	// named device; absent for the default device.
 	attrDeviceID = "deviceId"
+	attrAdmin    = "admin" // connections: the principal is an admin (BOOL, only when true)
 
 	// messages: the lifecycle of entries (lifecycle.go)
 	attrKind      = "kind"      // "" for a message, edit, delete, reaction
@@ -78,6 +79,7 @@ const (
 	attrEntryVer  = "ver"       // messages: bumped by every applied event
 	attrLock      = "lk"        // messages: the event holding the message (lifecycle.go lockTarget)
 	attrLockUntil = "lkx"       // messages: when that hold lapses (unix ms)
+	attrKeepUntil = "keepUntil" // messages: retention, kept until (Unix ms); reads ignore it after
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").
@@ -113,9 +115,10 @@ func TableSpecs() []TableSpec {
 	s, n := "S", "N"
 	return []TableSpec{
 		{
-			Base:  BaseMessages,
-			Hash:  KeyAttr{attrRoom, s},
-			Range: KeyAttr{attrIndex, n},
+			Base:         BaseMessages,
+			Hash:         KeyAttr{attrRoom, s},
+			Range:        KeyAttr{attrIndex, n},
+			TTLAttribute: attrExpiresAt, // retention: set on every entry but the newest
 		},
 		{
 			Base:         BaseDedupe,

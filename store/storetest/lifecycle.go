@@ -274,6 +274,10 @@ func testRetentionEdges(t *testing.T, h *harness) {
 	if h.opts.NoRetention {
 		t.Skip("this store keeps every entry")
 	}
+	if h.opts.OpenExpiring != nil {
+		testRetentionExpiring(t, h)
+		return
+	}
 	s, _ := h.open(t)
 	ctx := context.Background()
 	const room = "retain"
@@ -325,6 +329,90 @@ func testRetentionEdges(t *testing.T, h *harness) {
 	}
 	if m := MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "alice", Body: "new", Type: "text"}); m.Index != 6 {
 		t.Fatalf("next index after pruning everything = %d, want 6", m.Index)
+	}
+	if got := MustMessagesAfter(t, s, "other", 0, 10); len(got) != 1 {
+		t.Fatalf("a newer room lost entries: %+v", got)
+	}
+}
+
+// testRetentionExpiring is testRetentionEdges for a store whose entries
+// expire by the clock (RunOptions.OpenExpiring): every check runs twice,
+// once while the expired entries are still stored (reads must ignore them)
+// and once after the sweep deleted them (as TTL does later).
+func testRetentionExpiring(t *testing.T, h *harness) {
+	ctx := context.Background()
+	const room, retention = "retain", time.Hour
+	t0 := baseTime.Truncate(time.Millisecond)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	setNow := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	s, sweep := h.opts.OpenExpiring(t, retention, clock)
+	t.Cleanup(func() { _ = s.Close() })
+	for i := range 5 {
+		MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "alice", Body: fmt.Sprintf("m%d", i+1), Type: "text",
+			ClientMsgID: fmt.Sprintf("c%d", i+1), CreateTime: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	MustAppendNew(t, s, tripsense.NewMessage{Room: "other", UserID: "bob", Body: "keep", Type: "text", CreateTime: t0.Add(time.Hour)})
+	if o, err := s.Oldest(ctx, room); err != nil || o != 1 {
+		t.Fatalf("Oldest before expiry = %d, %v; want 1", o, err)
+	}
+	// The cutoff (now - retention) is exclusive: the entry created at it stays.
+	setNow(t0.Add(2*time.Minute + retention))
+	for _, swept := range []bool{false, true} {
+		if swept {
+			sweep()
+		}
+		if o, err := s.Oldest(ctx, room); err != nil || o != 3 {
+			t.Fatalf("swept=%v: Oldest = %d, %v; want 3", swept, o, err)
+		}
+		if got := MustMessagesAfter(t, s, room, 0, 10); len(got) != 3 || got[0].Index != 3 {
+			t.Fatalf("swept=%v: MessagesAfter(0) after expiry: %+v", swept, got)
+		}
+		if got := MustMessagesBefore(t, s, room, 5, 10); len(got) != 2 || got[0].Index != 3 {
+			t.Fatalf("swept=%v: MessagesBefore(5) after expiry: %+v", swept, got)
+		}
+		if h := MustHead(t, s, room); h != 5 {
+			t.Fatalf("swept=%v: head moved back: %d", swept, h)
+		}
+		// A retry of an expired message is still a duplicate of its index.
+		again, dup, err := s.Append(ctx, tripsense.NewMessage{Room: room, UserID: "alice", Body: "m1", Type: "text", ClientMsgID: "c1"})
+		if err != nil || !dup || again.Index != 1 {
+			t.Fatalf("swept=%v: retry of an expired message: %+v dup=%v err=%v", swept, again, dup, err)
+		}
+		// An event on an expired message is refused.
+		wantCode(t, "edit of an expired message", errOf(event(s, tripsense.KindEdit, room, "alice", 1, "x", "", false, false)), tripsense.EINVALID)
+	}
+	// Everything old expires and is deleted: the head stays, the next index
+	// follows it (the newest entry is never deleted, so an index is never
+	// handed out twice), and that entry's predecessor goes next.
+	setNow(t0.Add(30*time.Minute + retention))
+	for _, swept := range []bool{false, true} {
+		if swept {
+			sweep()
+		}
+		if o, err := s.Oldest(ctx, room); err != nil || o != 6 {
+			t.Fatalf("swept=%v: Oldest after everything expired = %d, %v; want head+1 = 6", swept, o, err)
+		}
+		if got := MustMessagesAfter(t, s, room, 0, 10); len(got) != 0 {
+			t.Fatalf("swept=%v: entries left: %+v", swept, got)
+		}
+		if h := MustHead(t, s, room); h != 5 {
+			t.Fatalf("swept=%v: head after everything expired = %d, want 5", swept, h)
+		}
+	}
+	if m := MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "alice", Body: "new", Type: "text"}); m.Index != 6 {
+		t.Fatalf("next index after everything expired = %d, want 6", m.Index)
+	}
+	sweep()
+	if m := MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "alice", Body: "newer", Type: "text"}); m.Index != 7 {
+		t.Fatalf("next index after the sweep = %d, want 7", m.Index)
+	}
+	if o, err := s.Oldest(ctx, room); err != nil || o != 6 {
+		t.Fatalf("Oldest with two new entries = %d, %v; want 6", o, err)
+	}
+	if got := MustMessagesAfter(t, s, room, 0, 10); len(got) != 2 || got[0].Index != 6 || got[1].Body != "newer" {
+		t.Fatalf("new entries: %+v", got)
 	}
 	if got := MustMessagesAfter(t, s, "other", 0, 10); len(got) != 1 {
 		t.Fatalf("a newer room lost entries: %+v", got)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 )
@@ -28,6 +29,12 @@ type RunOptions struct {
 	// NoRetention skips the retention subtests, for a store that keeps
 	// every entry (Oldest is always 1, Prune removes nothing).
 	NoRetention bool
+	// OpenExpiring, when set, says the store retains by time instead of by
+	// Prune (DynamoDB TTL): an entry expires retention after its
+	// createTime, by the clock now, and reads ignore it from then on; sweep
+	// deletes the expired entries the store lets TTL delete, as TTL does
+	// (lazily). The retention subtest then runs on a store opened with it.
+	OpenExpiring func(t *testing.T, retention time.Duration, now func() time.Time) (s tripsense.Store, sweep func())
 }
 
 // Run runs the whole suite, including close and reopen. newOpener is called

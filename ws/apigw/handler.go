@@ -196,7 +196,7 @@ func (h *Handler) connect(ctx context.Context, log *slog.Logger, req events.APIG
 		return status(http.StatusUnauthorized, err)
 	}
 	rc := &req.RequestContext
-	c := tripsense.Connection{ID: rc.ConnectionID, UserID: p.UserID, DeviceID: device, ConnectedAt: h.now().UTC()}
+	c := tripsense.Connection{ID: rc.ConnectionID, UserID: p.UserID, DeviceID: device, ConnectedAt: h.now().UTC(), Admin: p.Admin}
 	// The connection lives no longer than its token: once its record
 	// expires, frames on it find no connection and it is deleted.
 	if !p.Expires.IsZero() && p.Expires.Before(c.ConnectedAt.Add(tripsense.ConnectionTTL)) {
@@ -324,7 +324,7 @@ func (h *Handler) frame(ctx context.Context, log *slog.Logger, req events.APIGat
 		log.Error("connection lookup failed", "err", err)
 		return status(http.StatusInternalServerError, err)
 	}
-	err = h.Service.Handle(ctx, ws.Conn{ID: id, UserID: c.UserID, DeviceID: c.DeviceID}, body(req))
+	err = h.Service.Handle(ctx, ws.Conn{ID: id, UserID: c.UserID, DeviceID: c.DeviceID, Admin: c.Admin}, body(req))
 	switch {
 	case err == nil:
 	case tripsense.ErrorCode(err) == tripsense.EGONE:

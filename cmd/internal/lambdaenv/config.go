@@ -70,6 +70,11 @@ type Config struct {
 	// PushTimeout bounds one push, retries included (TRIPSENSE_PUSH_TIMEOUT,
 	// a Go duration, default 5s).
 	PushTimeout time.Duration
+	// Retention (TRIPSENSE_RETENTION, a Go duration such as 720h; default 0,
+	// keep everything) is how long messages and events are kept: entries
+	// are written with their expiry, reads ignore expired ones and DynamoDB
+	// TTL deletes them (dynamo.Config.Retention).
+	Retention time.Duration
 	// LogLevel is TRIPSENSE_LOG_LEVEL: debug, info (default), warn, error.
 	LogLevel slog.Level
 }
@@ -141,6 +146,11 @@ func Read(getenv func(string) string) (Config, []error) {
 			errs = append(errs, fmt.Errorf("TRIPSENSE_PUSH_TIMEOUT %q: want a duration such as 5s", v))
 		}
 	}
+	if v := getenv("TRIPSENSE_RETENTION"); v != "" {
+		if c.Retention, err = time.ParseDuration(v); err != nil {
+			errs = append(errs, fmt.Errorf("TRIPSENSE_RETENTION %q: want a duration such as 720h (0 keeps everything)", v))
+		}
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(EnvOr(getenv, "TRIPSENSE_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("TRIPSENSE_LOG_LEVEL: %w", err))
 	}
@@ -193,6 +203,9 @@ func (c Config) Check(devIdentity string) []error {
 	}
 	if c.PushTimeout <= 0 || c.PushTimeout > 29*time.Second {
 		errs = append(errs, errors.New("TRIPSENSE_PUSH_TIMEOUT must be in (0, 29s]"))
+	}
+	if c.Retention < 0 || (c.Retention > 0 && c.Retention < tripsense.DedupeTTL) {
+		errs = append(errs, fmt.Errorf("TRIPSENSE_RETENTION %s: must be 0 (keep everything) or at least %s (how long a clientMsgId is remembered: a retried send must find its message or know it expired)", c.Retention, tripsense.DedupeTTL))
 	}
 	return errs
 }

@@ -82,6 +82,12 @@ func TestConfigFromEnv(t *testing.T) {
 		{"push timeout", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "2s"}, "", func(c C) bool { return c.PushTimeout == 2*time.Second }},
 		{"push timeout out of range", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "1m"}, "TRIPSENSE_PUSH_TIMEOUT", nil},
 		{"bad push timeout", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "5"}, "want a duration", nil},
+		{"retention", map[string]string{"TRIPSENSE_RETENTION": "720h"}, "", func(c C) bool { return c.Retention == 720*time.Hour }},
+		{"no retention", map[string]string{"TRIPSENSE_RETENTION": "0"}, "", func(c C) bool { return c.Retention == 0 }},
+		{"bad retention", map[string]string{"TRIPSENSE_RETENTION": "30d"}, "TRIPSENSE_RETENTION", nil},
+		{"negative retention", map[string]string{"TRIPSENSE_RETENTION": "-1h"}, "must be 0", nil},
+		{"retention below the dedupe window", map[string]string{"TRIPSENSE_RETENTION": "1h"}, "at least 24h0m0s", nil},
+		{"retention of the dedupe window", map[string]string{"TRIPSENSE_RETENTION": "24h"}, "", func(c C) bool { return c.Retention == 24*time.Hour }},
 		{"log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "debug"}, "", func(c C) bool { return c.LogLevel.String() == "DEBUG" }},
 		{"bad log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "chatty"}, "TRIPSENSE_LOG_LEVEL", nil},
 		{"allowed origins", map[string]string{"TRIPSENSE_ALLOWED_ORIGINS": "https://App.example.com,http://localhost:5173"}, "", func(c C) bool {

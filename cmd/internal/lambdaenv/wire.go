@@ -56,7 +56,7 @@ func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, er
 			o.BaseEndpoint = aws.String(c.DynamoEndpoint)
 		}
 	})
-	dcfg := dynamo.Config{Tables: c.Tables}
+	dcfg := dynamo.Config{Tables: c.Tables, Retention: c.Retention}
 	if err := dcfg.Validate(); err != nil {
 		return nil, err
 	}
