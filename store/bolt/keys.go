@@ -17,10 +17,13 @@ var (
 	bucketLastRead     = []byte("lastRead")    // read cursors by user, room
 	bucketLastReadRoom = []byte("lastReadByRoom")
 	bucketOldest       = []byte("oldest") // room -> lowest index retention kept
+	bucketRooms        = []byte("rooms")  // room -> metadata (rooms.go)
+	bucketOutbox       = []byte("outbox") // seq -> webhook event state (outbox.go)
 )
 
 var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
-	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketOldest}
+	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketOldest,
+	bucketRooms, bucketOutbox}
 
 // Composite keys: every component but the last is prefixed with its length
 // as a uvarint (a prefix-free code), so the keys of one first component are
