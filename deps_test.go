@@ -31,6 +31,7 @@ func TestDependencyRule(t *testing.T) {
 		"./auth":      {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/"},
 		"./ws/local":  {mod + "/store", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
 		"./ws/apigw":  {mod + "/store", mod + "/api", mod + "/ws/local", mod + "/cmd", "go.etcd.io/bbolt", "github.com/gobwas/ws"},
+		"./webhook":   {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi", "github.com/coder/websocket"},
 		"./store/...": {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", "github.com/coder/websocket", "github.com/go-chi"},
 	}
 	for pattern, bad := range forbidden {

@@ -82,6 +82,9 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (413 beyond). 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Webhooks, when set, serves GET /v1/webhooks and POST
+	// /v1/webhooks/replay (admins); nil answers them 404.
+	Webhooks Webhooks
 	// RatePerMinute bounds the /v1 requests of one client IP per minute
 	// (429 rate_limited beyond, with Retry-After). 0 disables the limit.
 	RatePerMinute int
@@ -121,13 +124,15 @@ type server struct {
 	log     *slog.Logger
 	ready   func() bool
 	maxBody int64
+	// webhooks is nil when none are configured
+	webhooks Webhooks
 }
 
 func newRouter(cfg Config) *chi.Mux {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &server{sync: cfg.Sync, members: cfg.Members, reads: cfg.Reads, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes}
+	s := &server{sync: cfg.Sync, members: cfg.Members, reads: cfg.Reads, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes, webhooks: cfg.Webhooks}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -168,6 +173,8 @@ func newRouter(cfg Config) *chi.Mux {
 		r.Group(func(r chi.Router) {
 			r.Use(s.adminOnly)
 			r.Delete("/v1/users/{userId}", s.deleteUser)
+			r.Get("/v1/webhooks", s.getWebhooks)
+			r.Post("/v1/webhooks/replay", s.postWebhookReplay)
 		})
 	})
 	return r

@@ -1,9 +1,20 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/api"
+	"github.com/tripsense/tripsense/store/memory"
+	"github.com/tripsense/tripsense/store/storetest"
+	catchup "github.com/tripsense/tripsense/sync"
 )
 
 // TestRoomRoutes: a user creates a room with two members and lists them
@@ -89,5 +100,63 @@ func TestRoomRoutes(t *testing.T) {
 		if !strings.Contains(string(res.body), want) {
 			t.Fatalf("dave's catch-up lacks %s: %s", want, res.body)
 		}
+	}
+}
+
+type fakeOutbox struct{ st *memory.Store }
+
+func (f fakeOutbox) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEntry, error) {
+	return f.st.OutboxList(ctx, limit)
+}
+func (f fakeOutbox) Replay(ctx context.Context, seq uint64) (int, error) {
+	return f.st.OutboxReplay(ctx, seq, time.Now())
+}
+
+// TestWebhookRoutes: admins see the outbox (pending, failed, last error)
+// and replay failed events; without webhooks the routes answer 404.
+func TestWebhookRoutes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := memory.New()
+	st.Outbox = true
+	storetest.MustAppendNew(t, st, tripsense.NewMessage{Room: "r", UserID: "u", Body: "a", Type: "t"})
+	storetest.MustAppendNew(t, st, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"})
+	es, _ := st.OutboxList(ctx, 10)
+	es[1].Failed, es[1].Attempts, es[1].LastError = true, 40, "the receiver answered 503 Service Unavailable"
+	if err := st.OutboxUpdate(ctx, es[1]); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Sync: &catchup.Service{Store: st}, Members: members{st}, Reads: reads{st}, Auth: fakeAuth{}, Webhooks: fakeOutbox{st}}))
+	t.Cleanup(srv.Close)
+	do := func(method, path, user, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set(u1, user)
+		if body != "" {
+			req.Header.Set(jsonT, appJS)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, _ := do("GET", "/v1/webhooks", "u", ""); code != 403 {
+		t.Fatalf("non-admin: %d", code)
+	}
+	code, body := do("GET", "/v1/webhooks", "admin", "")
+	if code != 200 || !strings.Contains(body, `"pending":1,"failed":1`) || !strings.Contains(body, `"id":"evt_r_2"`) || !strings.Contains(body, `"lastError":"the receiver answered 503`) {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if code, body := do("POST", "/v1/webhooks/replay", "admin", `{}`); code != 200 || !strings.Contains(body, `"replayed":1`) {
+		t.Fatalf("replay: %d %s", code, body)
+	}
+	if code, body := do("GET", "/v1/webhooks", "admin", ""); code != 200 || !strings.Contains(body, `"pending":2,"failed":0`) {
+		t.Fatalf("after replay: %d %s", code, body)
+	}
+	f := MustServer(t, nil)
+	if res := f.MustDo(t, "GET", "/v1/webhooks", "", u1, "admin"); res.status != 404 {
+		t.Fatalf("without webhooks: %d %s", res.status, res.body)
 	}
 }

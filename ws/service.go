@@ -115,6 +115,9 @@ type Service struct {
 	SyncMargin time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Appended, when set, is called after every new entry was handed out
+	// (the single binary pokes its webhook dispatcher); it must not block.
+	Appended func()
 
 	order     roomOrder
 	receipts  receiptWindows
@@ -563,6 +566,9 @@ func (s *Service) handOut(ctx context.Context, c Conn, nm tripsense.NewMessage) 
 		// it) and let the messages above it go. Publish does nothing more
 		// for an index already handed out.
 		s.order.publish(seq, m.Index, func() {})
+	}
+	if !dup && s.Appended != nil {
+		s.Appended()
 	}
 	return m, dup, nil
 }

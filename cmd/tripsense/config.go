@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/webhook"
 	"github.com/tripsense/tripsense/ws"
 	"github.com/tripsense/tripsense/ws/local"
 )
@@ -25,19 +26,24 @@ var errUsage = errors.New("usage")
 type Config struct {
 	// Retention, when positive, is how long messages and events are kept
 	// (TRIPSENSE_RETENTION): a background pruner removes older ones.
-	Retention   time.Duration
-	Addr        string // TRIPSENSE_ADDR
-	DataDir     string // TRIPSENSE_DATA
-	Demo        bool   // load the seed's demo users and rooms on first start
-	Auth        string // dev | token (TRIPSENSE_AUTH)
-	TokenSecret string // TRIPSENSE_TOKEN_SECRET
-	Insecure    bool   // allow dev identity on a non-loopback address
-	Admins      []string
-	Policy      ws.DuplicatePolicy
-	MaxConns    int // connections per user (over all devices) under the replace and allow policies
-	QueueLimit  int
-	LogFormat   string // text | json
-	LogLevel    string
+	Retention time.Duration
+	// WebhookURL, when set, receives every room-log entry as a signed
+	// webhook (TRIPSENSE_WEBHOOK_URL), signed with WebhookSecret
+	// (TRIPSENSE_WEBHOOK_SECRET, environment only: whsec_...).
+	WebhookURL    string
+	WebhookSecret string
+	Addr          string // TRIPSENSE_ADDR
+	DataDir       string // TRIPSENSE_DATA
+	Demo          bool   // load the seed's demo users and rooms on first start
+	Auth          string // dev | token (TRIPSENSE_AUTH)
+	TokenSecret   string // TRIPSENSE_TOKEN_SECRET
+	Insecure      bool   // allow dev identity on a non-loopback address
+	Admins        []string
+	Policy        ws.DuplicatePolicy
+	MaxConns      int // connections per user (over all devices) under the replace and allow policies
+	QueueLimit    int
+	LogFormat     string // text | json
+	LogLevel      string
 	// MsgRate and MsgBurst bound sendMessage per connection (token bucket).
 	MsgRate  float64
 	MsgBurst int
@@ -137,6 +143,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&c.ConnLimitPerIP, "max-connections-per-ip", envInt(getenv, "TRIPSENSE_MAX_CONNECTIONS_PER_IP", 256), "open connections per client IP address; 0 disables (set 0 behind a proxy) (TRIPSENSE_MAX_CONNECTIONS_PER_IP)")
 	fs.DurationVar(&c.Retention, "retention", envDuration(getenv, "TRIPSENSE_RETENTION", 0), "remove messages and events older than this, e.g. 720h; 0 keeps everything (TRIPSENSE_RETENTION)")
 	fs.DurationVar(&c.MaxTokenTTL, "max-token-ttl", envDuration(getenv, "TRIPSENSE_MAX_TOKEN_TTL", auth.DefaultMaxLifetime), "longest lifetime a token may have (exp - iat, and exp - now) (TRIPSENSE_MAX_TOKEN_TTL)")
+	fs.StringVar(&c.WebhookURL, "webhook-url", envOr(getenv, "TRIPSENSE_WEBHOOK_URL", ""), "POST every message, edit, delete, reaction, membership change and rename there as a Standard Webhooks event, signed with TRIPSENSE_WEBHOOK_SECRET; empty disables (TRIPSENSE_WEBHOOK_URL)")
 	if err := fs.Parse(args); err != nil {
 		return c, errUsage
 	}
@@ -148,6 +155,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	// The read timeout includes the headers.
 	c.HeaderTimeout = min(c.HeaderTimeout, c.ReadTimeout)
 	c.TokenSecret = getenv("TRIPSENSE_TOKEN_SECRET")
+	c.WebhookSecret = getenv("TRIPSENSE_WEBHOOK_SECRET")
 	for _, a := range strings.Split(*admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.Admins = append(c.Admins, a)
@@ -169,6 +177,13 @@ func (c Config) Validate() error {
 	}
 	if c.Retention < 0 {
 		return fmt.Errorf("--retention %s: must not be negative (0 keeps everything)", c.Retention)
+	}
+	if c.WebhookURL != "" {
+		if _, err := webhook.NewSender(c.WebhookURL, c.WebhookSecret, 0, nil); err != nil {
+			return fmt.Errorf("--webhook-url with TRIPSENSE_WEBHOOK_SECRET: %w", err)
+		}
+	} else if c.WebhookSecret != "" {
+		return errors.New("TRIPSENSE_WEBHOOK_SECRET is set but --webhook-url (TRIPSENSE_WEBHOOK_URL) is not: set both to send webhooks")
 	}
 	switch c.Auth {
 	case "dev":
