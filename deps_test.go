@@ -25,14 +25,15 @@ func TestDependencyRule(t *testing.T) {
 	}
 
 	forbidden := map[string][]string{
-		"./ws":        {mod + "/store", mod + "/api", mod + "/cmd", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi"},
-		"./sync":      {mod + "/store", mod + "/ws", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
-		"./api":       {mod + "/store", mod + "/ws/local", mod + "/ws/apigw", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
-		"./auth":      {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/"},
-		"./ws/local":  {mod + "/store", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
-		"./ws/apigw":  {mod + "/store", mod + "/api", mod + "/ws/local", mod + "/cmd", "go.etcd.io/bbolt", "github.com/gobwas/ws"},
-		"./webhook":   {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi", "github.com/coder/websocket"},
-		"./store/...": {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", "github.com/coder/websocket", "github.com/go-chi"},
+		"./ws":             {mod + "/store", mod + "/api", mod + "/cmd", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi"},
+		"./sync":           {mod + "/store", mod + "/ws", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
+		"./api":            {mod + "/store", mod + "/ws/local", mod + "/ws/apigw", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
+		"./auth":           {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/"},
+		"./ws/local":       {mod + "/store", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
+		"./ws/apigw":       {mod + "/store", mod + "/api", mod + "/ws/local", mod + "/cmd", "go.etcd.io/bbolt", "github.com/gobwas/ws"},
+		"./webhook":        {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi", "github.com/coder/websocket"},
+		"./webhook/stream": {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/aws-sdk-go-v2", "go.etcd.io/bbolt", "github.com/go-chi"},
+		"./store/...":      {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", "github.com/coder/websocket", "github.com/go-chi"},
 	}
 	for pattern, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pattern).CombinedOutput()

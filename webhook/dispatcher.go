@@ -141,15 +141,7 @@ func (d *Dispatcher) Pass(ctx context.Context) int {
 
 func (d *Dispatcher) deliver(ctx context.Context, e tripsense.OutboxEntry) {
 	now := d.Now()
-	ev, err := Build(ctx, d.Source, d.Online, e.Room, e.Index, now)
-	if errors.Is(err, ErrGone) {
-		d.Log.Warn("webhook: entry gone before its event was sent", "room", e.Room, "index", e.Index)
-		d.done(ctx, e)
-		return
-	}
-	if err == nil {
-		err = d.Sender.Send(ctx, ev, now)
-	}
+	err := Deliver(ctx, d.Source, d.Online, d.Sender, e.Room, e.Index, now, d.Log)
 	if err == nil {
 		d.done(ctx, e)
 		return
@@ -203,4 +195,22 @@ func ReadStatus(ctx context.Context, o tripsense.OutboxStore, limit int) (Status
 		}
 	}
 	return st, nil
+}
+
+// Deliver builds the event of (room, index) and sends it once: the one
+// delivery step of both runtimes (the Dispatcher's outbox here, the
+// DynamoDB stream consumer on AWS); the caller owns retries. An entry no
+// longer stored is logged and counts as delivered (nothing to send).
+func Deliver(ctx context.Context, src Source, online Online, snd *Sender, room string, index int64, now time.Time, log *slog.Logger) error {
+	ev, err := Build(ctx, src, online, room, index, now)
+	if errors.Is(err, ErrGone) {
+		if log != nil {
+			log.Warn("webhook: entry gone before its event was sent", "room", room, "index", index)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return snd.Send(ctx, ev, now)
 }
