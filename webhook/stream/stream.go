@@ -19,7 +19,8 @@ import (
 	"github.com/tripsense/tripsense/webhook"
 )
 
-// Handler delivers the webhooks of a batch of stream records.
+// Handler delivers the webhooks of a batch of stream records. Without a
+// Sender (no webhook URL configured) it acknowledges every record.
 type Handler struct {
 	Source webhook.Source
 	Online webhook.Online
@@ -45,6 +46,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		log = slog.New(slog.DiscardHandler)
 	}
 	var resp events.DynamoDBEventResponse
+	if h.Sender == nil {
+		return resp, nil // webhooks off: every record is acknowledged
+	}
 	for _, r := range ev.Records {
 		if r.EventName != string(events.DynamoDBOperationTypeInsert) {
 			continue

@@ -76,7 +76,11 @@ func TestStreamSuite(t *testing.T) {
 }
 
 func TestRecordsWithoutKeysAreSkipped(t *testing.T) {
-	h := &webhookstream.Handler{}
+	snd, err := webhook.NewSender("http://127.0.0.1:9/", webhooktest.Secret, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &webhookstream.Handler{Sender: snd}
 	resp, err := h.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{{EventName: "INSERT"}}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("%v %v", resp, err)
