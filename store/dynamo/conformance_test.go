@@ -19,3 +19,8 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+func TestRooms(t *testing.T) {
+	t.Parallel()
+	storetest.RunRooms(t, dynamo.New(sharedClient(), dynamo.Config{Tables: mustTables(t)}))
+}

@@ -8,19 +8,16 @@ import (
 	"github.com/tripsense/tripsense"
 )
 
-// Outboxed is a store with its outbox enabled.
-type Outboxed interface {
+// Roomed is a store that keeps room metadata.
+type Roomed interface {
 	tripsense.Store
 	tripsense.RoomStore
-	tripsense.OutboxStore
 }
 
-// RunRoomsAndOutbox checks room metadata and the outbox of a store opened
-// with its outbox enabled: every append (messages, events, room entries)
-// records one pending entry in the append itself, a refused or duplicate
-// append records none, and the delivery state is kept; reopen (nil when
-// the store cannot be reopened) shows the outbox survives.
-func RunRoomsAndOutbox(t *testing.T, s Outboxed, reopen func() Outboxed) {
+// RunRooms checks room metadata: create (ECONFLICT over metadata or
+// members), read, rename; a room without metadata is ENOTFOUND. It uses
+// rooms "trip" and "seeded".
+func RunRooms(t *testing.T, s Roomed) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	if err := s.CreateRoom(ctx, tripsense.RoomInfo{ID: "trip", Name: "Rome", CreatedBy: "alice", CreatedAt: now}); err != nil {
@@ -46,6 +43,23 @@ func RunRoomsAndOutbox(t *testing.T, s Outboxed, reopen func() Outboxed) {
 		t.Fatalf("room without metadata: %v", err)
 	}
 
+}
+
+// Outboxed is a store with its outbox enabled.
+type Outboxed interface {
+	tripsense.Store
+	tripsense.RoomStore
+	tripsense.OutboxStore
+}
+
+// RunRoomsAndOutbox checks room metadata and the outbox of a store opened
+// with its outbox enabled: every append (messages, events, room entries)
+// records one pending entry in the append itself, a refused or duplicate
+// append records none, and the delivery state is kept; reopen (nil when
+// the store cannot be reopened) shows the outbox survives.
+func RunRoomsAndOutbox(t *testing.T, s Outboxed, reopen func() Outboxed) {
+	RunRooms(t, s)
+	ctx := context.Background()
 	MustAppendNew(t, s, tripsense.NewMessage{Room: "trip", UserID: "alice", Kind: tripsense.KindMember, Type: tripsense.MemberJoined, Body: "alice"})
 	MustAppendNew(t, s, tripsense.NewMessage{Room: "trip", UserID: "alice", Body: "hi", Type: "t", ClientMsgID: "c1"})
 	if _, dup, err := s.Append(ctx, tripsense.NewMessage{Room: "trip", UserID: "alice", Body: "hi", Type: "t", ClientMsgID: "c1"}); err != nil || !dup {
