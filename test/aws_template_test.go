@@ -639,3 +639,32 @@ func TestAWSTemplateWebhooks(t *testing.T) {
 		t.Errorf("webhook DLQ keeps messages %v s, want 14 days", dlq["MessageRetentionPeriod"])
 	}
 }
+
+// TestAWSTemplateAPIAppends: the api function appends to room logs (the
+// HTTP send, membership entries, user-created rooms' metadata in
+// messageDedupe), so its role may write both tables like the ws role.
+func TestAWSTemplateAPIAppends(t *testing.T) {
+	t.Parallel()
+	tmpl := awsTemplate(t)
+	for _, fn := range []string{"ws", "api"} {
+		role, stmts := functionRole(t, tmpl, fn)
+		allowed := map[string]bool{}
+		for _, s := range stmts {
+			for _, r := range asList(s["Resource"]) {
+				res, ok := tableResource(tmpl, r)
+				if !ok {
+					continue
+				}
+				for _, a := range asList(s["Action"]) {
+					allowed[res+" "+a.(string)] = true
+				}
+			}
+		}
+		for _, want := range []string{"messages dynamodb:PutItem", "messages dynamodb:GetItem", "messages dynamodb:Query",
+			"messageDedupe dynamodb:GetItem", "messageDedupe dynamodb:PutItem", "messageDedupe dynamodb:UpdateItem"} {
+			if !allowed[want] {
+				t.Errorf("%s: no %s (appends, idempotent sends, room metadata)", role, want)
+			}
+		}
+	}
+}
