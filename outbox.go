@@ -34,7 +34,8 @@ type OutboxStore interface {
 	// OutboxDue returns up to limit pending (not Failed) entries due at
 	// now (NextAt <= now), oldest first.
 	OutboxDue(ctx context.Context, now time.Time, limit int) ([]OutboxEntry, error)
-	// OutboxList returns up to limit entries, pending and failed, oldest first.
+	// OutboxList returns up to limit entries, pending and failed, each
+	// kind oldest first (bolt lists the pending ones first).
 	OutboxList(ctx context.Context, limit int) ([]OutboxEntry, error)
 	// OutboxDone removes the entry seq (delivered). Unknown seq: no error.
 	OutboxDone(ctx context.Context, seq uint64) error

@@ -22,6 +22,7 @@ const (
 	maxLastErrorBytes   = 512
 	dispatchBatchLimit  = 256
 	maxShiftForBackoffs = 30
+	maxPassesInARow     = 64
 )
 
 // Backoff is the delay after the attempts-th failed attempt: min *
@@ -102,8 +103,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	t := time.NewTicker(d.Poll)
 	defer t.Stop()
 	for {
-		for ctx.Err() == nil && d.Pass(ctx) == dispatchBatchLimit {
-			// a full batch: more may be due
+		// A full batch means more may be due: go on, up to maxPassesInARow
+		// batches before the next wait (a store that keeps failing to
+		// record outcomes cannot spin the loop).
+		for n := 0; n < maxPassesInARow && ctx.Err() == nil && d.Pass(ctx) == dispatchBatchLimit; n++ {
 		}
 		select {
 		case <-ctx.Done():

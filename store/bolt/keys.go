@@ -18,12 +18,13 @@ var (
 	bucketLastReadRoom = []byte("lastReadByRoom")
 	bucketOldest       = []byte("oldest") // room -> lowest index retention kept
 	bucketRooms        = []byte("rooms")  // room -> metadata (rooms.go)
-	bucketOutbox       = []byte("outbox") // seq -> webhook event state (outbox.go)
+	bucketOutbox       = []byte("outbox")       // seq -> pending webhook event (outbox.go)
+	bucketOutboxFailed = []byte("outboxFailed") // seq -> webhook event out of retries
 )
 
 var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
 	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketOldest,
-	bucketRooms, bucketOutbox}
+	bucketRooms, bucketOutbox, bucketOutboxFailed}
 
 // Composite keys: every component but the last is prefixed with its length
 // as a uvarint (a prefix-free code), so the keys of one first component are

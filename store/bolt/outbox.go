@@ -16,7 +16,9 @@ var _ tripsense.OutboxStore = (*Store)(nil)
 // The outbox bucket: big-endian seq (the bucket's sequence) -> room
 // (uvarint-prefixed), then varints index, createdMs, attempts, nextMs, a
 // failed byte and the last error (uvarint-prefixed). An append with
-// Options.Outbox writes its entry in the append's transaction.
+// Options.Outbox writes its entry in the append's transaction. Failed
+// entries move to the outboxFailed bucket (same keys and values), so that
+// however many wait for a replay, the scan for due entries never reads them.
 
 func putOutbox(tx *bbolt.Tx, room string, index, nowMs int64) error {
 	b := tx.Bucket(bucketOutbox)
@@ -62,37 +64,55 @@ func decodeOutbox(k, v []byte) (tripsense.OutboxEntry, error) {
 // outboxScanLimit bounds the entries one OutboxDue call looks at.
 const outboxScanLimit = 100000
 
-func (s *Store) scanOutbox(ctx context.Context, limit int, keep func(tripsense.OutboxEntry) bool) ([]tripsense.OutboxEntry, error) {
+func scanBucket(tx *bbolt.Tx, bucket []byte, limit int, keep func(tripsense.OutboxEntry) bool, out []tripsense.OutboxEntry) ([]tripsense.OutboxEntry, error) {
+	c := tx.Bucket(bucket).Cursor()
+	n := 0
+	for k, v := c.First(); k != nil && len(out) < limit && n < outboxScanLimit; k, v = c.Next() {
+		n++
+		e, err := decodeOutbox(k, v)
+		if err != nil {
+			return out, err
+		}
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// OutboxDue returns up to limit pending entries due at now, oldest first
+// (among the first 100,000 pending ones: backed-off entries are read and
+// skipped).
+func (s *Store) OutboxDue(ctx context.Context, now time.Time, limit int) ([]tripsense.OutboxEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out []tripsense.OutboxEntry
-	err := s.view("outbox", func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		n := 0
-		for k, v := c.First(); k != nil && len(out) < limit && n < outboxScanLimit; k, v = c.Next() {
-			n++
-			e, err := decodeOutbox(k, v)
-			if err != nil {
-				return err
-			}
-			if keep(e) {
-				out = append(out, e)
-			}
-		}
-		return nil
+	err := s.view("outbox due", func(tx *bbolt.Tx) error {
+		var err error
+		out, err = scanBucket(tx, bucketOutbox, limit, func(e tripsense.OutboxEntry) bool { return !e.NextAt.After(now) }, nil)
+		return err
 	})
 	return out, err
 }
 
-// OutboxDue returns up to limit pending entries due at now, oldest first.
-func (s *Store) OutboxDue(ctx context.Context, now time.Time, limit int) ([]tripsense.OutboxEntry, error) {
-	return s.scanOutbox(ctx, limit, func(e tripsense.OutboxEntry) bool { return !e.Failed && !e.NextAt.After(now) })
-}
-
-// OutboxList returns up to limit entries, oldest first.
+// OutboxList returns up to limit entries, pending ones (oldest first) then
+// failed ones (oldest first).
 func (s *Store) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEntry, error) {
-	return s.scanOutbox(ctx, limit, func(tripsense.OutboxEntry) bool { return true })
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []tripsense.OutboxEntry
+	all := func(tripsense.OutboxEntry) bool { return true }
+	err := s.view("outbox list", func(tx *bbolt.Tx) error {
+		var err error
+		if out, err = scanBucket(tx, bucketOutbox, limit, all, out); err != nil {
+			return err
+		}
+		out, err = scanBucket(tx, bucketOutboxFailed, limit, all, out)
+		return err
+	})
+	return out, err
 }
 
 // OutboxDone removes the entry seq.
@@ -102,7 +122,8 @@ func (s *Store) OutboxDone(ctx context.Context, seq uint64) error {
 	})
 }
 
-// OutboxUpdate stores the delivery state of e.Seq.
+// OutboxUpdate stores the delivery state of the pending entry e.Seq; a
+// failed one moves to the failed bucket.
 func (s *Store) OutboxUpdate(ctx context.Context, e tripsense.OutboxEntry) error {
 	return s.write(ctx, "outbox update", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
@@ -116,31 +137,44 @@ func (s *Store) OutboxUpdate(ctx context.Context, e tripsense.OutboxEntry) error
 			return err
 		}
 		cur.Attempts, cur.NextAt, cur.LastError, cur.Failed = e.Attempts, e.NextAt, e.LastError, e.Failed
-		return b.Put(k, encodeOutbox(cur))
+		if !cur.Failed {
+			return b.Put(k, encodeOutbox(cur))
+		}
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketOutboxFailed).Put(k, encodeOutbox(cur))
 	})
 }
 
-// OutboxReplay makes the failed entry seq (every failed one for 0) pending.
+// OutboxReplay moves the failed entry seq (every failed one for 0) back to
+// the pending ones, due at now with no attempts.
 func (s *Store) OutboxReplay(ctx context.Context, seq uint64, now time.Time) (int, error) {
 	var n int
 	err := s.write(ctx, "outbox replay", func(tx *bbolt.Tx) error {
 		n = 0
-		b := tx.Bucket(bucketOutbox)
-		var keys, vals [][]byte
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			e, err := decodeOutbox(k, v)
+		failed, pending := tx.Bucket(bucketOutboxFailed), tx.Bucket(bucketOutbox)
+		var keys [][]byte
+		if seq != 0 {
+			if k := binary.BigEndian.AppendUint64(nil, seq); failed.Get(k) != nil {
+				keys = append(keys, k)
+			}
+		} else {
+			c := failed.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+		}
+		for _, k := range keys {
+			e, err := decodeOutbox(k, failed.Get(k))
 			if err != nil {
 				return err
 			}
-			if !e.Failed || (seq != 0 && e.Seq != seq) {
-				continue
-			}
 			e.Failed, e.Attempts, e.NextAt = false, 0, now
-			keys, vals = append(keys, append([]byte(nil), k...)), append(vals, encodeOutbox(e))
-		}
-		for i := range keys {
-			if err := b.Put(keys[i], vals[i]); err != nil {
+			if err := pending.Put(k, encodeOutbox(e)); err != nil {
+				return err
+			}
+			if err := failed.Delete(k); err != nil {
 				return err
 			}
 		}
