@@ -16,8 +16,8 @@ var (
 	bucketReadCursors  = []byte("readCursors") // delivered cursors (the seed's name)
 	bucketLastRead     = []byte("lastRead")    // read cursors by user, room
 	bucketLastReadRoom = []byte("lastReadByRoom")
-	bucketOldest       = []byte("oldest") // room -> lowest index retention kept
-	bucketRooms        = []byte("rooms")  // room -> metadata (rooms.go)
+	bucketOldest       = []byte("oldest")       // room -> lowest index retention kept
+	bucketRooms        = []byte("rooms")        // room -> metadata (rooms.go)
 	bucketOutbox       = []byte("outbox")       // seq -> pending webhook event (outbox.go)
 	bucketOutboxFailed = []byte("outboxFailed") // seq -> webhook event out of retries
 )
