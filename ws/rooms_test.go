@@ -212,3 +212,29 @@ func TestPostMessage(t *testing.T) {
 		t.Fatalf("live admin post %v", got)
 	}
 }
+
+// TestOwnerModerates: the room's owner deletes another member's message
+// over the WebSocket (canModerate); another member may not.
+func TestOwnerModerates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	if _, err := f.svc.CreateRoom(ctx, alice, "trip", "Rome", []string{"bob", "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	a, c := f.connect(t, "a1", "alice"), f.connect(t, "c1", "carol")
+	m, _, err := f.svc.PostMessage(ctx, bob, tripsense.NewMessage{Room: "trip", Body: "spam", Type: "text"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rec.take("a1")
+	f.rec.take("c1")
+	f.send(t, c, fmt.Sprintf(`{"action":"deleteMessage","chatroomId":"trip","index":%d}`, m.Index))
+	if e := onlyFrame(t, f.rec.take("c1"), "error"); e["code"] != tripsense.EFORBIDDEN {
+		t.Fatalf("member deletes: %v", e)
+	}
+	f.send(t, a, fmt.Sprintf(`{"action":"deleteMessage","chatroomId":"trip","index":%d}`, m.Index))
+	if got := f.rec.take("a1"); len(got) != 1 || got[0]["type"] != "ack" {
+		t.Fatalf("owner deletes: %v", got)
+	}
+}
