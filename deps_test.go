@@ -25,19 +25,21 @@ func TestDependencyRule(t *testing.T) {
 	}
 
 	forbidden := map[string][]string{
-		"./ws":        {mod + "/store", mod + "/api", mod + "/cmd", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi"},
-		"./sync":      {mod + "/store", mod + "/ws", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
-		"./api":       {mod + "/store", mod + "/ws/local", mod + "/ws/apigw", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
-		"./auth":      {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/"},
-		"./ws/local":  {mod + "/store", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
-		"./ws/apigw":  {mod + "/store", mod + "/api", mod + "/ws/local", mod + "/cmd", "go.etcd.io/bbolt", "github.com/gobwas/ws"},
-		"./store/...": {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", mod + "/metrics", "github.com/coder/websocket", "github.com/go-chi"},
+		"./ws":             {mod + "/store", mod + "/api", mod + "/cmd", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi"},
+		"./sync":           {mod + "/store", mod + "/ws", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
+		"./api":            {mod + "/store", mod + "/ws/local", mod + "/ws/apigw", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
+		"./auth":           {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/"},
+		"./ws/local":       {mod + "/store", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
+		"./ws/apigw":       {mod + "/store", mod + "/api", mod + "/ws/local", mod + "/cmd", "go.etcd.io/bbolt", "github.com/gobwas/ws"},
+		"./webhook":        {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/go-chi", "github.com/coder/websocket"},
+		"./webhook/stream": {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/aws-sdk-go-v2", "go.etcd.io/bbolt", "github.com/go-chi"},
+		"./store/...":      {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", mod + "/metrics", "github.com/coder/websocket", "github.com/go-chi"},
 		// Instrumentation decorates the ports from outside: it sees the
 		// root, ws and sync, never a concrete store, runtime or the API.
 		"./metrics": {mod + "/store", mod + "/api", mod + "/cmd", mod + "/ws/local", mod + "/ws/apigw", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/go-chi"},
 	}
 	// The core never sees Prometheus (only package metrics and cmd do).
-	for _, p := range []string{"./ws", "./sync", "./api", "./auth", "./ws/local", "./ws/apigw"} {
+	for _, p := range []string{"./ws", "./sync", "./api", "./auth", "./ws/local", "./ws/apigw", "./webhook", "./webhook/stream"} {
 		forbidden[p] = append(forbidden[p], mod+"/metrics", "github.com/prometheus/")
 	}
 	for pattern, bad := range forbidden {

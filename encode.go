@@ -101,9 +101,19 @@ func (m *Message) appendJSON(dst []byte, frameType string, reactions bool) []byt
 }
 
 func (m *Message) appendEventTail(dst []byte) []byte {
-	dst = append(dst, `,"target":`...)
-	dst = strconv.AppendInt(dst, m.Target, 10)
+	if !IsRoomKind(m.Kind) {
+		dst = append(dst, `,"target":`...)
+		dst = strconv.AppendInt(dst, m.Target, 10)
+	}
 	switch m.Kind {
+	case KindMember:
+		dst = append(dst, `,"event":`...)
+		dst = AppendJSONString(dst, m.Type)
+		dst = append(dst, `,"by":`...)
+		dst = AppendJSONString(dst, m.Body)
+	case KindRename:
+		dst = append(dst, `,"name":`...)
+		dst = AppendJSONString(dst, m.Body)
 	case KindEdit:
 		if m.Deleted {
 			dst = append(dst, `,"deleted":true`...)

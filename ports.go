@@ -127,6 +127,7 @@ type Store interface {
 	CursorStore
 	ReadStore
 	LifecycleStore
+	RoomStore
 	// Close flushes and releases the store.
 	Close() error
 }

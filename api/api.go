@@ -33,9 +33,23 @@ var _ SyncService = (*catchup.Service)(nil)
 // because a membership change must also update who receives the room's
 // messages. Adding an existing member and removing a non-member are not
 // errors.
+//
+// The rooms users create and the HTTP send are its too: every membership
+// change and rename is an entry of the room's log, and a message posted
+// over HTTP is handed out like a WebSocket send. The service decides who
+// may do what (owner, admin, member); the API only converts.
 type MemberManager interface {
-	AddMember(ctx context.Context, room, user string) error
-	RemoveMember(ctx context.Context, room, user string) error
+	// AddMemberAs and RemoveMemberAs act on behalf of the caller: the
+	// room's owner or an admin (and, for a removal, the member itself).
+	AddMemberAs(ctx context.Context, by tripsense.Principal, room, user string) error
+	RemoveMemberAs(ctx context.Context, by tripsense.Principal, room, user string) error
+	CreateRoom(ctx context.Context, by tripsense.Principal, id, name string, members []string) (tripsense.RoomInfo, error)
+	Room(ctx context.Context, by tripsense.Principal, room string) (tripsense.RoomState, error)
+	RoomMembers(ctx context.Context, by tripsense.Principal, room string) ([]tripsense.RoomMember, error)
+	RenameRoom(ctx context.Context, by tripsense.Principal, room, name string) (tripsense.RoomInfo, error)
+	// PostMessage stores and hands out a message from the caller (its
+	// UserID, whatever nm says); duplicate true for a retried clientMsgId.
+	PostMessage(ctx context.Context, by tripsense.Principal, nm tripsense.NewMessage) (m tripsense.Message, duplicate bool, err error)
 	// EraseUser removes a user's data (every message body, memberships,
 	// cursors, receipts, connections) and returns the counts; a second
 	// call returns zeros.
@@ -67,6 +81,9 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (413 beyond). 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Webhooks, when set, serves GET /v1/webhooks and POST
+	// /v1/webhooks/replay (admins); nil answers them 404.
+	Webhooks Webhooks
 	// RatePerMinute bounds the /v1 requests of one client IP per minute
 	// (429 rate_limited beyond, with Retry-After). 0 disables the limit.
 	RatePerMinute int
@@ -122,6 +139,8 @@ type server struct {
 	maxBody int64
 	check   func(ctx context.Context) error
 	backup  Backuper
+	// webhooks is nil when none are configured
+	webhooks Webhooks
 }
 
 func newRouter(cfg Config) *chi.Mux {
@@ -129,7 +148,7 @@ func newRouter(cfg Config) *chi.Mux {
 		panic(err)
 	}
 	s := &server{sync: cfg.Sync, members: cfg.Members, reads: cfg.Reads, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
-		check: cfg.Check, backup: cfg.Backup}
+		check: cfg.Check, backup: cfg.Backup, webhooks: cfg.Webhooks}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -167,11 +186,18 @@ func newRouter(cfg Config) *chi.Mux {
 		r.Get("/v1/rooms/{room}/messages", s.getMessages)
 		r.Put("/v1/rooms/{room}/cursor", s.putCursor)
 		r.Get("/v1/rooms/{room}/receipts", s.getReceipts)
+		r.Post("/v1/rooms", s.postRoom)
+		r.Get("/v1/rooms/{room}", s.getRoom)
+		r.Patch("/v1/rooms/{room}", s.patchRoom)
+		r.Get("/v1/rooms/{room}/members", s.getMembers)
+		r.Post("/v1/rooms/{room}/members", s.postMember)
+		r.Delete("/v1/rooms/{room}/members/{userId}", s.deleteMember)
+		r.Post("/v1/rooms/{room}/messages", s.postMessage)
 		r.Group(func(r chi.Router) {
 			r.Use(s.adminOnly)
-			r.Post("/v1/rooms/{room}/members", s.postMember)
-			r.Delete("/v1/rooms/{room}/members/{userId}", s.deleteMember)
 			r.Delete("/v1/users/{userId}", s.deleteUser)
+			r.Get("/v1/webhooks", s.getWebhooks)
+			r.Post("/v1/webhooks/replay", s.postWebhookReplay)
 		})
 		if s.backup != nil {
 			r.Get("/v1/admin/backup", s.getBackup)

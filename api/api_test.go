@@ -381,7 +381,7 @@ func TestMethodNotAllowedListsAllowed(t *testing.T) {
 		allow        []string
 	}{
 		{"POST", "/v1/sync", []string{"GET"}},
-		{"GET", "/v1/rooms/uuidroom1/members", []string{"POST"}},
+		{"DELETE", "/v1/rooms/uuidroom1/members", []string{"GET", "POST"}},
 		{"PUT", "/v1/rooms/uuidroom1/members/uuid2", []string{"DELETE"}},
 		{"HEAD", "/healthz", []string{"GET"}},
 	}

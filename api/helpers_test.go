@@ -16,6 +16,8 @@ import (
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/store/memory"
 	catchup "github.com/tripsense/tripsense/sync"
+	"github.com/tripsense/tripsense/ws"
+	"github.com/tripsense/tripsense/ws/local"
 )
 
 // fakeAuth behaves like the dev authenticator (the user id is trusted,
@@ -71,18 +73,45 @@ func (m members) fail(user string) error {
 	return nil
 }
 
-func (m members) AddMember(ctx context.Context, room, user string) error {
-	if err := m.fail(user); err != nil {
-		return err
-	}
-	return m.st.AddMember(ctx, room, user)
+// svc is the realtime service over the store with an empty hub: the
+// room rules (owner, admin, member) are the service's, not the API's.
+func (m members) svc() *ws.Service {
+	hub := local.NewHub(local.HubOptions{})
+	return &ws.Service{Store: m.st, Presence: hub, Pusher: hub, Catchup: &catchup.Service{Store: m.st}}
 }
 
-func (m members) RemoveMember(ctx context.Context, room, user string) error {
+func (m members) AddMemberAs(ctx context.Context, by tripsense.Principal, room, user string) error {
 	if err := m.fail(user); err != nil {
 		return err
 	}
-	return m.st.RemoveMember(ctx, room, user)
+	return m.svc().AddMemberAs(ctx, by, room, user)
+}
+
+func (m members) RemoveMemberAs(ctx context.Context, by tripsense.Principal, room, user string) error {
+	if err := m.fail(user); err != nil {
+		return err
+	}
+	return m.svc().RemoveMemberAs(ctx, by, room, user)
+}
+
+func (m members) CreateRoom(ctx context.Context, by tripsense.Principal, id, name string, ms []string) (tripsense.RoomInfo, error) {
+	return m.svc().CreateRoom(ctx, by, id, name, ms)
+}
+
+func (m members) Room(ctx context.Context, by tripsense.Principal, room string) (tripsense.RoomState, error) {
+	return m.svc().Room(ctx, by, room)
+}
+
+func (m members) RoomMembers(ctx context.Context, by tripsense.Principal, room string) ([]tripsense.RoomMember, error) {
+	return m.svc().RoomMembers(ctx, by, room)
+}
+
+func (m members) RenameRoom(ctx context.Context, by tripsense.Principal, room, name string) (tripsense.RoomInfo, error) {
+	return m.svc().RenameRoom(ctx, by, room, name)
+}
+
+func (m members) PostMessage(ctx context.Context, by tripsense.Principal, nm tripsense.NewMessage) (tripsense.Message, bool, error) {
+	return m.svc().PostMessage(ctx, by, nm)
 }
 
 func (m members) EraseUser(ctx context.Context, user string) (tripsense.Erasure, error) {

@@ -18,9 +18,14 @@ type membershipJSON struct {
 	Member bool   `json:"member"`
 }
 
-// postMember serves POST /v1/rooms/{room}/members {"userId":..} (admins).
-// Adding an existing member succeeds.
+// postMember serves POST /v1/rooms/{room}/members {"userId":..} (the
+// room's owner, admins). Adding an existing member succeeds.
 func (s *server) postMember(w http.ResponseWriter, r *http.Request) {
+	p, err := principal(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	room, err := idParam(r, "room")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -35,16 +40,22 @@ func (s *server) postMember(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen))
 		return
 	}
-	if err := s.members.AddMember(r.Context(), room, body.UserID); err != nil {
+	if err := s.members.AddMemberAs(r.Context(), p, room, body.UserID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, membershipJSON{Room: room, UserID: body.UserID, Member: true})
 }
 
-// deleteMember serves DELETE /v1/rooms/{room}/members/{userId} (admins).
-// Removing a non-member succeeds.
+// deleteMember serves DELETE /v1/rooms/{room}/members/{userId} (the
+// room's owner, admins, or the member itself: leaving). Removing a
+// non-member succeeds.
 func (s *server) deleteMember(w http.ResponseWriter, r *http.Request) {
+	p, err := principal(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	room, err := idParam(r, "room")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -55,7 +66,7 @@ func (s *server) deleteMember(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.members.RemoveMember(r.Context(), room, user); err != nil {
+	if err := s.members.RemoveMemberAs(r.Context(), p, room, user); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -36,8 +36,29 @@ var LocalOnlyRoutes = []string{"GET /v1/admin/backup"}
 // noMembers and noAuth only let Routes build a router; it never serves.
 type noMembers struct{}
 
-func (noMembers) AddMember(context.Context, string, string) error    { return nil }
-func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
+var errNoMembers = tripsense.Errorf(tripsense.EINTERNAL, "no member manager")
+
+func (noMembers) AddMemberAs(context.Context, tripsense.Principal, string, string) error {
+	return errNoMembers
+}
+func (noMembers) RemoveMemberAs(context.Context, tripsense.Principal, string, string) error {
+	return errNoMembers
+}
+func (noMembers) CreateRoom(context.Context, tripsense.Principal, string, string, []string) (tripsense.RoomInfo, error) {
+	return tripsense.RoomInfo{}, errNoMembers
+}
+func (noMembers) Room(context.Context, tripsense.Principal, string) (tripsense.RoomState, error) {
+	return tripsense.RoomState{}, errNoMembers
+}
+func (noMembers) RoomMembers(context.Context, tripsense.Principal, string) ([]tripsense.RoomMember, error) {
+	return nil, errNoMembers
+}
+func (noMembers) RenameRoom(context.Context, tripsense.Principal, string, string) (tripsense.RoomInfo, error) {
+	return tripsense.RoomInfo{}, errNoMembers
+}
+func (noMembers) PostMessage(context.Context, tripsense.Principal, tripsense.NewMessage) (tripsense.Message, bool, error) {
+	return tripsense.Message{}, false, errNoMembers
+}
 func (noMembers) EraseUser(context.Context, string) (tripsense.Erasure, error) {
 	return tripsense.Erasure{}, tripsense.Errorf(tripsense.EINTERNAL, "no member manager")
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -90,6 +91,12 @@ func (r *runner) runCatchup(ctx context.Context) (*CatchupResult, error) {
 	if w.Acked != int64(c.Missed) || !w.Loss.OK() {
 		return nil, fmt.Errorf("catch-up setup: %d of %d messages acknowledged (%v)", w.Acked, c.Missed, w.problems())
 	}
+	// The room's log also holds its membership entries (each join takes an
+	// index), so the catch-up covers (0, head], not (0, Missed].
+	head, err := r.roomHead(ctx, reader, room)
+	if err != nil {
+		return nil, err
+	}
 	res := &CatchupResult{Missed: c.Missed, Writers: c.Writers, Room: room, WriteSec: w.DurationSec}
 	if w.DurationSec > 0 {
 		res.WritePerSec = round1(float64(w.Acked) / w.DurationSec)
@@ -99,7 +106,7 @@ func (r *runner) runCatchup(ctx context.Context) (*CatchupResult, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		h, err := r.httpCatchup(ctx, reader, room, int64(c.Missed))
+		h, err := r.httpCatchup(ctx, reader, room, head)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +115,7 @@ func (r *runner) runCatchup(ctx context.Context) (*CatchupResult, error) {
 		res.HTTP.Lost += h.check.lost
 		res.HTTP.Dups += h.check.dups
 
-		ws, err := r.wsCatchup(ctx, reader, room, int64(c.Missed))
+		ws, err := r.wsCatchup(ctx, reader, room, head)
 		if err != nil {
 			return nil, err
 		}
@@ -130,6 +137,29 @@ func (r *runner) runCatchup(ctx context.Context) (*CatchupResult, error) {
 	slices.Sort(dialT)
 	res.WS.DialMedianMs = ms(median(dialT))
 	return res, nil
+}
+
+// roomHead returns the head of room as user sees it (GET /v1/rooms).
+func (r *runner) roomHead(ctx context.Context, user, room string) (int64, error) {
+	body, err := doJSON(ctx, r.hc, http.MethodGet, r.t.HTTP+"/v1/rooms", user, nil)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		Rooms []struct {
+			ID   string `json:"chatroomId"`
+			Head int64  `json:"head"`
+		} `json:"rooms"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return 0, fmt.Errorf("GET /v1/rooms: %w", err)
+	}
+	for _, rm := range out.Rooms {
+		if rm.ID == room {
+			return rm.Head, nil
+		}
+	}
+	return 0, fmt.Errorf("GET /v1/rooms: %s is not among %s's rooms", room, user)
 }
 
 // median of sorted d.

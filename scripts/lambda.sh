@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Lambda functions (`make lambda`): each cmd/lambda-* main as
 # `bootstrap` for the provided.al2023 runtime on arm64, zipped per function
-# into dist/ (dist/lambda-ws.zip, dist/lambda-api.zip, dist/lambda-fanout.zip),
+# into dist/ (dist/lambda-ws.zip, dist/lambda-api.zip, dist/lambda-fanout.zip,
+# dist/lambda-webhook.zip),
 # which serverless.yml deploys as the functions' artifacts. Needs only Go.
 #
 #   LAMBDA_GOARCH=amd64 bash scripts/lambda.sh   # x86_64 build (tests, RIE)
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 arch="${LAMBDA_GOARCH:-arm64}"
 budget_mb="${LAMBDA_SIZE_BUDGET_MB:-15}"
-functions=(lambda-ws lambda-api lambda-fanout)
+functions=(lambda-ws lambda-api lambda-fanout lambda-webhook)
 
 mkdir -p dist
 # The version every function reports (buildinfo, logs, metrics).

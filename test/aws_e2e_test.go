@@ -286,18 +286,20 @@ func TestAWSMembershipReachesOnlineConnections(t *testing.T) {
 	if status, b := s.http("POST", "/v1/rooms/uuidroom1/members", "", admin, `{"userId":"uuid2"}`); status != 200 {
 		t.Fatalf("add: %d %v", status, b)
 	}
-	joined := map[string]any{"type": "member", "chatroomId": "uuidroom1", "userId": "uuid2", "event": "joined"}
-	equalJSON(t, "uuid2's member frame", u2.NextOfType("member"), joined)
-	equalJSON(t, "uuid1's member frame", u1.NextOfType("member"), joined)
+	// Membership changes are entries of the room's log: index, by, createTime.
+	entry := func(f map[string]any) map[string]any { delete(f, "createTime"); return f }
+	joined := map[string]any{"type": "member", "chatroomId": "uuidroom1", "index": 1, "userId": "uuid2", "event": "joined", "by": "ops"}
+	equalJSON(t, "uuid2's member frame", entry(u2.NextOfType("member")), joined)
+	equalJSON(t, "uuid1's member frame", entry(u1.NextOfType("member")), joined)
 	i := mustSend(t, u1, "uuidroom1", "welcome")
 	mustMessage(t, u2, "uuidroom1", "welcome", i)
 
 	if status, b := s.http("DELETE", "/v1/rooms/uuidroom1/members/uuid2", "", admin, ""); status != 200 {
 		t.Fatalf("remove: %d %v", status, b)
 	}
-	left := map[string]any{"type": "member", "chatroomId": "uuidroom1", "userId": "uuid2", "event": "left"}
-	equalJSON(t, "uuid2's member frame", u2.NextOfType("member"), left)
-	equalJSON(t, "uuid1's member frame", u1.NextOfType("member"), left)
+	left := map[string]any{"type": "member", "chatroomId": "uuidroom1", "index": 3, "userId": "uuid2", "event": "left", "by": "ops"}
+	equalJSON(t, "uuid2's member frame", entry(u2.NextOfType("member")), left)
+	equalJSON(t, "uuid1's member frame", entry(u1.NextOfType("member")), left)
 	mustSend(t, u1, "uuidroom1", "bye")
 	u2.ExpectNone()
 	u2.Send(sendFrame("uuidroom1", "let me back", "x-2"))

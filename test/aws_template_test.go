@@ -78,7 +78,7 @@ func packageTemplate(params ...string) (map[string]any, error) {
 	if err := os.Mkdir(filepath.Join(dir, "dist"), 0o755); err != nil {
 		return nil, err
 	}
-	for _, fn := range []string{"lambda-ws", "lambda-api", "lambda-fanout"} {
+	for _, fn := range []string{"lambda-ws", "lambda-api", "lambda-fanout", "lambda-webhook"} {
 		if err := placeholderZip(filepath.Join(dir, "dist", fn+".zip")); err != nil {
 			return nil, err
 		}
@@ -391,8 +391,8 @@ func TestAWSTemplateFunctionsAndRoutes(t *testing.T) {
 	t.Parallel()
 	tmpl := awsTemplate(t)
 	fns := resourcesOfType(tmpl, "AWS::Lambda::Function")
-	if len(fns) != 3 {
-		t.Fatalf("%d functions, want ws, api and fanout", len(fns))
+	if len(fns) != 4 {
+		t.Fatalf("%d functions, want ws, api, fanout and webhook", len(fns))
 	}
 	for _, id := range []string{"WsLambdaFunction", "ApiLambdaFunction"} {
 		p := fns[id].props()
@@ -478,7 +478,7 @@ func TestAWSTemplateIAM(t *testing.T) {
 	t.Parallel()
 	tmpl := awsTemplate(t)
 	roles := resourcesOfType(tmpl, "AWS::IAM::Role")
-	if len(roles) != 3 {
+	if len(roles) != 4 {
 		ids := make([]string, 0, len(roles))
 		for id := range roles {
 			ids = append(ids, id)
@@ -496,7 +496,10 @@ func TestAWSTemplateIAM(t *testing.T) {
 		"dynamodb:Query", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents", "execute-api:ManageConnections",
 		"ssm:GetParameter",
 		"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-	for _, fn := range []string{"ws", "api", "fanout"} {
+	// The webhook consumer's event source mapping reads the messages
+	// table's stream (and only that function, only that stream).
+	streamActions := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+	for _, fn := range []string{"ws", "api", "fanout", "webhook"} {
 		role, stmts := functionRole(t, tmpl, fn)
 		manage, ssmReads := 0, 0
 		for _, s := range stmts {
@@ -508,6 +511,17 @@ func TestAWSTemplateIAM(t *testing.T) {
 			}
 			for _, a := range asList(s["Action"]) {
 				action := a.(string)
+				if slices.Contains(streamActions, action) {
+					if fn != "webhook" {
+						t.Errorf("%s allows %s: only the webhook consumer reads the stream", role, action)
+					}
+					for _, r := range asList(s["Resource"]) {
+						if getAtt(r, "StreamArn") != "MessagesTable" {
+							t.Errorf("%s: %s on %s, want the messages table's stream only", role, action, jsonBytes(r))
+						}
+					}
+					continue
+				}
 				if !slices.Contains(usedActions, action) && !(action == "dynamodb:Scan" && fn == "api") {
 					// The only Scans: the api's erasure (store/dynamo EraseUser), on the messages table
 					// and on the delivered cursors (a named device's are keyed "user#device").
@@ -534,6 +548,10 @@ func TestAWSTemplateIAM(t *testing.T) {
 							!(strings.HasSuffix(strings.TrimSpace(raw), `/dev/POST/@connections/*"]]}`) || strings.HasSuffix(strings.TrimSpace(raw), `/dev/DELETE/@connections/*"]]}`)) {
 							t.Errorf("%s: ManageConnections on %s, want this WebSocket API's stage @connections only", role, raw)
 						}
+					case strings.HasPrefix(action, "sqs:") && fn == "webhook":
+						if action != "sqs:SendMessage" || getAtt(r, "Arn") != "WebhookDeadLetterQueue" {
+							t.Errorf("%s: %s on %s, want SendMessage to the WebhookDeadLetterQueue only (the stream's on-failure destination)", role, action, raw)
+						}
 					case strings.HasPrefix(action, "sqs:"):
 						if getAtt(r, "Arn") != "FanoutQueue" {
 							t.Errorf("%s: %s on %s, want the FanoutQueue only", role, action, raw)
@@ -541,6 +559,11 @@ func TestAWSTemplateIAM(t *testing.T) {
 					case strings.HasPrefix(action, "logs:"):
 						if want := strings.ToUpper(fn[:1]) + fn[1:] + "LogGroup"; getAtt(r, "Arn") != want {
 							t.Errorf("%s: %s on %s, want its own log group %s", role, action, raw, want)
+						}
+					case action == "ssm:GetParameter" && fn == "webhook":
+						ssmReads++
+						if !isParameterARN(r, webhookSecretParam) {
+							t.Errorf("%s: ssm:GetParameter on %s, want only the webhook secret's parameter %s", role, raw, webhookSecretParam)
 						}
 					case action == "ssm:GetParameter":
 						ssmReads++
@@ -560,10 +583,12 @@ func TestAWSTemplateIAM(t *testing.T) {
 			t.Errorf("api role: %d ManageConnections resources, want POST and DELETE", manage)
 		case fn == "fanout" && manage != 1:
 			t.Errorf("fanout role: %d ManageConnections resources, want POST only", manage)
+		case fn == "webhook" && manage != 0:
+			t.Errorf("webhook role: %d ManageConnections resources, want none (it pushes to no connection)", manage)
 		}
 		// ws and api read the token secret at cold start; the fanout
 		// function authenticates nobody and may not read it.
-		if want := map[string]int{"ws": 1, "api": 1, "fanout": 0}[fn]; ssmReads != want {
+		if want := map[string]int{"ws": 1, "api": 1, "fanout": 0, "webhook": 1}[fn]; ssmReads != want {
 			t.Errorf("%s: %d ssm:GetParameter resources, want %d (the token secret's parameter, read at cold start by ws and api only)", role, ssmReads, want)
 		}
 	}
@@ -575,5 +600,79 @@ func equalJSON(t *testing.T, what string, got, want any) {
 	g, w := jsonBytes(got), jsonBytes(want)
 	if string(g) != string(w) {
 		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+// webhookSecretParam is the default webhook secret parameter of stage dev.
+const webhookSecretParam = "/tripsense/dev/webhook-secret"
+
+// TestAWSTemplateWebhooks: the messages table streams its keys; the
+// webhook consumer reads that stream with partial batch failures, retries
+// a record for the stream's 24 h and then describes it in its dead-letter
+// queue, and names the secret's parameter, never the secret.
+func TestAWSTemplateWebhooks(t *testing.T) {
+	t.Parallel()
+	tmpl := awsTemplate(t)
+	msgs := cfn(resources(tmpl)["MessagesTable"].(map[string]any)).props()
+	equalJSON(t, "messages stream", msgs["StreamSpecification"], map[string]any{"StreamViewType": "KEYS_ONLY"})
+	var found int
+	for id, m := range resourcesOfType(tmpl, "AWS::Lambda::EventSourceMapping") {
+		p := m.props()
+		if getAtt(p["EventSourceArn"], "StreamArn") != "MessagesTable" {
+			continue
+		}
+		found++
+		if fn := string(jsonBytes(p["FunctionName"])); !strings.Contains(fn, "WebhookLambdaFunction") {
+			t.Errorf("%s: stream consumed by %s", id, fn)
+		}
+		equalJSON(t, id+" FunctionResponseTypes", p["FunctionResponseTypes"], []any{"ReportBatchItemFailures"})
+		if p["MaximumRecordAgeInSeconds"] != float64(86400) || p["MaximumRetryAttempts"] != float64(-1) || p["BisectBatchOnFunctionError"] != true {
+			t.Errorf("%s: retries %v %v %v", id, p["MaximumRecordAgeInSeconds"], p["MaximumRetryAttempts"], p["BisectBatchOnFunctionError"])
+		}
+		dest := string(jsonBytes(p["DestinationConfig"]))
+		if !strings.Contains(dest, "WebhookDeadLetterQueue") {
+			t.Errorf("%s: on-failure destination %s, want the WebhookDeadLetterQueue", id, dest)
+		}
+	}
+	if found != 1 {
+		t.Fatalf("%d event source mappings on the messages stream, want 1", found)
+	}
+	fn := resourcesOfType(tmpl, "AWS::Lambda::Function")["WebhookLambdaFunction"].props()
+	env := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if env["TRIPSENSE_WEBHOOK_SECRET_PARAM"] != webhookSecretParam || env["TRIPSENSE_WEBHOOK_SECRET"] != nil {
+		t.Errorf("webhook env %v", env)
+	}
+	dlq := cfn(resources(tmpl)["WebhookDeadLetterQueue"].(map[string]any)).props()
+	if dlq["MessageRetentionPeriod"] != float64(1209600) {
+		t.Errorf("webhook DLQ keeps messages %v s, want 14 days", dlq["MessageRetentionPeriod"])
+	}
+}
+
+// TestAWSTemplateAPIAppends: the api function appends to room logs (the
+// HTTP send, membership entries, user-created rooms' metadata in
+// messageDedupe), so its role may write both tables like the ws role.
+func TestAWSTemplateAPIAppends(t *testing.T) {
+	t.Parallel()
+	tmpl := awsTemplate(t)
+	for _, fn := range []string{"ws", "api"} {
+		role, stmts := functionRole(t, tmpl, fn)
+		allowed := map[string]bool{}
+		for _, s := range stmts {
+			for _, r := range asList(s["Resource"]) {
+				res, ok := tableResource(tmpl, r)
+				if !ok {
+					continue
+				}
+				for _, a := range asList(s["Action"]) {
+					allowed[res+" "+a.(string)] = true
+				}
+			}
+		}
+		for _, want := range []string{"messages dynamodb:PutItem", "messages dynamodb:GetItem", "messages dynamodb:Query",
+			"messageDedupe dynamodb:GetItem", "messageDedupe dynamodb:PutItem", "messageDedupe dynamodb:UpdateItem"} {
+			if !allowed[want] {
+				t.Errorf("%s: no %s (appends, idempotent sends, room metadata)", role, want)
+			}
+		}
 	}
 }

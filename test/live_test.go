@@ -309,7 +309,8 @@ func TestUserWithoutRoomsConnectsAndReceivesNothingUntilAdded(t *testing.T) {
 	}
 	u1.send(sendMsg("uuid1", "uuidroom1", "after"))
 	u1.nextOfType("ack")
-	if m := nobody.nextOfType("message"); m["chatMessage"] != "after" || m["index"] != float64(2) {
+	// 1 "before", 2 the joined entry, 3 "after".
+	if m := nobody.nextOfType("message"); m["chatMessage"] != "after" || m["index"] != float64(3) {
 		t.Fatalf("new member got %v", m)
 	}
 }

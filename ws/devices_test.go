@@ -226,9 +226,10 @@ func TestAddMemberBaselinePerDevice(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "tablet"); err != nil {
 		t.Fatal(err)
 	}
-	// The phone had 1..5 and got 6: its cursor moves to 6. The tablet had
-	// 1..2 and got 6 (3..5 missing): it stays at 2, not at the phone's.
-	for device, want := range map[string]int64{"phone": 6, "tablet": 2} {
+	// The phone had 1..5 and got 6 (its joined entry) and 7: its cursor
+	// moves to 7. The tablet had 1..2 and got 6 and 7 (3..5 missing): it
+	// stays at 2, not at the phone's.
+	for device, want := range map[string]int64{"phone": 7, "tablet": 2} {
 		if cur, _ := f.store.Cursor(ctx, "uuid2", device, "uuidroom1"); cur.LastSeen != want {
 			t.Errorf("cursor of %s = %d, want %d", device, cur.LastSeen, want)
 		}

@@ -57,11 +57,18 @@ func (s *Service) lifecycleEvent(ctx context.Context, c Conn, f *inFrame) error 
 }
 
 // canModerate reports whether the connection's user may delete other
-// users' messages in room. Today that is an admin principal; when rooms
-// get roles (owner, admin), their check goes here, once, for every
-// runtime.
-func (s *Service) canModerate(_ context.Context, c Conn, _ string) (bool, error) {
-	return c.Admin, nil
+// users' messages in room and manage it (rename, add and remove members):
+// an admin principal, or the room's owner (its creator). The one place of
+// the check, for every runtime and route.
+func (s *Service) canModerate(ctx context.Context, c Conn, room string) (bool, error) {
+	if c.Admin {
+		return true, nil
+	}
+	info, found, err := s.roomInfo(ctx, room)
+	if err != nil {
+		return false, err
+	}
+	return found && info.CreatedBy == c.UserID, nil
 }
 
 // EraseUser honours an erasure request for user (DELETE /v1/users/{userId},

@@ -115,6 +115,9 @@ type Service struct {
 	SyncMargin time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Appended, when set, is called after every new entry was handed out
+	// (the single binary pokes its webhook dispatcher); it must not block.
+	Appended func()
 
 	// Epoch, when set, is the store's epoch, sent in every syncDone frame:
 	// indexes and cursors are meaningful only within one epoch, and a
@@ -503,6 +506,20 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 // in it), the sender's own delivery, fan-out, then the ack. Every action
 // that writes to a room goes through it.
 func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessage) error {
+	m, dup, err := s.handOut(ctx, c, nm)
+	if err != nil {
+		return err
+	}
+	// The ack goes last: when a sender holds its ack, every online member's
+	// connection has already been handed the message.
+	return s.reply(ctx, c, ackFrame(&m, dup))
+}
+
+// handOut is appendEntry without the ack: the one path of every entry
+// into a room's log, from a connection (c.ID set) or not (the HTTP send,
+// membership changes, renames: c.ID empty, no connection of the sender
+// is skipped or counted).
+func (s *Service) handOut(ctx context.Context, c Conn, nm tripsense.NewMessage) (tripsense.Message, bool, error) {
 	var (
 		seq *roomSeq
 		cl  *claim
@@ -510,7 +527,7 @@ func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessa
 	if s.OrderedRooms {
 		var err error
 		if seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
-			return fmt.Errorf("append: head: %w", err)
+			return tripsense.Message{}, false, fmt.Errorf("append: head: %w", err)
 		}
 		defer s.order.leave(nm.Room, seq)
 		// A concurrent retry of this send (same clientMsgId, another
@@ -520,12 +537,14 @@ func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessa
 	}
 	m, dup, err := s.Store.Append(ctx, nm)
 	if err != nil {
-		return fmt.Errorf("append: %w", err)
+		return tripsense.Message{}, false, fmt.Errorf("append: %w", err)
 	}
 	// The sender has seen its own message. It counts like a delivery, not
 	// as "seen through": a concurrent sender's lower index that has not
 	// reached this connection yet must not be skipped.
-	if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+	if c.ID == "" {
+		// Not sent on a connection.
+	} else if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
 	}
 	if dup && s.Fanout != nil {
@@ -550,7 +569,7 @@ func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessa
 		// connection racing it): wait until it has been handed out, so that
 		// neither this ack nor the room's next index overtakes it.
 		if err := seq.awaitOriginal(ctx, cl); err != nil {
-			return fmt.Errorf("duplicate: wait for the original: %w", err)
+			return tripsense.Message{}, false, fmt.Errorf("duplicate: wait for the original: %w", err)
 		}
 		// Here the original was handed out, or its send failed after the
 		// commit and it never will be: mark it handed out (catch-up has
@@ -558,9 +577,10 @@ func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessa
 		// for an index already handed out.
 		s.order.publish(seq, m.Index, func() {})
 	}
-	// The ack goes last: when a sender holds its ack, every online member's
-	// connection has already been handed the message.
-	return s.reply(ctx, c, ackFrame(&m, dup))
+	if !dup && s.Appended != nil {
+		s.Appended()
+	}
+	return m, dup, nil
 }
 
 // fanout pushes m, encoded once, to every online connection in its room but
@@ -656,71 +676,4 @@ func (s *Service) markRead(ctx context.Context, c Conn, f *inFrame) error {
 		s.log().Warn("seen-through after markRead", "conn", c.ID, "err", err)
 	}
 	return s.reply(ctx, c, cursorFrame(cur))
-}
-
-// AddMember adds user to room and makes the user's online connections
-// receive it from then on; the room's online connections, the new
-// member's included, get a member frame with "event":"joined". It
-// implements the member management of the HTTP API.
-func (s *Service) AddMember(ctx context.Context, room, user string) error {
-	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
-		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
-	}
-	if err := s.Store.AddMember(ctx, room, user); err != nil {
-		return fmt.Errorf("add member: %w", err)
-	}
-	if err := s.Presence.Join(ctx, user, room); err != nil {
-		return fmt.Errorf("add member: presence: %w", err)
-	}
-	// A member added back keeps its cursors: each online connection's
-	// watermark starts at its device's, as it would have on connect.
-	conns, err := s.Presence.UserConnections(ctx, user)
-	if err != nil {
-		return fmt.Errorf("add member: connections: %w", err)
-	}
-	for _, c := range conns {
-		cur, err := s.Store.Cursor(ctx, user, c.DeviceID, room)
-		if err != nil {
-			return fmt.Errorf("add member: cursor: %w", err)
-		}
-		if cur.LastSeen <= 0 {
-			continue
-		}
-		if err := s.Presence.SeenThrough(ctx, c.ID, room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
-			return fmt.Errorf("add member: baseline: %w", err)
-		}
-	}
-	s.pushRoom(ctx, room, "", memberFrame(room, user, memberJoined))
-	return nil
-}
-
-// RemoveMember removes user from room; the user's online connections stop
-// receiving it at once: the member frame with "event":"left" is the last
-// frame of the room they get. The remaining online members get it too.
-func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
-	if !tripsense.ValidID(room) || !tripsense.ValidID(user) {
-		return tripsense.Errorf(tripsense.EINVALID, "room and userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
-	}
-	// Store first: a connect that reads the rooms after this sees the
-	// removal, and one that read them before is caught by the Leave below
-	// or by its own second read.
-	if err := s.Store.RemoveMember(ctx, room, user); err != nil {
-		return fmt.Errorf("remove member: %w", err)
-	}
-	// The user's connections are listed before they leave the room, and
-	// told after: every frame of the room queued for them before the
-	// Leave goes out before the member frame, and none after it.
-	conns, err := s.Presence.UserConnections(ctx, user)
-	if err != nil {
-		return fmt.Errorf("remove member: connections: %w", err)
-	}
-	if err := s.Presence.Leave(ctx, user, room); err != nil {
-		return fmt.Errorf("remove member: presence: %w", err)
-	}
-	left := memberFrame(room, user, memberLeft)
-	for _, c := range conns {
-		s.pushConn(ctx, c.ID, left)
-	}
-	s.pushRoom(ctx, room, "", left)
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/webhook"
 	"github.com/tripsense/tripsense/ws"
 	"github.com/tripsense/tripsense/ws/local"
 )
@@ -30,19 +31,24 @@ var errHelp = errors.New("help")
 type Config struct {
 	// Retention, when positive, is how long messages and events are kept
 	// (TRIPSENSE_RETENTION): a background pruner removes older ones.
-	Retention   time.Duration
-	Addr        string // TRIPSENSE_ADDR
-	DataDir     string // TRIPSENSE_DATA
-	Demo        bool   // load the seed's demo users and rooms on first start
-	Auth        string // dev | token (TRIPSENSE_AUTH)
-	TokenSecret string // TRIPSENSE_TOKEN_SECRET
-	Insecure    bool   // allow dev identity on a non-loopback address
-	Admins      []string
-	Policy      ws.DuplicatePolicy
-	MaxConns    int // connections per user (over all devices) under the replace and allow policies
-	QueueLimit  int
-	LogFormat   string // text | json
-	LogLevel    string
+	Retention time.Duration
+	// WebhookURL, when set, receives every room-log entry as a signed
+	// webhook (TRIPSENSE_WEBHOOK_URL), signed with WebhookSecret
+	// (TRIPSENSE_WEBHOOK_SECRET, environment only: whsec_...).
+	WebhookURL    string
+	WebhookSecret string
+	Addr          string // TRIPSENSE_ADDR
+	DataDir       string // TRIPSENSE_DATA
+	Demo          bool   // load the seed's demo users and rooms on first start
+	Auth          string // dev | token (TRIPSENSE_AUTH)
+	TokenSecret   string // TRIPSENSE_TOKEN_SECRET
+	Insecure      bool   // allow dev identity on a non-loopback address
+	Admins        []string
+	Policy        ws.DuplicatePolicy
+	MaxConns      int // connections per user (over all devices) under the replace and allow policies
+	QueueLimit    int
+	LogFormat     string // text | json
+	LogLevel      string
 	// MsgRate and MsgBurst bound sendMessage per connection (token bucket).
 	MsgRate  float64
 	MsgBurst int
@@ -203,6 +209,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", e.str("TRIPSENSE_METRICS_ADDR", ""), "serve Prometheus metrics on /metrics of this host:port (its own listener, no identity: keep it off the internet); empty disables (TRIPSENSE_METRICS_ADDR)")
 	fs.BoolVar(&c.MetricsOnMain, "metrics-on-main", e.bool("TRIPSENSE_METRICS_ON_MAIN", false), "also serve /metrics on the main listener, to anyone who reaches it (TRIPSENSE_METRICS_ON_MAIN)")
 	fs.BoolVar(&c.Gzip, "gzip", e.bool("TRIPSENSE_GZIP", true), "gzip JSON answers of the HTTP API over 1 KiB for clients that accept it (TRIPSENSE_GZIP)")
+	fs.StringVar(&c.WebhookURL, "webhook-url", e.str("TRIPSENSE_WEBHOOK_URL", ""), "POST every message, edit, delete, reaction, membership change and rename there as a Standard Webhooks event, signed with TRIPSENSE_WEBHOOK_SECRET; empty disables (TRIPSENSE_WEBHOOK_URL)")
 	origins = fs.String("allowed-origins", e.str("TRIPSENSE_ALLOWED_ORIGINS", ""), "comma-separated browser origins (scheme://host[:port]) allowed besides the same origin, for CORS on the HTTP API and the WebSocket Origin check; * opens the HTTP API only, not in dev mode (TRIPSENSE_ALLOWED_ORIGINS)")
 	return noDemo, admins, policy, origins
 }
@@ -233,6 +240,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	// The read timeout includes the headers.
 	c.HeaderTimeout = min(c.HeaderTimeout, c.ReadTimeout)
 	c.TokenSecret = getenv("TRIPSENSE_TOKEN_SECRET")
+	c.WebhookSecret = getenv("TRIPSENSE_WEBHOOK_SECRET")
 	for _, a := range strings.Split(*admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			if !tripsense.ValidID(a) {
@@ -260,6 +268,13 @@ func (c Config) Validate() error {
 	}
 	if c.Retention < 0 {
 		return fmt.Errorf("--retention %s: must not be negative (0 keeps everything)", c.Retention)
+	}
+	if c.WebhookURL != "" {
+		if _, err := webhook.NewSender(c.WebhookURL, c.WebhookSecret, 0, nil); err != nil {
+			return fmt.Errorf("--webhook-url (TRIPSENSE_WEBHOOK_URL) with TRIPSENSE_WEBHOOK_SECRET: %w", err)
+		}
+	} else if c.WebhookSecret != "" {
+		return errors.New("TRIPSENSE_WEBHOOK_SECRET is set but --webhook-url (TRIPSENSE_WEBHOOK_URL) is not: set both to send webhooks")
 	}
 	switch c.Auth {
 	case "dev":

@@ -38,6 +38,7 @@ commands:
   members    add, remove or list room members:  tripsense members add --room uuidroom1 --user uuid3
   messages   print a room's stored messages as JSON lines (server stopped)
   compact    rewrite the data file without free pages, so deleted text leaves it (server stopped)
+  webhooks   the webhook outbox: pending and failed events; "webhooks replay [--seq N]" sends failed ones again
   token      mint a signed token:  tripsense token --user uuid1 --ttl 1h [--admin]
   bench      drive a running server with load (see docs/benchmarks.md)
   backup     copy a consistent snapshot of the running server's store:  tripsense backup --out tripsense.bak
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runMembers(ctx, args, getenv, stdout, stderr)
 	case "messages":
 		err = runMessages(ctx, args, getenv, stdout, stderr)
+	case "webhooks":
+		err = runWebhooks(ctx, args, getenv, stdout, stderr)
 	case "token":
 		err = runToken(args, getenv, stdout, stderr)
 	case "bench":

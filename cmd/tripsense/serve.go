@@ -23,6 +23,7 @@ import (
 	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/store/bolt"
 	catchup "github.com/tripsense/tripsense/sync"
+	"github.com/tripsense/tripsense/webhook"
 	"github.com/tripsense/tripsense/ws"
 	"github.com/tripsense/tripsense/ws/local"
 )
@@ -66,6 +67,7 @@ type Main struct {
 	Metrics   *metrics.Metrics
 	metricsLn net.Listener
 	metricsS  *http.Server
+	webhooks  *webhook.Dispatcher // nil without --webhook-url
 }
 
 // maxHeaderBytes bounds a request's head (net/http's default is 1 MiB):
@@ -99,7 +101,9 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	st, err := bolt.Open(storePath(c.DataDir), bolt.Options{})
+	// With a webhook, every append also records its event in the outbox,
+	// in the same commit (store/bolt/outbox.go).
+	st, err := bolt.Open(storePath(c.DataDir), bolt.Options{Outbox: c.WebhookURL != ""})
 	if errors.Is(err, bolt.ErrInUse) {
 		return fmt.Errorf("data dir %s is in use by another tripsense: stop it, or give this one its own --data (TRIPSENSE_DATA)", c.DataDir)
 	}
@@ -132,12 +136,20 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 	if c.Auth != "dev" {
 		svc.Auth = authn // auth frames: in-band token refresh
 	}
+	if c.WebhookURL != "" {
+		snd, err := webhook.NewSender(c.WebhookURL, c.WebhookSecret, webhook.DefaultTimeout, nil)
+		if err != nil {
+			return err
+		}
+		m.webhooks = &webhook.Dispatcher{Outbox: st, Source: st, Online: m.hub, Sender: snd, Log: m.Log}
+		svc.Appended = m.webhooks.Notify
+	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins}
 	apiHandler := api.New(api.Config{
 		Sync: m.Metrics.Catchup(sync), Members: svc, Reads: svc, Auth: authn, Log: m.Log,
 		Ready: m.ready.Load, RatePerMinute: c.HTTPRate, AllowedOrigins: c.AllowedOrigins,
 		Check:  func(ctx context.Context) error { _, err := st.Head(ctx, "readyz"); return err },
-		Backup: st, Epoch: st.Epoch(),
+		Backup: st, Epoch: st.Epoch(), Webhooks: webhookAdmin(st, c.WebhookURL != ""),
 	})
 	if c.Gzip {
 		if apiHandler, err = gzipJSON(apiHandler); err != nil {
@@ -200,6 +212,12 @@ func (m *Main) Serve(ctx context.Context) error {
 	pctx, stopPruner := context.WithCancel(ctx)
 	go func() { defer close(pruned); runPruner(pctx, m.store, m.Config.Retention, m.Log) }()
 	defer func() { stopPruner(); <-pruned }()
+	if m.webhooks != nil {
+		delivered := make(chan struct{})
+		go func() { defer close(delivered); m.webhooks.Run(pctx) }()
+		defer func() { stopPruner(); <-delivered }()
+		m.Log.Info("webhooks on", "url", m.Config.WebhookURL)
+	}
 	m.Log.Info("tripsense listening", "version", buildinfo.Get().Version, "epoch", m.store.Epoch(), "addr", m.Addr(), "ws", "ws://"+m.Addr()+"/ws", "http", "http://"+m.Addr()+"/v1", "auth", m.Config.Auth, "duplicate_connections", string(m.Config.Policy), "data", m.Config.DataDir)
 	if m.Config.Auth == "dev" {
 		m.Log.Warn("DEV IDENTITY MODE: identities are NOT verified; any client can act as any userId (?userId= / X-User-Id). Use --auth token outside local development.")
@@ -363,4 +381,22 @@ func (m *Main) openDebug() error {
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+// outboxAdmin is api.Webhooks over the store's outbox.
+type outboxAdmin struct{ st *bolt.Store }
+
+func (o outboxAdmin) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEntry, error) {
+	return o.st.OutboxList(ctx, limit)
+}
+
+func (o outboxAdmin) Replay(ctx context.Context, seq uint64) (int, error) {
+	return o.st.OutboxReplay(ctx, seq, time.Now())
+}
+
+func webhookAdmin(st *bolt.Store, on bool) api.Webhooks {
+	if !on {
+		return nil
+	}
+	return outboxAdmin{st}
 }

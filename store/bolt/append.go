@@ -35,7 +35,8 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	if m.Kind != "" || m.ReplyTo > 0 {
+	a.outbox = s.opts.Outbox
+	if m.Decided() {
 		a.ev, a.createMs = &m, createMs
 	}
 	if err := s.write(ctx, "append", a.run); err != nil {
@@ -60,6 +61,8 @@ type appendOp struct {
 	value []byte // encoded message
 	dk    []byte // dedupe key; nil without clientMsgId
 	nowMs int64
+	// outbox records an outbox entry for the message in the same transaction.
+	outbox bool
 	// ev is the entry when a rule decides it (an event, or a reply):
 	// ApplyEvent or CheckReply run in the transaction (lifecycle.go).
 	ev       *tripsense.NewMessage
@@ -142,6 +145,11 @@ func (a *appendOp) run(tx *bbolt.Tx) (err error) {
 			return err
 		}
 		if err := byTime.Put(byTimeKey(a.nowMs, a.dk), nil); err != nil {
+			return err
+		}
+	}
+	if a.outbox {
+		if err := putOutbox(tx, a.room, index, a.nowMs); err != nil {
 			return err
 		}
 	}

@@ -25,3 +25,28 @@ func TestConformance(t *testing.T) {
 		return func(t *testing.T) tripsense.Store { return MustOpen(t, path, bolt.Options{}) }
 	})
 }
+
+func TestRoomsAndOutbox(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, bolt.Options{Outbox: true})
+	storetest.RunRoomsAndOutbox(t, s, func() storetest.Outboxed {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = MustOpen(t, path, bolt.Options{Outbox: true})
+		return s
+	})
+	_ = s.Close()
+}
+
+// TestNoOutboxWithoutWebhooks: a store opened without Outbox records none.
+func TestNoOutboxWithoutWebhooks(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "tripsense.db"), bolt.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"})
+	if got, err := s.OutboxList(t.Context(), 10); err != nil || len(got) != 0 {
+		t.Fatalf("outbox = %v %v", got, err)
+	}
+}

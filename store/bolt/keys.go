@@ -16,12 +16,16 @@ var (
 	bucketReadCursors  = []byte("readCursors") // delivered cursors (the seed's name)
 	bucketLastRead     = []byte("lastRead")    // read cursors by user, room
 	bucketLastReadRoom = []byte("lastReadByRoom")
-	bucketOldest       = []byte("oldest") // room -> lowest index retention kept
-	bucketMeta         = []byte("meta")   // the store's epoch (backup.go)
+	bucketOldest       = []byte("oldest")       // room -> lowest index retention kept
+	bucketMeta         = []byte("meta")         // the store's epoch (backup.go)
+	bucketRooms        = []byte("rooms")        // room -> metadata (rooms.go)
+	bucketOutbox       = []byte("outbox")       // seq -> pending webhook event (outbox.go)
+	bucketOutboxFailed = []byte("outboxFailed") // seq -> webhook event out of retries
 )
 
 var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
-	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketOldest, bucketMeta}
+	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketOldest,
+	bucketMeta, bucketRooms, bucketOutbox, bucketOutboxFailed}
 
 // Composite keys: every component but the last is prefixed with its length
 // as a uvarint (a prefix-free code), so the keys of one first component are

@@ -44,6 +44,10 @@ type Options struct {
 	// tripsense.DedupeTTL) are deleted, within the commits of ordinary writes.
 	// Zero means 1 minute.
 	DedupePruneInterval time.Duration
+	// Outbox makes every append also record an outbox entry (a webhook
+	// event) in its own transaction (see tripsense.OutboxStore). Off
+	// when no webhook is configured: nothing would ever drain it.
+	Outbox bool
 }
 
 func (o Options) withDefaults() Options {

@@ -83,3 +83,8 @@ func sweepExpired(tb testing.TB, table string, now time.Time) int {
 	}
 	return len(keys)
 }
+
+func TestRooms(t *testing.T) {
+	t.Parallel()
+	storetest.RunRooms(t, dynamo.New(sharedClient(), dynamo.Config{Tables: mustTables(t)}))
+}

@@ -57,7 +57,7 @@ func (s *Store) Append(ctx context.Context, nm tripsense.NewMessage) (tripsense.
 		return tripsense.Message{}, false, mapErr("append", err)
 	}
 	defer leave()
-	if nm.Kind != "" || nm.ReplyTo > 0 {
+	if nm.Decided() {
 		return s.appendDecided(ctx, &nm, msg, now)
 	}
 	return s.appendEntry(ctx, msg, now)

@@ -16,3 +16,9 @@ func TestConformance(t *testing.T) {
 		return func(t *testing.T) tripsense.Store { return s }
 	})
 }
+
+func TestRoomsAndOutbox(t *testing.T) {
+	s := memory.New()
+	s.Outbox = true
+	storetest.RunRoomsAndOutbox(t, s, nil)
+}

@@ -25,6 +25,11 @@ type Store struct {
 	userRoom map[string]map[string]struct{} // user -> rooms (userRoom)
 	cursors  map[string]map[string]tripsense.Cursor
 	reads    map[string]map[string]tripsense.ReadCursor // user -> room -> read cursor
+	info     map[string]tripsense.RoomInfo              // room metadata (rooms.go)
+	outbox   []tripsense.OutboxEntry                    // pending and failed, by seq (rooms.go)
+	seq      uint64
+	// Outbox makes every append record an outbox entry (set before use).
+	Outbox bool
 }
 
 type dedupeKey struct{ room, user, clientMsgID string }
@@ -103,7 +108,7 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 			return tripsense.Message{}, false, err
 		}
 	}
-	if m.Kind != "" {
+	if m.Kind != "" && !tripsense.IsRoomKind(m.Kind) {
 		// Decide and apply on a copy: readers may hold the stored one.
 		var target *tripsense.Message
 		if t := s.entry(m.Room, m.Target); t != nil {
@@ -126,6 +131,10 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 		msgs[m.Target-1] = *target
 	}
 	s.rooms[m.Room] = append(msgs, msg)
+	if s.Outbox {
+		s.seq++
+		s.outbox = append(s.outbox, tripsense.OutboxEntry{Seq: s.seq, Room: m.Room, Index: msg.Index, CreatedAt: now, NextAt: now})
+	}
 	if m.ClientMsgID != "" {
 		s.dedupe[key] = dedupeRecord{index: msg.Index, at: now}
 		s.dedupeQ = append(s.dedupeQ, dedupeEntry{key: key, at: now})

@@ -184,6 +184,12 @@ func TestEnvironmentMatchesDocs(t *testing.T) {
 	if got, want := envNames(t, "../../lambda-fanout"), []string{"TRIPSENSE_FANOUT_PARALLELISM", "TRIPSENSE_PUSH_ATTEMPTS"}; !slices.Equal(got, want) {
 		t.Errorf("variables lambda-fanout reads itself: %v, want %v", got, want)
 	}
+	// The webhook consumer reads the shared variables and its own
+	// (documented as webhook).
+	webhookOnly := envNames(t, "../../lambda-webhook")
+	if want := []string{"TRIPSENSE_WEBHOOK_SECRET", "TRIPSENSE_WEBHOOK_SECRET_PARAM", "TRIPSENSE_WEBHOOK_TIMEOUT", "TRIPSENSE_WEBHOOK_URL"}; !slices.Equal(webhookOnly, want) {
+		t.Errorf("variables lambda-webhook reads itself: %v, want %v", webhookOnly, want)
+	}
 	doc, err := os.ReadFile("../../../docs/deploy.md")
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +211,7 @@ func TestEnvironmentMatchesDocs(t *testing.T) {
 	}
 	check(shared, "both")
 	check(wsOnly, "ws")
+	check(webhookOnly, "webhook")
 	for v := range documented {
 		t.Errorf("docs/deploy.md documents `%s`, which no function reads", v)
 	}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/cmd/internal/lambdaenv/lambdaenvtest"
+	"github.com/tripsense/tripsense/store/dynamo"
+	"github.com/tripsense/tripsense/webhook/webhooktest"
+)
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, wantErr string
+		set           map[string]string
+	}{
+		{"off without a URL", "", nil},
+		{"URL and parameter", "", map[string]string{"TRIPSENSE_WEBHOOK_URL": "https://b.example/h", "TRIPSENSE_WEBHOOK_SECRET_PARAM": "/tripsense/dev/webhook-secret"}},
+		{"URL without a secret", "TRIPSENSE_WEBHOOK_SECRET_PARAM", map[string]string{"TRIPSENSE_WEBHOOK_URL": "https://b.example/h"}},
+		{"timeout", "TRIPSENSE_WEBHOOK_TIMEOUT", map[string]string{"TRIPSENSE_WEBHOOK_TIMEOUT": "soon"}},
+		{"no tables", "TRIPSENSE_TABLE_PREFIX", map[string]string{"TRIPSENSE_TABLE_PREFIX": ""}},
+	} {
+		c, err := configFromEnv(lambdaenvtest.Getenv(tc.set))
+		lambdaenvtest.Expect(t, tc.name, c, err, tc.wantErr, nil)
+	}
+}
+
+// TestColdStartDeliversAStreamRecord runs the real cold start against
+// dynalite, appends a message with the DynamoDB store, and hands the
+// function the INSERT record the stream carries: the receiver gets a
+// message.created webhook that verifies, uuid2 offline.
+func TestColdStartDeliversAStreamRecord(t *testing.T) {
+	t.Parallel()
+	env := lambdaenvtest.Dynalite(t, "lwh")
+	rcv := webhooktest.NewReceiver(t)
+	env["TRIPSENSE_WEBHOOK_URL"] = rcv.URL + "/hooks"
+	env["TRIPSENSE_WEBHOOK_SECRET"] = webhooktest.Secret
+	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), io.Discard, lambdaenvtest.StaticCreds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(env["TRIPSENSE_DYNAMODB_ENDPOINT"]),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")})
+	st := dynamo.New(db, dynamo.Config{Tables: dynamo.TablesWithPrefix(env["TRIPSENSE_TABLE_PREFIX"])})
+	m, _, err := st.Append(context.Background(), tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "landed?", Type: "text", CreateTime: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{{
+		EventName: "INSERT", Change: events.DynamoDBStreamRecord{SequenceNumber: "1", Keys: map[string]events.DynamoDBAttributeValue{
+			"room": events.NewStringAttribute(m.Room), "index": events.NewNumberAttribute("1")}}}}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	g := rcv.Take()
+	if len(g) != 1 || g[0].Err != nil || g[0].Header.Get("webhook-id") != "evt_uuidroom2_1" {
+		t.Fatalf("deliveries %+v", g)
+	}
+	var ev struct {
+		Type string
+		Data struct{ OfflineMembers []string }
+	}
+	if err := json.Unmarshal(g[0].Body, &ev); err != nil || ev.Type != "message.created" || strings.Join(ev.Data.OfflineMembers, ",") != "uuid2" {
+		t.Fatalf("%s %v", g[0].Body, err)
+	}
+}

@@ -1,0 +1,120 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tripsense/tripsense"
+)
+
+var _ tripsense.RoomStore = (*Store)(nil)
+
+// Room metadata: bucketRooms, room -> uvarint-prefixed name, created by, then
+// createdAt in ms (8 bytes).
+
+func encodeRoom(r tripsense.RoomInfo) []byte {
+	b := appendString(nil, r.Name)
+	b = appendString(b, r.CreatedBy)
+	return binary.BigEndian.AppendUint64(b, uint64(r.CreatedAt.UnixMilli()))
+}
+
+func decodeRoom(id string, v []byte) (tripsense.RoomInfo, error) {
+	d := decoder{b: v}
+	r := tripsense.RoomInfo{ID: id, Name: d.string(), CreatedBy: d.string()}
+	if d.bad || len(d.b) != 8 {
+		return tripsense.RoomInfo{}, fmt.Errorf("room %q: %w", id, errCorrupt)
+	}
+	r.CreatedAt = msTime(int64(binary.BigEndian.Uint64(d.b)))
+	return r, nil
+}
+
+// CreateRoom records r; ECONFLICT when the room has metadata, members or
+// messages already.
+func (s *Store) CreateRoom(ctx context.Context, r tripsense.RoomInfo) error {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.opts.Now()
+	}
+	r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Millisecond)
+	var exists bool
+	err := s.write(ctx, "create room", func(tx *bbolt.Tx) error {
+		exists = false
+		key := []byte(r.ID)
+		if tx.Bucket(bucketRooms).Get(key) != nil || tx.Bucket(bucketHeads).Get(key) != nil {
+			exists = true
+			return nil
+		}
+		p := prefix(r.ID, 0)
+		if k, _ := tx.Bucket(bucketRoomUser).Cursor().Seek(p); k != nil && bytes.HasPrefix(k, p) {
+			exists = true
+			return nil
+		}
+		return tx.Bucket(bucketRooms).Put(key, encodeRoom(r))
+	})
+	if err != nil {
+		return err
+	}
+	if exists {
+		return tripsense.Errorf(tripsense.ECONFLICT, "room %s exists", r.ID)
+	}
+	return nil
+}
+
+// Room returns the metadata of room, ENOTFOUND without.
+func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return tripsense.RoomInfo{}, err
+	}
+	var (
+		r     tripsense.RoomInfo
+		found bool
+	)
+	err := s.view("room", func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketRooms).Get([]byte(room))
+		if v == nil {
+			return nil
+		}
+		found = true
+		var err error
+		r, err = decodeRoom(room, v)
+		return err
+	})
+	if err != nil {
+		return tripsense.RoomInfo{}, err
+	}
+	if !found {
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
+	}
+	return r, nil
+}
+
+// RenameRoom sets the name of room.
+func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
+	var missing bool
+	err := s.write(ctx, "rename room", func(tx *bbolt.Tx) error {
+		missing = false
+		b := tx.Bucket(bucketRooms)
+		v := b.Get([]byte(room))
+		if v == nil {
+			missing = true
+			return nil
+		}
+		r, err := decodeRoom(room, v)
+		if err != nil {
+			return err
+		}
+		r.Name = name
+		return b.Put([]byte(room), encodeRoom(r))
+	})
+	if err != nil {
+		return err
+	}
+	if missing {
+		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
+	}
+	return nil
+}
