@@ -34,7 +34,10 @@ func TestHandlerWiring(t *testing.T) {
 	}
 	defer w.Close()
 	var getenv func(string) string
-	gw := gateway.New(nil, gateway.Options{Routes: apigw.Routes, Logf: t.Logf, NewHandler: func() gateway.Handler {
+	// One instance: the EMF writer is per process (the package's emf, set by
+	// the last Init), as in a Lambda, so the frames must all reach the
+	// instance whose metrics it writes.
+	gw := gateway.New(nil, gateway.Options{Routes: apigw.Routes, Logf: t.Logf, Instances: 1, NewHandler: func() gateway.Handler {
 		h, err := function.Init(context.Background(), getenv, w, lambdaenvtest.StaticCreds)
 		if err != nil {
 			t.Error(err)
