@@ -344,23 +344,8 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	// one is not decoded, its action and clientMsgId are only looked up
 	// (cheaply) for the budget and the answer. An undecodable frame is
 	// charged to the control budget.
-	if s.Limiter != nil {
-		var action, id string
-		if len(data) <= tripsense.MaxFrameBytes {
-			action, _ = tripsense.JSONStringMember(data, "action")
-		}
-		b := budgetOf(action)
-		if ok, wait := s.Limiter.Allow(c.ID, b); !ok {
-			if len(data) <= tripsense.MaxFrameBytes {
-				id, _ = tripsense.JSONStringMember(data, "clientMsgId")
-			}
-			what := "control frames (sync, ping, markRead, auth)"
-			if b == BudgetSend {
-				what = "messages"
-			}
-			err := tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
-			return s.reply(ctx, c, rateLimitedFrame(err, action, id, wait))
-		}
+	if refusal := s.refusal(c, data); refusal != nil {
+		return s.reply(ctx, c, refusal)
 	}
 	f, err := decodeFrame(data)
 	if err != nil {
@@ -378,6 +363,13 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	default:
 		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, markRead, sync or ping", truncate(f.Action, 64))
 	}
+	return s.answer(ctx, c, f.Action, f.ClientMsgID, err)
+}
+
+// answer ends a frame whose action returned err: nothing more to say when
+// it is nil, an error frame otherwise. It returns an error only when the
+// connection is gone.
+func (s *Service) answer(ctx context.Context, c Conn, action, clientMsgID string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -385,9 +377,35 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		return err
 	}
 	if tripsense.ErrorCode(err) == tripsense.EINTERNAL {
-		s.log().Error("frame failed", "conn", c.ID, "user", c.UserID, "action", truncate(f.Action, 64), "err", err)
+		s.log().Error("frame failed", "conn", c.ID, "user", c.UserID, "action", truncate(action, 64), "err", err)
 	}
-	return s.reply(ctx, c, errorFrame(err, f.Action, f.ClientMsgID))
+	return s.reply(ctx, c, errorFrame(err, action, clientMsgID))
+}
+
+// refusal charges data to its budget and returns the rate_limited frame
+// that answers it when the budget is empty (nil: go ahead).
+func (s *Service) refusal(c Conn, data []byte) []byte {
+	if s.Limiter == nil {
+		return nil
+	}
+	var action, id string
+	if len(data) <= tripsense.MaxFrameBytes {
+		action, _ = tripsense.JSONStringMember(data, "action")
+	}
+	b := budgetOf(action)
+	ok, wait := s.Limiter.Allow(c.ID, b)
+	if ok {
+		return nil
+	}
+	if len(data) <= tripsense.MaxFrameBytes {
+		id, _ = tripsense.JSONStringMember(data, "clientMsgId")
+	}
+	what := "control frames (sync, ping, markRead, auth)"
+	if b == BudgetSend {
+		what = "messages"
+	}
+	err := tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
+	return rateLimitedFrame(err, action, id, wait)
 }
 
 func truncate(s string, n int) string {
@@ -424,38 +442,85 @@ func (s *Service) requireMember(ctx context.Context, user, room string) error {
 }
 
 func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
-	if err := checkUser(c, f); err != nil {
+	op, err := s.startSend(ctx, c, f)
+	if err != nil {
 		return err
 	}
+	return s.finishSend(ctx, c, op)
+}
+
+// sendOp is one sendMessage between its checks (startSend) and its ack
+// (finishSend). While it exists it holds its place in the room's hand-out
+// sequence, so finishSend must run for every sendOp startSend returned.
+type sendOp struct {
+	room string
+	seq  *roomSeq
+	cl   *claim
+	// wait returns the Append's result: at once when the store has no
+	// queue (the Append ran in startSend), after the commit otherwise.
+	wait func() (tripsense.Message, bool, error)
+}
+
+// QueuedAppender is a store whose appends can be queued now and awaited
+// later (store/bolt). Appends are committed in the order they were queued,
+// so the messages one connection queues for a room get increasing indexes
+// in the order it queued them, and the appends a connection has in flight
+// share group commits. A Pipeline needs it to have more than one send of a
+// connection in the store at once; without it each Append completes before
+// the next frame is read.
+type QueuedAppender interface {
+	AppendQueued(ctx context.Context, m tripsense.NewMessage) (wait func() (tripsense.Message, bool, error))
+}
+
+// startSend checks a sendMessage (the frame's user, the message, the
+// membership), enters the room's hand-out sequence and hands the message
+// to the store. On error nothing is held.
+func (s *Service) startSend(ctx context.Context, c Conn, f *inFrame) (*sendOp, error) {
+	if err := checkUser(c, f); err != nil {
+		return nil, err
+	}
 	if f.ChatMessage == nil {
-		return tripsense.Errorf(tripsense.EINVALID, `sendMessage needs "chatroomId", "chatMessage" and "messageType"`)
+		return nil, tripsense.Errorf(tripsense.EINVALID, `sendMessage needs "chatroomId", "chatMessage" and "messageType"`)
 	}
 	nm := tripsense.NewMessage{
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
 		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
 	}
 	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
-		return err
+		return nil, err
 	}
-	var (
-		seq *roomSeq
-		cl  *claim
-	)
+	op := &sendOp{room: nm.Room}
 	if s.OrderedRooms {
 		var err error
-		if seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
-			return fmt.Errorf("append: head: %w", err)
+		if op.seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
+			return nil, fmt.Errorf("append: head: %w", err)
 		}
-		defer s.order.leave(nm.Room, seq)
 		// A concurrent retry of this send (same clientMsgId, another
 		// connection) that turns out the duplicate waits for this claim.
-		cl = seq.claim(nm.UserID, nm.ClientMsgID)
+		op.cl = op.seq.claim(nm.UserID, nm.ClientMsgID)
+	}
+	if qa, ok := s.Store.(QueuedAppender); ok {
+		op.wait = qa.AppendQueued(ctx, nm)
+	} else {
+		m, dup, err := s.Store.Append(ctx, nm)
+		op.wait = func() (tripsense.Message, bool, error) { return m, dup, err }
+	}
+	return op, nil
+}
+
+// finishSend waits for op's Append, hands the message out (in index order
+// per room on the single binary) and acks it. It releases what startSend
+// took, whatever happens.
+func (s *Service) finishSend(ctx context.Context, c Conn, op *sendOp) error {
+	seq, cl := op.seq, op.cl
+	if seq != nil {
+		defer s.order.leave(op.room, seq)
 		defer seq.release(cl)
 	}
-	m, dup, err := s.Store.Append(ctx, nm)
+	m, dup, err := op.wait()
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
 	}

@@ -21,6 +21,17 @@ const maxPrunePerCommit = 1000
 // an error the message may or may not be stored: retry with the same
 // ClientMsgID.
 func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.Message, bool, error) {
+	return s.AppendQueued(ctx, m)()
+}
+
+// AppendQueued queues m like Append and returns without waiting for the
+// commit; wait returns what Append would have (after the commit synced).
+// Appends are committed in the order they were queued, so the messages of
+// one room that one goroutine queues get increasing indexes, and queued
+// appends of many goroutines share commits. AppendQueued blocks only while
+// the committer's queue is full (bounded by ctx). wait must be called once;
+// ctx bounds the wait as it bounds Append.
+func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) (wait func() (tripsense.Message, bool, error)) {
 	now := s.opts.Now()
 	ct := m.CreateTime
 	if ct.IsZero() {
@@ -35,15 +46,23 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	if err := s.write(ctx, "append", a.run); err != nil {
-		return tripsense.Message{}, false, err
+	o := &op{fn: a.run, done: make(chan error, 1)}
+	if err := s.enqueue(ctx, o); err != nil {
+		return func() (tripsense.Message, bool, error) {
+			return tripsense.Message{}, false, fmt.Errorf("bolt: append: %w", err)
+		}
 	}
-	if a.dup {
-		return a.original, true, nil
+	return func() (tripsense.Message, bool, error) {
+		if err := s.await(ctx, "append", o); err != nil {
+			return tripsense.Message{}, false, err
+		}
+		if a.dup {
+			return a.original, true, nil
+		}
+		s.maybePrune(ctx, now)
+		return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
+			CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID}, false, nil
 	}
-	s.maybePrune(ctx, now)
-	return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
-		CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID}, false, nil
 }
 
 // appendOp allocates the next index of room and stores the message and its

@@ -25,6 +25,11 @@ func (s *Store) write(ctx context.Context, opName string, fn func(tx *bbolt.Tx) 
 	if err := s.enqueue(ctx, o); err != nil {
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
+	return s.await(ctx, opName, o)
+}
+
+// await waits for the commit of a queued op (see write).
+func (s *Store) await(ctx context.Context, opName string, o *op) error {
 	select {
 	case err := <-o.done:
 		if err != nil {

@@ -60,6 +60,11 @@ type Server struct {
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
 	WriteTimeout   time.Duration
+	// MaxInFlightSends and MaxInFlightBytes bound the sendMessage frames
+	// of one connection read but not yet answered (ws.Pipeline; 0 means
+	// ws.DefaultMaxInFlightSends and ws.DefaultMaxInFlightBytes).
+	MaxInFlightSends int
+	MaxInFlightBytes int
 
 	wg         sync.WaitGroup
 	afterWrite func() // tests: runs after a batch was written, before it is recorded
@@ -310,6 +315,12 @@ func (s *Server) disconnect(ctx context.Context, info tripsense.Connection) {
 // with no frame for PingInterval+PingTimeout the read times out.
 func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.Reader, self wscore.Conn) {
 	idle := orDefault(s.PingInterval, DefaultPingInterval) + orDefault(s.PingTimeout, DefaultPingTimeout)
+	// Sends are pipelined: the next frame is read while earlier sends wait
+	// for their commit; answers go out in read order (ws.Pipeline).
+	pipe := s.Service.NewPipeline(self, wscore.PipelineOptions{
+		MaxSends: s.MaxInFlightSends, MaxBytes: s.MaxInFlightBytes, FrameTimeout: frameTimeout,
+	})
+	defer pipe.Drain()
 	var msg []byte
 	var msgOp ws.OpCode
 	fragmented := false
@@ -385,9 +396,7 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 			return
 		default:
 		}
-		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
-		herr := s.Service.Handle(fctx, self, msg)
-		cancel()
+		herr := pipe.Handle(ctx, msg)
 		msg = nil
 		if herr != nil {
 			return // the connection is gone
