@@ -171,9 +171,18 @@ func (p *Pipeline) goneErr() error {
 	return p.gone
 }
 
+// maxLanded bounds the sends an answering round lands before it acks the
+// first of them.
+const maxLanded = 256
+
 // answerLoop answers the queued frames in read order until the queue is
-// empty, then exits (an idle connection holds no goroutine for it).
+// empty, then exits (an idle connection holds no goroutine for it). Each
+// round waits for the oldest frame's commit, then also lands every send
+// queued behind it whose commit is over too (the same commit, mostly)
+// before it answers them in order: their messages reach the room's
+// hand-out together and go out as one run (see roomOrder.handOut).
 func (p *Pipeline) answerLoop() {
+	var round []*pipeItem
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
@@ -182,34 +191,60 @@ func (p *Pipeline) answerLoop() {
 			p.mu.Unlock()
 			return
 		}
-		it := p.queue[0]
-		p.queue[0] = nil
-		p.queue = p.queue[1:]
+		round = append(round[:0], p.take())
 		p.mu.Unlock()
-
-		var err error
-		switch {
-		case it.op != nil:
-			// Run even when the connection is gone: the send is in the
-			// store and holds its place in the room's hand-out order.
-			err = p.s.answer(it.ctx, p.c, it.action, it.cid, p.s.finishSend(it.ctx, p.c, it.op))
-		case it.reply != nil:
-			err = p.s.reply(it.ctx, p.c, it.reply)
-		default:
-			err = p.s.answer(it.ctx, p.c, it.action, it.cid, it.err)
+		if op := round[0].op; op != nil {
+			p.s.land(round[0].ctx, p.c, op)
 		}
-		it.cancel()
-
 		p.mu.Lock()
-		p.sends--
-		p.bytes -= it.size
-		if err != nil && p.gone == nil {
-			p.gone = err
+		for len(p.queue) > 0 && len(round) < maxLanded && (p.queue[0].op == nil || p.queue[0].op.ready()) {
+			round = append(round, p.take())
 		}
 		p.mu.Unlock()
-		select {
-		case p.freed <- struct{}{}:
-		default:
+		for _, it := range round[1:] {
+			if it.op != nil {
+				p.s.land(it.ctx, p.c, it.op)
+			}
 		}
+		for i, it := range round {
+			p.answer(it)
+			round[i] = nil
+		}
+	}
+}
+
+// take removes the oldest queued frame. Called with p.mu held.
+func (p *Pipeline) take() *pipeItem {
+	it := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	return it
+}
+
+// answer answers one frame (after its send landed) and retires it.
+func (p *Pipeline) answer(it *pipeItem) {
+	var err error
+	switch {
+	case it.op != nil:
+		// Run even when the connection is gone: the send is in the store
+		// and holds its place in the room's hand-out order.
+		err = p.s.answer(it.ctx, p.c, it.action, it.cid, p.s.finishSend(it.ctx, p.c, it.op))
+	case it.reply != nil:
+		err = p.s.reply(it.ctx, p.c, it.reply)
+	default:
+		err = p.s.answer(it.ctx, p.c, it.action, it.cid, it.err)
+	}
+	it.cancel()
+
+	p.mu.Lock()
+	p.sends--
+	p.bytes -= it.size
+	if err != nil && p.gone == nil {
+		p.gone = err
+	}
+	p.mu.Unlock()
+	select {
+	case p.freed <- struct{}{}:
+	default:
 	}
 }

@@ -26,7 +26,7 @@ func newGatedStore(st tripsense.Store) *gatedStore {
 	return &gatedStore{Store: st, queued: make(chan int, 100)}
 }
 
-func (g *gatedStore) AppendQueued(ctx context.Context, m tripsense.NewMessage) func() (tripsense.Message, bool, error) {
+func (g *gatedStore) AppendQueued(ctx context.Context, m tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error)) {
 	msg, dup, err := g.Store.Append(ctx, m)
 	gate := make(chan struct{})
 	g.mu.Lock()
@@ -34,7 +34,7 @@ func (g *gatedStore) AppendQueued(ctx context.Context, m tripsense.NewMessage) f
 	n := len(g.gates)
 	g.mu.Unlock()
 	g.queued <- n
-	return func() (tripsense.Message, bool, error) {
+	return gate, func() (tripsense.Message, bool, error) {
 		select {
 		case <-gate:
 		case <-ctx.Done():
@@ -171,5 +171,82 @@ func TestPipelineBoundsSendsInFlight(t *testing.T) {
 				t.Fatalf("writer got %v, want acks 1..3", got)
 			}
 		})
+	}
+}
+
+// batchRecorder is the recorder with the hub's fast paths: it counts the
+// pushes to each connection (one Broadcast or BroadcastBatch is one push
+// per recipient, like one wake-up and one write of its writer).
+type batchRecorder struct {
+	*recorder
+	pmu    sync.Mutex
+	pushes map[string]int
+}
+
+func (b *batchRecorder) Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) []string {
+	b.BroadcastBatch(ctx, room, []tripsense.Outbound{out}, []string{skip})
+	return nil
+}
+
+func (b *batchRecorder) BroadcastBatch(ctx context.Context, room string, outs []tripsense.Outbound, senders []string) {
+	members, _ := b.presence.RoomConnections(ctx, room)
+	for _, mb := range members {
+		pushed := false
+		for i, out := range outs {
+			if senders[i] != mb.ConnID {
+				_ = b.Push(ctx, mb.ConnID, out)
+				pushed = true
+			}
+		}
+		if pushed {
+			b.pmu.Lock()
+			b.pushes[mb.ConnID]++
+			b.pmu.Unlock()
+		}
+	}
+}
+
+// TestPipelineHandsOutOneCommitAsOneRun: three sends of one connection
+// whose appends are all committed when the first is answered reach the
+// other member in one push (one write of its connection), in index order,
+// not in three.
+func TestPipelineHandsOutOneCommitAsOneRun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	br := &batchRecorder{recorder: f.rec, pushes: map[string]int{}}
+	f.svc.Pusher = br
+	w := f.connect(t, "w", "uuid1")
+	f.connect(t, "reader", "uuid2")
+	p := f.svc.NewPipeline(w, ws.PipelineOptions{})
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		if err := p.Handle(ctx, []byte(sendWithID("uuidroom2", fmt.Sprint("m", i), fmt.Sprint("c", i)))); err != nil {
+			t.Fatal(err)
+		}
+		waitQueued(t, g, i)
+	}
+	g.open(3)
+	g.open(2)
+	g.open(1) // one commit: all three are over when the first is answered
+	p.Drain()
+	reader := f.rec.take("reader")
+	if len(reader) != 3 {
+		t.Fatalf("reader got %v, want 3 messages", reader)
+	}
+	for i, fr := range reader {
+		if fr["index"] != float64(i+1) {
+			t.Fatalf("reader got %v: out of order", reader)
+		}
+	}
+	br.pmu.Lock()
+	defer br.pmu.Unlock()
+	if br.pushes["reader"] != 1 {
+		t.Fatalf("the reader's connection was pushed to %d times for one commit of 3 messages, want once", br.pushes["reader"])
+	}
+	if acks := f.rec.take("w"); len(acks) != 3 || acks[2]["index"] != float64(3) {
+		t.Fatalf("writer got %v, want 3 acks", acks)
 	}
 }

@@ -115,6 +115,17 @@ type Broadcaster interface {
 	Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string)
 }
 
+// BatchBroadcaster is a Broadcaster that also pushes a run of a room's
+// messages in one pass: every online connection of room gets outs, in
+// order, except the ones whose sender (senders[i] for outs[i]) it is, in
+// one push (ws/local's Hub: one write for the whole run). Push's rules
+// apply to each connection; a connection that turns out to be gone is
+// left to its runtime to disconnect.
+type BatchBroadcaster interface {
+	Broadcaster
+	BroadcastBatch(ctx context.Context, room string, outs []tripsense.Outbound, senders []string)
+}
+
 // Budget names one of a connection's rate budgets. Sends and control
 // frames have separate budgets, so a phone that flushes its outbox on
 // reconnect can still sync, ping and mark read.
@@ -456,10 +467,30 @@ type sendOp struct {
 	room string
 	seq  *roomSeq
 	cl   *claim
-	// wait returns the Append's result: at once when the store has no
-	// queue (the Append ran in startSend), after the commit otherwise.
-	wait func() (tripsense.Message, bool, error)
+	// done is closed once result returns without waiting: at once when
+	// the store has no queue (the Append ran in startSend), after the
+	// commit otherwise.
+	done   <-chan struct{}
+	result func() (tripsense.Message, bool, error)
+
+	// Set by land.
+	landed bool
+	m      tripsense.Message
+	dup    bool
+	err    error
 }
+
+// ready reports whether op's Append has returned (land will not wait).
+func (op *sendOp) ready() bool {
+	select {
+	case <-op.done:
+		return true
+	default:
+		return false
+	}
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // QueuedAppender is a store whose appends can be queued now and awaited
 // later (store/bolt). Appends are committed in the order they were queued,
@@ -468,8 +499,11 @@ type sendOp struct {
 // share group commits. A Pipeline needs it to have more than one send of a
 // connection in the store at once; without it each Append completes before
 // the next frame is read.
+//
+// done is closed once the commit that holds the message is over; result
+// returns what Append would have (waiting for done, bounded by ctx).
 type QueuedAppender interface {
-	AppendQueued(ctx context.Context, m tripsense.NewMessage) (wait func() (tripsense.Message, bool, error))
+	AppendQueued(ctx context.Context, m tripsense.NewMessage) (done <-chan struct{}, result func() (tripsense.Message, bool, error))
 }
 
 // startSend checks a sendMessage (the frame's user, the message, the
@@ -503,10 +537,10 @@ func (s *Service) startSend(ctx context.Context, c Conn, f *inFrame) (*sendOp, e
 		op.cl = op.seq.claim(nm.UserID, nm.ClientMsgID)
 	}
 	if qa, ok := s.Store.(QueuedAppender); ok {
-		op.wait = qa.AppendQueued(ctx, nm)
+		op.done, op.result = qa.AppendQueued(ctx, nm)
 	} else {
 		m, dup, err := s.Store.Append(ctx, nm)
-		op.wait = func() (tripsense.Message, bool, error) { return m, dup, err }
+		op.done, op.result = closedChan, func() (tripsense.Message, bool, error) { return m, dup, err }
 	}
 	return op, nil
 }
@@ -515,38 +549,69 @@ func (s *Service) startSend(ctx context.Context, c Conn, f *inFrame) (*sendOp, e
 // per room on the single binary) and acks it. It releases what startSend
 // took, whatever happens.
 func (s *Service) finishSend(ctx context.Context, c Conn, op *sendOp) error {
-	seq, cl := op.seq, op.cl
-	if seq != nil {
-		defer s.order.leave(op.room, seq)
-		defer seq.release(cl)
+	s.land(ctx, c, op)
+	return s.ackSend(ctx, c, op)
+}
+
+// land is the first half of finishSend: it waits for op's Append, counts
+// the message as seen by its sender's connection and offers it to the
+// room's hand-out (or, without OrderedRooms, fans it out). A Pipeline lands
+// every send of a connection whose commit is over before it acks the first
+// of them, so that the messages of one commit go out as one run.
+func (s *Service) land(ctx context.Context, c Conn, op *sendOp) {
+	if op.landed {
+		return
 	}
-	m, dup, err := op.wait()
-	if err != nil {
-		return fmt.Errorf("append: %w", err)
+	op.landed = true
+	op.m, op.dup, op.err = op.result()
+	if op.err != nil {
+		return
 	}
+	m := &op.m
 	// The sender has seen its own message. It counts like a delivery, not
 	// as "seen through": a concurrent sender's lower index that has not
 	// reached this connection yet must not be skipped.
 	if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
 	}
-	if dup && s.Fanout != nil {
-		// A retry in a room whose fan-out goes to the queue: the first
-		// attempt may have stored the message and died before it queued
-		// the fan-out (the sender got no ack, which comes after the queue
-		// took the jobs). Nothing records that the jobs were queued, so a
-		// retry queues them again; recipients dedupe by index.
-		s.queueFanout(ctx, c.ID, &m)
-	}
-	if !dup {
-		// A retried send was fanned out when it was first stored; members who
-		// missed it then get it from catch-up, so it is not pushed twice.
-		if seq != nil {
-			s.order.publish(seq, m.Index, func() { s.fanout(ctx, c.ID, &m) })
-			seq.release(cl)
-		} else {
-			s.fanout(ctx, c.ID, &m)
+	if op.dup {
+		if s.Fanout != nil {
+			// A retry in a room whose fan-out goes to the queue: the
+			// first attempt may have stored the message and died before
+			// it queued the fan-out (the sender got no ack, which comes
+			// after the queue took the jobs). Nothing records that the
+			// jobs were queued, so a retry queues them again; recipients
+			// dedupe by index.
+			s.queueFanout(ctx, c.ID, m)
 		}
+		// A retried send was fanned out when it was first stored; members
+		// who missed it then get it from catch-up, so it is not pushed
+		// twice.
+		return
+	}
+	if op.seq != nil {
+		op.seq.offer(fanItem{index: m.Index, sender: c.ID, out: messageOut(m)})
+		return
+	}
+	s.fanout(ctx, c.ID, m)
+}
+
+// ackSend is the second half of finishSend: once the message was handed
+// out (on the single binary: every lower index of the room first), it acks
+// the send and releases its place in the room.
+func (s *Service) ackSend(ctx context.Context, c Conn, op *sendOp) error {
+	seq, cl := op.seq, op.cl
+	if seq != nil {
+		defer s.order.leave(op.room, seq)
+		defer seq.release(cl)
+	}
+	if op.err != nil {
+		return fmt.Errorf("append: %w", op.err)
+	}
+	m := &op.m
+	if seq != nil && !op.dup {
+		s.order.handOut(seq, m.Index, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
+		seq.release(cl)
 	} else if seq != nil {
 		// The original may still be on its way (a retry on another
 		// connection racing it): wait until it has been handed out, so that
@@ -556,13 +621,46 @@ func (s *Service) finishSend(ctx context.Context, c Conn, op *sendOp) error {
 		}
 		// Here the original was handed out, or its send failed after the
 		// commit and it never will be: mark it handed out (catch-up has
-		// it) and let the messages above it go. Publish does nothing more
-		// for an index already handed out.
-		s.order.publish(seq, m.Index, func() {})
+		// it) and let the messages above it go. An index handed out
+		// already is not offered again.
+		seq.offer(fanItem{index: m.Index})
+		s.order.handOut(seq, m.Index, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
 	}
 	// The ack goes last: when a sender holds its ack, every online member's
 	// connection has already been handed the message.
-	return s.reply(ctx, c, ackFrame(&m, dup))
+	return s.reply(ctx, c, ackFrame(m, op.dup))
+}
+
+// messageOut is the message frame of m, encoded once for every recipient.
+func messageOut(m *tripsense.Message) tripsense.Outbound {
+	return tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+}
+
+// fanoutRun pushes a run of a room's messages, in index order, to the
+// room's online connections, each message to all but its sender's: in one
+// pass when the Pusher is a BatchBroadcaster (each connection then gets the
+// run in one push), message by message otherwise. Items without a frame
+// only mark their index.
+func (s *Service) fanoutRun(ctx context.Context, room string, run []fanItem) {
+	if bb, ok := s.Pusher.(BatchBroadcaster); ok {
+		outs := make([]tripsense.Outbound, 0, len(run))
+		senders := make([]string, 0, len(run))
+		for _, it := range run {
+			if it.out.Data != nil {
+				outs = append(outs, it.out)
+				senders = append(senders, it.sender)
+			}
+		}
+		if len(outs) > 0 {
+			bb.BroadcastBatch(ctx, room, outs, senders)
+		}
+		return
+	}
+	for _, it := range run {
+		if it.out.Data != nil {
+			s.fanoutOut(ctx, it.sender, room, it.index, it.out)
+		}
+	}
 }
 
 // fanout pushes m, encoded once, to every online connection in its room but
@@ -570,20 +668,25 @@ func (s *Service) finishSend(ctx context.Context, c Conn, op *sendOp) error {
 // advance to what it really received); one slow or failing connection never
 // holds up the others beyond the Pusher's own bound.
 func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Message) {
-	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+	s.fanoutOut(ctx, senderConn, m.Room, m.Index, messageOut(m))
+}
+
+// fanoutOut is fanout with the frame encoded already.
+func (s *Service) fanoutOut(ctx context.Context, senderConn, room string, index int64, out tripsense.Outbound) {
 	if b, ok := s.Pusher.(Broadcaster); ok {
-		for _, conn := range b.Broadcast(ctx, m.Room, senderConn, out) {
+		for _, conn := range b.Broadcast(ctx, room, senderConn, out) {
 			if err := s.Disconnect(ctx, conn); err != nil {
 				s.log().Warn("disconnect gone connection", "conn", conn, "err", err)
 			}
 		}
 		return
 	}
-	members, err := s.Presence.RoomConnections(ctx, m.Room)
+	members, err := s.Presence.RoomConnections(ctx, room)
 	if err != nil {
-		s.log().Error("fan-out lookup", "room", m.Room, "index", m.Index, "err", err)
+		s.log().Error("fan-out lookup", "room", room, "index", index, "err", err)
 		return
 	}
+	m := &tripsense.Message{Room: room, Index: index}
 	if s.enqueue(ctx, senderConn, m, members) {
 		return
 	}

@@ -21,17 +21,19 @@ const maxPrunePerCommit = 1000
 // an error the message may or may not be stored: retry with the same
 // ClientMsgID.
 func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.Message, bool, error) {
-	return s.AppendQueued(ctx, m)()
+	_, result := s.AppendQueued(ctx, m)
+	return result()
 }
 
 // AppendQueued queues m like Append and returns without waiting for the
-// commit; wait returns what Append would have (after the commit synced).
-// Appends are committed in the order they were queued, so the messages of
-// one room that one goroutine queues get increasing indexes, and queued
-// appends of many goroutines share commits. AppendQueued blocks only while
-// the committer's queue is full (bounded by ctx). wait must be called once;
-// ctx bounds the wait as it bounds Append.
-func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) (wait func() (tripsense.Message, bool, error)) {
+// commit: done is closed once the commit that holds the message synced (or
+// failed), and result returns what Append would have, waiting for done
+// (bounded by ctx) if it is not closed yet. Appends are committed in the
+// order they were queued, so the messages of one room that one goroutine
+// queues get increasing indexes, and queued appends of many goroutines
+// share commits. AppendQueued blocks only while the committer's queue is
+// full (bounded by ctx).
+func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) (done <-chan struct{}, result func() (tripsense.Message, bool, error)) {
 	now := s.opts.Now()
 	ct := m.CreateTime
 	if ct.IsZero() {
@@ -46,13 +48,14 @@ func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) (wait 
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	o := &op{fn: a.run, done: make(chan error, 1)}
+	o := newOp(a.run)
 	if err := s.enqueue(ctx, o); err != nil {
-		return func() (tripsense.Message, bool, error) {
+		o.finish(err)
+		return o.done, func() (tripsense.Message, bool, error) {
 			return tripsense.Message{}, false, fmt.Errorf("bolt: append: %w", err)
 		}
 	}
-	return func() (tripsense.Message, bool, error) {
+	return o.done, func() (tripsense.Message, bool, error) {
 		if err := s.await(ctx, "append", o); err != nil {
 			return tripsense.Message{}, false, err
 		}
@@ -150,10 +153,10 @@ func (s *Store) maybePrune(ctx context.Context, now time.Time) {
 		return
 	}
 	nowMs := now.UnixMilli()
-	o := &op{done: make(chan error, 1), fn: func(tx *bbolt.Tx) error {
+	o := newOp(func(tx *bbolt.Tx) error {
 		_, err := pruneDedupe(tx, nowMs, maxPrunePerCommit)
 		return err
-	}}
+	})
 	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next interval
 }
 

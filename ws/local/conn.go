@@ -100,6 +100,43 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) e
 	return nil
 }
 
+// enqueueBatch queues every frame of outs that c did not send itself
+// (senders[i] sent outs[i]), as enqueue would one by one, under one lock
+// and with one wake-up of the writer. A queue that cannot take them all
+// closes the connection as a slow consumer.
+func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, limit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	n := 0
+	for i := range outs {
+		if senders[i] != c.info.ID {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if len(c.queue)+n > limit {
+		c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
+		return
+	}
+	empty := len(c.queue) == 0
+	if c.queue == nil {
+		c.queue = make([]tripsense.Outbound, 0, n)
+	}
+	for i := range outs {
+		if senders[i] != c.info.ID {
+			c.queue = append(c.queue, outs[i])
+		}
+	}
+	if empty {
+		signal(c.wake)
+	}
+}
+
 // take removes and returns every queued frame, or reports that the
 // connection is closing with its close code.
 func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reason string) {
