@@ -426,8 +426,13 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// reply pushes an answer to c. Answers wait (bounded by ctx) for room in
+// the connection's queue rather than closing it as a slow consumer: a
+// client that pipelines sends and reads its acks later is not slow, and
+// one that never reads is stopped by the in-flight bound and the write
+// timeout.
 func (s *Service) reply(ctx context.Context, c Conn, data []byte) error {
-	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: data})
+	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: data, Wait: true})
 }
 
 // checkUser enforces that a userId named in a frame is the connection's.

@@ -21,7 +21,7 @@ import (
 
 // newBoltFixture serves the given memberships from a durable bbolt store
 // (the single binary's wiring: group commit, ordered rooms).
-func newBoltFixture(t *testing.T, members map[string][]string) (string, *bolt.Store) {
+func newBoltFixture(t *testing.T, queueLimit int, members map[string][]string) (string, *bolt.Store) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), bolt.Options{})
 	if err != nil {
@@ -34,7 +34,7 @@ func newBoltFixture(t *testing.T, members map[string][]string) (string, *bolt.St
 			}
 		}
 	}
-	hub := local.NewHub(local.HubOptions{})
+	hub := local.NewHub(local.HubOptions{QueueLimit: queueLimit})
 	svc := &ws.Service{Store: st, Presence: hub, Pusher: hub, Catchup: &catchup.Service{Store: st}, Policy: ws.Replace, OrderedRooms: true}
 	srv := &local.Server{Service: svc, Hub: hub, Auth: &auth.Dev{}}
 	ts := httptest.NewServer(srv)
@@ -56,7 +56,7 @@ func newBoltFixture(t *testing.T, members map[string][]string) (string, *bolt.St
 // index order.
 func TestPipelinedSendsShareCommitsAndAnswerInReadOrder(t *testing.T) {
 	t.Parallel()
-	url, st := newBoltFixture(t, map[string][]string{"r": {"alice", "bob"}, "other": {"carol"}})
+	url, st := newBoltFixture(t, 0, map[string][]string{"r": {"alice", "bob"}, "other": {"carol"}})
 	alice := dial(t, url, "alice")
 	defer alice.CloseNow()
 	bob := dial(t, url, "bob")
@@ -109,6 +109,32 @@ func TestPipelinedSendsShareCommitsAndAnswerInReadOrder(t *testing.T) {
 		if f["type"] != "message" || f["index"] != float64(i) {
 			b, _ := json.Marshal(f)
 			t.Fatalf("bob's frame %d: %s, want message %d", i, b, i)
+		}
+	}
+}
+
+// TestPipelinedAcksWaitForQueueRoom: a client that writes more sends than
+// its connection's queue holds before it reads any ack is not a slow
+// consumer: its acks wait for room (and its sends for the in-flight bound),
+// and every ack arrives, in order.
+func TestPipelinedAcksWaitForQueueRoom(t *testing.T) {
+	t.Parallel()
+	url, _ := newBoltFixture(t, 8, map[string][]string{"r": {"alice"}})
+	alice := dial(t, url, "alice")
+	defer alice.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 100
+	for i := range n {
+		f := fmt.Sprintf(`{"action":"sendMessage","chatroomId":"r","chatMessage":"m%d","messageType":"text","clientMsgId":"c%d"}`, i, i)
+		if err := alice.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		f := readFrame(t, alice)
+		if f["type"] != "ack" || f["index"] != float64(i+1) {
+			t.Fatalf("answer %d: %v, want ack %d", i, f, i+1)
 		}
 	}
 }
