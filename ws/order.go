@@ -98,20 +98,23 @@ func (o *roomOrder) leave(room string, q *roomSeq) {
 
 // offer makes it ready for hand-out: whichever handOut runs when every
 // lower index is handed out pushes it, together with the ready indexes
-// right above it. An index handed out or offered already is ignored.
-func (q *roomSeq) offer(it fanItem) {
+// right above it. An index offered already is ignored. It returns false
+// for an index at or below the hand-out position: one that was given up
+// (it came later than orderWait), which the caller pushes itself, late.
+func (q *roomSeq) offer(it fanItem) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if it.index <= q.published {
-		return
+		return false
 	}
 	if _, ok := q.ready[it.index]; ok {
-		return
+		return true
 	}
 	if q.ready == nil {
 		q.ready = make(map[int64]fanItem)
 	}
 	q.ready[it.index] = it
+	return true
 }
 
 // handOut returns once index (offered before) has been handed out. When

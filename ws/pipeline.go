@@ -196,21 +196,33 @@ func (p *Pipeline) answerLoop() {
 		if op := round[0].op; op != nil {
 			p.s.land(round[0].ctx, p.c, op)
 		}
-		p.mu.Lock()
-		for len(p.queue) > 0 && len(round) < maxLanded && (p.queue[0].op == nil || p.queue[0].op.ready()) {
-			round = append(round, p.take())
-		}
-		p.mu.Unlock()
-		for _, it := range round[1:] {
-			if it.op != nil {
-				p.s.land(it.ctx, p.c, it.op)
-			}
-		}
-		for i, it := range round {
-			p.answer(it)
+		for i := 0; i < len(round); i++ {
+			// Before each answer (which may wait for the room's lower
+			// indexes), land what has committed since: a message of this
+			// connection that others' hand-outs wait for is offered as
+			// soon as it is stored, not after this round.
+			round = p.landReady(round)
+			p.answer(round[i])
 			round[i] = nil
 		}
 	}
+}
+
+// landReady moves the queued frames whose sends are over (in read order,
+// up to maxLanded in the round) into round and lands them.
+func (p *Pipeline) landReady(round []*pipeItem) []*pipeItem {
+	from := len(round)
+	p.mu.Lock()
+	for len(p.queue) > 0 && len(round) < maxLanded && (p.queue[0].op == nil || p.queue[0].op.ready()) {
+		round = append(round, p.take())
+	}
+	p.mu.Unlock()
+	for _, it := range round[from:] {
+		if it.op != nil {
+			p.s.land(it.ctx, p.c, it.op)
+		}
+	}
+	return round
 }
 
 // take removes the oldest queued frame. Called with p.mu held.

@@ -250,3 +250,37 @@ func TestPipelineHandsOutOneCommitAsOneRun(t *testing.T) {
 		t.Fatalf("writer got %v, want 3 acks", acks)
 	}
 }
+
+// TestLateIndexIsStillPushed: an index whose commit is over only after the
+// room's hand-out gave up waiting for it (orderWait) is pushed late, after
+// the higher one, rather than never.
+func TestLateIndexIsStillPushed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	f.svc.MaxConnectionsPerUser = 10
+	a := f.connect(t, "a", "uuid1")
+	b := f.connect(t, "b", "uuid1")
+	f.connect(t, "reader", "uuid2")
+	pa := f.svc.NewPipeline(a, ws.PipelineOptions{})
+	pb := f.svc.NewPipeline(b, ws.PipelineOptions{})
+	ctx := context.Background()
+	if err := pa.Handle(ctx, []byte(sendWithID("uuidroom2", "first", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 1)
+	if err := pb.Handle(ctx, []byte(sendWithID("uuidroom2", "second", "c2"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 2)
+	g.open(2)
+	pb.Drain() // index 2 waited for 1, gave it up and went out
+	g.open(1)
+	pa.Drain()
+	got := f.rec.take("reader")
+	if len(got) != 2 || got[0]["index"] != float64(2) || got[1]["index"] != float64(1) {
+		t.Fatalf("reader got %v, want 2 then (late) 1", got)
+	}
+}

@@ -595,7 +595,13 @@ func (s *Service) land(ctx context.Context, c Conn, op *sendOp) {
 		return
 	}
 	if op.seq != nil {
-		op.seq.offer(fanItem{index: m.Index, sender: c.ID, out: messageOut(m)})
+		out := messageOut(m)
+		if !op.seq.offer(fanItem{index: m.Index, sender: c.ID, out: out}) {
+			// Given up by the room's hand-out (it came too late): pushed
+			// now, after higher indexes; catch-up and clients order by
+			// index.
+			s.fanoutOut(ctx, c.ID, m.Room, m.Index, out)
+		}
 		return
 	}
 	s.fanout(ctx, c.ID, m)
