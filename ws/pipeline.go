@@ -43,6 +43,9 @@ type PipelineOptions struct {
 // Service.Handle runs it: its answer comes after theirs, and it sees their
 // effects.
 //
+// With a store that is not a QueuedAppender every frame is handled
+// synchronously, as by Service.Handle.
+//
 // It is for a runtime with a long-lived connection (ws/local); on API
 // Gateway each frame is its own invocation and calls Service.Handle.
 // Handle and Drain must be called from one goroutine (the connection's
@@ -101,7 +104,9 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	if len(data) <= tripsense.MaxFrameBytes {
 		action, _ = tripsense.JSONStringMember(data, "action")
 	}
-	if action != "sendMessage" {
+	if _, queued := p.s.Store.(QueuedAppender); action != "sendMessage" || !queued {
+		// Not a send, or a store that appends synchronously (nothing to
+		// overlap): answered here, after every earlier frame.
 		p.Drain()
 		if err := p.goneErr(); err != nil {
 			return err
