@@ -110,10 +110,10 @@ func preset(name string, base Config) (Config, error) {
 	c.Preset = name
 	c.Rate, c.SendRate = 0, 0
 	switch name {
-	// Saturation presets: the server handles one frame of a connection at a
-	// time, so throughput comes from many sending connections (concurrent
-	// appends share a group commit) with a small window (2 hides the round
-	// trip; more only lengthens the server's queues and the latency).
+	// Saturation presets with many sending connections and a small window
+	// (concurrent appends share a group commit; written when the server
+	// handled one frame of a connection at a time). The peer-* presets
+	// below use a few senders with deep windows (pipelined sends).
 	case "fanout-10":
 		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 10, 1000, 2
 		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
