@@ -19,7 +19,10 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test -race (unit, store conformance on bbolt and dynalite, end to end)"
-go test -race -count=1 -timeout 20m ./...
+# -json through scripts/testcount: package results, the output of failed
+# tests, and at the end "N passed, N failed, N skipped".
+go build -o dist/.testcount ./scripts/testcount
+go test -race -count=1 -timeout 20m -json ./... | dist/.testcount
 
 echo "== fuzz (short, fixed time per target)"
 fuzztime="${FUZZTIME:-10s}"

@@ -34,7 +34,7 @@ const (
 )
 
 // Routes are the named routes of the WebSocket API, one per client action.
-var Routes = []string{"sendMessage", "markRead", "sync", "ping"}
+var Routes = []string{"sendMessage", "markRead", "sync", "ping", "auth"}
 
 // UseCases are the realtime use cases the handler calls; *ws.Service
 // implements them.
@@ -89,8 +89,10 @@ func (h *Handler) now() time.Time {
 // Handle runs one API Gateway WebSocket event.
 //
 //   - $connect authenticates the query's userId/token (401 when that proves
-//     nothing) and runs Service.Connect (409 when the duplicate-connection
-//     policy refuses, 400 for an invalid user, 500 otherwise). API Gateway
+//     nothing), reads the optional deviceId (400 when it is not an id or
+//     given twice) and runs Service.Connect (409 when the duplicate-connection
+//     policy refuses, 429 over the per-user connection bound, 400 for an
+//     invalid user, 500 otherwise). API Gateway
 //     refuses the WebSocket handshake for any status but 200. Nothing is
 //     pushed to the connection.
 //   - $disconnect runs Service.Disconnect.
@@ -141,13 +143,18 @@ func (h *Handler) connect(ctx context.Context, log *slog.Logger, req events.APIG
 		log.Info("connect refused", "status", http.StatusUnauthorized, "err", err)
 		return status(http.StatusUnauthorized, err)
 	}
+	device, err := deviceID(req)
+	if err != nil {
+		log.Info("connect refused", "status", http.StatusBadRequest, "err", err)
+		return status(http.StatusBadRequest, err)
+	}
 	p, err := h.Auth.Authenticate(ctx, creds)
 	if err != nil {
 		log.Info("connect refused", "status", http.StatusUnauthorized, "err", err)
 		return status(http.StatusUnauthorized, err)
 	}
 	rc := &req.RequestContext
-	c := tripsense.Connection{ID: rc.ConnectionID, UserID: p.UserID, ConnectedAt: h.now().UTC()}
+	c := tripsense.Connection{ID: rc.ConnectionID, UserID: p.UserID, DeviceID: device, ConnectedAt: h.now().UTC()}
 	// The connection lives no longer than its token: once its record
 	// expires, frames on it find no connection and it is deleted.
 	if !p.Expires.IsZero() && p.Expires.Before(c.ConnectedAt.Add(tripsense.ConnectionTTL)) {
@@ -165,7 +172,7 @@ func (h *Handler) connect(ctx context.Context, log *slog.Logger, req events.APIG
 		}
 		return status(code, err)
 	}
-	log.Info("connected", "user", p.UserID)
+	log.Info("connected", "user", p.UserID, "device", device)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 }
 
@@ -185,6 +192,20 @@ func credentials(req events.APIGatewayWebsocketProxyRequest) (tripsense.Credenti
 	}
 	q := req.QueryStringParameters
 	return tripsense.Credentials{UserID: q["userId"], Token: q["token"]}, nil
+}
+
+// deviceID reads ?deviceId= (tripsense.ParseDeviceID): absent is the
+// default device. API Gateway puts every value in
+// MultiValueQueryStringParameters and the last one in
+// QueryStringParameters.
+func deviceID(req events.APIGatewayWebsocketProxyRequest) (string, error) {
+	vs, ok := req.MultiValueQueryStringParameters["deviceId"]
+	if !ok {
+		if v, one := req.QueryStringParameters["deviceId"]; one {
+			vs = []string{v}
+		}
+	}
+	return tripsense.ParseDeviceID(vs)
 }
 
 func (h *Handler) disconnect(ctx context.Context, log *slog.Logger, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
@@ -221,7 +242,7 @@ func (h *Handler) frame(ctx context.Context, log *slog.Logger, req events.APIGat
 			data = dec
 		}
 	}
-	err = h.Service.Handle(ctx, ws.Conn{ID: id, UserID: c.UserID}, data)
+	err = h.Service.Handle(ctx, ws.Conn{ID: id, UserID: c.UserID, DeviceID: c.DeviceID}, data)
 	switch {
 	case err == nil:
 	case tripsense.ErrorCode(err) == tripsense.EGONE:

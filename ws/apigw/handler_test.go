@@ -207,7 +207,7 @@ func TestConnectFromFixture(t *testing.T) {
 		t.Fatalf("still registered after $disconnect: %v", err)
 	}
 	// The ack counts as seen: the cursor advanced on disconnect.
-	if cur, _ := f.store.Cursor(context.Background(), "uuid1", "uuidroom1"); cur.LastSeen != 1 {
+	if cur, _ := f.store.Cursor(context.Background(), "uuid1", "", "uuidroom1"); cur.LastSeen != 1 {
 		t.Fatalf("cursor = %+v", cur)
 	}
 

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -25,10 +26,19 @@ type conn struct {
 	// sendMessage and for every other frame; nil when unlimited.
 	sendLimiter *rate.Limiter
 	ctlLimiter  *rate.Limiter
+	// slowCloses is the hub's count of slow-consumer closes (nil: none).
+	slowCloses *atomic.Int64
 
-	mu          sync.Mutex
-	marks       map[string]*tripsense.Watermark // rooms this connection receives
-	queue       []tripsense.Outbound
+	mu    sync.Mutex
+	marks map[string]*tripsense.Watermark // rooms this connection receives
+	queue []tripsense.Outbound
+	// waitBytes is how many bytes of waiting pushes (Outbound.Wait: the
+	// connection's own sync) are queued or in the writer's batch, not yet
+	// written: the sync's byte budget (queueLimits.waitBytes) bounds it.
+	waitBytes int
+	// expiry closes the connection with CloseExpired at its token's exp;
+	// nil without a token (dev identity). SetExpiry moves it.
+	expiry      *time.Timer
 	closing     bool
 	closeCode   int
 	closeReason string
@@ -65,7 +75,19 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) error {
+// queueLimits bound a connection's queue (see Hub).
+type queueLimits struct {
+	// frames is the queue's bound in frames; waiting pushes may fill half.
+	frames int
+	// waitBytes bounds the bytes of waiting pushes queued or being
+	// written; one frame always fits.
+	waitBytes int
+	// onWait, when set, runs each time a waiting push starts to wait
+	// (tests).
+	onWait func()
+}
+
+func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, lim queueLimits) error {
 	c.mu.Lock()
 	for {
 		if c.closing {
@@ -73,17 +95,27 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) e
 			return tripsense.ErrGone
 		}
 		// A waiting push (a connection's own catch-up) may fill only half
-		// the queue: the rest stays for live messages and replies, which
-		// would otherwise find it full and close the connection.
-		if len(c.queue) < limit && (!out.Wait || len(c.queue) < limit/2) {
-			break
-		}
+		// the queue, and only up to its byte budget counting the batch
+		// being written: the rest stays for live messages and replies,
+		// which would otherwise find it full and close the connection, and
+		// an unread sync holds about waitBytes, not half the queue's frames
+		// at their largest.
 		if !out.Wait {
+			if len(c.queue) < lim.frames {
+				break
+			}
 			c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
 			c.mu.Unlock()
 			return tripsense.ErrGone
 		}
+		if len(c.queue) < lim.frames/2 && (c.waitBytes == 0 || c.waitBytes+len(out.Data) <= lim.waitBytes) {
+			c.waitBytes += len(out.Data)
+			break
+		}
 		c.mu.Unlock()
+		if lim.onWait != nil {
+			lim.onWait()
+		}
 		select {
 		case <-c.space:
 		case <-c.done:
@@ -103,8 +135,10 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) e
 // enqueueBatch queues every frame of outs that c did not send itself
 // (senders[i] sent outs[i]), as enqueue would one by one, under one lock
 // and with one wake-up of the writer. A queue that cannot take them all
-// closes the connection as a slow consumer.
-func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, limit int) {
+// closes the connection as a slow consumer. The batch never waits for
+// room (it is live fan-out); a waiting push in it would still count in
+// waitBytes, as enqueue counts it, so that releaseWaitBytes stays exact.
+func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, lim queueLimits) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -119,7 +153,7 @@ func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, limit i
 	if n == 0 {
 		return
 	}
-	if len(c.queue)+n > limit {
+	if len(c.queue)+n > lim.frames {
 		c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
 		return
 	}
@@ -130,10 +164,23 @@ func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, limit i
 	for i := range outs {
 		if senders[i] != c.info.ID {
 			c.queue = append(c.queue, outs[i])
+			if outs[i].Wait {
+				c.waitBytes += len(outs[i].Data)
+			}
 		}
 	}
 	if empty {
 		signal(c.wake)
+	}
+}
+
+// releaseWaitBytes ends the byte accounting of the waiting pushes among
+// frames (written, failed or dropped). Called with mu held.
+func (c *conn) releaseWaitBytes(frames []tripsense.Outbound) {
+	for i := range frames {
+		if frames[i].Wait {
+			c.waitBytes -= len(frames[i].Data)
+		}
 	}
 }
 
@@ -159,6 +206,7 @@ func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reaso
 // (Outbound.Through) counts everything up to its index.
 func (c *conn) recordBatch(batch []tripsense.Outbound, ok bool) {
 	c.mu.Lock()
+	c.releaseWaitBytes(batch)
 	if ok {
 		for i := range batch {
 			if batch[i].Index > 0 {
@@ -200,8 +248,15 @@ func (c *conn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closing = true
+	if code == CloseCodeSlowConsumer && c.slowCloses != nil {
+		c.slowCloses.Add(1)
+	}
 	c.closeCode = code
 	c.closeReason = reason
+	c.releaseWaitBytes(c.queue)
 	c.queue = nil
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	close(c.done)
 }

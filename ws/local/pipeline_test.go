@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/store/bolt"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -137,4 +138,100 @@ func TestPipelinedAcksWaitForQueueRoom(t *testing.T) {
 			t.Fatalf("answer %d: %v, want ack %d", i, f, i+1)
 		}
 	}
+}
+
+// TestPipelinedSendsThroughMetricsDecorators: the single binary wraps the
+// store and the hub in package metrics' decorators. Behind them the
+// pipeline still finds the store's AppendQueued (sends of one connection
+// share commits) and the hub's BroadcastBatch, and the metrics count every
+// pipelined send and every delivered message frame.
+func TestPipelinedSendsThroughMetricsDecorators(t *testing.T) {
+	t.Parallel()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := st.AddMember(context.Background(), "r", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := metrics.New(metrics.Build{})
+	mst := m.Store(st)
+	if _, ok := mst.(ws.QueuedAppender); !ok {
+		t.Fatal("the metrics decorator hides the store's AppendQueued")
+	}
+	hub := local.NewHub(local.HubOptions{})
+	p := m.Pusher(hub)
+	if _, ok := p.(ws.BatchBroadcaster); !ok {
+		t.Fatal("the metrics decorator hides the hub's BroadcastBatch")
+	}
+	svc := &ws.Service{Store: mst, Presence: hub, Pusher: p, Catchup: &catchup.Service{Store: mst}, Policy: ws.Replace, OrderedRooms: true, Observer: m}
+	srv := &local.Server{Service: svc, Hub: hub, Auth: &auth.Dev{}}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hub.CloseAll(ws.CloseGoingAway, "test over")
+		_ = srv.Wait(context.Background())
+		ts.Close()
+		_ = st.Close()
+	})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+	alice := dial(t, url, "alice")
+	defer alice.CloseNow()
+	bob := dial(t, url, "bob")
+	defer bob.CloseNow()
+
+	const n = 200
+	before := st.Stats()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range n {
+		f := fmt.Sprintf(`{"action":"sendMessage","chatroomId":"r","chatMessage":"m%d","messageType":"text","clientMsgId":"c%d"}`, i, i)
+		if err := alice.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if f := readFrame(t, alice); f["type"] != "ack" || f["index"] != float64(i+1) {
+			t.Fatalf("answer %d: %v, want the ack of index %d", i, f, i+1)
+		}
+	}
+	for i := range n {
+		if f := readFrame(t, bob); f["type"] != "message" || f["index"] != float64(i+1) {
+			t.Fatalf("bob's frame %d: %v, want message %d", i, f, i+1)
+		}
+	}
+	commits := st.Stats().Commits - before.Commits
+	t.Logf("%d sends in %d commits behind the metrics decorators", n, commits)
+	if commits > n/4 {
+		t.Fatalf("%d sends of one connection took %d commits: the pipeline fell back behind the decorator", n, commits)
+	}
+	if got := metricValue(t, m, "tripsense_sends_total", "stored"); got != n {
+		t.Fatalf("tripsense_sends_total{result=stored} = %v, want %d", got, n)
+	}
+	if got := metricValue(t, m, "tripsense_frames_out_total", "message"); got != n {
+		t.Fatalf("tripsense_frames_out_total{type=message} = %v, want %d", got, n)
+	}
+}
+
+// metricValue is the counter of name whose only label has value label.
+func metricValue(t *testing.T, m *metrics.Metrics, name, label string) float64 {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetValue() == label && s.Counter != nil {
+					return s.Counter.GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -42,7 +42,8 @@ const (
 )
 
 // Server upgrades GET /ws?userId=… (dev identity) or ?token=… (token
-// identity) to a WebSocket and runs the ws use cases for it.
+// identity), with an optional &deviceId=…, to a WebSocket and runs the ws
+// use cases for it.
 //
 // The WebSocket framing is github.com/gobwas/ws: it lets the writer encode
 // a whole batch of queued frames into one buffer and send it with one
@@ -106,6 +107,23 @@ func writeHTTPError(w http.ResponseWriter, status int, err error) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
 		"code": tripsense.ErrorCode(err), "message": tripsense.ErrorMessage(err),
 	}})
+}
+
+// clientVersion is what a client says it is, for the connected log line:
+// X-Client-Version if given, else its User-Agent, at most 100 printable
+// ASCII characters.
+func clientVersion(r *http.Request) string {
+	v := r.Header.Get("X-Client-Version")
+	if v == "" {
+		v = r.UserAgent()
+	}
+	v = strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e {
+			return -1
+		}
+		return c
+	}, v)
+	return v[:min(len(v), 100)]
 }
 
 func newConnID() string {
@@ -221,6 +239,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusUnauthorized, tripsense.Errorf(tripsense.EUNAUTHORIZED, "userId and token may each be given once"))
 		return
 	}
+	device, err := tripsense.ParseDeviceID(q["deviceId"])
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, err)
+		return
+	}
 	p, err := s.Auth.Authenticate(r.Context(), tripsense.Credentials{UserID: q.Get("userId"), Token: q.Get("token")})
 	if err != nil {
 		writeHTTPError(w, http.StatusUnauthorized, err)
@@ -229,7 +252,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Store calls outlive the request's context: a frame that was accepted
 	// is finished even while the server shuts down.
 	base := context.WithoutCancel(r.Context())
-	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
+	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
 	if err := s.Service.Connect(base, info); err != nil {
 		status, _ := tripsense.HTTPStatus(tripsense.ErrorCode(err))
 		if status == http.StatusInternalServerError {
@@ -256,13 +279,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		br = bufio.NewReaderSize(netConn, readBufferSize)
 	}
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
-	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
-	// A socket does not outlive the token it was opened with.
-	var expiry *time.Timer
+	s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID, "remote", r.RemoteAddr, "client", clientVersion(r))
+	// A socket does not outlive its token: closed at exp, unless an auth
+	// frame moves it (Hub.SetExpiry).
 	if !p.Expires.IsZero() {
-		expiry = time.AfterFunc(time.Until(p.Expires), func() {
-			c.close(wscore.CloseExpired, "token expired; reconnect with a fresh token")
-		})
+		_ = s.Hub.SetExpiry(base, info.ID, p.Expires)
 	}
 	// Serve the socket on a goroutine of its own and return: net/http's
 	// connection goroutine then ends and frees its request state and 8 KiB
@@ -271,22 +292,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.wg.Done()
 		// A fresh context: the request's would keep its values alive.
-		s.serveSocket(context.Background(), info, c, sock, br)
-		if expiry != nil {
-			expiry.Stop()
-		}
+		s.serveSocket(context.Background(), info, p.Admin, c, sock, br)
 	}()
 }
 
 // serveSocket runs one upgraded connection until it ends.
-func (s *Server) serveSocket(base context.Context, info tripsense.Connection, c *conn, sock *socket, br *bufio.Reader) {
+func (s *Server) serveSocket(base context.Context, info tripsense.Connection, admin bool, c *conn, sock *socket, br *bufio.Reader) {
 	netConn := sock.conn
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		s.writeLoop(c, sock)
 	}()
-	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID})
+	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: admin})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
 	<-writerDone
