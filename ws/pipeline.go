@@ -120,7 +120,7 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	it.ctx, it.cancel = context.WithTimeout(ctx, p.o.FrameTimeout)
 	if refusal := p.s.refusal(p.c, data); refusal != nil {
 		it.reply = refusal
-	} else if f, err := decodeFrame(data); err != nil {
+	} else if f, err := p.s.decodeObserved(data); err != nil {
 		it.reply = errorFrame(err, "", "")
 	} else {
 		// decodeFrame refuses a member given twice, so the action is the

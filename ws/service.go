@@ -399,10 +399,7 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	if refusal := s.refusal(c, data); refusal != nil {
 		return s.reply(ctx, c, refusal)
 	}
-	f, err := decodeFrame(data)
-	if s.Observer != nil {
-		s.Observer.FrameIn(f.Action)
-	}
+	f, err := s.decodeObserved(data)
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}
@@ -423,6 +420,16 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, editMessage, deleteMessage, react, markRead, sync, ping or auth", truncate(f.Action, 64))
 	}
 	return s.answer(ctx, c, f.Action, f.ClientMsgID, err)
+}
+
+// decodeObserved decodes a frame that its budget let in and reports its
+// action to the Observer (Handle and a Pipeline's sends alike).
+func (s *Service) decodeObserved(data []byte) (inFrame, error) {
+	f, err := decodeFrame(data)
+	if s.Observer != nil {
+		s.Observer.FrameIn(f.Action)
+	}
+	return f, err
 }
 
 // answer ends a frame whose action returned err: nothing more to say when

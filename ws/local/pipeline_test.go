@@ -209,6 +209,9 @@ func TestPipelinedSendsThroughMetricsDecorators(t *testing.T) {
 	if got := metricValue(t, m, "tripsense_sends_total", "stored"); got != n {
 		t.Fatalf("tripsense_sends_total{result=stored} = %v, want %d", got, n)
 	}
+	if got := metricValue(t, m, "tripsense_frames_in_total", "sendMessage"); got != n {
+		t.Fatalf("tripsense_frames_in_total{action=sendMessage} = %v, want %d", got, n)
+	}
 	if got := metricValue(t, m, "tripsense_frames_out_total", "message"); got != n {
 		t.Fatalf("tripsense_frames_out_total{type=message} = %v, want %d", got, n)
 	}
