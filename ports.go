@@ -141,7 +141,8 @@ type Outbound struct {
 	Index int64
 	// Wait asks the Pusher to wait (bounded by ctx) for room in the
 	// connection's queue instead of treating a full queue as a slow consumer.
-	// A connection's own catch-up (the sync action) uses it; fan-out never does.
+	// A connection's own answers and catch-up (the sync action) use it;
+	// fan-out never does.
 	Wait bool
 	// Through says the frame carries every message of Room the connection
 	// had not been sent, up to Index (a batch of a sync, which starts at the

@@ -101,7 +101,7 @@ func defaults() Config {
 }
 
 // Preset names, in the order "all" runs them.
-var presetNames = []string{"fanout-10", "fanout-100", "fanout-1000", "latency", "catchup", "idle", "durable"}
+var presetNames = []string{"fanout-10", "fanout-100", "fanout-1000", "latency", "peer-10", "peer-10-paced", "peer-1000", "catchup", "idle", "durable"}
 
 // preset returns the configuration of a named scenario over base (the URL
 // and other flags that are not part of a preset come from base).
@@ -110,10 +110,10 @@ func preset(name string, base Config) (Config, error) {
 	c.Preset = name
 	c.Rate, c.SendRate = 0, 0
 	switch name {
-	// Saturation presets: the server handles one frame of a connection at a
-	// time, so throughput comes from many sending connections (concurrent
-	// appends share a group commit) with a small window (2 hides the round
-	// trip; more only lengthens the server's queues and the latency).
+	// Saturation presets with many sending connections and a small window
+	// (concurrent appends share a group commit; written when the server
+	// handled one frame of a connection at a time). The peer-* presets
+	// below use a few senders with deep windows (pipelined sends).
 	case "fanout-10":
 		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 10, 1000, 2
 		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
@@ -126,6 +126,18 @@ func preset(name string, base Config) (Config, error) {
 	case "latency":
 		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window = ModeFanout, 1000, 10, 1000, 16
 		c.Rate = 50_000
+		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
+	// The shapes a reference server is usually measured in: a few busy
+	// publishers with deep windows (pipelined sends), 200-byte messages.
+	case "peer-10":
+		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window, c.Size = ModeFanout, 1000, 10, 4, 256, 200
+		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
+	case "peer-10-paced":
+		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window, c.Size = ModeFanout, 1000, 10, 4, 256, 200
+		c.SendRate = 5000
+		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
+	case "peer-1000":
+		c.Mode, c.Conns, c.RoomSize, c.Senders, c.Window, c.Size = ModeFanout, 1000, 1000, 1, 256, 200
 		c.Duration, c.Warmup = 10*time.Second, 2*time.Second
 	case "catchup":
 		c.Mode, c.Missed, c.Writers, c.Repeat, c.Window = ModeCatchup, 10_000, 16, 5, 4
@@ -176,7 +188,7 @@ func flagSet(c *Config, presetArg *string, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "usage: tripsense bench [--preset NAME[,NAME...]|all] [flags]\n\n"+
 			"Drives a RUNNING server on loopback. Presets: %s.\n"+
 			"Start the server with rate limits out of the way, e.g.\n"+
-			"  ulimit -n 20000; tripsense --addr 127.0.0.1:8080 --data /tmp/bench-data --msg-rate 1000000 --msg-burst 1000000 --http-rate 0 --max-connections-per-ip 0\n\n"+
+			"  ulimit -n 20000; tripsense --addr 127.0.0.1:8080 --data /tmp/bench-data --msg-rate 1000000 --msg-burst 1000000 --control-rate 1000000 --control-burst 1000000 --http-rate 0 --max-connections-per-ip 0\n\n"+
 			"Flags set explicitly override the preset's values.\n\n", strings.Join(presetNames, ", "))
 		fs.PrintDefaults()
 	}

@@ -80,6 +80,21 @@ func TestParseArgsPresetsAndOverrides(t *testing.T) {
 		t.Fatalf("explicit flags must win over the preset: duration %v url %s", c.Duration, c.URL)
 	}
 
+	cfgs, err = parseArgs([]string{"--preset", "peer-10,peer-10-paced,peer-1000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p10, paced, p1000 := cfgs[0], cfgs[1], cfgs[2]
+	if p10.Conns != 1000 || p10.RoomSize != 10 || p10.Senders != 4 || p10.Window != 256 || p10.Size != 200 || p10.Rate != 0 || p10.SendRate != 0 {
+		t.Fatalf("peer-10 preset = %+v", p10)
+	}
+	if paced.Senders != 4 || paced.Window != 256 || paced.SendRate != 5000 || paced.Rate != 0 {
+		t.Fatalf("peer-10-paced preset = %+v", paced)
+	}
+	if p1000.Conns != 1000 || p1000.RoomSize != 1000 || p1000.Senders != 1 || p1000.Window != 256 || p1000.SendRate != 0 {
+		t.Fatalf("peer-1000 preset = %+v", p1000)
+	}
+
 	cfgs, err = parseArgs([]string{"--preset", "fanout-10,durable", "--durable-senders", "2,4"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

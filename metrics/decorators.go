@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	gosync "sync"
 	"time"
 
 	"github.com/tripsense/tripsense"
@@ -47,8 +48,17 @@ func (m *Metrics) countStoreErr(op string, err error) {
 }
 
 // Store returns st with its sends timed and its errors counted. Methods it
-// does not override pass through the embedded Store unchanged.
-func (m *Metrics) Store(st tripsense.Store) tripsense.Store { return &store{Store: st, m: m} }
+// does not override pass through the embedded Store unchanged. When st is
+// a ws.QueuedAppender (store/bolt) the result is one too, so that the
+// pipelined sends of ws.Pipeline still overlap their commits behind the
+// decorator, and they are counted like Append's.
+func (m *Metrics) Store(st tripsense.Store) tripsense.Store {
+	base := store{Store: st, m: m}
+	if qa, ok := st.(ws.QueuedAppender); ok {
+		return &queuedStore{store: base, qa: qa}
+	}
+	return &base
+}
 
 type store struct {
 	tripsense.Store
@@ -58,6 +68,38 @@ type store struct {
 func (s *store) Append(ctx context.Context, nm tripsense.NewMessage) (tripsense.Message, bool, error) {
 	start := time.Now()
 	msg, dup, err := s.Store.Append(ctx, nm)
+	s.countSend(start, dup, err)
+	return msg, dup, err
+}
+
+// queuedStore is the decorator of a ws.QueuedAppender.
+type queuedStore struct {
+	store
+	qa ws.QueuedAppender
+}
+
+// AppendQueued implements ws.QueuedAppender: the send is counted when its
+// result is taken (once), and its latency runs from the queueing to then.
+func (s *queuedStore) AppendQueued(ctx context.Context, nm tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error)) {
+	start := time.Now()
+	done, result := s.qa.AppendQueued(ctx, nm)
+	var (
+		once gosync.Once
+		msg  tripsense.Message
+		dup  bool
+		err  error
+	)
+	return done, func() (tripsense.Message, bool, error) {
+		once.Do(func() {
+			msg, dup, err = result()
+			s.countSend(start, dup, err)
+		})
+		return msg, dup, err
+	}
+}
+
+// countSend counts one Append's outcome (and times a stored one).
+func (s *store) countSend(start time.Time, dup bool, err error) {
 	switch {
 	case err != nil:
 		s.m.sends.WithLabelValues("error").Inc()
@@ -68,7 +110,6 @@ func (s *store) Append(ctx context.Context, nm tripsense.NewMessage) (tripsense.
 		s.m.sends.WithLabelValues("stored").Inc()
 		s.m.appendSeconds.Observe(seconds(time.Since(start)))
 	}
-	return msg, dup, err
 }
 
 func (s *store) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]tripsense.Message, error) {
@@ -127,7 +168,13 @@ func (m *Metrics) Pusher(p tripsense.Pusher) tripsense.Pusher {
 	base := pusher{Pusher: p, m: m}
 	if b, ok := p.(ws.Broadcaster); ok {
 		rs, _ := p.(roomSizer)
-		return &broadcaster{pusher: base, b: b, rs: rs}
+		bc := broadcaster{pusher: base, b: b, rs: rs}
+		if bb, ok := p.(ws.BatchBroadcaster); ok {
+			// Kept a BatchBroadcaster, so that a run of a room's messages
+			// still reaches each connection in one push (one write).
+			return &batchBroadcaster{broadcaster: bc, bb: bb}
+		}
+		return &bc
 	}
 	return &base
 }
@@ -173,6 +220,31 @@ func (b *broadcaster) Broadcast(ctx context.Context, room, skip string, out trip
 		b.m.framesOut.WithLabelValues(frameType(out.Data)).Add(float64(n))
 	}
 	return gone
+}
+
+type batchBroadcaster struct {
+	broadcaster
+	bb ws.BatchBroadcaster
+}
+
+// BroadcastBatch implements ws.BatchBroadcaster: one fan-out timed, and
+// each frame counted once per recipient but its sender (when the room's
+// size is known, else once).
+func (b *batchBroadcaster) BroadcastBatch(ctx context.Context, room string, outs []tripsense.Outbound, senders []string) {
+	start := time.Now()
+	b.bb.BroadcastBatch(ctx, room, outs, senders)
+	b.m.fanoutSeconds.Observe(seconds(time.Since(start)))
+	n := 1
+	if b.rs != nil {
+		if n = b.rs.RoomSize(room) - 1; n < 0 {
+			n = 0
+		}
+	}
+	for i := range outs {
+		if n > 0 {
+			b.m.framesOut.WithLabelValues(frameType(outs[i].Data)).Add(float64(n))
+		}
+	}
 }
 
 // frameType reads a frame's "type" (frames start with it, so this is a

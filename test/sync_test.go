@@ -240,13 +240,17 @@ func TestDeadConnectionIsNotCountedAsSeen(t *testing.T) {
 	waitFor(t, "uuid2 to be disconnected", func() bool {
 		// Reconnecting works once the server dropped the old connection
 		// (or, under the replace policy, replaces it first, recording its
-		// cursor): read the stored cursor only after that.
+		// cursor). Without replace its cursor is recorded after that, once
+		// its writer (stuck on the full socket) gave up the batch it had
+		// out. The socket took at least the first message before it
+		// filled, so the cursor is recorded once it is above 0; reading it
+		// earlier would make the checks below vacuous (lastSeen 0).
 		c, err := dial(s, "uuid2")
 		if err != nil {
 			return false
 		}
 		c.conn.CloseNow()
-		return true
+		return delivered(t, s, "uuid2", "uuidroom2").(float64) > 0
 	})
 	// Catch-up from the stored cursor delivers exactly what was missed: the
 	// first page starts right after lastSeen, and pages (bounded to 1 MiB,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tripsense/tripsense"
 )
 
 // orderWait bounds how long a message waits for a lower index of its room
@@ -27,10 +29,20 @@ type roomSeq struct {
 	inflight int // guarded by roomOrder.mu
 
 	mu        sync.Mutex
-	published int64              // highest index handed out
-	changed   chan struct{}      // closed and replaced when published moves
-	waiting   map[int64]struct{} // indexes whose publish is waiting for a lower one
+	published int64             // highest index handed out
+	changed   chan struct{}     // closed and replaced when published moves
+	ready     map[int64]fanItem // offered, waiting for the lower indexes
+	busy      bool              // a run is being handed out (outside mu)
 	keyed     map[sendKey]*keyState
+}
+
+// fanItem is one message offered to its room's hand-out: its frame and the
+// sender's connection, which does not get it. A nil frame only marks the
+// index as handed out (a duplicate's recovery, see finishSend).
+type fanItem struct {
+	index  int64
+	sender string
+	out    tripsense.Outbound
 }
 
 // sendKey is what the store deduplicates a send of the room on.
@@ -84,47 +96,107 @@ func (o *roomOrder) leave(room string, q *roomSeq) {
 	}
 }
 
-// publish runs fn (the fan-out of message index) once every lower index of
-// the room has been handed out, and records index as handed out. If a lower
-// index does not come within orderWait, only the lowest waiting index gives
-// up on it, so the ones above still go out in order. Fan-outs of one room
-// never run concurrently.
-func (o *roomOrder) publish(q *roomSeq, index int64, fn func()) {
-	var timer *time.Timer
+// offer makes it ready for hand-out: whichever handOut runs when every
+// lower index is handed out pushes it, together with the ready indexes
+// right above it. An index offered already is ignored. It returns false
+// for an index at or below the hand-out position: one that was given up
+// (it came later than orderWait), which the caller pushes itself, late.
+func (q *roomSeq) offer(it fanItem) bool {
 	q.mu.Lock()
-	for index > q.published+1 {
-		if q.waiting == nil {
-			q.waiting = make(map[int64]struct{})
+	defer q.mu.Unlock()
+	if it.index <= q.published {
+		return false
+	}
+	if _, ok := q.ready[it.index]; ok {
+		return true
+	}
+	if q.ready == nil {
+		q.ready = make(map[int64]fanItem)
+	}
+	q.ready[it.index] = it
+	return true
+}
+
+// handOut returns once index (offered before) has been handed out. When
+// the room's next index is ready and no run is being handed out, the
+// caller takes the whole run of consecutive ready indexes and hands it out
+// with fan, in index order, outside the lock (runs of one room never
+// overlap); a sender whose message was in another's run only waits for it.
+// So the messages of one commit go out as one run: each recipient's
+// connection gets them in one push (one write), not one by one. A lower
+// index that is not offered within orderWait of this call's start is given
+// up (its send failed after the commit): the indexes ready below index go
+// out first, in order, so only the gap is skipped.
+func (o *roomOrder) handOut(q *roomSeq, index int64, fan func([]fanItem)) {
+	var timer *time.Timer
+	expired := false
+	q.mu.Lock()
+	for index > q.published {
+		if !q.busy {
+			_, next := q.ready[q.published+1]
+			if !next && expired {
+				// Give up the gap below the lowest ready index; index
+				// itself is ready, so there is one.
+				q.published = q.lowestReady() - 1
+				next = true
+			}
+			if next {
+				run := q.takeRun()
+				q.busy = true
+				q.mu.Unlock()
+				fan(run)
+				q.mu.Lock()
+				q.busy = false
+				q.published = run[len(run)-1].index
+				close(q.changed)
+				q.changed = make(chan struct{})
+				continue
+			}
 		}
-		q.waiting[index] = struct{}{}
 		if timer == nil {
 			timer = time.NewTimer(orderWait)
 			defer timer.Stop()
 		}
 		ch := q.changed
 		q.mu.Unlock()
-		expired := false
-		select {
-		case <-ch:
-		case <-timer.C:
-			expired = true
+		if expired {
+			<-ch // a run is being handed out; it ends
+		} else {
+			select {
+			case <-ch:
+			case <-timer.C:
+				expired = true
+			}
 		}
 		q.mu.Lock()
-		delete(q.waiting, index)
-		if expired && index > q.published+1 {
-			if q.lowestWaiting(index) {
-				break // the gap below is given up: index goes out next
-			}
-			timer.Reset(orderWait) // a lower waiter goes first
-		}
-	}
-	fn()
-	if index > q.published {
-		q.published = index
-		close(q.changed)
-		q.changed = make(chan struct{})
 	}
 	q.mu.Unlock()
+}
+
+// takeRun removes and returns the ready indexes from published+1 up, as
+// long as they are consecutive (at least one). Called with q.mu held.
+func (q *roomSeq) takeRun() []fanItem {
+	var run []fanItem
+	for i := q.published + 1; ; i++ {
+		it, ok := q.ready[i]
+		if !ok {
+			return run
+		}
+		delete(q.ready, i)
+		run = append(run, it)
+	}
+}
+
+// lowestReady returns the lowest ready index (0 when none is). Called with
+// q.mu held.
+func (q *roomSeq) lowestReady() int64 {
+	var low int64
+	for i := range q.ready {
+		if low == 0 || i < low {
+			low = i
+		}
+	}
+	return low
 }
 
 // claim registers a send with clientMsgID before its Append, so that a
@@ -210,15 +282,4 @@ func (q *roomSeq) awaitOriginal(ctx context.Context, c *claim) error {
 		}
 		q.mu.Lock()
 	}
-}
-
-// lowestWaiting reports whether no other publish waits for an index below
-// index. Called with q.mu held.
-func (q *roomSeq) lowestWaiting(index int64) bool {
-	for i := range q.waiting {
-		if i < index {
-			return false
-		}
-	}
-	return true
 }

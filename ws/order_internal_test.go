@@ -7,13 +7,13 @@ import (
 	"time"
 )
 
-// waitingFor waits until index is registered as waiting in q.
+// waitingFor waits until index is offered in q (its handOut follows).
 func waitingFor(t *testing.T, q *roomSeq, index int64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		q.mu.Lock()
-		_, ok := q.waiting[index]
+		_, ok := q.ready[index]
 		q.mu.Unlock()
 		if ok {
 			return
@@ -34,10 +34,18 @@ func TestOrderGivesUpALostIndexOnlyFromTheLowestWaiter(t *testing.T) {
 	q, _ := o.enter("r", func() (int64, error) { return 0, nil })
 	var mu sync.Mutex
 	var got []int64
+	record := func(run []fanItem) {
+		mu.Lock()
+		for _, it := range run {
+			got = append(got, it.index)
+		}
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
 	pub := func(i int64) {
 		defer wg.Done()
-		o.publish(q, i, func() { mu.Lock(); got = append(got, i); mu.Unlock() })
+		q.offer(fanItem{index: i})
+		o.handOut(q, i, record)
 	}
 	wg.Add(2)
 	go pub(3)
@@ -61,7 +69,14 @@ func TestOrderPublishesInOrderWithoutGaps(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o.publish(q, i, func() { mu.Lock(); got = append(got, i); mu.Unlock() })
+			q.offer(fanItem{index: i})
+			o.handOut(q, i, func(run []fanItem) {
+				mu.Lock()
+				for _, it := range run {
+					got = append(got, it.index)
+				}
+				mu.Unlock()
+			})
 		}()
 	}
 	wg.Wait()

@@ -140,6 +140,17 @@ type Broadcaster interface {
 	Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) (gone []string)
 }
 
+// BatchBroadcaster is a Broadcaster that also pushes a run of a room's
+// messages in one pass: every online connection of room gets outs, in
+// order, except the ones whose sender (senders[i] for outs[i]) it is, in
+// one push (ws/local's Hub: one write for the whole run). Push's rules
+// apply to each connection; a connection that turns out to be gone is
+// left to its runtime to disconnect.
+type BatchBroadcaster interface {
+	Broadcaster
+	BroadcastBatch(ctx context.Context, room string, outs []tripsense.Outbound, senders []string)
+}
+
 // Budget names one of a connection's rate budgets. Sends and control
 // frames have separate budgets, so a phone that flushes its outbox on
 // reconnect can still sync, ping and mark read.
@@ -388,28 +399,10 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	// one is not decoded, its action and clientMsgId are only looked up
 	// (cheaply) for the budget and the answer. An undecodable frame is
 	// charged to the control budget.
-	if s.Limiter != nil {
-		var action, id string
-		if len(data) <= tripsense.MaxFrameBytes {
-			action, _ = tripsense.JSONStringMember(data, "action")
-		}
-		b := budgetOf(action)
-		if ok, wait := s.Limiter.Allow(c.ID, b); !ok {
-			if len(data) <= tripsense.MaxFrameBytes {
-				id, _ = tripsense.JSONStringMember(data, "clientMsgId")
-			}
-			what := "control frames (sync, ping, markRead, auth)"
-			if b == BudgetSend {
-				what = "messages"
-			}
-			err := tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
-			return s.reply(ctx, c, rateLimitedFrame(err, action, id, wait))
-		}
+	if refusal := s.refusal(c, data); refusal != nil {
+		return s.reply(ctx, c, refusal)
 	}
-	f, err := decodeFrame(data)
-	if s.Observer != nil {
-		s.Observer.FrameIn(f.Action)
-	}
+	f, err := s.decodeObserved(data)
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}
@@ -429,6 +422,23 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	default:
 		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, editMessage, deleteMessage, react, markRead, sync, ping or auth", truncate(f.Action, 64))
 	}
+	return s.answer(ctx, c, f.Action, f.ClientMsgID, err)
+}
+
+// decodeObserved decodes a frame that its budget let in and reports its
+// action to the Observer (Handle and a Pipeline's sends alike).
+func (s *Service) decodeObserved(data []byte) (inFrame, error) {
+	f, err := decodeFrame(data)
+	if s.Observer != nil {
+		s.Observer.FrameIn(f.Action)
+	}
+	return f, err
+}
+
+// answer ends a frame whose action returned err: nothing more to say when
+// it is nil, an error frame otherwise. It returns an error only when the
+// connection is gone.
+func (s *Service) answer(ctx context.Context, c Conn, action, clientMsgID string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -436,9 +446,35 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		return err
 	}
 	if tripsense.ErrorCode(err) == tripsense.EINTERNAL {
-		s.log().Error("frame failed", "conn", c.ID, "user", c.UserID, "action", truncate(f.Action, 64), "err", err)
+		s.log().Error("frame failed", "conn", c.ID, "user", c.UserID, "action", truncate(action, 64), "err", err)
 	}
-	return s.reply(ctx, c, errorFrame(err, f.Action, f.ClientMsgID))
+	return s.reply(ctx, c, errorFrame(err, action, clientMsgID))
+}
+
+// refusal charges data to its budget and returns the rate_limited frame
+// that answers it when the budget is empty (nil: go ahead).
+func (s *Service) refusal(c Conn, data []byte) []byte {
+	if s.Limiter == nil {
+		return nil
+	}
+	var action, id string
+	if len(data) <= tripsense.MaxFrameBytes {
+		action, _ = tripsense.JSONStringMember(data, "action")
+	}
+	b := budgetOf(action)
+	ok, wait := s.Limiter.Allow(c.ID, b)
+	if ok {
+		return nil
+	}
+	if len(data) <= tripsense.MaxFrameBytes {
+		id, _ = tripsense.JSONStringMember(data, "clientMsgId")
+	}
+	what := "control frames (sync, ping, markRead, auth)"
+	if b == BudgetSend {
+		what = "messages"
+	}
+	err := tripsense.Errorf(tripsense.ERATELIMITED, "too many %s: retry after retryAfterMs", what)
+	return rateLimitedFrame(err, action, id, wait)
 }
 
 func truncate(s string, n int) string {
@@ -448,8 +484,13 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// reply pushes an answer to c. Answers wait (bounded by ctx) for room in
+// the connection's queue rather than closing it as a slow consumer: a
+// client that pipelines sends and reads its acks later is not slow, and
+// one that never reads is stopped by the in-flight bound and the write
+// timeout.
 func (s *Service) reply(ctx context.Context, c Conn, data []byte) error {
-	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: data})
+	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: data, Wait: true})
 }
 
 // checkUser enforces that a userId named in a frame is the connection's.
@@ -475,11 +516,68 @@ func (s *Service) requireMember(ctx context.Context, user, room string) error {
 }
 
 func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
-	if err := checkUser(c, f); err != nil {
+	op, err := s.startSend(ctx, c, f)
+	if err != nil {
 		return err
 	}
+	return s.finishSend(ctx, c, op)
+}
+
+// sendOp is one sendMessage between its checks (startSend) and its ack
+// (finishSend). While it exists it holds its place in the room's hand-out
+// sequence, so finishSend must run for every sendOp startSend returned.
+type sendOp struct {
+	room string
+	seq  *roomSeq
+	cl   *claim
+	// done is closed once result returns without waiting: at once when
+	// the store has no queue (the Append ran in startSend), after the
+	// commit otherwise.
+	done   <-chan struct{}
+	result func() (tripsense.Message, bool, error)
+
+	// Set by land.
+	landed bool
+	m      tripsense.Message
+	dup    bool
+	err    error
+}
+
+// ready reports whether op's Append has returned (land will not wait).
+func (op *sendOp) ready() bool {
+	select {
+	case <-op.done:
+		return true
+	default:
+		return false
+	}
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// QueuedAppender is a store whose appends can be queued now and awaited
+// later (store/bolt). Appends are committed in the order they were queued,
+// so the messages one connection queues for a room get increasing indexes
+// in the order it queued them, and the appends a connection has in flight
+// share group commits. A Pipeline needs it to have more than one send of a
+// connection in the store at once; without it each Append completes before
+// the next frame is read.
+//
+// done is closed once the commit that holds the message is over; result
+// returns what Append would have (waiting for done, bounded by ctx).
+type QueuedAppender interface {
+	AppendQueued(ctx context.Context, m tripsense.NewMessage) (done <-chan struct{}, result func() (tripsense.Message, bool, error))
+}
+
+// startSend checks a sendMessage (the frame's user, the message, the
+// membership), enters the room's hand-out sequence and hands the message
+// to the store. On error nothing is held.
+func (s *Service) startSend(ctx context.Context, c Conn, f *inFrame) (*sendOp, error) {
+	if err := checkUser(c, f); err != nil {
+		return nil, err
+	}
 	if f.ChatMessage == nil {
-		return tripsense.Errorf(tripsense.EINVALID, `sendMessage needs "chatroomId", "chatMessage" and "messageType"`)
+		return nil, tripsense.Errorf(tripsense.EINVALID, `sendMessage needs "chatroomId", "chatMessage" and "messageType"`)
 	}
 	nm := tripsense.NewMessage{
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
@@ -487,32 +585,165 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 	}
 	if f.ReplyTo != nil {
 		if *f.ReplyTo <= 0 {
-			return tripsense.Errorf(tripsense.EINVALID, `"replyTo" must be the positive index of a message of the room`)
+			return nil, tripsense.Errorf(tripsense.EINVALID, `"replyTo" must be the positive index of a message of the room`)
 		}
 		nm.ReplyTo = *f.ReplyTo
 	}
 	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
-		return err
+		return nil, err
 	}
-	return s.appendEntry(ctx, c, nm)
+	return s.startEntry(ctx, c, nm)
 }
 
 // appendEntry appends nm (a message or an event, validated, the sender a
 // member) to its room's log and hands it out: the room's hand-out order,
 // Append (durable, idempotent on clientMsgId, the lifecycle rules decided
-// in it), the sender's own delivery, fan-out, then the ack. Every action
-// that writes to a room goes through it.
+// in it), the sender's own delivery, fan-out, then the ack. It is
+// startEntry and finishSend in one go: every action that writes to a room
+// goes through startEntry, land and ackSend, so a pipelined sendMessage
+// and an unpipelined edit, delete or reaction share one hand-out and
+// fan-out path.
 func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessage) error {
-	m, dup, err := s.handOut(ctx, c, nm)
+	op, err := s.startEntry(ctx, c, nm)
 	if err != nil {
+		return err
+	}
+	return s.finishSend(ctx, c, op)
+}
+
+// startEntry enters the room's hand-out sequence for nm (validated, the
+// sender a member) and hands it to the store, queued when the store is a
+// QueuedAppender. On error nothing is held; otherwise finishSend (or land
+// and ackSend) must run for the returned op.
+func (s *Service) startEntry(ctx context.Context, c Conn, nm tripsense.NewMessage) (*sendOp, error) {
+	op := &sendOp{room: nm.Room}
+	if s.OrderedRooms {
+		var err error
+		if op.seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
+			return nil, fmt.Errorf("append: head: %w", err)
+		}
+		// A concurrent retry of this send (same clientMsgId, another
+		// connection) that turns out the duplicate waits for this claim.
+		op.cl = op.seq.claim(nm.UserID, nm.ClientMsgID)
+	}
+	if qa, ok := s.Store.(QueuedAppender); ok {
+		op.done, op.result = qa.AppendQueued(ctx, nm)
+	} else {
+		m, dup, err := s.Store.Append(ctx, nm)
+		op.done, op.result = closedChan, func() (tripsense.Message, bool, error) { return m, dup, err }
+	}
+	return op, nil
+}
+
+// finishSend waits for op's Append, hands the message out (in index order
+// per room on the single binary) and acks it. It releases what startSend
+// took, whatever happens.
+func (s *Service) finishSend(ctx context.Context, c Conn, op *sendOp) error {
+	s.land(ctx, c, op)
+	return s.ackSend(ctx, c, op)
+}
+
+// land is the first half of finishSend: it waits for op's Append, counts
+// the message as seen by its sender's connection and offers it to the
+// room's hand-out (or, without OrderedRooms, fans it out). A Pipeline lands
+// every send of a connection whose commit is over before it acks the first
+// of them, so that the messages of one commit go out as one run.
+func (s *Service) land(ctx context.Context, c Conn, op *sendOp) {
+	if op.landed {
+		return
+	}
+	op.landed = true
+	op.m, op.dup, op.err = op.result()
+	if op.err != nil {
+		return
+	}
+	m := &op.m
+	// The sender has seen its own message. It counts like a delivery, not
+	// as "seen through": a concurrent sender's lower index that has not
+	// reached this connection yet must not be skipped.
+	if c.ID == "" {
+		// Not sent on a connection (the HTTP send, membership changes,
+		// renames).
+	} else if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
+	}
+	if op.dup {
+		if s.Fanout != nil {
+			// A retry in a room whose fan-out goes to the queue: the
+			// first attempt may have stored the message and died before
+			// it queued the fan-out (the sender got no ack, which comes
+			// after the queue took the jobs). Nothing records that the
+			// jobs were queued, so a retry queues them again; recipients
+			// dedupe by index.
+			s.queueFanout(ctx, c.ID, m)
+		}
+		// A retried send was fanned out when it was first stored; members
+		// who missed it then get it from catch-up, so it is not pushed
+		// twice.
+		return
+	}
+	if op.seq != nil {
+		out := messageOut(m)
+		if !op.seq.offer(fanItem{index: m.Index, sender: c.ID, out: out}) {
+			// Given up by the room's hand-out (it came too late): pushed
+			// now, after higher indexes; catch-up and clients order by
+			// index.
+			s.fanoutOut(ctx, c.ID, m.Room, m.Index, out)
+		}
+		return
+	}
+	s.fanout(ctx, c.ID, m)
+}
+
+// ackSend is the second half of finishSend: once the message was handed
+// out (on the single binary: every lower index of the room first), it acks
+// the send and releases its place in the room.
+func (s *Service) ackSend(ctx context.Context, c Conn, op *sendOp) error {
+	if err := s.release(ctx, op); err != nil {
 		return err
 	}
 	// The ack goes last: when a sender holds its ack, every online member's
 	// connection has already been handed the message.
-	return s.reply(ctx, c, ackFrame(&m, dup))
+	return s.reply(ctx, c, ackFrame(&op.m, op.dup))
+}
+
+// release is ackSend without the ack: once the message was handed out (on
+// the single binary: every lower index of the room first), it releases the
+// send's place in the room and tells Appended of a new entry.
+func (s *Service) release(ctx context.Context, op *sendOp) error {
+	seq, cl := op.seq, op.cl
+	if seq != nil {
+		defer s.order.leave(op.room, seq)
+		defer seq.release(cl)
+	}
+	if op.err != nil {
+		return fmt.Errorf("append: %w", op.err)
+	}
+	m := &op.m
+	if seq != nil && !op.dup {
+		s.order.handOut(seq, m.Index, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
+		seq.release(cl)
+	} else if seq != nil {
+		// The original may still be on its way (a retry on another
+		// connection racing it): wait until it has been handed out, so that
+		// neither this ack nor the room's next index overtakes it.
+		if err := seq.awaitOriginal(ctx, cl); err != nil {
+			return fmt.Errorf("duplicate: wait for the original: %w", err)
+		}
+		// Here the original was handed out, or its send failed after the
+		// commit and it never will be: mark it handed out (catch-up has
+		// it) and let the messages above it go. An index handed out
+		// already is not offered again.
+		seq.offer(fanItem{index: m.Index})
+		s.order.handOut(seq, m.Index, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
+	}
+	if !op.dup && s.Appended != nil {
+		s.Appended()
+	}
+	return nil
 }
 
 // handOut is appendEntry without the ack: the one path of every entry
@@ -520,67 +751,48 @@ func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessa
 // membership changes, renames: c.ID empty, no connection of the sender
 // is skipped or counted).
 func (s *Service) handOut(ctx context.Context, c Conn, nm tripsense.NewMessage) (tripsense.Message, bool, error) {
-	var (
-		seq *roomSeq
-		cl  *claim
-	)
-	if s.OrderedRooms {
-		var err error
-		if seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
-			return tripsense.Message{}, false, fmt.Errorf("append: head: %w", err)
-		}
-		defer s.order.leave(nm.Room, seq)
-		// A concurrent retry of this send (same clientMsgId, another
-		// connection) that turns out the duplicate waits for this claim.
-		cl = seq.claim(nm.UserID, nm.ClientMsgID)
-		defer seq.release(cl)
-	}
-	m, dup, err := s.Store.Append(ctx, nm)
+	op, err := s.startEntry(ctx, c, nm)
 	if err != nil {
-		return tripsense.Message{}, false, fmt.Errorf("append: %w", err)
+		return tripsense.Message{}, false, err
 	}
-	// The sender has seen its own message. It counts like a delivery, not
-	// as "seen through": a concurrent sender's lower index that has not
-	// reached this connection yet must not be skipped.
-	if c.ID == "" {
-		// Not sent on a connection.
-	} else if err := s.Presence.Delivered(ctx, c.ID, m.Room, m.Index); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
-		s.log().Warn("record own message as seen", "conn", c.ID, "err", err)
+	s.land(ctx, c, op)
+	if err := s.release(ctx, op); err != nil {
+		return tripsense.Message{}, false, err
 	}
-	if dup && s.Fanout != nil {
-		// A retry in a room whose fan-out goes to the queue: the first
-		// attempt may have stored the message and died before it queued
-		// the fan-out (the sender got no ack, which comes after the queue
-		// took the jobs). Nothing records that the jobs were queued, so a
-		// retry queues them again; recipients dedupe by index.
-		s.queueFanout(ctx, c.ID, &m)
-	}
-	if !dup {
-		// A retried send was fanned out when it was first stored; members who
-		// missed it then get it from catch-up, so it is not pushed twice.
-		if seq != nil {
-			s.order.publish(seq, m.Index, func() { s.fanout(ctx, c.ID, &m) })
-			seq.release(cl)
-		} else {
-			s.fanout(ctx, c.ID, &m)
+	return op.m, op.dup, nil
+}
+
+// messageOut is the live frame of m (a message, or its event's frame type),
+// encoded once for every recipient.
+func messageOut(m *tripsense.Message) tripsense.Outbound {
+	return tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), m.FrameType()), Room: m.Room, Index: m.Index}
+}
+
+// fanoutRun pushes a run of a room's messages, in index order, to the
+// room's online connections, each message to all but its sender's: in one
+// pass when the Pusher is a BatchBroadcaster (each connection then gets the
+// run in one push), message by message otherwise. Items without a frame
+// only mark their index.
+func (s *Service) fanoutRun(ctx context.Context, room string, run []fanItem) {
+	if bb, ok := s.Pusher.(BatchBroadcaster); ok {
+		outs := make([]tripsense.Outbound, 0, len(run))
+		senders := make([]string, 0, len(run))
+		for _, it := range run {
+			if it.out.Data != nil {
+				outs = append(outs, it.out)
+				senders = append(senders, it.sender)
+			}
 		}
-	} else if seq != nil {
-		// The original may still be on its way (a retry on another
-		// connection racing it): wait until it has been handed out, so that
-		// neither this ack nor the room's next index overtakes it.
-		if err := seq.awaitOriginal(ctx, cl); err != nil {
-			return tripsense.Message{}, false, fmt.Errorf("duplicate: wait for the original: %w", err)
+		if len(outs) > 0 {
+			bb.BroadcastBatch(ctx, room, outs, senders)
 		}
-		// Here the original was handed out, or its send failed after the
-		// commit and it never will be: mark it handed out (catch-up has
-		// it) and let the messages above it go. Publish does nothing more
-		// for an index already handed out.
-		s.order.publish(seq, m.Index, func() {})
+		return
 	}
-	if !dup && s.Appended != nil {
-		s.Appended()
+	for _, it := range run {
+		if it.out.Data != nil {
+			s.fanoutOut(ctx, it.sender, room, it.index, it.out)
+		}
 	}
-	return m, dup, nil
 }
 
 // fanout pushes m, encoded once, to every online connection in its room but
@@ -588,20 +800,25 @@ func (s *Service) handOut(ctx context.Context, c Conn, nm tripsense.NewMessage) 
 // advance to what it really received); one slow or failing connection never
 // holds up the others beyond the Pusher's own bound.
 func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Message) {
-	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), m.FrameType()), Room: m.Room, Index: m.Index}
+	s.fanoutOut(ctx, senderConn, m.Room, m.Index, messageOut(m))
+}
+
+// fanoutOut is fanout with the frame encoded already.
+func (s *Service) fanoutOut(ctx context.Context, senderConn, room string, index int64, out tripsense.Outbound) {
 	if b, ok := s.Pusher.(Broadcaster); ok {
-		for _, conn := range b.Broadcast(ctx, m.Room, senderConn, out) {
+		for _, conn := range b.Broadcast(ctx, room, senderConn, out) {
 			if err := s.Disconnect(ctx, conn); err != nil {
 				s.log().Warn("disconnect gone connection", "conn", conn, "err", err)
 			}
 		}
 		return
 	}
-	members, err := s.Presence.RoomConnections(ctx, m.Room)
+	members, err := s.Presence.RoomConnections(ctx, room)
 	if err != nil {
-		s.log().Error("fan-out lookup", "room", m.Room, "index", m.Index, "err", err)
+		s.log().Error("fan-out lookup", "room", room, "index", index, "err", err)
 		return
 	}
+	m := &tripsense.Message{Room: room, Index: index}
 	if s.enqueue(ctx, senderConn, m, members) {
 		return
 	}

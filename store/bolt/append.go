@@ -21,6 +21,19 @@ const maxPrunePerCommit = 1000
 // an error the message may or may not be stored: retry with the same
 // ClientMsgID.
 func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.Message, bool, error) {
+	_, result := s.AppendQueued(ctx, m)
+	return result()
+}
+
+// AppendQueued queues m like Append and returns without waiting for the
+// commit: done is closed once the commit that holds the message synced (or
+// failed), and result returns what Append would have, waiting for done
+// (bounded by ctx) if it is not closed yet. Appends are committed in the
+// order they were queued, so the messages of one room that one goroutine
+// queues get increasing indexes, and queued appends of many goroutines
+// share commits. AppendQueued blocks only while the committer's queue is
+// full (bounded by ctx).
+func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) (done <-chan struct{}, result func() (tripsense.Message, bool, error)) {
 	now := s.opts.Now()
 	ct := m.CreateTime
 	if ct.IsZero() {
@@ -39,19 +52,28 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 	if m.Decided() {
 		a.ev, a.createMs = &m, createMs
 	}
-	if err := s.write(ctx, "append", a.run); err != nil {
-		return tripsense.Message{}, false, err
+	o := newOp(a.run)
+	if err := s.enqueue(ctx, o); err != nil {
+		o.finish(err)
+		return o.done, func() (tripsense.Message, bool, error) {
+			return tripsense.Message{}, false, fmt.Errorf("bolt: append: %w", err)
+		}
 	}
-	if a.refused != nil {
-		return tripsense.Message{}, false, a.refused
+	return o.done, func() (tripsense.Message, bool, error) {
+		if err := s.await(ctx, "append", o); err != nil {
+			return tripsense.Message{}, false, err
+		}
+		if a.refused != nil {
+			return tripsense.Message{}, false, a.refused
+		}
+		if a.dup {
+			return a.original, true, nil
+		}
+		s.maybePrune(ctx, now)
+		return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
+			CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID, Kind: m.Kind, Target: m.Target,
+			ReplyTo: m.ReplyTo, Reaction: m.Reaction, Remove: m.Remove}, false, nil
 	}
-	if a.dup {
-		return a.original, true, nil
-	}
-	s.maybePrune(ctx, now)
-	return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
-		CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID, Kind: m.Kind, Target: m.Target,
-		ReplyTo: m.ReplyTo, Reaction: m.Reaction, Remove: m.Remove}, false, nil
 }
 
 // appendOp allocates the next index of room and stores the message and its
@@ -165,10 +187,10 @@ func (s *Store) maybePrune(ctx context.Context, now time.Time) {
 		return
 	}
 	nowMs := now.UnixMilli()
-	o := &op{done: make(chan error, 1), fn: func(tx *bbolt.Tx) error {
+	o := newOp(func(tx *bbolt.Tx) error {
 		_, err := pruneDedupe(tx, nowMs, maxPrunePerCommit)
 		return err
-	}}
+	})
 	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next interval
 }
 

@@ -14,20 +14,34 @@ import (
 // the transaction except overwriting its own result fields.
 type op struct {
 	fn   func(tx *bbolt.Tx) error
-	done chan error // buffered; receives exactly one value after commit
+	err  error         // the commit's outcome, set before done is closed
+	done chan struct{} // closed once err is set (after the commit)
+}
+
+func newOp(fn func(tx *bbolt.Tx) error) *op { return &op{fn: fn, done: make(chan struct{})} }
+
+// finish records the outcome of o and wakes its waiter.
+func (o *op) finish(err error) {
+	o.err = err
+	close(o.done)
 }
 
 // write queues fn and waits until the transaction that ran it has
 // committed (and, unless NoSync, synced). If ctx ends first, write returns
 // ctx.Err() and the write may still commit.
 func (s *Store) write(ctx context.Context, opName string, fn func(tx *bbolt.Tx) error) error {
-	o := &op{fn: fn, done: make(chan error, 1)}
+	o := newOp(fn)
 	if err := s.enqueue(ctx, o); err != nil {
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
+	return s.await(ctx, opName, o)
+}
+
+// await waits for the commit of a queued op (see write).
+func (s *Store) await(ctx context.Context, opName string, o *op) error {
 	select {
-	case err := <-o.done:
-		if err != nil {
+	case <-o.done:
+		if err := o.err; err != nil {
 			return fmt.Errorf("bolt: %s: %w", opName, err)
 		}
 		return nil
@@ -124,7 +138,7 @@ func (s *Store) commit(batch []*op) {
 			return nil
 		})
 		if failed >= 0 {
-			batch[failed].done <- err
+			batch[failed].finish(err)
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
 		}
@@ -133,7 +147,7 @@ func (s *Store) commit(batch []*op) {
 			s.writes.Add(int64(len(batch)))
 		}
 		for _, o := range batch {
-			o.done <- err
+			o.finish(err)
 		}
 		return
 	}

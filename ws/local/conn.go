@@ -132,6 +132,48 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, lim queueLim
 	return nil
 }
 
+// enqueueBatch queues every frame of outs that c did not send itself
+// (senders[i] sent outs[i]), as enqueue would one by one, under one lock
+// and with one wake-up of the writer. A queue that cannot take them all
+// closes the connection as a slow consumer. The batch never waits for
+// room (it is live fan-out); a waiting push in it would still count in
+// waitBytes, as enqueue counts it, so that releaseWaitBytes stays exact.
+func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, lim queueLimits) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	n := 0
+	for i := range outs {
+		if senders[i] != c.info.ID {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if len(c.queue)+n > lim.frames {
+		c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
+		return
+	}
+	empty := len(c.queue) == 0
+	if c.queue == nil {
+		c.queue = make([]tripsense.Outbound, 0, n)
+	}
+	for i := range outs {
+		if senders[i] != c.info.ID {
+			c.queue = append(c.queue, outs[i])
+			if outs[i].Wait {
+				c.waitBytes += len(outs[i].Data)
+			}
+		}
+	}
+	if empty {
+		signal(c.wake)
+	}
+}
+
 // releaseWaitBytes ends the byte accounting of the waiting pushes among
 // frames (written, failed or dropped). Called with mu held.
 func (c *conn) releaseWaitBytes(frames []tripsense.Outbound) {

@@ -49,10 +49,11 @@ type Hub struct {
 }
 
 var (
-	_ tripsense.Presence = (*Hub)(nil)
-	_ tripsense.Pusher   = (*Hub)(nil)
-	_ ws.Limiter         = (*Hub)(nil)
-	_ ws.Broadcaster     = (*Hub)(nil)
+	_ tripsense.Presence  = (*Hub)(nil)
+	_ tripsense.Pusher    = (*Hub)(nil)
+	_ ws.Limiter          = (*Hub)(nil)
+	_ ws.Broadcaster      = (*Hub)(nil)
+	_ ws.BatchBroadcaster = (*Hub)(nil)
 )
 
 // Allow implements ws.Limiter: the connection's token bucket of budget b,
@@ -399,6 +400,23 @@ func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Ou
 		_ = c.enqueue(ctx, out, h.limits())
 	}
 	return nil
+}
+
+// BroadcastBatch implements ws.BatchBroadcaster: one pass over the room's
+// connections under the read lock; each connection gets every frame of
+// outs but those it sent (senders[i] sent outs[i]) appended to its queue
+// at once, so its writer sends them in one write. Like Broadcast it
+// reports no connection as gone.
+func (h *Hub) BroadcastBatch(ctx context.Context, room string, outs []tripsense.Outbound, senders []string) {
+	if len(outs) == 1 {
+		h.Broadcast(ctx, room, senders[0], outs[0])
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.byRoom[room] {
+		c.enqueueBatch(outs, senders, h.limits())
+	}
 }
 
 // Close implements tripsense.Pusher.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/store/bolt"
 	"github.com/tripsense/tripsense/store/memory"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -90,8 +93,25 @@ func (o *orderConn) fail(format string, args ...any) {
 // duplicate's ack only after the message itself.
 func TestConcurrentRetriesKeepRoomOrder(t *testing.T) {
 	t.Parallel()
+	testConcurrentRetries(t, memory.New(), 1)
+}
+
+// TestConcurrentPipelinedRetriesKeepRoomOrder is the same on the durable
+// store, whose appends are queued, with 8 messages of each connection in
+// flight at once (pipelined sends): the ordering and the duplicates' wait
+// hold for pipelined sends too.
+func TestConcurrentPipelinedRetriesKeepRoomOrder(t *testing.T) {
+	t.Parallel()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	testConcurrentRetries(t, st, 8)
+}
+
+func testConcurrentRetries(t *testing.T, st tripsense.Store, window int) {
 	const users, each = 8, 40
-	st := memory.New()
 	for u := range users {
 		if err := st.AddMember(context.Background(), "room", fmt.Sprint("u", u)); err != nil {
 			t.Fatal(err)
@@ -112,7 +132,7 @@ func TestConcurrentRetriesKeepRoomOrder(t *testing.T) {
 	conns := make([][2]*orderConn, users)
 	for u := range users {
 		for k := range 2 {
-			o := &orderConn{c: dial(t, url, fmt.Sprint("u", u)), acks: make(chan map[string]any, 4), done: make(chan struct{})}
+			o := &orderConn{c: dial(t, url, fmt.Sprint("u", u)), acks: make(chan map[string]any, 4*window), done: make(chan struct{})}
 			o.c.SetReadLimit(1 << 20)
 			go o.read()
 			conns[u][k] = o
@@ -123,27 +143,31 @@ func TestConcurrentRetriesKeepRoomOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := range each {
-				frame := fmt.Sprintf(`{"action":"sendMessage","chatroomId":"room","chatMessage":"m","messageType":"text message","clientMsgId":"u%d-%d"}`, u, n)
-				for _, o := range conns[u] {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					err := o.c.Write(ctx, websocket.MessageText, []byte(frame))
-					cancel()
-					if err != nil {
-						t.Error(err)
-						return
+			for n := 0; n < each; n += window {
+				for k := n; k < n+window; k++ {
+					frame := fmt.Sprintf(`{"action":"sendMessage","chatroomId":"room","chatMessage":"m","messageType":"text message","clientMsgId":"u%d-%d"}`, u, k)
+					for _, o := range conns[u] {
+						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						err := o.c.Write(ctx, websocket.MessageText, []byte(frame))
+						cancel()
+						if err != nil {
+							t.Error(err)
+							return
+						}
 					}
 				}
 				for _, o := range conns[u] {
-					select {
-					case f := <-o.acks:
-						if f["type"] != "ack" {
-							t.Errorf("u%d: %v", u, f)
+					for k := n; k < n+window; k++ {
+						select {
+						case f := <-o.acks:
+							if f["type"] != "ack" || f["clientMsgId"] != fmt.Sprintf("u%d-%d", u, k) {
+								t.Errorf("u%d: %v, want the ack of u%d-%d", u, f, u, k)
+								return
+							}
+						case <-time.After(10 * time.Second):
+							t.Errorf("u%d: no ack for message %d", u, k)
 							return
 						}
-					case <-time.After(10 * time.Second):
-						t.Errorf("u%d: no ack for message %d", u, n)
-						return
 					}
 				}
 			}

@@ -68,6 +68,11 @@ type Server struct {
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 	WriteTimeout time.Duration
+	// MaxInFlightSends and MaxInFlightBytes bound the sendMessage frames
+	// of one connection read but not yet answered (ws.Pipeline; 0 means
+	// ws.DefaultMaxInFlightSends and ws.DefaultMaxInFlightBytes).
+	MaxInFlightSends int
+	MaxInFlightBytes int
 
 	wg          sync.WaitGroup
 	afterWrite  func()        // tests: runs after a batch was written, before it is recorded
@@ -503,6 +508,12 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 			return true
 		}
 	}
+	// Sends are pipelined: the next frame is read while earlier sends wait
+	// for their commit; answers go out in read order (ws.Pipeline).
+	pipe := s.Service.NewPipeline(self, wscore.PipelineOptions{
+		MaxSends: s.MaxInFlightSends, MaxBytes: s.MaxInFlightBytes, FrameTimeout: frameTimeout,
+	})
+	defer pipe.Drain()
 	for {
 		msg, code, reason, err := rd.next(func() bool {
 			_ = sock.conn.SetReadDeadline(time.Now().Add(idle))
@@ -520,10 +531,7 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 		if !open() {
 			return
 		}
-		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
-		herr := s.Service.Handle(fctx, self, msg)
-		cancel()
-		if herr != nil {
+		if herr := pipe.Handle(ctx, msg); herr != nil {
 			return // the connection is gone
 		}
 	}

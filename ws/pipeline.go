@@ -1,0 +1,267 @@
+package ws
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tripsense/tripsense"
+)
+
+// Bounds of a Pipeline (PipelineOptions' defaults).
+const (
+	// DefaultMaxInFlightSends bounds the sendMessage frames of one
+	// connection that were read but not answered yet. When a connection
+	// has this many in flight, its next frame is not read until the oldest
+	// is answered (TCP pushes back on the client).
+	DefaultMaxInFlightSends = 256
+	// DefaultMaxInFlightBytes bounds the bytes of those frames (a frame
+	// larger than this still goes when nothing else is in flight).
+	DefaultMaxInFlightBytes = 1 << 20
+	// DefaultFrameTimeout bounds the work of one frame (store calls and
+	// the waits for the room's hand-out order).
+	DefaultFrameTimeout = 30 * time.Second
+)
+
+// PipelineOptions tunes a Pipeline. Zero values take the defaults.
+type PipelineOptions struct {
+	MaxSends     int           // DefaultMaxInFlightSends
+	MaxBytes     int           // DefaultMaxInFlightBytes
+	FrameTimeout time.Duration // DefaultFrameTimeout
+}
+
+// Pipeline runs the frames of one connection in the order they were read,
+// with many sends in flight: a sendMessage is checked and handed to the
+// store (queued behind the sends read before it, when the store is a
+// QueuedAppender) as soon as it is read, and the next frame is read while
+// it waits for its commit, so one connection's sends share group commits.
+// Its hand-out to the room and its ack run on a goroutine of the pipeline
+// (started when a send is in flight, gone when none is), one send after the
+// other in read order, so the acks (and error frames) of a connection go
+// out in the order its frames were read. Any frame other than sendMessage
+// first waits until every frame read before it was answered, then runs as
+// Service.Handle runs it: its answer comes after theirs, and it sees their
+// effects.
+//
+// With a store that is not a QueuedAppender every frame is handled
+// synchronously, as by Service.Handle.
+//
+// It is for a runtime with a long-lived connection (ws/local); on API
+// Gateway each frame is its own invocation and calls Service.Handle.
+// Handle and Drain must be called from one goroutine (the connection's
+// reader).
+type Pipeline struct {
+	s *Service
+	c Conn
+	o PipelineOptions
+
+	mu      sync.Mutex
+	queue   []*pipeItem // read, not yet taken by the answering goroutine
+	running bool        // the answering goroutine exists
+	sends   int         // in flight: read and not yet answered
+	bytes   int         // their frame bytes
+	gone    error       // an answer could not be pushed: the connection is gone
+	freed   chan struct{}
+}
+
+// pipeItem is one frame of a pipeline, answered in read order.
+type pipeItem struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	size   int
+	// Exactly one of: a send to finish, an error of its checks (with the
+	// frame's action and clientMsgId for the error frame), a ready answer.
+	op          *sendOp
+	err         error
+	action, cid string
+	reply       []byte
+}
+
+// NewPipeline returns the pipeline of connection c.
+func (s *Service) NewPipeline(c Conn, o PipelineOptions) *Pipeline {
+	if o.MaxSends <= 0 {
+		o.MaxSends = DefaultMaxInFlightSends
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxInFlightBytes
+	}
+	if o.FrameTimeout <= 0 {
+		o.FrameTimeout = DefaultFrameTimeout
+	}
+	return &Pipeline{s: s, c: c, o: o, freed: make(chan struct{}, 1)}
+}
+
+// Handle takes the next frame of the connection. A sendMessage returns
+// once it is in flight (after waiting for room under the bounds); any
+// other frame returns once it was answered. Like Service.Handle it returns
+// an error only when the connection is gone, possibly found out by an
+// earlier frame's answer.
+func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
+	if err := p.goneErr(); err != nil {
+		return err
+	}
+	action := ""
+	if len(data) <= tripsense.MaxFrameBytes {
+		action, _ = tripsense.JSONStringMember(data, "action")
+	}
+	if _, queued := p.s.Store.(QueuedAppender); action != "sendMessage" || !queued {
+		// Not a send, or a store that appends synchronously (nothing to
+		// overlap): answered here, after every earlier frame.
+		p.Drain()
+		if err := p.goneErr(); err != nil {
+			return err
+		}
+		fctx, cancel := context.WithTimeout(ctx, p.o.FrameTimeout)
+		defer cancel()
+		return p.s.Handle(fctx, p.c, data)
+	}
+	p.acquire(len(data))
+	it := &pipeItem{size: len(data)}
+	it.ctx, it.cancel = context.WithTimeout(ctx, p.o.FrameTimeout)
+	if refusal := p.s.refusal(p.c, data); refusal != nil {
+		it.reply = refusal
+	} else if f, err := p.s.decodeObserved(data); err != nil {
+		it.reply = errorFrame(err, "", "")
+	} else {
+		// decodeFrame refuses a member given twice, so the action is the
+		// one JSONStringMember found: sendMessage.
+		it.action, it.cid = f.Action, f.ClientMsgID
+		it.op, it.err = p.s.startSend(it.ctx, p.c, &f)
+	}
+	p.mu.Lock()
+	p.queue = append(p.queue, it)
+	if !p.running {
+		p.running = true
+		go p.answerLoop()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Drain waits until every frame taken so far has been answered. The
+// reader calls it before the connection's disconnect, so that the sends in
+// flight finish (their room order and the sender's watermark) first. Each
+// frame's work is bounded by FrameTimeout.
+func (p *Pipeline) Drain() {
+	for {
+		p.mu.Lock()
+		n := p.sends
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		<-p.freed
+	}
+}
+
+// acquire waits until one more send of size bytes fits the bounds, and
+// counts it in flight.
+func (p *Pipeline) acquire(size int) {
+	for {
+		p.mu.Lock()
+		if p.sends == 0 || (p.sends < p.o.MaxSends && p.bytes+size <= p.o.MaxBytes) {
+			p.sends++
+			p.bytes += size
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		<-p.freed
+	}
+}
+
+func (p *Pipeline) goneErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gone
+}
+
+// maxLanded bounds the sends an answering round lands before it acks the
+// first of them.
+const maxLanded = 256
+
+// answerLoop answers the queued frames in read order until the queue is
+// empty, then exits (an idle connection holds no goroutine for it). Each
+// round waits for the oldest frame's commit, then also lands every send
+// queued behind it whose commit is over too (the same commit, mostly)
+// before it answers them in order: their messages reach the room's
+// hand-out together and go out as one run (see roomOrder.handOut).
+func (p *Pipeline) answerLoop() {
+	var round []*pipeItem
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.running = false
+			p.queue = nil
+			p.mu.Unlock()
+			return
+		}
+		round = append(round[:0], p.take())
+		p.mu.Unlock()
+		if op := round[0].op; op != nil {
+			p.s.land(round[0].ctx, p.c, op)
+		}
+		for i := 0; i < len(round); i++ {
+			// Before each answer (which may wait for the room's lower
+			// indexes), land what has committed since: a message of this
+			// connection that others' hand-outs wait for is offered as
+			// soon as it is stored, not after this round.
+			round = p.landReady(round)
+			p.answer(round[i])
+			round[i] = nil
+		}
+	}
+}
+
+// landReady moves the queued frames whose sends are over (in read order,
+// up to maxLanded in the round) into round and lands them.
+func (p *Pipeline) landReady(round []*pipeItem) []*pipeItem {
+	from := len(round)
+	p.mu.Lock()
+	for len(p.queue) > 0 && len(round) < maxLanded && (p.queue[0].op == nil || p.queue[0].op.ready()) {
+		round = append(round, p.take())
+	}
+	p.mu.Unlock()
+	for _, it := range round[from:] {
+		if it.op != nil {
+			p.s.land(it.ctx, p.c, it.op)
+		}
+	}
+	return round
+}
+
+// take removes the oldest queued frame. Called with p.mu held.
+func (p *Pipeline) take() *pipeItem {
+	it := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	return it
+}
+
+// answer answers one frame (after its send landed) and retires it.
+func (p *Pipeline) answer(it *pipeItem) {
+	var err error
+	switch {
+	case it.op != nil:
+		// Run even when the connection is gone: the send is in the store
+		// and holds its place in the room's hand-out order.
+		err = p.s.answer(it.ctx, p.c, it.action, it.cid, p.s.finishSend(it.ctx, p.c, it.op))
+	case it.reply != nil:
+		err = p.s.reply(it.ctx, p.c, it.reply)
+	default:
+		err = p.s.answer(it.ctx, p.c, it.action, it.cid, it.err)
+	}
+	it.cancel()
+
+	p.mu.Lock()
+	p.sends--
+	p.bytes -= it.size
+	if err != nil && p.gone == nil {
+		p.gone = err
+	}
+	p.mu.Unlock()
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,286 @@
+package ws_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/ws"
+)
+
+// gatedStore is a ws.QueuedAppender whose appends are stored at once, in
+// the order they are queued (so they get indexes in that order), while
+// each one's wait returns only once the test opens its gate: a commit that
+// takes as long as the test wants.
+type gatedStore struct {
+	tripsense.Store
+	mu     sync.Mutex
+	gates  []chan struct{}
+	queued chan int // receives the number of each queued append
+}
+
+func newGatedStore(st tripsense.Store) *gatedStore {
+	return &gatedStore{Store: st, queued: make(chan int, 100)}
+}
+
+func (g *gatedStore) AppendQueued(ctx context.Context, m tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error)) {
+	msg, dup, err := g.Store.Append(ctx, m)
+	gate := make(chan struct{})
+	g.mu.Lock()
+	g.gates = append(g.gates, gate)
+	n := len(g.gates)
+	g.mu.Unlock()
+	g.queued <- n
+	return gate, func() (tripsense.Message, bool, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return tripsense.Message{}, false, ctx.Err()
+		}
+		return msg, dup, err
+	}
+}
+
+// open releases the wait of append n (1-based).
+func (g *gatedStore) open(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.gates[n-1])
+}
+
+func waitQueued(t *testing.T, g *gatedStore, want int) {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	select {
+	case n := <-g.queued:
+		if n != want {
+			t.Fatalf("append %d queued, want %d", n, want)
+		}
+	case <-deadline.C:
+		t.Fatalf("append %d was not queued", want)
+	}
+}
+
+// TestPipelineAnswersInReadOrder: three sends are in flight at once (Handle
+// returns while their appends wait for the commit); the last append's
+// commit comes first, yet the answers (ack, the not_member error of the
+// middle frame, ack) go out in read order, and a ping read after them is
+// answered after them.
+func TestPipelineAnswersInReadOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	w := f.connect(t, "w", "uuid1")
+	f.connect(t, "reader", "uuid2")
+	p := f.svc.NewPipeline(w, ws.PipelineOptions{})
+	ctx := context.Background()
+	for _, fr := range []string{sendWithID("uuidroom2", "a", "c1"), sendWithID("uuidroom3", "b", "c2"), sendWithID("uuidroom2", "c", "c3")} {
+		if err := p.Handle(ctx, []byte(fr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitQueued(t, g, 1)
+	waitQueued(t, g, 2)
+	if got := f.rec.take("w"); len(got) != 0 {
+		t.Fatalf("answers before any commit: %v", got)
+	}
+	g.open(2) // the later commit first
+	g.open(1)
+	pinged := make(chan error, 1)
+	go func() { pinged <- p.Handle(ctx, []byte(`{"action":"ping"}`)) }()
+	select {
+	case err := <-pinged:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ping was not answered")
+	}
+	got := f.rec.take("w")
+	if len(got) != 4 {
+		t.Fatalf("writer got %v, want 4 answers", got)
+	}
+	want := []struct {
+		typ, id string
+		index   float64
+	}{{"ack", "c1", 1}, {"error", "c2", 0}, {"ack", "c3", 2}, {"pong", "", 0}}
+	for i, w := range want {
+		if got[i]["type"] != w.typ || (w.id != "" && got[i]["clientMsgId"] != w.id) || (w.index > 0 && got[i]["index"] != w.index) {
+			t.Fatalf("answer %d is %v, want %s %s %v (all: %v)", i, got[i], w.typ, w.id, w.index, got)
+		}
+	}
+	if got[1]["code"] != "not_member" {
+		t.Fatalf("middle answer %v, want not_member", got[1])
+	}
+	reader := f.rec.take("reader")
+	if len(reader) != 2 || reader[0]["index"] != float64(1) || reader[1]["index"] != float64(2) {
+		t.Fatalf("reader got %v, want messages 1 and 2", reader)
+	}
+}
+
+// TestPipelineBoundsSendsInFlight: with the bound reached (in count or in
+// bytes), the next send is not taken (its append is not queued) until the
+// oldest one is answered.
+func TestPipelineBoundsSendsInFlight(t *testing.T) {
+	t.Parallel()
+	frame := func(i int) []byte { return []byte(sendWithID("uuidroom2", "body", fmt.Sprint("c", i))) }
+	for name, o := range map[string]ws.PipelineOptions{
+		"count": {MaxSends: 2},
+		"bytes": {MaxBytes: 2*len(frame(1)) + 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, ws.Allow)
+			g := newGatedStore(f.store)
+			f.svc.Store = g
+			f.svc.OrderedRooms = true
+			w := f.connect(t, "w", "uuid1")
+			p := f.svc.NewPipeline(w, o)
+			ctx := context.Background()
+			for i := 1; i <= 2; i++ {
+				if err := p.Handle(ctx, frame(i)); err != nil {
+					t.Fatal(err)
+				}
+				waitQueued(t, g, i)
+			}
+			third := make(chan error, 1)
+			go func() { third <- p.Handle(ctx, frame(3)) }()
+			// Negative check, bounded: a pipeline over its bound would
+			// queue the third append at once.
+			select {
+			case n := <-g.queued:
+				t.Fatalf("append %d queued with 2 sends in flight", n)
+			case <-time.After(50 * time.Millisecond):
+			}
+			g.open(1)
+			waitQueued(t, g, 3)
+			if err := <-third; err != nil {
+				t.Fatal(err)
+			}
+			g.open(2)
+			g.open(3)
+			p.Drain()
+			got := f.rec.take("w")
+			if len(got) != 3 || got[0]["index"] != float64(1) || got[2]["index"] != float64(3) {
+				t.Fatalf("writer got %v, want acks 1..3", got)
+			}
+		})
+	}
+}
+
+// batchRecorder is the recorder with the hub's fast paths: it counts the
+// pushes to each connection (one Broadcast or BroadcastBatch is one push
+// per recipient, like one wake-up and one write of its writer).
+type batchRecorder struct {
+	*recorder
+	pmu    sync.Mutex
+	pushes map[string]int
+}
+
+func (b *batchRecorder) Broadcast(ctx context.Context, room, skip string, out tripsense.Outbound) []string {
+	b.BroadcastBatch(ctx, room, []tripsense.Outbound{out}, []string{skip})
+	return nil
+}
+
+func (b *batchRecorder) BroadcastBatch(ctx context.Context, room string, outs []tripsense.Outbound, senders []string) {
+	members, _ := b.presence.RoomConnections(ctx, room)
+	for _, mb := range members {
+		pushed := false
+		for i, out := range outs {
+			if senders[i] != mb.ConnID {
+				_ = b.Push(ctx, mb.ConnID, out)
+				pushed = true
+			}
+		}
+		if pushed {
+			b.pmu.Lock()
+			b.pushes[mb.ConnID]++
+			b.pmu.Unlock()
+		}
+	}
+}
+
+// TestPipelineHandsOutOneCommitAsOneRun: three sends of one connection
+// whose appends are all committed when the first is answered reach the
+// other member in one push (one write of its connection), in index order,
+// not in three.
+func TestPipelineHandsOutOneCommitAsOneRun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	br := &batchRecorder{recorder: f.rec, pushes: map[string]int{}}
+	f.svc.Pusher = br
+	w := f.connect(t, "w", "uuid1")
+	f.connect(t, "reader", "uuid2")
+	p := f.svc.NewPipeline(w, ws.PipelineOptions{})
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		if err := p.Handle(ctx, []byte(sendWithID("uuidroom2", fmt.Sprint("m", i), fmt.Sprint("c", i)))); err != nil {
+			t.Fatal(err)
+		}
+		waitQueued(t, g, i)
+	}
+	g.open(3)
+	g.open(2)
+	g.open(1) // one commit: all three are over when the first is answered
+	p.Drain()
+	reader := f.rec.take("reader")
+	if len(reader) != 3 {
+		t.Fatalf("reader got %v, want 3 messages", reader)
+	}
+	for i, fr := range reader {
+		if fr["index"] != float64(i+1) {
+			t.Fatalf("reader got %v: out of order", reader)
+		}
+	}
+	br.pmu.Lock()
+	defer br.pmu.Unlock()
+	if br.pushes["reader"] != 1 {
+		t.Fatalf("the reader's connection was pushed to %d times for one commit of 3 messages, want once", br.pushes["reader"])
+	}
+	if acks := f.rec.take("w"); len(acks) != 3 || acks[2]["index"] != float64(3) {
+		t.Fatalf("writer got %v, want 3 acks", acks)
+	}
+}
+
+// TestLateIndexIsStillPushed: an index whose commit is over only after the
+// room's hand-out gave up waiting for it (orderWait) is pushed late, after
+// the higher one, rather than never.
+func TestLateIndexIsStillPushed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	f.svc.MaxConnectionsPerUser = 10
+	a := f.connect(t, "a", "uuid1")
+	b := f.connect(t, "b", "uuid1")
+	f.connect(t, "reader", "uuid2")
+	pa := f.svc.NewPipeline(a, ws.PipelineOptions{})
+	pb := f.svc.NewPipeline(b, ws.PipelineOptions{})
+	ctx := context.Background()
+	if err := pa.Handle(ctx, []byte(sendWithID("uuidroom2", "first", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 1)
+	if err := pb.Handle(ctx, []byte(sendWithID("uuidroom2", "second", "c2"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 2)
+	g.open(2)
+	pb.Drain() // index 2 waited for 1, gave it up and went out
+	g.open(1)
+	pa.Drain()
+	got := f.rec.take("reader")
+	if len(got) != 2 || got[0]["index"] != float64(2) || got[1]["index"] != float64(1) {
+		t.Fatalf("reader got %v, want 2 then (late) 1", got)
+	}
+}
