@@ -1,0 +1,61 @@
+import type { Message } from "./protocol.js";
+/**
+ * The kinds of room-log entries. "message" is today's; "edit", "delete" and
+ * "reaction" are the message-lifecycle events of issue 13 (each has a
+ * `target` index). An entry without "kind" is a message.
+ */
+export type EntryKind = "message" | "edit" | "delete" | "reaction" | (string & {});
+/** One entry of a room's log, as a message frame, a messages batch or GET /v1/sync carry it. */
+export interface LogEntry extends Partial<Omit<Message, "chatroomId" | "index" | "userId" | "createTime">> {
+    chatroomId: string;
+    index: number;
+    userId: string;
+    createTime: string;
+    kind?: EntryKind;
+    /** edit, delete, reaction: the index of the message they change. */
+    target?: number;
+    reaction?: string;
+    remove?: boolean;
+    replyTo?: number;
+}
+/** A message of a room in its current state (edits, deletion and reactions applied). */
+export interface ChatMessage {
+    index: number;
+    userId: string;
+    /** Absent once deleted. */
+    chatMessage?: string;
+    messageType: string;
+    createTime: string;
+    clientMsgId?: string;
+    replyTo?: number;
+    edited?: boolean;
+    editedAt?: string;
+    deleted?: boolean;
+    /** reaction -> users who reacted with it. */
+    reactions: Record<string, string[]>;
+}
+/** What the app renders for a room. */
+export interface RoomState {
+    chatroomId: string;
+    /** Every entry of the room up to `have` was delivered, in order. */
+    have: number;
+    /** The highest index the client knows exists. */
+    head: number;
+    /** The user's read cursor. */
+    lastRead: number;
+    /** head - lastRead. */
+    unread: number;
+    /** Messages in index order, in current state. */
+    messages: ChatMessage[];
+    /** userId -> that member's read cursor. */
+    receipts: Record<string, number>;
+    /** Set when retention removed entries the client never got: index of the oldest kept one. */
+    truncatedBefore?: number;
+}
+export declare function kindOf(e: LogEntry): EntryKind;
+export declare function newRoom(chatroomId: string): RoomState;
+/**
+ * Applies the next entry of a room's log (entry.index === room.have + 1, or
+ * the first kept one after truncation) to the room's state.
+ */
+export declare function applyEntry(room: RoomState, e: LogEntry): void;
