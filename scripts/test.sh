@@ -21,6 +21,9 @@ go vet ./...
 echo "== go test -race (unit, store conformance on bbolt and dynalite, end to end)"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== SDK: clients/js (npm ci, tsc, node --test against the real binary, with the fault-injecting proxy)"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
 echo "== fuzz (short, fixed time per target)"
 fuzztime="${FUZZTIME:-10s}"
 while read -r pkg target; do

@@ -19,6 +19,7 @@ import (
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/clients"
 	"github.com/tripsense/tripsense/store/bolt"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -105,6 +106,9 @@ func (m *Main) Open(ctx context.Context) error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
+	web := clients.Handler() // the web client at / (embedded, docs/sdk.md)
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /web/", web)
 	mux.Handle("/", apiHandler)
 	var handler http.Handler = bodyBounds(mux, api.DefaultMaxBodyBytes)
 	if c.Auth == "dev" && !c.Insecure {
