@@ -78,6 +78,8 @@ export interface ClientOptions {
     proactiveRefresh?: boolean;
     /** Sends in flight at once. 1 keeps the room order of the outbox even when the server rate-limits. */
     outboxWindow?: number;
+    /** In browsers, follow the window's offline/online events: drop at once, reconnect at once (default true). */
+    watchNetwork?: boolean;
     /** Fetch lastRead and receipts over HTTP after each catch-up (default true). */
     fetchRoomsOnConnect?: boolean;
     messageType?: string;
@@ -161,6 +163,9 @@ export declare class TripsenseClient {
     private emit;
     /** Loads the persisted state and connects. Resolves once the state is loaded. */
     start(): Promise<void>;
+    private networkWatched;
+    /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
+    private watchNetwork;
     /** Closes the connection and stops reconnecting; persisted state is flushed. */
     close(): Promise<void>;
     /** Resolves when everything changed so far is persisted. */

@@ -84,7 +84,27 @@ export class TripsenseClient {
             return;
         await this.load();
         this.attempt = 0;
+        this.watchNetwork();
         this.connect();
+    }
+    networkWatched = false;
+    /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
+    watchNetwork() {
+        const w = globalThis;
+        if (this.networkWatched || this.options.watchNetwork === false || typeof w.addEventListener !== "function")
+            return;
+        this.networkWatched = true;
+        w.addEventListener("offline", () => {
+            if (this._state === "syncing" || this._state === "online" || this._state === "connecting")
+                this.reconnectNow("network offline");
+        });
+        w.addEventListener("online", () => {
+            if (this._state !== "offline")
+                return;
+            clearTimeout(this.timers.reconnect);
+            this.attempt = 0;
+            this.connect();
+        });
     }
     /** Closes the connection and stops reconnecting; persisted state is flushed. */
     async close() {

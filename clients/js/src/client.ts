@@ -70,6 +70,8 @@ export interface ClientOptions {
   proactiveRefresh?: boolean;
   /** Sends in flight at once. 1 keeps the room order of the outbox even when the server rate-limits. */
   outboxWindow?: number;
+  /** In browsers, follow the window's offline/online events: drop at once, reconnect at once (default true). */
+  watchNetwork?: boolean;
   /** Fetch lastRead and receipts over HTTP after each catch-up (default true). */
   fetchRoomsOnConnect?: boolean;
   messageType?: string;
@@ -207,7 +209,25 @@ export class TripsenseClient {
     if (this._state !== "idle" && this._state !== "replaced" && this._state !== "closed") return;
     await this.load();
     this.attempt = 0;
+    this.watchNetwork();
     this.connect();
+  }
+
+  private networkWatched = false;
+  /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
+  private watchNetwork(): void {
+    const w = globalThis as { addEventListener?: (ev: string, fn: () => void) => void };
+    if (this.networkWatched || this.options.watchNetwork === false || typeof w.addEventListener !== "function") return;
+    this.networkWatched = true;
+    w.addEventListener("offline", () => {
+      if (this._state === "syncing" || this._state === "online" || this._state === "connecting") this.reconnectNow("network offline");
+    });
+    w.addEventListener("online", () => {
+      if (this._state !== "offline") return;
+      clearTimeout(this.timers.reconnect as number);
+      this.attempt = 0;
+      this.connect();
+    });
   }
 
   /** Closes the connection and stops reconnecting; persisted state is flushed. */
