@@ -78,7 +78,11 @@ class CuttingProxy {
     };
     down.on("error", c.kill).on("close", c.kill);
     up.on("error", c.kill).on("close", c.kill);
-    if (this.random() < this.p) this.arm(c, 200 + Math.floor(this.random() * 40000));
+    if (this.forced?.length) {
+      // A cut placed inside the connection's first sync (the bytes of its first batches).
+      c.budget = this.forced.shift();
+      c.forced = true;
+    } else if (this.random() < this.p) this.arm(c, 200 + Math.floor(this.random() * 40000));
     const pipe = (from, to, d) =>
       from.on("data", (chunk) => {
         if (d !== c.dir || c.budget === Infinity) return void to.write(chunk);
@@ -88,10 +92,11 @@ class CuttingProxy {
         }
         if (c.budget < chunk.length) this.midFrame++;
         if (chunk.length > 4096) this.bigChunkCuts++; // live frames are ~250 bytes: this is a sync batch
+        if (c.forced) this.forcedCuts = (this.forcedCuts ?? 0) + 1;
         const part = chunk.subarray(0, c.budget);
         c.budget = Infinity;
         clearTimeout(c.idle);
-        this.cutsDone++;
+        if (!c.forced) this.cutsDone++;
         from.pause();
         to.write(part, () => c.kill());
       });
@@ -164,6 +169,17 @@ test("random connection cuts: every client ends with exactly the server's log, e
     const caughtUp = () => Object.entries(rooms).every(([u, rs]) => rs.every((r) => clients[u].room(r)?.have === heads[r]));
     await until(all, caughtUp, 60_000, () => JSON.stringify(Object.entries(rooms).map(([u, rs]) => [u, clients[u].state, rs.map((r) => [r, clients[u].room(r)?.have, heads[r]])])));
 
+    // A new device with no state (uuid5, every room) catches up on the whole log; its first three
+    // connections are cut inside their syncs, at byte 20000, 15000 and 10000 of what the server sends.
+    for (const room of ["uuidroom1", "uuidroom2", "uuidroom3"]) assert.equal((await s.http("POST", `/v1/rooms/${room}/members`, "admin", { userId: "uuid5" })).status, 200);
+    rooms.uuid5 = ["uuidroom1", "uuidroom2", "uuidroom3"];
+    proxy.forced = [20000, 15000, 10000];
+    clients.uuid5 = newClient({ url: proxy.url }, { ...opts("uuid5"), pingIntervalMs: 25_000 });
+    track("uuid5", clients.uuid5);
+    await clients.uuid5.start();
+    await until(clients.uuid5, () => rooms.uuid5.every((r) => clients.uuid5.room(r)?.have === heads[r]), 60_000, () => JSON.stringify(clients.uuid5.roomList().map((r) => [r.chatroomId, r.have])));
+    assert.equal(proxy.forcedCuts, 3, "the cuts inside a sync did not all happen");
+
     for (const [user, rs] of Object.entries(rooms)) {
       for (const room of rs) {
         const log = shape(await s.history(room, "uuid4"));
@@ -175,8 +191,8 @@ test("random connection cuts: every client ends with exactly the server's log, e
     for (const room of ["uuidroom2", "uuidroom3", "uuidroom1"]) for (const m of await s.history(room, "uuid4")) if (m.clientMsgId) stored.set(m.clientMsgId, (stored.get(m.clientMsgId) ?? 0) + 1);
     for (const id of sentIds) assert.equal(stored.get(id), 1, `${id} stored ${stored.get(id) ?? 0} times`);
     assert.equal(proxy.cutsDone, 40, `only ${proxy.cutsDone} cuts happened`);
-    assert.ok(proxy.midFrame >= 8 && proxy.bigChunkCuts >= 1, `too few cuts inside frames (${proxy.midFrame}) or syncs (${proxy.bigChunkCuts}): the test lost its teeth`);
-    console.log(`seed ${seed}: ${proxy.cutsDone} cuts (${proxy.midFrame} inside a chunk, ${proxy.bigChunkCuts} of them in a sync batch, ${proxy.idleCuts} between frames), ${proxy.conns} proxied connections, ${sentIds.length} sends, heads ${JSON.stringify(heads)}`);
+    assert.ok(proxy.midFrame >= 8, `too few cuts inside frames (${proxy.midFrame}): the test lost its teeth`);
+    console.log(`seed ${seed}: ${proxy.cutsDone} cuts (+${proxy.forcedCuts} placed inside uuid5's syncs) (${proxy.midFrame} inside a chunk, ${proxy.bigChunkCuts} of them in a sync batch, ${proxy.idleCuts} between frames), ${proxy.conns} proxied connections, ${sentIds.length} sends, heads ${JSON.stringify(heads)}`);
   } finally {
     await closeAll();
     await proxy.close();
