@@ -31,7 +31,14 @@ func TestDependencyRule(t *testing.T) {
 		"./auth":      {mod + "/store", mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", "github.com/aws/"},
 		"./ws/local":  {mod + "/store", mod + "/api", mod + "/cmd", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket"},
 		"./ws/apigw":  {mod + "/store", mod + "/api", mod + "/ws/local", mod + "/cmd", "go.etcd.io/bbolt", "github.com/gobwas/ws"},
-		"./store/...": {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", "github.com/coder/websocket", "github.com/go-chi"},
+		"./store/...": {mod + "/ws", mod + "/api", mod + "/sync", mod + "/cmd", mod + "/auth", mod + "/metrics", "github.com/coder/websocket", "github.com/go-chi"},
+		// Instrumentation decorates the ports from outside: it sees the
+		// root, ws and sync, never a concrete store, runtime or the API.
+		"./metrics": {mod + "/store", mod + "/api", mod + "/cmd", mod + "/ws/local", mod + "/ws/apigw", "github.com/aws/", "go.etcd.io/bbolt", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/go-chi"},
+	}
+	// The core never sees Prometheus (only package metrics and cmd do).
+	for _, p := range []string{"./ws", "./sync", "./api", "./auth", "./ws/local", "./ws/apigw"} {
+		forbidden[p] = append(forbidden[p], mod+"/metrics", "github.com/prometheus/")
 	}
 	for pattern, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pattern).CombinedOutput()

@@ -2,16 +2,41 @@ package tripsense
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
-// AppendJSON appends m as a JSON object with the wire keys chatroomId, index,
-// userId, chatMessage, messageType, createTime and (when set) clientMsgId.
+// AppendJSON appends m as a JSON object with the wire keys. A message has
+// chatroomId, index, userId, chatMessage (left out once deleted),
+// messageType, createTime and, when set, clientMsgId, replyTo,
+// "edited":true with editedAt, "deleted":true with deletedBy and deletedAt.
+// An event has chatroomId, index, userId, target, createTime, clientMsgId
+// when set, and: an edit its chatMessage (left out when its target was
+// deleted), a reaction its reaction and remove.
+//
 // When frameType is not empty the object starts with "type":frameType (the
-// WebSocket message frame). It allocates nothing beyond growing dst, so
-// fan-out encodes a message once and catch-up encodes pages without
-// per-message garbage.
+// WebSocket frame: "message" for a message, the kind for an event, see
+// FrameType); when it is empty (a catch-up entry) the object carries
+// "kind" instead. Reaction counts are in AppendStateJSON only: catch-up
+// brings reactions as reaction events. It allocates nothing beyond growing
+// dst, so fan-out encodes an entry once and catch-up encodes pages without
+// per-entry garbage.
 func (m *Message) AppendJSON(dst []byte, frameType string) []byte {
+	return m.appendJSON(dst, frameType, false)
+}
+
+// AppendStateJSON appends the message m as history shows it: its
+// AppendJSON catch-up entry plus "reactions":{"X":count,...} when it has
+// any.
+func (m *Message) AppendStateJSON(dst []byte) []byte {
+	return m.appendJSON(dst, "", true)
+}
+
+// FrameType is the type of m's live WebSocket frame: "message", "edit",
+// "delete" or "reaction".
+func (m *Message) FrameType() string { return m.EntryKind() }
+
+func (m *Message) appendJSON(dst []byte, frameType string, reactions bool) []byte {
 	dst = append(dst, '{')
 	if frameType != "" {
 		dst = append(dst, `"type":`...)
@@ -24,18 +49,86 @@ func (m *Message) AppendJSON(dst []byte, frameType string) []byte {
 	dst = strconv.AppendInt(dst, m.Index, 10)
 	dst = append(dst, `,"userId":`...)
 	dst = AppendJSONString(dst, m.UserID)
-	dst = append(dst, `,"chatMessage":`...)
-	dst = AppendJSONString(dst, m.Body)
+	if frameType == "" {
+		dst = append(dst, `,"kind":`...)
+		dst = AppendJSONString(dst, m.EntryKind())
+	}
+	if !m.IsMessage() {
+		return m.appendEventTail(dst)
+	}
+	if !m.Deleted {
+		dst = append(dst, `,"chatMessage":`...)
+		dst = AppendJSONString(dst, m.Body)
+	}
 	dst = append(dst, `,"messageType":`...)
 	dst = AppendJSONString(dst, m.Type)
-	dst = append(dst, `,"createTime":"`...)
-	dst = m.CreateTime.UTC().AppendFormat(dst, TimeLayout)
-	dst = append(dst, '"')
+	dst = appendTimeKey(dst, `,"createTime":"`, m.CreateTime)
+	if m.ClientMsgID != "" {
+		dst = append(dst, `,"clientMsgId":`...)
+		dst = AppendJSONString(dst, m.ClientMsgID)
+	}
+	if m.ReplyTo > 0 {
+		dst = append(dst, `,"replyTo":`...)
+		dst = strconv.AppendInt(dst, m.ReplyTo, 10)
+	}
+	if !m.EditedAt.IsZero() {
+		dst = append(dst, `,"edited":true`...)
+		dst = appendTimeKey(dst, `,"editedAt":"`, m.EditedAt)
+	}
+	if m.Deleted {
+		dst = append(dst, `,"deleted":true`...)
+		if m.DeletedBy != "" {
+			dst = append(dst, `,"deletedBy":`...)
+			dst = AppendJSONString(dst, m.DeletedBy)
+		}
+		if !m.DeletedAt.IsZero() {
+			dst = appendTimeKey(dst, `,"deletedAt":"`, m.DeletedAt)
+		}
+	}
+	if reactions && len(m.Reactions) > 0 {
+		dst = append(dst, `,"reactions":{`...)
+		for i, rc := range m.ReactionCounts() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendJSONString(dst, rc.Reaction)
+			dst = append(dst, ':')
+			dst = strconv.AppendInt(dst, int64(rc.Count), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func (m *Message) appendEventTail(dst []byte) []byte {
+	dst = append(dst, `,"target":`...)
+	dst = strconv.AppendInt(dst, m.Target, 10)
+	switch m.Kind {
+	case KindEdit:
+		if m.Deleted {
+			dst = append(dst, `,"deleted":true`...)
+		} else {
+			dst = append(dst, `,"chatMessage":`...)
+			dst = AppendJSONString(dst, m.Body)
+		}
+	case KindReaction:
+		dst = append(dst, `,"reaction":`...)
+		dst = AppendJSONString(dst, m.Reaction)
+		dst = append(dst, `,"remove":`...)
+		dst = strconv.AppendBool(dst, m.Remove)
+	}
+	dst = appendTimeKey(dst, `,"createTime":"`, m.CreateTime)
 	if m.ClientMsgID != "" {
 		dst = append(dst, `,"clientMsgId":`...)
 		dst = AppendJSONString(dst, m.ClientMsgID)
 	}
 	return append(dst, '}')
+}
+
+func appendTimeKey(dst []byte, key string, t time.Time) []byte {
+	dst = append(dst, key...)
+	dst = t.UTC().AppendFormat(dst, TimeLayout)
+	return append(dst, '"')
 }
 
 // MarshalJSON encodes m with the wire keys (see AppendJSON).

@@ -1,6 +1,9 @@
 package tripsense
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // MessageStore stores messages and allocates per-room indexes.
 // Implementations are safe for concurrent use.
@@ -10,6 +13,14 @@ type MessageStore interface {
 	// same (Room, UserID, ClientMsgID) was stored within DedupeTTL, Append
 	// stores nothing and returns that original message with duplicate true.
 	// When Append returns without error the message survives a crash.
+	//
+	// An event (m.Kind set) is decided by ApplyEvent against the entry at
+	// m.Target, and a message with ReplyTo by CheckReply against the entry
+	// there, atomically with the append: the target's new state and the
+	// event are stored together, and two events on one target are decided
+	// one after the other. When the rule refuses, Append stores nothing and
+	// returns its error. A delete also removes the bodies of the target's
+	// earlier edits (Message.Edits) from storage.
 	Append(ctx context.Context, m NewMessage) (msg Message, duplicate bool, err error)
 
 	// MessagesAfter returns up to limit messages of room with index > after,
@@ -39,17 +50,23 @@ type MembershipStore interface {
 }
 
 // CursorStore records delivered cursors (the readCursors table, which keeps
-// the seed's name): how far the user's connections really got in each room,
-// recorded from the delivery watermark on disconnect. They drive catch-up.
+// the seed's name), one per (user, device, room): how far that device's
+// connections really got, recorded from the delivery watermark on
+// disconnect. They drive catch-up. device is DefaultDevice for clients that
+// name none; the cursors stored before devices existed are the default
+// device's.
 type CursorStore interface {
-	// Cursor returns the cursor of (user, room); LastSeen 0 if none was written.
-	Cursor(ctx context.Context, user, room string) (Cursor, error)
-	// Cursors returns every stored cursor of user.
-	Cursors(ctx context.Context, user string) ([]Cursor, error)
-	// AdvanceCursor sets the cursor of (user, room) to
-	// max(current, min(lastSeen, head(room))) and returns the result. It never
-	// moves a cursor backwards, also when called concurrently.
-	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (Cursor, error)
+	// Cursor returns the cursor of (user, device, room); LastSeen 0 if none
+	// was written.
+	Cursor(ctx context.Context, user, device, room string) (Cursor, error)
+	// Cursors returns every stored cursor of (user, device), sorted by
+	// room; other devices' cursors are not included.
+	Cursors(ctx context.Context, user, device string) ([]Cursor, error)
+	// AdvanceCursor sets the cursor of (user, device, room) to
+	// max(current, min(lastSeen, head(room))) and returns the result. It
+	// never moves a cursor backwards, also when called concurrently, and
+	// never moves another device's cursor.
+	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (Cursor, error)
 }
 
 // ReadStore records read cursors (lastRead), one per (user, room), apart
@@ -74,12 +91,42 @@ type ReadStore interface {
 	Receipts(ctx context.Context, room string) ([]ReadCursor, error)
 }
 
+// LifecycleStore removes data: retention and a user's erasure.
+type LifecycleStore interface {
+	// Oldest returns the lowest index of room that retention kept: 1 when
+	// nothing was removed, head+1 when everything was. Entries below it are
+	// gone; entries from it to the head are all there.
+	Oldest(ctx context.Context, room string) (int64, error)
+	// Prune removes, room by room and oldest first, the entries created
+	// before cutoff, at most limit of them, and returns how many it
+	// removed. A room's kept entries stay a gap-free range up to its head,
+	// which never moves back. A store whose engine expires entries itself
+	// (DynamoDB TTL) returns 0 and hides expired entries from every read.
+	Prune(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// EraseUser removes user's data: the body of every message and edit
+	// user wrote, in every room (the entries stay, deleted, so indexes keep
+	// no gaps), user's memberships, delivered cursors (whatever their key)
+	// and read cursors. It returns what it changed; a second call changes
+	// nothing and returns zeros.
+	EraseUser(ctx context.Context, user string) (Erasure, error)
+}
+
+// Erasure counts what EraseUser changed.
+type Erasure struct {
+	Messages    int `json:"messages"`    // message and edit bodies removed
+	Memberships int `json:"memberships"` // rooms left
+	Cursors     int `json:"cursors"`     // delivered cursors removed
+	ReadCursors int `json:"readCursors"` // read cursors (and so receipts) removed
+	Connections int `json:"connections"` // online connections closed (set by ws.Service, not the store)
+}
+
 // Store is everything a runtime persists durably.
 type Store interface {
 	MessageStore
 	MembershipStore
 	CursorStore
 	ReadStore
+	LifecycleStore
 	// Close flushes and releases the store.
 	Close() error
 }
@@ -124,7 +171,7 @@ type Member struct {
 
 // Admission is a duplicate-connection rule (ws.Service owns the rules). It
 // gets the live connections of the user a new connection belongs to, oldest
-// first and without the new one, and returns the ids of those the new
+// first, each with its DeviceID, and without the new one, and returns the ids of those the new
 // connection replaces, or an error that refuses it. A Presence may call it
 // more than once in one Register (after losing a race with another connect
 // of the same user), so it must depend on its argument only.
@@ -167,6 +214,11 @@ type Presence interface {
 	// SeenThrough records that the user of the connection has seen room up to
 	// index (it sent that message, or marked it read).
 	SeenThrough(ctx context.Context, connID, room string, index int64) error
+	// SetExpiry moves the connection's expiry (its token's exp, after an
+	// in-band token refresh): it stays registered, and receives its rooms,
+	// until then instead. ErrNotFound when the connection is unknown or
+	// already expired.
+	SetExpiry(ctx context.Context, connID string, expiresAt time.Time) error
 }
 
 // FanoutJob is the fan-out of one stored message to a batch of its room's

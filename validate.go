@@ -120,6 +120,10 @@ func ValidateNewMessageMax(m NewMessage, maxBody int) error {
 		return Errorf(EINVALID, "messageType must be 1-%d characters of [A-Za-z0-9 _./:-]", MaxMessageTypeLen)
 	case !ValidClientMsgID(m.ClientMsgID):
 		return Errorf(EINVALID, "clientMsgId must be at most %d printable ASCII characters", MaxClientMsgIDLen)
+	case m.Kind != "":
+		return Errorf(EINVALID, "a message has no event kind")
+	case m.ReplyTo < 0:
+		return Errorf(EINVALID, "replyTo must be the positive index of a message of the room")
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 
 	"github.com/tripsense/tripsense"
@@ -22,7 +21,7 @@ import (
 // and report the request's errors before writing anything
 // (catchup.Service.WriteSync says when a later error can come).
 type SyncService interface {
-	WriteSync(ctx context.Context, w io.Writer, user string, cursors map[string]int64, limit int) error
+	WriteSync(ctx context.Context, w io.Writer, user, device string, cursors map[string]int64, limit int) error
 	WriteHistory(ctx context.Context, w io.Writer, user, room string, after, before int64, limit int) error
 	Rooms(ctx context.Context, user string) ([]catchup.RoomSummary, error)
 	Receipts(ctx context.Context, user, room string) ([]tripsense.ReadCursor, error)
@@ -37,6 +36,10 @@ var _ SyncService = (*catchup.Service)(nil)
 type MemberManager interface {
 	AddMember(ctx context.Context, room, user string) error
 	RemoveMember(ctx context.Context, room, user string) error
+	// EraseUser removes a user's data (every message body, memberships,
+	// cursors, receipts, connections) and returns the counts; a second
+	// call returns zeros.
+	EraseUser(ctx context.Context, user string) (tripsense.Erasure, error)
 }
 
 // ReadMarker moves read cursors. The realtime service implements it,
@@ -67,6 +70,20 @@ type Config struct {
 	// RatePerMinute bounds the /v1 requests of one client IP per minute
 	// (429 rate_limited beyond, with Retry-After). 0 disables the limit.
 	RatePerMinute int
+	// Check, when set, is what GET /readyz asks besides Ready: a cheap
+	// read of the store (503 with its error when it fails). Nil: Ready
+	// alone.
+	Check func(ctx context.Context) error
+	// Backup, when set, serves GET /v1/admin/backup (admins only): a
+	// consistent snapshot of the store (see Backuper). Nil: no route.
+	Backup Backuper
+	// Epoch, when set, is the store's epoch, sent in the Tripsense-Epoch
+	// header of every answer (docs/api.md).
+	Epoch string
+	// AllowedOrigins are the browser origins the API answers cross-origin
+	// (CORS, --allowed-origins). The zero value answers none: same-origin
+	// pages and non-browser clients only.
+	AllowedOrigins tripsense.Origins
 }
 
 // Validate reports a missing required field or a negative body cap.
@@ -103,13 +120,16 @@ type server struct {
 	log     *slog.Logger
 	ready   func() bool
 	maxBody int64
+	check   func(ctx context.Context) error
+	backup  Backuper
 }
 
 func newRouter(cfg Config) *chi.Mux {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &server{sync: cfg.Sync, members: cfg.Members, reads: cfg.Reads, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes}
+	s := &server{sync: cfg.Sync, members: cfg.Members, reads: cfg.Reads, auth: cfg.Auth, log: cfg.Log, ready: cfg.Ready, maxBody: cfg.MaxBodyBytes,
+		check: cfg.Check, backup: cfg.Backup}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -121,11 +141,18 @@ func newRouter(cfg Config) *chi.Mux {
 	}
 
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.observe)
+	r.Use(requestID, s.observe)
+	if !cfg.AllowedOrigins.Empty() {
+		r.Use(corsHandler(cfg.AllowedOrigins))
+	}
+	if cfg.Epoch != "" {
+		r.Use(epochHeader(cfg.Epoch))
+	}
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 
 	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
 	r.Group(func(r chi.Router) {
 		if cfg.RatePerMinute > 0 {
 			r.Use(httprate.Limit(cfg.RatePerMinute, time.Minute,
@@ -144,7 +171,11 @@ func newRouter(cfg Config) *chi.Mux {
 			r.Use(s.adminOnly)
 			r.Post("/v1/rooms/{room}/members", s.postMember)
 			r.Delete("/v1/rooms/{room}/members/{userId}", s.deleteMember)
+			r.Delete("/v1/users/{userId}", s.deleteUser)
 		})
+		if s.backup != nil {
+			r.Get("/v1/admin/backup", s.getBackup)
+		}
 	})
 	return r
 }

@@ -6,13 +6,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tripsense/tripsense"
 )
 
-// wireMessage has exactly the keys of the WebSocket message frame minus "type".
+// wireMessage has exactly the keys of a catch-up entry of a plain message:
+// those of the WebSocket message frame with "kind" instead of "type".
 type wireMessage struct {
 	ChatroomID  string `json:"chatroomId"`
 	Index       int64  `json:"index"`
 	UserID      string `json:"userId"`
+	Kind        string `json:"kind"`
 	ChatMessage string `json:"chatMessage"`
 	MessageType string `json:"messageType"`
 	CreateTime  string `json:"createTime"`
@@ -308,6 +312,19 @@ func TestRoutes(t *testing.T) {
 		{name: "remove member as non-admin", method: "DELETE", path: "/v1/rooms/uuidroom2/members/uuid1", header: []string{u1, "uuid2"}, status: 403, code: "forbidden"},
 		{name: "remove member invalid user", method: "DELETE", path: "/v1/rooms/uuidroom2/members/a%20b", header: []string{u1, "admin"}, status: 400, code: "bad_request"},
 		{name: "remove member internal", method: "DELETE", path: "/v1/rooms/uuidroom2/members/broken", header: []string{u1, "admin"}, status: 500, code: "internal"},
+		{name: "erase user as admin", method: "DELETE", path: "/v1/users/uuid2", header: []string{u1, "admin"}, status: 200,
+			check: func(t *testing.T, b []byte) {
+				var got struct {
+					UserID string            `json:"userId"`
+					Erased tripsense.Erasure `json:"erased"`
+				}
+				if err := json.Unmarshal(b, &got); err != nil || got.UserID != "uuid2" || got.Erased.Messages == 0 || got.Erased.Memberships != 2 {
+					t.Fatalf("body %s (%v)", b, err)
+				}
+			}},
+		{name: "erase user as non-admin", method: "DELETE", path: "/v1/users/uuid2", header: []string{u1, "uuid1"}, status: 403, code: "forbidden"},
+		{name: "erase user invalid id", method: "DELETE", path: "/v1/users/a%20b", header: []string{u1, "admin"}, status: 400, code: "bad_request"},
+		{name: "erase user internal", method: "DELETE", path: "/v1/users/broken", header: []string{u1, "admin"}, status: 500, code: "internal"},
 
 		// health and unknown routes
 		{name: "healthz", method: "GET", path: "/healthz", status: 200,

@@ -10,7 +10,9 @@ import (
 	catchup "github.com/tripsense/tripsense/sync"
 )
 
-// getSync serves GET /v1/sync?after=room:N,room:N&limit=M.
+// getSync serves GET /v1/sync?after=room:N,room:N&limit=M&deviceId=D:
+// the rooms without a cursor in after start from device D's stored cursor
+// (the default device's without deviceId).
 func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 	p, err := principal(r)
 	if err != nil {
@@ -18,6 +20,11 @@ func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := query(r, "after", "limit")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	device, err := tripsense.ParseDeviceID(q["deviceId"])
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -33,7 +40,7 @@ func (s *server) getSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stream(w, r, func(aw io.Writer) error {
-		return s.sync.WriteSync(r.Context(), aw, p.UserID, cursors, limit)
+		return s.sync.WriteSync(r.Context(), aw, p.UserID, device, cursors, limit)
 	})
 }
 

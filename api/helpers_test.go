@@ -85,6 +85,13 @@ func (m members) RemoveMember(ctx context.Context, room, user string) error {
 	return m.st.RemoveMember(ctx, room, user)
 }
 
+func (m members) EraseUser(ctx context.Context, user string) (tripsense.Erasure, error) {
+	if err := m.fail(user); err != nil {
+		return tripsense.Erasure{}, err
+	}
+	return m.st.EraseUser(ctx, user)
+}
+
 // reads is a ReadMarker over the store: the catch-up service's rule,
 // without the realtime service's receipts.
 type reads struct {
@@ -208,7 +215,7 @@ func tripsenseMsg(room string) tripsense.NewMessage {
 // failingSync is a SyncService whose every method fails with err.
 type failingSync struct{ err error }
 
-func (f failingSync) WriteSync(context.Context, io.Writer, string, map[string]int64, int) error {
+func (f failingSync) WriteSync(context.Context, io.Writer, string, string, map[string]int64, int) error {
 	return f.err
 }
 

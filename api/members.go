@@ -61,3 +61,25 @@ func (s *server) deleteMember(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, membershipJSON{Room: room, UserID: user, Member: false})
 }
+
+// erasureJSON is the answer of DELETE /v1/users/{userId}.
+type erasureJSON struct {
+	UserID string            `json:"userId"`
+	Erased tripsense.Erasure `json:"erased"`
+}
+
+// deleteUser serves DELETE /v1/users/{userId} (admins): the user's
+// erasure. It answers with what was removed; erasing again answers zeros.
+func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	user, err := idParam(r, "userId")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.members.EraseUser(r.Context(), user)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, erasureJSON{UserID: user, Erased: e})
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 
@@ -15,7 +16,7 @@ import (
 // Routes lists every route of the API as "METHOD /pattern", sorted. The
 // OpenAPI test and the serverless.yml test compare their files against it.
 func Routes() []string {
-	r := newRouter(Config{Sync: &catchup.Service{}, Members: noMembers{}, Reads: noReads{}, Auth: noAuth{}})
+	r := newRouter(Config{Sync: &catchup.Service{}, Members: noMembers{}, Reads: noReads{}, Auth: noAuth{}, Backup: noBackup{}})
 	var out []string
 	err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		out = append(out, method+" "+route)
@@ -28,16 +29,29 @@ func Routes() []string {
 	return out
 }
 
+// LocalOnlyRoutes are the routes of Routes that only the single binary
+// serves: they exist where Config.Backup is set, which lambda-api does not.
+var LocalOnlyRoutes = []string{"GET /v1/admin/backup"}
+
 // noMembers and noAuth only let Routes build a router; it never serves.
 type noMembers struct{}
 
 func (noMembers) AddMember(context.Context, string, string) error    { return nil }
 func (noMembers) RemoveMember(context.Context, string, string) error { return nil }
+func (noMembers) EraseUser(context.Context, string) (tripsense.Erasure, error) {
+	return tripsense.Erasure{}, tripsense.Errorf(tripsense.EINTERNAL, "no member manager")
+}
 
 type noReads struct{}
 
 func (noReads) MarkRead(context.Context, string, string, int64) (tripsense.ReadCursor, error) {
 	return tripsense.ReadCursor{}, tripsense.Errorf(tripsense.EINTERNAL, "no read marker")
+}
+
+type noBackup struct{}
+
+func (noBackup) Backup(io.Writer, func(int64, string) error) (int64, error) {
+	return 0, tripsense.Errorf(tripsense.EINTERNAL, "no store")
 }
 
 type noAuth struct{}

@@ -30,8 +30,11 @@ func TestBodiesAreDecodedExactly(t *testing.T) {
 				t.Fatalf("message %q shows decoder internals", msg)
 			}
 			ctx := context.Background()
-			if cur, _ := f.st.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 0 {
+			if cur, _ := f.st.Cursor(ctx, "uuid1", "", "uuidroom1"); cur.LastSeen != 0 {
 				t.Fatalf("cursor moved to %d", cur.LastSeen)
+			}
+			if cur, _ := f.st.ReadCursor(ctx, "uuid1", "uuidroom1"); cur.LastRead != 0 {
+				t.Fatalf("read cursor moved to %d", cur.LastRead)
 			}
 			if ok, _ := f.st.IsMember(ctx, "uuid1", "uuidroom3"); ok {
 				t.Fatal("member added")

@@ -14,6 +14,8 @@ budget_mb="${LAMBDA_SIZE_BUDGET_MB:-15}"
 functions=(lambda-ws lambda-api lambda-fanout)
 
 mkdir -p dist
+# The version every function reports (buildinfo, logs, metrics).
+version="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || true)}"
 go build -o dist/.lambdazip ./scripts/lambdazip
 status=0
 for fn in "${functions[@]}"; do
@@ -21,7 +23,7 @@ for fn in "${functions[@]}"; do
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	GOOS=linux GOARCH="$arch" CGO_ENABLED=0 \
-		go build -tags lambda.norpc -ldflags "-s -w" -trimpath -o "$dir/bootstrap" "./cmd/$fn"
+		go build -tags lambda.norpc -ldflags "-s -w -X github.com/tripsense/tripsense/cmd/internal/buildinfo.version=${version}" -trimpath -o "$dir/bootstrap" "./cmd/$fn"
 	dist/.lambdazip -o "dist/$fn.zip" "$dir/bootstrap"
 	size=$(wc -c <"$dir/bootstrap")
 	zsize=$(wc -c <"dist/$fn.zip")

@@ -21,7 +21,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends chromium
 fi
-export TRIPSENSE_REQUIRE_BROWSER=1 # test/browser_test.go fails instead of skipping without it
+export TRIPSENSE_REQUIRE_BROWSER=1 # test/webclient_test.go fails instead of skipping without it
 
 echo "== make package (Lambda bootstrap zips within 15 MB each, then osls package offline)"
 make package
@@ -30,7 +30,10 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test -race (unit, store conformance on bbolt and dynalite, end to end)"
-go test -race -count=1 -timeout 20m ./...
+# -json through scripts/testcount: package results, the output of failed
+# tests, and at the end "N passed, N failed, N skipped".
+go build -o dist/.testcount ./scripts/testcount
+go test -race -count=1 -timeout 20m -json ./... | dist/.testcount
 
 echo "== SDK: clients/js (npm ci, tsc, node --test against the real binary, with the fault-injecting proxy)"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test)

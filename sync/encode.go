@@ -20,21 +20,32 @@ func (r *RoomSync) AppendJSON(dst []byte) []byte {
 	if r.Err != nil {
 		return appendRoomError(dst, r)
 	}
-	dst = appendRoomHead(dst, r.Room, r.LastSeen, r.Head, r.Unread, r.From)
+	dst = appendRoomHead(dst, r.Room, r.LastSeen, r.Head, r.Unread, r.From, r.Truncated, r.Oldest)
 	dst = appendMessageList(dst, r.Messages)
 	return appendRoomTail(dst, r)
 }
 
 // appendRoomHead appends a RoomSync object up to the opening of its
 // messages array.
-func appendRoomHead(dst []byte, room string, lastSeen, head, unread, from int64) []byte {
+func appendRoomHead(dst []byte, room string, lastSeen, head, unread, from int64, truncated bool, oldest int64) []byte {
 	dst = append(dst, `{"chatroomId":`...)
 	dst = tripsense.AppendJSONString(dst, room)
 	dst = appendInt(dst, `,"lastSeen":`, lastSeen)
 	dst = appendInt(dst, `,"head":`, head)
 	dst = appendInt(dst, `,"unread":`, unread)
 	dst = appendInt(dst, `,"from":`, from)
+	dst = appendTruncated(dst, truncated, oldest)
 	return append(dst, `,"messages":[`...)
+}
+
+// appendTruncated appends ,"truncated":true,"oldest":N when retention
+// removed part of what was asked for.
+func appendTruncated(dst []byte, truncated bool, oldest int64) []byte {
+	if !truncated {
+		return dst
+	}
+	dst = append(dst, `,"truncated":true`...)
+	return appendInt(dst, `,"oldest":`, oldest)
 }
 
 // appendRoomError appends the entry of a room that failed alone (r.Err):
@@ -63,11 +74,28 @@ func (r RoomSync) MarshalJSON() ([]byte, error) {
 }
 
 // AppendJSON appends p as {"chatroomId","head","messages":[...],"hasMore","next"},
-// with "next" only when p.HasMore.
+// with "next" only when p.HasMore and "truncated":true,"oldest":N when the
+// page reached the retention edge. Messages are in their current state
+// (tripsense.Message.AppendStateJSON).
 func (p *HistoryPage) AppendJSON(dst []byte) []byte {
 	dst = appendHistoryHead(dst, p.Room, p.Head)
-	dst = appendMessageList(dst, p.Messages)
-	return appendHistoryTail(dst, p.HasMore, p.Next)
+	for i := range p.Messages {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = p.Messages[i].AppendStateJSON(dst)
+	}
+	dst = appendHistoryTail(dst, p.HasMore, p.Next)
+	return appendTruncatedEnd(dst, p.Truncated, p.Oldest)
+}
+
+// appendTruncatedEnd adds the retention fields before the closing brace.
+func appendTruncatedEnd(dst []byte, truncated bool, oldest int64) []byte {
+	if !truncated {
+		return dst
+	}
+	dst = appendTruncated(dst[:len(dst)-1], truncated, oldest)
+	return append(dst, '}')
 }
 
 func appendHistoryHead(dst []byte, room string, head int64) []byte {

@@ -33,6 +33,9 @@ func TestEncodeGolden(t *testing.T) {
 		{"history_more.json", catchup.HistoryPage{Room: "uuidroom2", Head: 5, Messages: []tripsense.Message{msg("uuidroom2", 4), msg("uuidroom2", 5)},
 			HasMore: true, Next: 4}},
 		{"history_last.json", catchup.HistoryPage{Room: "uuidroom3"}},
+		{"roomsync_lifecycle.json", catchup.RoomSync{Room: "uuidroom2", LastSeen: 4, Head: 9, Unread: 5, From: 5, To: 9, Complete: true,
+			Truncated: true, Oldest: 5, Messages: lifecycleEntries()}},
+		{"history_lifecycle.json", catchup.HistoryPage{Room: "uuidroom2", Head: 9, Messages: lifecycleState(), Truncated: true, Oldest: 5}},
 	}
 	for _, tt := range tests {
 		got, err := json.Marshal(tt.v)
@@ -81,4 +84,30 @@ func BenchmarkRoomSyncAppendJSON(b *testing.B) {
 	for b.Loop() {
 		buf = rs.AppendJSON(buf[:0])
 	}
+}
+
+var lifeTime = time.Date(2026, 11, 25, 10, 1, 0, 0, time.UTC)
+
+// lifecycleEntries is a log with a message, a reply, an edit, a reaction
+// and a delete, as catch-up shows it.
+func lifecycleEntries() []tripsense.Message {
+	m5 := msg("uuidroom2", 5)
+	m5.EditedAt = lifeTime
+	m5.Body = "edited"
+	reply := msg("uuidroom2", 6)
+	reply.ReplyTo = 5
+	return []tripsense.Message{m5, reply,
+		{Room: "uuidroom2", Index: 7, UserID: "uuid2", Kind: tripsense.KindEdit, Target: 5, Body: "edited", CreateTime: lifeTime},
+		{Room: "uuidroom2", Index: 8, UserID: "uuid1", Kind: tripsense.KindReaction, Target: 5, Reaction: "👍", CreateTime: lifeTime, ClientMsgID: "r-1"},
+		{Room: "uuidroom2", Index: 9, UserID: "uuid1", Kind: tripsense.KindDelete, Target: 6, CreateTime: lifeTime},
+	}
+}
+
+// lifecycleState is the same log as history folds it.
+func lifecycleState() []tripsense.Message {
+	e := lifecycleEntries()
+	m5, m6 := e[0], e[1]
+	m5.Reactions = []tripsense.Reaction{{UserID: "uuid1", Reaction: "👍"}, {UserID: "uuid3", Reaction: "👍"}, {UserID: "uuid3", Reaction: "ok"}}
+	m6.Body, m6.Deleted, m6.DeletedBy, m6.DeletedAt = "", true, "uuid1", lifeTime
+	return []tripsense.Message{m5, m6}
 }

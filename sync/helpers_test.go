@@ -41,10 +41,10 @@ func MustAppend(tb testing.TB, st *memory.Store, room string, n int) {
 	}
 }
 
-// MustAdvance sets the stored cursor of (user, room).
+// MustAdvance sets the stored cursor of (user, room) on the default device.
 func MustAdvance(tb testing.TB, st *memory.Store, user, room string, last int64) {
 	tb.Helper()
-	if _, err := st.AdvanceCursor(context.Background(), user, room, last); err != nil {
+	if _, err := st.AdvanceCursor(context.Background(), user, "", room, last); err != nil {
 		tb.Fatal(err)
 	}
 }

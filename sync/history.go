@@ -22,6 +22,11 @@ type HistoryPage struct {
 	Messages []tripsense.Message
 	HasMore  bool
 	Next     int64
+	// Truncated says the page reached the retention edge: the entries
+	// below Oldest are gone (an ascending page from below it starts at
+	// Oldest; an older page ends there with HasMore false).
+	Truncated bool
+	Oldest    int64
 }
 
 // History returns one page of at most limit messages (0 means
@@ -66,7 +71,7 @@ func (s *Service) WriteHistory(ctx context.Context, w io.Writer, user, room stri
 type historySink interface {
 	begin(room string, head int64) error
 	message(m *tripsense.Message, enc []byte) error
-	end(hasMore bool, next int64) error
+	end(hasMore bool, next int64, truncated bool, oldest int64) error
 }
 
 func (s *Service) history(ctx context.Context, user, room string, after, before int64, limit int, sk historySink) error {
@@ -89,13 +94,20 @@ func (s *Service) history(ctx context.Context, user, room string, after, before 
 	if err != nil {
 		return fmt.Errorf("catchup: history: head of %s: %w", room, err)
 	}
+	oldest, err := s.Store.Oldest(ctx, room)
+	if err != nil {
+		return fmt.Errorf("catchup: history: oldest of %s: %w", room, err)
+	}
 	r := s.newReader(limit)
 	defer r.free()
+	// History is the log folded into current state: messages only, each as
+	// it is now; events are skipped (they are already applied).
+	r.state = true
 	if err := sk.begin(room, head); err != nil {
 		return err
 	}
 	if before > 0 {
-		page, err := r.descend(ctx, room, min(before, head+1), limit)
+		page, next, err := r.descend(ctx, room, min(before, head+1), limit)
 		if err != nil {
 			return err
 		}
@@ -104,19 +116,23 @@ func (s *Service) history(ctx context.Context, user, room string, after, before 
 				return err
 			}
 		}
-		if len(page) > 0 && page[0].Index > 1 {
-			return sk.end(true, page[0].Index)
+		if next > oldest {
+			return sk.end(true, next, false, 0)
 		}
-		return sk.end(false, 0)
+		return sk.end(false, 0, oldest > 1, oldest)
+	}
+	truncated := after < oldest-1
+	if truncated {
+		after = min(oldest-1, head)
 	}
 	last, err := r.ascend(ctx, room, after, head, limit, sk.message)
 	if err != nil {
 		return err
 	}
 	if last < head {
-		return sk.end(true, last)
+		return sk.end(true, last, truncated, oldest)
 	}
-	return sk.end(false, 0)
+	return sk.end(false, 0, truncated, oldest)
 }
 
 // collectHistory keeps the page as a HistoryPage.
@@ -132,8 +148,11 @@ func (c *collectHistory) message(m *tripsense.Message, _ []byte) error {
 	return nil
 }
 
-func (c *collectHistory) end(hasMore bool, next int64) error {
+func (c *collectHistory) end(hasMore bool, next int64, truncated bool, oldest int64) error {
 	c.p.HasMore, c.p.Next = hasMore, next
+	if truncated {
+		c.p.Truncated, c.p.Oldest = true, oldest
+	}
 	return nil
 }
 
@@ -156,7 +175,8 @@ func (st *streamHistory) message(_ *tripsense.Message, enc []byte) error {
 	return st.j.write(enc)
 }
 
-func (st *streamHistory) end(hasMore bool, next int64) error {
+func (st *streamHistory) end(hasMore bool, next int64, truncated bool, oldest int64) error {
 	st.j.buf = appendHistoryTail(st.j.buf, hasMore, next)
+	st.j.buf = appendTruncatedEnd(st.j.buf, truncated, oldest)
 	return st.j.err
 }

@@ -63,7 +63,15 @@ type reader struct {
 	store   Store
 	b       budget
 	scratch *[]byte // the JSON of the message at hand (pooled)
+	// state makes a history reader: only messages, in their current state
+	// (AppendStateJSON); events are skipped without counting.
+	state bool
 }
+
+// maxSkipped bounds the events one history page passes over (they cost a
+// read each but are not shown): a page that meets more ends early with
+// HasMore, so a room full of reactions cannot make one page scan it all.
+const maxSkipped = 4096
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
@@ -85,7 +93,11 @@ func (r *reader) free() {
 
 // encode returns the JSON of m in the reader's scratch buffer.
 func (r *reader) encode(m *tripsense.Message) []byte {
-	*r.scratch = m.AppendJSON((*r.scratch)[:0], "")
+	if r.state {
+		*r.scratch = m.AppendStateJSON((*r.scratch)[:0])
+	} else {
+		*r.scratch = m.AppendJSON((*r.scratch)[:0], "")
+	}
 	return *r.scratch
 }
 
@@ -97,7 +109,8 @@ func (r *reader) encode(m *tripsense.Message) []byte {
 // forward, so the loop always ends.
 func (r *reader) ascend(ctx context.Context, room string, after, head int64, limit int, emit emitFunc) (int64, error) {
 	last := after
-	for n := 0; n < limit && last < head; {
+	skipped := 0
+	for n := 0; n < limit && last < head && skipped < maxSkipped; {
 		want := int(min(int64(min(limit-n, readChunk, r.b.msgs)), head-last))
 		if want <= 0 {
 			break
@@ -114,6 +127,13 @@ func (r *reader) ascend(ctx context.Context, room string, after, head int64, lim
 			if m.Index > head || m.Index <= last {
 				return last, nil
 			}
+			if r.state && !m.IsMessage() {
+				last = m.Index
+				if skipped++; skipped >= maxSkipped {
+					return last, nil
+				}
+				continue
+			}
 			enc := r.encode(m)
 			if !r.b.take(len(enc)) {
 				return last, nil
@@ -129,33 +149,48 @@ func (r *reader) ascend(ctx context.Context, room string, after, head int64, lim
 }
 
 // descend returns the newest messages of room with index < before, at most
-// limit and while the budget lasts, in ascending order: an older page. It
-// keeps the page (at most the answer's byte bound of JSON) because the page
-// is written oldest first but read newest first.
-func (r *reader) descend(ctx context.Context, room string, before int64, limit int) ([]tripsense.Message, error) {
+// limit and while the budget lasts, in ascending order: an older page, and
+// the index the next older page continues before (the lowest index read;
+// events a history reader skips count as read). It keeps the page (at most
+// the answer's byte bound of JSON) because the page is written oldest first
+// but read newest first.
+func (r *reader) descend(ctx context.Context, room string, before int64, limit int) ([]tripsense.Message, int64, error) {
 	var page []tripsense.Message // newest first
-	for len(page) < limit && before > 1 {
+	skipped := 0
+	for len(page) < limit && before > 1 && skipped < maxSkipped {
 		want := min(limit-len(page), readChunk, r.b.msgs)
 		if want <= 0 {
 			break
 		}
 		msgs, err := r.store.MessagesBefore(ctx, room, before, want)
 		if err != nil {
-			return nil, fmt.Errorf("catchup: messages of %s before %d: %w", room, before, err)
+			return nil, 0, fmt.Errorf("catchup: messages of %s before %d: %w", room, before, err)
 		}
 		if len(msgs) == 0 {
+			before = 1 // nothing below: the page reached the start
 			break
 		}
 		for i := len(msgs) - 1; i >= 0; i-- {
 			m := &msgs[i]
-			if m.Index >= before || !r.b.take(len(r.encode(m))) {
+			if m.Index >= before {
 				slices.Reverse(page)
-				return page, nil
+				return page, before, nil
+			}
+			if r.state && !m.IsMessage() {
+				before = m.Index
+				if skipped++; skipped >= maxSkipped {
+					break
+				}
+				continue
+			}
+			if !r.b.take(len(r.encode(m))) {
+				slices.Reverse(page)
+				return page, before, nil
 			}
 			page = append(page, *m)
 			before = m.Index
 		}
 	}
 	slices.Reverse(page)
-	return page, nil
+	return page, before, nil
 }

@@ -64,7 +64,7 @@ func TestSyncByteBoundIssueCase(t *testing.T) {
 	mustAppendBodies(t, st, "uuidroom1", 100, wideBody)
 	all := allMessages(t, st, "uuidroom1")
 	svc := &catchup.Service{Store: st}
-	rooms, err := svc.Sync(context.Background(), "uuid1", map[string]int64{"uuidroom1": 0}, tripsense.MaxPageLimit)
+	rooms, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom1": 0}, tripsense.MaxPageLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func pageSync(t *testing.T, svc *catchup.Service, room string, limit int) []int6
 		if calls > 1000 {
 			t.Fatal("no end")
 		}
-		rooms, err := svc.Sync(context.Background(), "uuid1", map[string]int64{room: cursor}, limit)
+		rooms, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{room: cursor}, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestSyncByteBoundIsSharedByTheRooms(t *testing.T) {
 	}
 	bound += jsonSize(&all2[0]) + jsonSize(&all2[1]) + jsonSize(&all2[2])/2
 	svc := &catchup.Service{Store: st, MaxAnswerBytes: bound}
-	rooms, err := svc.Sync(context.Background(), "uuid1", nil, 0)
+	rooms, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestSyncByteBoundIsSharedByTheRooms(t *testing.T) {
 	}
 	// A tighter bound: room 1 takes it all; room 2 gets an empty page.
 	svc.MaxAnswerBytes = jsonSize(&all1[0]) * 3
-	rooms, err = svc.Sync(context.Background(), "uuid1", map[string]int64{"uuidroom2": 4}, 0)
+	rooms, err = svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom2": 4}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestPagesReadTheStoreInChunks(t *testing.T) {
 		return st.MessagesAfter(context.Background(), room, after, limit)
 	}}
 	svc := &catchup.Service{Store: f}
-	rooms, err := svc.Sync(context.Background(), "uuid1", nil, tripsense.MaxPageLimit)
+	rooms, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, nil, tripsense.MaxPageLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestWriteSyncStreamsWhatSyncReturns(t *testing.T) {
 		for _, limit := range []int{0, 1, 7, tripsense.MaxPageLimit} {
 			svc := &catchup.Service{Store: st, MaxAnswerBytes: bound}
 			for _, cursors := range []map[string]int64{nil, {"uuidroom1": 70}, {"uuidroom1": 85, "uuidroom2": 1}} {
-				rooms, err := svc.Sync(context.Background(), "uuid1", cursors, limit)
+				rooms, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, cursors, limit)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -289,7 +289,7 @@ func TestWriteSyncStreamsWhatSyncReturns(t *testing.T) {
 					t.Fatal(err)
 				}
 				var got bytes.Buffer
-				if err := svc.WriteSync(context.Background(), &got, "uuid1", cursors, limit); err != nil {
+				if err := svc.WriteSync(context.Background(), &got, "uuid1", tripsense.DefaultDevice, cursors, limit); err != nil {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(got.Bytes(), append(want, '\n')) {
@@ -347,7 +347,7 @@ func TestWriteSyncErrorsBeforeTheFirstByte(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var w countingWriter
-		err := (&catchup.Service{Store: tt.store}).WriteSync(context.Background(), &w, "uuid1", tt.cursors, tt.limit)
+		err := (&catchup.Service{Store: tt.store}).WriteSync(context.Background(), &w, "uuid1", tripsense.DefaultDevice, tt.cursors, tt.limit)
 		wantCode(t, err, tt.code)
 		if tt.code == tripsense.EINTERNAL && !errors.Is(err, errBoom) {
 			t.Errorf("%s: %v does not wrap the store's error", tt.name, err)
@@ -373,10 +373,10 @@ func TestWriteSyncStaleRoomFailsAlone(t *testing.T) {
 	svc := &catchup.Service{Store: st}
 	cursors := map[string]int64{"uuidroom3": 0}
 	var buf bytes.Buffer
-	if err := svc.WriteSync(context.Background(), &buf, "uuid1", cursors, 0); err != nil {
+	if err := svc.WriteSync(context.Background(), &buf, "uuid1", tripsense.DefaultDevice, cursors, 0); err != nil {
 		t.Fatal(err)
 	}
-	held, err := svc.Sync(context.Background(), "uuid1", cursors, 0)
+	held, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, cursors, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestWriteSyncWritesInBoundedPieces(t *testing.T) {
 	st := MustStore(t, nil)
 	mustAppendBodies(t, st, "uuidroom1", 100, wideBody)
 	var w maxWriter
-	if err := (&catchup.Service{Store: st}).WriteSync(context.Background(), &w, "uuid1", nil, tripsense.MaxPageLimit); err != nil {
+	if err := (&catchup.Service{Store: st}).WriteSync(context.Background(), &w, "uuid1", tripsense.DefaultDevice, nil, tripsense.MaxPageLimit); err != nil {
 		t.Fatal(err)
 	}
 	if w.n < catchup.DefaultMaxAnswerBytes-40_000 || w.n > catchup.DefaultMaxAnswerBytes+1000 {
@@ -435,7 +435,7 @@ func TestWriteSyncStopsAtAWriteError(t *testing.T) {
 		return st.MessagesAfter(context.Background(), room, after, limit)
 	}}
 	errGone := fmt.Errorf("client went away")
-	err := (&catchup.Service{Store: f, MaxAnswerBytes: 1 << 30}).WriteSync(context.Background(), failWriter{errGone}, "uuid1", nil, tripsense.MaxPageLimit)
+	err := (&catchup.Service{Store: f, MaxAnswerBytes: 1 << 30}).WriteSync(context.Background(), failWriter{errGone}, "uuid1", tripsense.DefaultDevice, nil, tripsense.MaxPageLimit)
 	if !errors.Is(err, errGone) {
 		t.Fatalf("err %v", err)
 	}

@@ -18,20 +18,30 @@ type Range struct {
 	LastSeen int64 // the effective cursor, clamped to [0, Head]
 	Head     int64 // the room's highest index when the range was planned
 	Err      error // nil, or why this room cannot be caught up
+	// Truncated says retention removed part of the range: the cursor was
+	// below Oldest-1, and LastSeen was raised to Oldest-1 (the entries
+	// before Oldest are gone). Never a silent gap.
+	Truncated bool
+	Oldest    int64 // the room's lowest kept index, when Truncated
 }
 
 // Unread returns how many messages the range holds: Head - LastSeen.
 func (r Range) Unread() int64 { return r.Head - r.LastSeen }
 
-// Plan returns the missed range of every room of user, sorted by room id.
-// For each room, lastSeen is cursors[room] when present (the client's own
-// cursor wins) and the stored cursor otherwise, clamped to [0, head]. A
-// room of cursors that user is not in gets a Range whose Err is ENOTMEMBER
-// (a client's stale room does not fail the others).
-// Errors: EINVALID for a bad user or room id, a negative cursor or more
-// than MaxCursors cursors.
-func (s *Service) Plan(ctx context.Context, user string, cursors map[string]int64) ([]Range, error) {
+// Plan returns the missed range of every room of user, sorted by room id,
+// for the user's device (tripsense.DefaultDevice for a client that names
+// none). For each room, lastSeen is cursors[room] when present (the
+// client's own cursor wins) and the device's stored delivered cursor
+// otherwise, clamped to [0, head]. A room of cursors that user is not in
+// gets a Range whose Err is ENOTMEMBER (a client's stale room does not fail
+// the others).
+// Errors: EINVALID for a bad user, device or room id, a negative cursor or
+// more than MaxCursors cursors.
+func (s *Service) Plan(ctx context.Context, user, device string, cursors map[string]int64) ([]Range, error) {
 	if err := checkUser(user); err != nil {
+		return nil, err
+	}
+	if err := checkDevice(device); err != nil {
 		return nil, err
 	}
 	if err := checkCursors(cursors); err != nil {
@@ -47,7 +57,7 @@ func (s *Service) Plan(ctx context.Context, user string, cursors map[string]int6
 	}
 	var stored map[string]int64
 	if len(cursors) < len(rooms) { // some room has no client cursor
-		cs, err := s.Store.Cursors(ctx, user)
+		cs, err := s.Store.Cursors(ctx, user, device)
 		if err != nil {
 			return nil, fmt.Errorf("catchup: plan: cursors of %s: %w", user, err)
 		}
@@ -66,7 +76,11 @@ func (s *Service) Plan(ctx context.Context, user string, cursors map[string]int6
 		if !ok {
 			last = stored[room]
 		}
-		plan = append(plan, Range{Room: room, LastSeen: min(max(last, 0), head), Head: head})
+		rg := Range{Room: room, LastSeen: min(max(last, 0), head), Head: head}
+		if err := s.truncate(ctx, &rg); err != nil {
+			return nil, err
+		}
+		plan = append(plan, rg)
 	}
 	for _, room := range strangers(rooms, cursors) {
 		plan = append(plan, Range{Room: room, Err: tripsense.Errorf(tripsense.ENOTMEMBER, "not a member of room %s", room)})
@@ -101,4 +115,20 @@ func strangers(rooms []string, cursors map[string]int64) []string {
 		}
 	}
 	return out
+}
+
+// truncate raises rg.LastSeen to the room's oldest kept index - 1 when
+// retention removed entries above the cursor, and says so.
+func (s *Service) truncate(ctx context.Context, rg *Range) error {
+	if rg.LastSeen >= rg.Head {
+		return nil
+	}
+	oldest, err := s.Store.Oldest(ctx, rg.Room)
+	if err != nil {
+		return fmt.Errorf("catchup: plan: oldest of %s: %w", rg.Room, err)
+	}
+	if rg.LastSeen < oldest-1 {
+		rg.LastSeen, rg.Truncated, rg.Oldest = min(oldest-1, rg.Head), true, oldest
+	}
+	return nil
 }

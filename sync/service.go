@@ -17,12 +17,13 @@ type Store interface {
 	Head(ctx context.Context, room string) (int64, error)
 	IsMember(ctx context.Context, user, room string) (bool, error)
 	Rooms(ctx context.Context, user string) ([]string, error)
-	Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error)
-	AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (tripsense.Cursor, error)
+	Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error)
+	AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (tripsense.Cursor, error)
 	Members(ctx context.Context, room string) ([]string, error)
 	ReadCursors(ctx context.Context, user string) ([]tripsense.ReadCursor, error)
 	AdvanceReadCursor(ctx context.Context, user, room string, lastRead int64) (tripsense.ReadCursor, bool, error)
 	Receipts(ctx context.Context, room string) ([]tripsense.ReadCursor, error)
+	Oldest(ctx context.Context, room string) (int64, error)
 }
 
 var _ Store = tripsense.Store(nil)
@@ -35,6 +36,10 @@ type Service struct {
 	// over all its rooms, or a History page); 0 means
 	// DefaultMaxAnswerBytes.
 	MaxAnswerBytes int
+	// Epoch, when set, is the store's epoch, written first in every
+	// WriteSync answer ({"epoch":…,"rooms":…}): indexes and cursors are
+	// meaningful only within one epoch, and a restored store has a new one.
+	Epoch string
 }
 
 // RoomSummary is one room of a user as GET /v1/rooms shows it: the head,
@@ -54,6 +59,13 @@ func errNotMember() error {
 func checkUser(user string) error {
 	if !tripsense.ValidID(user) {
 		return tripsense.Errorf(tripsense.EINVALID, "userId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	return nil
+}
+
+func checkDevice(device string) error {
+	if !tripsense.ValidDeviceID(device) {
+		return tripsense.Errorf(tripsense.EINVALID, "deviceId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
 	return nil
 }

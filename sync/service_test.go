@@ -78,7 +78,7 @@ func TestMarkRead(t *testing.T) {
 		t.Fatalf("non-member read cursor was written: %+v %v", c, err)
 	}
 	// Reading never moves the delivered cursor (catch-up's).
-	if d, err := st.Cursor(context.Background(), "uuid1", "uuidroom1"); err != nil || d.LastSeen != 0 {
+	if d, err := st.Cursor(context.Background(), "uuid1", tripsense.DefaultDevice, "uuidroom1"); err != nil || d.LastSeen != 0 {
 		t.Fatalf("delivered cursor after MarkRead = %+v %v, want 0", d, err)
 	}
 }

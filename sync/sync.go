@@ -3,6 +3,7 @@ package catchup
 import (
 	"context"
 	"io"
+	"strconv"
 
 	"github.com/tripsense/tripsense"
 )
@@ -29,6 +30,10 @@ type RoomSync struct {
 	// Err is set (ENOTMEMBER) for a room the client sent a cursor for but
 	// the user is not a member of; only Room is set besides it.
 	Err error
+	// Truncated says retention removed entries after the client's cursor:
+	// the page starts at Oldest, the lowest index kept.
+	Truncated bool
+	Oldest    int64
 }
 
 // newRoomSync builds the RoomSync of rg whose page ends at index to (the
@@ -39,13 +44,15 @@ func newRoomSync(rg Range, to int64) RoomSync {
 		return RoomSync{Room: rg.Room, Err: rg.Err}
 	}
 	rs := RoomSync{
-		Room:     rg.Room,
-		LastSeen: rg.LastSeen,
-		Head:     rg.Head,
-		Unread:   rg.Unread(),
-		From:     rg.LastSeen + 1,
-		To:       to,
-		Complete: to >= rg.Head,
+		Room:      rg.Room,
+		LastSeen:  rg.LastSeen,
+		Head:      rg.Head,
+		Unread:    rg.Unread(),
+		From:      rg.LastSeen + 1,
+		To:        to,
+		Complete:  to >= rg.Head,
+		Truncated: rg.Truncated,
+		Oldest:    rg.Oldest,
 	}
 	if !rs.Complete {
 		rs.Next = to
@@ -66,13 +73,14 @@ const MaxSyncMessages = 5 * tripsense.MaxPageLimit
 // Service.MaxAnswerBytes bytes of message JSON in total. A room whose page
 // the byte bound cut short has Complete false and Next where it stopped; the
 // first message of the answer is always included. cursors holds the
-// client's own cursors, which win over the stored ones; it may be nil.
-// A room of cursors the user is not in does not fail the call: its entry
+// client's own cursors, which win over the stored delivered cursors of
+// device (tripsense.DefaultDevice for a client that names none); it may be
+// nil. A room of cursors the user is not in does not fail the call: its entry
 // carries Err (ENOTMEMBER). Errors: EINVALID (bad limit, ids or cursors).
 //
 // Sync holds the whole answer; WriteSync streams the same answer.
-func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]RoomSync, error) {
-	plan, limit, err := s.planSync(ctx, user, cursors, limit)
+func (s *Service) Sync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]RoomSync, error) {
+	plan, limit, err := s.planSync(ctx, user, device, cursors, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +92,7 @@ func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int6
 }
 
 // WriteSync writes the JSON of the Sync answer, {"rooms":[RoomSync...]}
+// (after "epoch" when Service.Epoch is set)
 // and a newline, to w as it reads the pages: it holds at most one chunk of
 // messages read ahead and a 32 KiB buffer, never the whole answer.
 //
@@ -92,14 +101,20 @@ func (s *Service) Sync(ctx context.Context, user string, cursors map[string]int6
 // reading the pages comes before anything is written too unless the answer
 // already passed 32 KiB; then w holds a truncated answer, and the caller
 // must not present it as complete. An error of w itself is returned as it is.
-func (s *Service) WriteSync(ctx context.Context, w io.Writer, user string, cursors map[string]int64, limit int) error {
-	plan, limit, err := s.planSync(ctx, user, cursors, limit)
+func (s *Service) WriteSync(ctx context.Context, w io.Writer, user, device string, cursors map[string]int64, limit int) error {
+	plan, limit, err := s.planSync(ctx, user, device, cursors, limit)
 	if err != nil {
 		return err
 	}
 	j := newJSONWriter(w)
 	defer j.free()
-	j.buf = append(j.buf, `{"rooms":[`...)
+	if s.Epoch != "" {
+		j.buf = append(j.buf, `{"epoch":`...)
+		j.buf = strconv.AppendQuote(j.buf, s.Epoch)
+		j.buf = append(j.buf, `,"rooms":[`...)
+	} else {
+		j.buf = append(j.buf, `{"rooms":[`...)
+	}
 	if err := s.syncRooms(ctx, plan, limit, &streamSync{j: j}); err != nil {
 		return err
 	}
@@ -107,12 +122,12 @@ func (s *Service) WriteSync(ctx context.Context, w io.Writer, user string, curso
 	return j.flush()
 }
 
-func (s *Service) planSync(ctx context.Context, user string, cursors map[string]int64, limit int) ([]Range, int, error) {
+func (s *Service) planSync(ctx context.Context, user, device string, cursors map[string]int64, limit int) ([]Range, int, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, 0, err
 	}
-	plan, err := s.Plan(ctx, user, cursors)
+	plan, err := s.Plan(ctx, user, device, cursors)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -191,7 +206,7 @@ func (st *streamSync) room(rg Range) error {
 	}
 	st.rooms++
 	st.msgs = 0
-	st.j.buf = appendRoomHead(st.j.buf, rg.Room, rg.LastSeen, rg.Head, rg.Unread(), rg.LastSeen+1)
+	st.j.buf = appendRoomHead(st.j.buf, rg.Room, rg.LastSeen, rg.Head, rg.Unread(), rg.LastSeen+1, rg.Truncated, rg.Oldest)
 	return st.j.err
 }
 

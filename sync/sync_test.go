@@ -75,7 +75,7 @@ func TestSync(t *testing.T) {
 				MustAdvance(t, st, "uuid1", room, last)
 			}
 			svc := &catchup.Service{Store: st}
-			got, err := svc.Sync(context.Background(), tt.user, tt.cursors, tt.limit)
+			got, err := svc.Sync(context.Background(), tt.user, tripsense.DefaultDevice, tt.cursors, tt.limit)
 			wantCode(t, err, tt.code)
 			if tt.code != "" {
 				return
@@ -104,7 +104,7 @@ func TestSyncNonMemberLearnsNothing(t *testing.T) {
 	t.Parallel()
 	st := MustStore(t, map[string]int{"uuidroom1": 2, "uuidroom3": 7})
 	svc := &catchup.Service{Store: st}
-	got, err := svc.Sync(context.Background(), "uuid1", map[string]int64{"uuidroom3": 0, "uuidroom9": 0}, 0)
+	got, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom3": 0, "uuidroom9": 0}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSyncPagesToTheEnd(t *testing.T) {
 			if calls > 2600 {
 				t.Fatalf("limit %d: no end after %d calls", limit, calls)
 			}
-			rooms, err := svc.Sync(context.Background(), "uuid1", map[string]int64{"uuidroom1": cursor}, limit)
+			rooms, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, map[string]int64{"uuidroom1": cursor}, limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +172,7 @@ func TestSyncDropsMessagesAboveHead(t *testing.T) {
 	t.Parallel()
 	st := MustStore(t, map[string]int{"uuidroom1": 5})
 	f := &faulty{Store: st, head: func(string) (int64, error) { return 3, nil }}
-	rooms, err := (&catchup.Service{Store: f}).Sync(context.Background(), "uuid1", nil, 0)
+	rooms, err := (&catchup.Service{Store: f}).Sync(context.Background(), "uuid1", tripsense.DefaultDevice, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestSyncStoreErrorsAreInternal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := (&catchup.Service{Store: tt.f}).Sync(context.Background(), "uuid1", nil, 0)
+			_, err := (&catchup.Service{Store: tt.f}).Sync(context.Background(), "uuid1", tripsense.DefaultDevice, nil, 0)
 			wantCode(t, err, tripsense.EINTERNAL)
 			if tripsense.ErrorMessage(err) != "internal error" {
 				t.Fatalf("message leaks: %q", tripsense.ErrorMessage(err))
@@ -223,7 +223,7 @@ func TestSyncBudget(t *testing.T) {
 		if calls > 10 {
 			t.Fatal("no end")
 		}
-		res, err := svc.Sync(context.Background(), "uuid1", cursors, tripsense.MaxPageLimit)
+		res, err := svc.Sync(context.Background(), "uuid1", tripsense.DefaultDevice, cursors, tripsense.MaxPageLimit)
 		if err != nil {
 			t.Fatal(err)
 		}

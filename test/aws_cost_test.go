@@ -74,7 +74,7 @@ func TestAWSCostPerMessage(t *testing.T) {
 	for i := 2; i <= 10; i++ {
 		// They have read the first message (elsewhere): no unread gap, so
 		// the second is delivered in order, as in steady live traffic.
-		if _, err := s.store.AdvanceCursor(ctx, fmt.Sprintf("m%d", i), room, 1); err != nil {
+		if _, err := s.store.AdvanceCursor(ctx, fmt.Sprintf("m%d", i), "", room, 1); err != nil {
 			t.Fatal(err)
 		}
 		recipients = append(recipients, s.dial(fmt.Sprintf("m%d", i)))
@@ -185,7 +185,7 @@ func TestAWSCostPerCatchupPage(t *testing.T) {
 	}
 	fill("small", 100)
 	fill("big", 300)
-	if _, err := s.store.AdvanceCursor(ctx, "reader2", "big", 200); err != nil {
+	if _, err := s.store.AdvanceCursor(ctx, "reader2", "", "big", 200); err != nil {
 		t.Fatal(err)
 	}
 	page := func(user, query string, path string) map[string]dynamo.OpStats {

@@ -226,7 +226,7 @@ func TestAWSWebSocketSyncAndDeliveryCursor(t *testing.T) {
 	i := mustSend(t, u1, "uuidroom2", "live")
 	mustMessage(t, u2, "uuidroom2", "live", i)
 	u2.Close()
-	cur, err := s.store.Cursor(context.Background(), "uuid2", "uuidroom2")
+	cur, err := s.store.Cursor(context.Background(), "uuid2", "", "uuidroom2")
 	if err != nil || cur.LastSeen != 5 {
 		t.Fatalf("cursor after disconnect: %+v %v, want 5 (everything delivered)", cur, err)
 	}
@@ -260,7 +260,7 @@ func TestAWSGoneConnectionIsRemoved(t *testing.T) {
 	if err != nil || len(members) != 1 || members[0].ConnID != u1.ID {
 		t.Fatalf("uuidroom2 receivers %v, %v", members, err)
 	}
-	if cur, _ := s.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 1 {
+	if cur, _ := s.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 1 {
 		t.Fatalf("cursor %d, want 1: the lost message must not count as seen", cur.LastSeen)
 	}
 	// The next message is not posted to the gone connection again.
@@ -336,7 +336,9 @@ func TestAWSReplaceDeletesOlderConnection(t *testing.T) {
 func TestAWSRefusedConnect(t *testing.T) {
 	t.Parallel()
 	s := newAWSStack(t)
-	for _, q := range []string{"", "userId=uuid1", "token=not.a.jwt"} {
+	// (No query at all is accepted in token mode: first-frame
+	// authentication, test/aws_browser_test.go.)
+	for _, q := range []string{"userId=uuid1", "token=not.a.jwt", "token="} {
 		if _, status, err := gatewayDialStatus(s, q); err == nil || status != 401 {
 			t.Errorf("?%s: status %d, %v; want 401", q, status, err)
 		}
@@ -530,4 +532,41 @@ func TestAWSFrameLimits(t *testing.T) {
 		}
 		c.WaitGone()
 	}
+}
+
+// TestAWSAuthFrameRefreshesTheToken: on the AWS runtime, an auth frame with
+// a fresh token of the connection's user moves the connection's expiry
+// (every record of it): past the first token's exp its frames are still
+// handled and it still receives its rooms. A token of another user is
+// refused and changes nothing.
+func TestAWSAuthFrameRefreshesTheToken(t *testing.T) {
+	t.Parallel()
+	s := newAWSStack(t)
+	first, err := s.tokens.Mint("uuid1", 2*time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.tokens.Authenticate(context.Background(), tripsense.Credentials{Token: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u1 := gateway.Dial(t, s.gw, "token="+first)
+	u2 := s.dial("uuid2")
+
+	u1.Send(`{"action":"auth","token":"` + s.token("uuid2", false) + `"}`)
+	if e := u1.NextOfType("error"); e["code"] != tripsense.EFORBIDDEN || e["action"] != "auth" {
+		t.Fatalf("another user's token: %v", e)
+	}
+	u1.Send(`{"action":"auth","token":"` + s.token("uuid1", false) + `"}`)
+	a := u1.NextOfType("authed")
+	if a["userId"] != "uuid1" || time.Until(time.Unix(int64(a["exp"].(float64)), 0)) < 59*time.Minute {
+		t.Fatalf("authed %v", a)
+	}
+	// Wait for the first token's exp to pass: until then the connection
+	// would work without the refresh too.
+	<-time.After(time.Until(p.Expires) + 1500*time.Millisecond)
+	u1.Send(`{"action":"ping"}`)
+	u1.NextOfType("pong")
+	i := mustSend(t, u2, "uuidroom2", "after the refresh")
+	mustMessage(t, u1, "uuidroom2", "after the refresh", i)
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/store/dynamo"
+	"github.com/tripsense/tripsense/store/dynamo/dynamotest"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/test/gateway"
 	"github.com/tripsense/tripsense/ws"
@@ -61,6 +62,9 @@ type awsStack struct {
 	// wsOptions adjust every ws.Service the WebSocket function's instances
 	// build (set them before the first dial).
 	wsOptions []func(*ws.Service)
+	// wsOrigins are the WebSocket function's allowed origins
+	// (TRIPSENSE_ALLOWED_ORIGINS); set before the first dial.
+	wsOrigins tripsense.Origins
 	endpoint  string // dynalite
 	api       *httpadapter.HandlerAdapterV2
 	store     *dynamo.Store    // for seeding and inspection (not recorded)
@@ -191,6 +195,16 @@ func newAWSStack(t *testing.T) *awsStack {
 // scaled-down integration timeout, a post rate).
 func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 	t.Helper()
+	return newAWSStackLagged(t, 0, opts...)
+}
+
+// newAWSStackLagged is newAWSStackWith whose functions' DynamoDB clients
+// see every global secondary index lag behind its table by gsiLag
+// (dynamotest.GSILag, one for all instances of both functions), as AWS's
+// eventually consistent indexes do; 0 is dynalite's synchronous indexes.
+// (The lag wrapper splits batch writes, so the cost tests do not use it.)
+func newAWSStackLagged(t *testing.T, gsiLag time.Duration, opts ...func(*gateway.Options)) *awsStack {
+	t.Helper()
 	endpoint, prefix, st, pres := mustAWSTables(t)
 	s := &awsStack{t: t, prefix: prefix, store: st, presence: pres, logs: &awsLogBuffer{}, options: opts, endpoint: endpoint}
 	s.wsCalls = &callLog{prefix: s.prefix, calls: map[string]int{}}
@@ -226,18 +240,29 @@ func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 			BaseEndpoint: aws.String(endpoint), Region: "us-east-1", Credentials: awsCreds, HTTPClient: mgmtClient(),
 		})
 	}
-	wsDB := newDynamoClient(endpoint, s.wsCalls, s.wsCount)
+	var lag *dynamotest.GSILag
+	if gsiLag > 0 {
+		lag = dynamotest.NewGSILag(dcfg.Tables, gsiLag, nil)
+	}
+	withLag := func(c *dynamodb.Client) dynamo.API {
+		if lag == nil {
+			return c
+		}
+		return lag.Wrap(c)
+	}
+	wsDB := withLag(newDynamoClient(endpoint, s.wsCalls, s.wsCount))
 	s.newWS = func() *apigw.Handler {
 		wsStore, wsPresence := dynamo.New(wsDB, dcfg), dynamo.NewPresence(wsDB, dcfg)
 		wsPusher := &apigw.Pusher{Clients: &apigw.Clients{New: mgmt}, Presence: wsPresence, Log: log}
 		svc := &ws.Service{
 			Store: wsStore, Presence: wsPresence, Pusher: wsPusher, Catchup: &catchup.Service{Store: wsStore},
 			Policy: ws.Replace, FanoutParallelism: 16, ReceiptInterval: -1, MaxChatMessageBytes: tripsense.MaxChatMessageBytesGateway, Log: log,
+			Auth: tk,
 		}
 		for _, o := range s.wsOptions {
 			o(svc)
 		}
-		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Log: log}
+		return &apigw.Handler{Service: svc, Connections: wsPresence, Pusher: wsPusher, Auth: tk, Origins: s.wsOrigins, Log: log}
 	}
 	gopts := gateway.Options{Routes: apigw.Routes, TLS: true, Logf: t.Logf, NewHandler: func() gateway.Handler { return s.newWS().Handle }}
 	for _, o := range s.options {
@@ -248,7 +273,7 @@ func newAWSStackWith(t *testing.T, opts ...func(*gateway.Options)) *awsStack {
 	t.Cleanup(s.gw.Close)
 
 	// The HTTP API function.
-	apiDB := newDynamoClient(endpoint, s.apiCalls, s.apiCount)
+	apiDB := withLag(newDynamoClient(endpoint, s.apiCalls, s.apiCount))
 	apiStore, apiPresence := dynamo.New(apiDB, dcfg), dynamo.NewPresence(apiDB, dcfg)
 	catch := &catchup.Service{Store: apiStore}
 	members := &ws.Service{

@@ -21,7 +21,8 @@ import (
 // <!-- wscat:A --> (a terminal; "$" starts wscat, ">" is typed, "<" is
 // expected), <!-- wscat:A ^C --> (Ctrl+C in that terminal) and <!-- curl -->
 // ("$" runs a command, the lines after it are its expected JSON output).
-// Values of createTime and updatedAt are checked for format, not value.
+// Values of createTime, updatedAt, editedAt, deletedAt and epoch are checked
+// for format, not value.
 func TestReadmeCommandsVerbatim(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(filepath.Join(repoRoot, "node_modules", ".bin", "wscat")); err != nil {
@@ -252,9 +253,16 @@ func matchJSON(want, got any, path string) error {
 			if !ok {
 				return fmt.Errorf("%s.%s missing", path, k)
 			}
-			if k == "createTime" || k == "updatedAt" {
+			if k == "createTime" || k == "updatedAt" || k == "editedAt" || k == "deletedAt" {
 				if _, err := time.Parse("2006-01-02T15:04:05.000Z", fmt.Sprint(gv)); err != nil {
 					return fmt.Errorf("%s.%s = %v: %v", path, k, gv, err)
+				}
+				continue
+			}
+			if k == "epoch" {
+				// A fresh store's random epoch: 16 hex digits.
+				if e := fmt.Sprint(gv); len(e) != 16 || strings.Trim(e, "0123456789abcdef") != "" {
+					return fmt.Errorf("%s.%s = %v: want 16 hex digits", path, k, gv)
 				}
 				continue
 			}

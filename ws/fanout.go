@@ -94,7 +94,7 @@ func (s *Service) DeliverFanout(ctx context.Context, job tripsense.FanoutJob) er
 	for i, c := range job.Conns {
 		members[i] = tripsense.Member{ConnID: c}
 	}
-	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), m.FrameType()), Room: m.Room, Index: m.Index}
 	if n := s.pushAll(ctx, "", m, out, members); n > 0 {
 		return tripsense.Errorf(tripsense.ERATELIMITED, "fan-out %s/%d: %d of %d pushes failed", job.Room, job.Index, n, len(members))
 	}

@@ -73,7 +73,7 @@ func TestLargeRoomFanoutGoesToTheQueue(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "m1"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "member1", "big"); cur.LastSeen != 1 {
+	if cur, _ := f.store.Cursor(ctx, "member1", "", "big"); cur.LastSeen != 1 {
 		t.Fatalf("cursor %d after a queued delivery, want 1", cur.LastSeen)
 	}
 	// A small room stays direct.

@@ -18,7 +18,7 @@ const (
 	CloseReplaced     = 4000 // a newer connection of the same user replaced this one
 	CloseSlowConsumer = 4001 // the outgoing queue overflowed; catch up with sync
 	CloseRemoved      = 4002 // the server dropped the connection (gone, or an internal failure)
-	CloseExpired      = 4003 // the token the connection was opened with expired; reconnect with a fresh one
+	CloseExpired      = 4003 // the connection's token reached its exp (refresh it before with an auth frame); reconnect with a fresh one
 )
 
 // inFrame is every client frame. Pointers mark fields whose absence matters.
@@ -32,6 +32,10 @@ type inFrame struct {
 	Index       *int64           `json:"index"`
 	Cursors     map[string]int64 `json:"cursors"`
 	Limit       int              `json:"limit"`
+	Token       string           `json:"token"`
+	ReplyTo     *int64           `json:"replyTo"`
+	Reaction    string           `json:"reaction"`
+	Remove      bool             `json:"remove"`
 }
 
 // frameFields are the member names of inFrame, matched exactly.
@@ -133,6 +137,19 @@ func rateLimitedFrame(err error, action, clientMsgID string, wait time.Duration)
 
 var pongFrame = []byte(`{"type":"pong"}`)
 
+// ClosingFrame is {"type":"closing","code":N,"reason":R}: what a runtime
+// that cannot send WebSocket close codes of its own (API Gateway) pushes
+// right before it deletes a connection, so the client still learns the
+// close code (4000 replaced, 4001 slow consumer, 4002 removed, 4003 token
+// expired) and reason.
+func ClosingFrame(code int, reason string) []byte {
+	b := append([]byte(nil), `{"type":"closing","code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"reason":`...)
+	b = tripsense.AppendJSONString(b, reason)
+	return append(b, '}')
+}
+
 // cursorFrame answers markRead: {"type":"cursor","chatroomId":..,"lastRead":..}.
 func cursorFrame(c tripsense.ReadCursor) []byte {
 	b := make([]byte, 0, 96)
@@ -175,8 +192,14 @@ func memberFrame(room, user, event string) []byte {
 	return append(b, '}')
 }
 
-// syncDoneFrame ends every sync, after its last synced frame.
-var syncDoneFrame = []byte(`{"type":"syncDone"}`)
+// syncDoneFrame ends every sync, after its last synced frame; it carries
+// the store's epoch when the Service has one.
+func (s *Service) syncDoneFrame() []byte {
+	if s.Epoch == "" {
+		return []byte(`{"type":"syncDone"}`)
+	}
+	return []byte(`{"type":"syncDone","epoch":` + strconv.Quote(s.Epoch) + `}`)
+}
 
 // syncedErrorFrame ends a room of a sync that could not be caught up:
 // {"type":"synced","chatroomId":..,"error":{"code":..,"message":..}}.
@@ -204,5 +227,17 @@ func syncedFrame(room string, head, last int64) []byte {
 	}
 	b = append(b, `,"complete":false,"next":`...)
 	b = strconv.AppendInt(b, last, 10)
+	return append(b, '}')
+}
+
+// truncatedFrame adds "truncated":true,"oldest":N to the synced frame b of
+// a room whose range retention cut: the entries after the client's cursor
+// and below oldest are gone, and the sync started at oldest.
+func truncatedFrame(b []byte, r catchup.Range) []byte {
+	if !r.Truncated {
+		return b
+	}
+	b = append(b[:len(b)-1], `,"truncated":true,"oldest":`...)
+	b = strconv.AppendInt(b, r.Oldest, 10)
 	return append(b, '}')
 }

@@ -17,13 +17,18 @@ import (
 type DuplicatePolicy string
 
 const (
-	// Replace closes the user's older connections with CloseReplaced; the new
-	// one wins. The default: a reconnecting phone is never locked out by its
-	// own half-dead connection.
+	// Replace is per device: a new connection closes the older connections
+	// of the same (user, device) with CloseReplaced, and the new one wins;
+	// connections of the user's other devices stay, up to
+	// MaxConnectionsPerUser in all. The default: a reconnecting phone is
+	// never locked out by its own half-dead connection, and a tablet does
+	// not kick the phone off.
 	Replace DuplicatePolicy = "replace"
-	// Refuse rejects the new connection while another is online (the seed's plan).
+	// Refuse rejects the new connection while any other connection of the
+	// user is online, whatever its device (the seed's plan).
 	Refuse DuplicatePolicy = "refuse"
-	// Allow keeps every connection (multi-device).
+	// Allow keeps every connection, several per device too, up to
+	// MaxConnectionsPerUser.
 	Allow DuplicatePolicy = "allow"
 )
 
@@ -37,13 +42,17 @@ func ParsePolicy(s string) (DuplicatePolicy, error) {
 }
 
 // DefaultMaxConnectionsPerUser is the default bound on one user's
-// simultaneous connections (devices) under the Allow policy.
+// simultaneous connections under the Replace and Allow policies.
 const DefaultMaxConnectionsPerUser = 10
 
 // Conn identifies the connection a frame arrived on.
 type Conn struct {
-	ID     string
-	UserID string
+	ID       string
+	UserID   string
+	DeviceID string // tripsense.DefaultDevice when the client named none
+	// Admin says the connection's principal is an admin (it may delete
+	// any message, see canModerate).
+	Admin bool
 }
 
 // Service runs the realtime use cases. Its fields are set once before use;
@@ -53,9 +62,15 @@ type Service struct {
 	Presence tripsense.Presence
 	Pusher   tripsense.Pusher
 	Catchup  Catchup
-	Policy   DuplicatePolicy
-	// MaxConnectionsPerUser bounds a user's simultaneous connections under
-	// the Allow policy (0 means DefaultMaxConnectionsPerUser).
+	// Auth verifies the tokens of auth frames (in-band token refresh);
+	// nil in dev identity mode, where auth frames are refused.
+	Auth   tripsense.Authenticator
+	Policy DuplicatePolicy
+	// MaxConnectionsPerUser bounds a user's simultaneous connections, over
+	// all devices, under the Replace and Allow policies (0 means
+	// DefaultMaxConnectionsPerUser). A connect beyond it is refused with
+	// ERATELIMITED; under Replace, the connections it replaces (its own
+	// device's) do not count.
 	MaxConnectionsPerUser int
 	// FanoutParallelism bounds concurrent pushes of one message (1 when Push
 	// never blocks, as in ws/local; more for network pushers such as ws/apigw).
@@ -101,6 +116,13 @@ type Service struct {
 	Now        func() time.Time
 	Log        *slog.Logger
 
+	// Epoch, when set, is the store's epoch, sent in every syncDone frame:
+	// indexes and cursors are meaningful only within one epoch, and a
+	// restored store has a new one (docs/protocol.md).
+	Epoch string
+	// Observer, when set, is told about every frame (metrics).
+	Observer Observer
+
 	order     roomOrder
 	receipts  receiptWindows
 	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it
@@ -135,9 +157,11 @@ type Limiter interface {
 	Allow(connID string, b Budget) (ok bool, retryAfter time.Duration)
 }
 
-// budgetOf says which budget an action spends.
+// budgetOf says which budget an action spends: every action that appends
+// to a room's log spends the send budget.
 func budgetOf(action string) Budget {
-	if action == "sendMessage" {
+	switch action {
+	case "sendMessage", "editMessage", "deleteMessage", "react":
 		return BudgetSend
 	}
 	return BudgetControl
@@ -157,13 +181,19 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Connect admits a new connection of an authenticated user: it applies the
-// duplicate-connection policy, then registers the connection as online in
-// every room of the user with the user's stored cursors as the delivery
-// baseline. With Refuse and another live connection it returns ECONFLICT.
+// Connect admits a new connection of an authenticated user on one of its
+// devices (c.DeviceID, tripsense.DefaultDevice when the client named none):
+// it applies the duplicate-connection policy, then registers the
+// connection as online in every room of the user with the device's stored
+// cursors as the delivery baseline. With Refuse and another live
+// connection it returns ECONFLICT; over MaxConnectionsPerUser,
+// ERATELIMITED.
 func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if !tripsense.ValidID(c.UserID) {
 		return tripsense.Errorf(tripsense.EINVALID, "invalid userId")
+	}
+	if !tripsense.ValidDeviceID(c.DeviceID) {
+		return tripsense.Errorf(tripsense.EINVALID, "deviceId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
 	// One connect of a user at a time in this process, so the policy's
 	// check and the registration do not interleave with another connect
@@ -176,7 +206,7 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	// baseline is read. Register runs it again atomically with recording
 	// the connection, which decides against connects of the same user in
 	// other processes (Lambda instances) too.
-	admit := s.admission(c.ID)
+	admit := s.admission(c.ID, c.DeviceID)
 	existing, err := s.Presence.UserConnections(ctx, c.UserID)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -192,7 +222,7 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 	if err != nil {
 		return fmt.Errorf("connect: rooms: %w", err)
 	}
-	cursors, err := s.Store.Cursors(ctx, c.UserID)
+	cursors, err := s.Store.Cursors(ctx, c.UserID, c.DeviceID)
 	if err != nil {
 		return fmt.Errorf("connect: cursors: %w", err)
 	}
@@ -240,34 +270,45 @@ func (s *Service) Connect(ctx context.Context, c tripsense.Connection) error {
 }
 
 // admission is the duplicate-connection policy as a rule over the user's
-// other live connections (see tripsense.Admission).
-func (s *Service) admission(connID string) tripsense.Admission {
+// other live connections (see tripsense.Admission), for a new connection
+// connID of device.
+func (s *Service) admission(connID, device string) tripsense.Admission {
+	limit := s.MaxConnectionsPerUser
+	if limit <= 0 {
+		limit = DefaultMaxConnectionsPerUser
+	}
 	return func(existing []tripsense.Connection) ([]string, error) {
-		var others []string
+		var sameDevice []string
 		var user string
+		others := 0
 		for _, e := range existing {
-			if e.ID != connID {
-				others = append(others, e.ID)
-				user = e.UserID
+			if e.ID == connID {
+				continue
 			}
+			user = e.UserID
+			if e.DeviceID == device {
+				sameDevice = append(sameDevice, e.ID)
+			}
+			others++
 		}
 		switch s.Policy {
 		case Allow:
-			limit := s.MaxConnectionsPerUser
-			if limit <= 0 {
-				limit = DefaultMaxConnectionsPerUser
-			}
-			if len(others) >= limit {
+			if others >= limit {
 				return nil, tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections (the limit)", user, limit)
 			}
 			return nil, nil
 		case Refuse:
-			if len(others) > 0 {
+			if others > 0 {
 				return nil, tripsense.Errorf(tripsense.ECONFLICT, "user %s is already connected (duplicate connection policy: refuse)", user)
 			}
 			return nil, nil
 		}
-		return others, nil
+		// Replace: the device's older connections go; the other devices'
+		// stay and count toward the limit.
+		if others-len(sameDevice) >= limit {
+			return nil, tripsense.Errorf(tripsense.ERATELIMITED, "user %s already has %d connections on other devices (the limit)", user, limit)
+		}
+		return sameDevice, nil
 	}
 }
 
@@ -308,7 +349,7 @@ func (s *Service) userLock(user string) *sync.Mutex {
 	return &s.userLocks[h%userLockStripes]
 }
 
-// Disconnect removes the connection and advances the user's read cursor in
+// Disconnect removes the connection and advances its device's cursor in
 // each room to the connection's delivery watermark: the highest index up to
 // which every message reached this connection or was sent or marked read by
 // the user. A message whose push failed is never counted as seen. Calling it
@@ -326,7 +367,7 @@ func (s *Service) Disconnect(ctx context.Context, connID string) error {
 		if seen <= 0 {
 			continue
 		}
-		if _, err := s.Store.AdvanceCursor(ctx, c.UserID, room, seen); err != nil && firstErr == nil {
+		if _, err := s.Store.AdvanceCursor(ctx, c.UserID, c.DeviceID, room, seen); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("disconnect: cursor %s: %w", room, err)
 		}
 	}
@@ -363,20 +404,27 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 		}
 	}
 	f, err := decodeFrame(data)
+	if s.Observer != nil {
+		s.Observer.FrameIn(f.Action)
+	}
 	if err != nil {
 		return s.reply(ctx, c, errorFrame(err, "", ""))
 	}
 	switch f.Action {
 	case "sendMessage":
 		err = s.sendMessage(ctx, c, &f)
+	case "editMessage", "deleteMessage", "react":
+		err = s.lifecycleEvent(ctx, c, &f)
 	case "markRead":
 		err = s.markRead(ctx, c, &f)
 	case "sync":
 		err = s.sync(ctx, c, &f)
 	case "ping":
 		err = s.reply(ctx, c, pongFrame)
+	case "auth":
+		err = s.auth(ctx, c, &f)
 	default:
-		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, markRead, sync or ping", truncate(f.Action, 64))
+		err = tripsense.Errorf(tripsense.EUNKNOWNACTION, "unknown action %q: use sendMessage, editMessage, deleteMessage, react, markRead, sync, ping or auth", truncate(f.Action, 64))
 	}
 	if err == nil {
 		return nil
@@ -434,12 +482,27 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 		Room: f.ChatroomID, UserID: c.UserID, Body: *f.ChatMessage, Type: f.MessageType,
 		ClientMsgID: f.ClientMsgID, CreateTime: s.now().UTC().Truncate(time.Millisecond),
 	}
+	if f.ReplyTo != nil {
+		if *f.ReplyTo <= 0 {
+			return tripsense.Errorf(tripsense.EINVALID, `"replyTo" must be the positive index of a message of the room`)
+		}
+		nm.ReplyTo = *f.ReplyTo
+	}
 	if err := tripsense.ValidateNewMessageMax(nm, s.MaxChatMessageBytes); err != nil {
 		return err
 	}
 	if err := s.requireMember(ctx, c.UserID, nm.Room); err != nil {
 		return err
 	}
+	return s.appendEntry(ctx, c, nm)
+}
+
+// appendEntry appends nm (a message or an event, validated, the sender a
+// member) to its room's log and hands it out: the room's hand-out order,
+// Append (durable, idempotent on clientMsgId, the lifecycle rules decided
+// in it), the sender's own delivery, fan-out, then the ack. Every action
+// that writes to a room goes through it.
+func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessage) error {
 	var (
 		seq *roomSeq
 		cl  *claim
@@ -505,7 +568,7 @@ func (s *Service) sendMessage(ctx context.Context, c Conn, f *inFrame) error {
 // advance to what it really received); one slow or failing connection never
 // holds up the others beyond the Pusher's own bound.
 func (s *Service) fanout(ctx context.Context, senderConn string, m *tripsense.Message) {
-	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), "message"), Room: m.Room, Index: m.Index}
+	out := tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), m.FrameType()), Room: m.Room, Index: m.Index}
 	if b, ok := s.Pusher.(Broadcaster); ok {
 		for _, conn := range b.Broadcast(ctx, m.Room, senderConn, out) {
 			if err := s.Disconnect(ctx, conn); err != nil {
@@ -609,21 +672,22 @@ func (s *Service) AddMember(ctx context.Context, room, user string) error {
 	if err := s.Presence.Join(ctx, user, room); err != nil {
 		return fmt.Errorf("add member: presence: %w", err)
 	}
-	// A member added back keeps its read cursor: its online connections'
-	// watermarks start there, as they would have on connect.
-	cur, err := s.Store.Cursor(ctx, user, room)
+	// A member added back keeps its cursors: each online connection's
+	// watermark starts at its device's, as it would have on connect.
+	conns, err := s.Presence.UserConnections(ctx, user)
 	if err != nil {
-		return fmt.Errorf("add member: cursor: %w", err)
+		return fmt.Errorf("add member: connections: %w", err)
 	}
-	if cur.LastSeen > 0 {
-		conns, err := s.Presence.UserConnections(ctx, user)
+	for _, c := range conns {
+		cur, err := s.Store.Cursor(ctx, user, c.DeviceID, room)
 		if err != nil {
-			return fmt.Errorf("add member: connections: %w", err)
+			return fmt.Errorf("add member: cursor: %w", err)
 		}
-		for _, c := range conns {
-			if err := s.Presence.SeenThrough(ctx, c.ID, room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
-				return fmt.Errorf("add member: baseline: %w", err)
-			}
+		if cur.LastSeen <= 0 {
+			continue
+		}
+		if err := s.Presence.SeenThrough(ctx, c.ID, room, cur.LastSeen); err != nil && tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+			return fmt.Errorf("add member: baseline: %w", err)
 		}
 	}
 	s.pushRoom(ctx, room, "", memberFrame(room, user, memberJoined))

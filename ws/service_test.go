@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -81,8 +82,10 @@ func unbatch(frames []map[string]any) []map[string]any {
 			continue
 		}
 		for _, m := range f["messages"].([]any) {
-			mm := m.(map[string]any)
-			mm["type"] = "message"
+			// A copy, as the live frame of the entry: its kind is its type.
+			mm := maps.Clone(m.(map[string]any))
+			mm["type"] = mm["kind"]
+			delete(mm, "kind")
 			out = append(out, mm)
 		}
 	}
@@ -282,7 +285,7 @@ func TestDisconnectCountsOnlyDeliveredMessages(t *testing.T) {
 	if _, err := f.hub.Get(ctx, "c2"); err == nil {
 		t.Fatal("gone connection is still registered")
 	}
-	cur, err := f.store.Cursor(ctx, "uuid2", "uuidroom2")
+	cur, err := f.store.Cursor(ctx, "uuid2", "", "uuidroom2")
 	if err != nil || cur.LastSeen != 3 {
 		t.Fatalf("uuid2 cursor = %+v, %v; want lastSeen 3 (4 was not delivered)", cur, err)
 	}
@@ -290,11 +293,11 @@ func TestDisconnectCountsOnlyDeliveredMessages(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom2"); cur.LastSeen != 4 {
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "", "uuidroom2"); cur.LastSeen != 4 {
 		t.Fatalf("uuid1 cursor = %d, want 4", cur.LastSeen)
 	}
 	// A room the user never received anything in keeps its cursor.
-	if cur, _ := f.store.Cursor(ctx, "uuid1", "uuidroom1"); cur.LastSeen != 0 {
+	if cur, _ := f.store.Cursor(ctx, "uuid1", "", "uuidroom1"); cur.LastSeen != 0 {
 		t.Fatalf("uuid1 uuidroom1 cursor = %d, want 0", cur.LastSeen)
 	}
 }
@@ -314,7 +317,7 @@ func TestOutOfOrderDeliveryDoesNotSkipAGap(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 1 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 1 {
 		t.Fatalf("cursor = %d, want 1", cur.LastSeen)
 	}
 }
@@ -371,7 +374,7 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "uuidroom2", 5); err != nil {
+	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "", "uuidroom2", 5); err != nil {
 		t.Fatal(err)
 	}
 	u2 := f.connect(t, "c2", "uuid2")
@@ -414,7 +417,7 @@ func TestSyncActionPushesMissedMessages(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 450 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 450 {
 		t.Fatalf("cursor after sync+disconnect = %d, want 450", cur.LastSeen)
 	}
 }
@@ -496,7 +499,7 @@ func TestDeliveryNeverMovesTheReadCursor(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 3 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 3 {
 		t.Fatalf("delivered cursor = %d, want 3", cur.LastSeen)
 	}
 	rooms, err := (&catchup.Service{Store: f.store}).Rooms(ctx, "uuid2")
@@ -552,7 +555,7 @@ func TestOwnSendDoesNotSkipAnUndeliveredLowerIndex(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 0 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 0 {
 		t.Fatalf("cursor = %d, want 0: message 1 never reached uuid2", cur.LastSeen)
 	}
 }
@@ -600,7 +603,7 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 	if err := f.store.AddMember(ctx, "uuidroom1", "uuid2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "uuidroom1", 3); err != nil {
+	if _, err := f.store.AdvanceCursor(ctx, "uuid2", "", "uuidroom1", 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.RemoveMember(ctx, "uuidroom1", "uuid2"); err != nil {
@@ -616,7 +619,7 @@ func TestMemberAddedBackWhileOnlineKeepsItsCursor(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom1"); cur.LastSeen != 4 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom1"); cur.LastSeen != 4 {
 		t.Fatalf("cursor = %d, want 4", cur.LastSeen)
 	}
 }
@@ -640,7 +643,7 @@ func TestSyncFromClientCursorsAdvancesTheStoredCursor(t *testing.T) {
 	if err := f.svc.Disconnect(ctx, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := f.store.Cursor(ctx, "uuid2", "uuidroom2"); cur.LastSeen != 20 {
+	if cur, _ := f.store.Cursor(ctx, "uuid2", "", "uuidroom2"); cur.LastSeen != 20 {
 		t.Fatalf("cursor = %d, want 20", cur.LastSeen)
 	}
 }
@@ -679,12 +682,12 @@ type removeRacer struct {
 	fired bool
 }
 
-func (r *removeRacer) Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error) {
+func (r *removeRacer) Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error) {
 	r.once.Do(func() {
 		r.fired = true
 		_ = r.svc.RemoveMember(ctx, "uuidroom1", "uuid1")
 	})
-	return r.Store.Cursors(ctx, user)
+	return r.Store.Cursors(ctx, user, device)
 }
 
 // TestMemberRemovedDuringConnectReceivesNothing: a removal racing a connect

@@ -13,9 +13,11 @@ import (
 // rule "the client's own cursors win over stored ones, clamped to the head"
 // lives there, once, for both the HTTP API and the WebSocket sync action.
 type Catchup interface {
-	// Plan returns the missed range of every room of user. A cursor for a
-	// room the user is not in gives that room a Range with Err ENOTMEMBER.
-	Plan(ctx context.Context, user string, clientCursors map[string]int64) ([]catchup.Range, error)
+	// Plan returns the missed range of every room of user from the stored
+	// delivered cursors of device, or clientCursors where given. A cursor
+	// for a room the user is not in gives that room a Range with Err
+	// ENOTMEMBER.
+	Plan(ctx context.Context, user, device string, clientCursors map[string]int64) ([]catchup.Range, error)
 	// MarkRead advances the read cursor of (user, room), checking
 	// membership, and reports whether it moved.
 	MarkRead(ctx context.Context, user, room string, index int64) (tripsense.ReadCursor, bool, error)
@@ -29,8 +31,9 @@ const syncPageSize = 200
 // has to split a frame, and well under its 128 KB post limit.
 const DefaultSyncFrameBytes = 32 << 10
 
-// sync pushes the missed messages of every room of the user, in index
-// order, room by room, batched into messages frames
+// sync pushes the missed messages of every room of the user, from the
+// stored delivered cursors of the connection's device unless the frame
+// gives cursors, in index order, room by room, batched into messages frames
 // ({"type":"messages","chatroomId":..,"messages":[..]}, each at most
 // SyncFrameBytes unless one message alone is larger), each room followed by
 // a synced frame. One sync pushes at most catchup.MaxSyncMessages messages,
@@ -42,12 +45,12 @@ const DefaultSyncFrameBytes = 32 << 10
 // last synced frame comes exactly one {"type":"syncDone"}. Each batch that
 // reaches the connection counts toward its delivery watermark with one
 // report (Outbound.Through), so a sync followed by a disconnect advances the
-// stored (delivered) cursors.
+// stored (delivered) cursors of the connection's device.
 func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 	if err := checkUser(c, f); err != nil {
 		return err
 	}
-	plan, err := s.Catchup.Plan(ctx, c.UserID, f.Cursors)
+	plan, err := s.Catchup.Plan(ctx, c.UserID, c.DeviceID, f.Cursors)
 	if err != nil {
 		return err
 	}
@@ -107,11 +110,11 @@ func (s *Service) sync(ctx context.Context, c Conn, f *inFrame) error {
 				return fmt.Errorf("sync %s: store returned %d after %d, above head %d", r.Room, msgs[0].Index, after, r.Head)
 			}
 		}
-		if err := s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncedFrame(r.Room, r.Head, after), Wait: true}); err != nil {
+		if err := s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: truncatedFrame(syncedFrame(r.Room, r.Head, after), r), Wait: true}); err != nil {
 			return err
 		}
 	}
-	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: syncDoneFrame, Wait: true})
+	return s.Pusher.Push(ctx, c.ID, tripsense.Outbound{Data: s.syncDoneFrame(), Wait: true})
 }
 
 // syncDeadline returns a test of whether the sync must stop: when less than

@@ -37,7 +37,7 @@ func newHandler(ctx context.Context, c lambdaenv.Config, log *slog.Logger, opts 
 	// RatePerMinute stays 0: an in-process per-IP limit would count per
 	// Lambda instance; API Gateway's stage throttling (serverless.yml) is
 	// the limit here.
-	router := api.New(api.Config{Sync: b.Catchup, Members: members, Reads: members, Auth: b.Auth, Log: log})
+	router := api.New(api.Config{Sync: b.Catchup, Members: members, Reads: members, Auth: b.Auth, Log: log, AllowedOrigins: c.AllowedOrigins})
 	return httpadapter.NewV2(withGatewayRequestID(router)), nil
 }
 

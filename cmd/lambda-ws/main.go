@@ -9,9 +9,13 @@
 package main
 
 import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
+	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/ws/apigw"
 )
 
@@ -19,7 +23,7 @@ var function = lambdaenv.Function[Config, *apigw.Handler]{
 	Name:    "lambda-ws",
 	Config:  configFromEnv,
 	Handler: newHandler,
-	Start:   func(h *apigw.Handler) { lambda.Start(h.Handle) },
+	Start:   func(h *apigw.Handler) { lambda.Start(withMetrics(h.Handle)) },
 	Ready: func(c Config) []any {
 		endpoint := c.ManagementEndpoint
 		if endpoint == "" {
@@ -30,3 +34,18 @@ var function = lambdaenv.Function[Config, *apigw.Handler]{
 }
 
 func main() { function.Main() }
+
+// emf writes the function's metrics to its log; newHandler sets it.
+var emf *metrics.EMF
+
+// withMetrics flushes the metrics after every event, so each invocation's
+// counts reach CloudWatch with its log lines.
+func withMetrics(handle func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		resp, err := handle(ctx, req)
+		if emf != nil {
+			_ = emf.Flush() // a metric must never fail the event
+		}
+		return resp, err
+	}
+}

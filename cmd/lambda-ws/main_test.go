@@ -68,6 +68,18 @@ func TestHandlerWiring(t *testing.T) {
 	}
 	u1.ExpectNone()
 	u2.Close()
+	// The function's metrics, as the EMF records withMetrics writes after
+	// each event, counted the send.
+	var rec strings.Builder
+	emf.Out = &rec
+	if err := emf.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"tripsense_sends_total":1`, `"result":"stored"`, `"function":"lambda-ws"`, `"Namespace":"Tripsense"`, `"tripsense_append_seconds_count":1`} {
+		if !strings.Contains(rec.String(), want) {
+			t.Errorf("no %s in the EMF records:\n%s", want, rec.String())
+		}
+	}
 	b, err := os.ReadFile(logs)
 	if err != nil {
 		t.Fatal(err)

@@ -4,14 +4,17 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
 	sqsfanout "github.com/tripsense/tripsense/fanout/sqs"
+	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/ws/apigw"
 )
 
@@ -31,6 +34,15 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 	pusher := b.Pusher(log)
 	pusher.MaxAttempts = c.PushAttempts
 	svc := b.Service(pusher, log)
+	// Metrics: the ports decorated as on the single binary, written as
+	// CloudWatch EMF records to stdout (the function's log) after every
+	// event (see main.go).
+	bi := buildinfo.Get()
+	mt := metrics.New(metrics.Build{Version: bi.Version, Revision: bi.Revision, GoVersion: bi.GoVersion})
+	svc.Store = mt.Store(svc.Store)
+	svc.Pusher = mt.Pusher(svc.Pusher)
+	svc.Observer = mt
+	emf = &metrics.EMF{Gatherer: mt.Registry, Namespace: "Tripsense", Dimensions: map[string]string{"function": "lambda-ws"}, Out: os.Stdout}
 	svc.Policy = c.Policy
 	svc.FanoutParallelism = c.FanoutParallelism
 	if c.FanoutQueueURL != "" {
@@ -42,5 +54,5 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 		svc.Fanout = &sqsfanout.Queue{Client: client, URL: c.FanoutQueueURL}
 		svc.FanoutThreshold, svc.FanoutBatch = c.FanoutThreshold, c.FanoutBatch
 	}
-	return &apigw.Handler{Service: svc, Connections: b.Presence, Pusher: pusher, Auth: b.Auth, Log: log}, nil
+	return &apigw.Handler{Service: svc, Connections: b.Presence, Pusher: pusher, Auth: b.Auth, Origins: c.AllowedOrigins, Log: log}, nil
 }

@@ -22,13 +22,24 @@ import (
 // (after --addr and --data) and stops it when the test ends.
 func startMain(t *testing.T, env map[string]string, args ...string) *Main {
 	t.Helper()
+	return startMainWith(t, env, io.Discard, args...)
+}
+
+// startMainLog is startMain with the log (at info, as text) in w.
+func startMainLog(t *testing.T, w io.Writer, args ...string) *Main {
+	t.Helper()
+	return startMainWith(t, nil, w, append([]string{"--log-level", "info"}, args...)...)
+}
+
+func startMainWith(t *testing.T, env map[string]string, logw io.Writer, args ...string) *Main {
+	t.Helper()
 	args = append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "error"}, args...)
 	var stderr bytes.Buffer
 	c, err := parseServeConfig(args, func(k string) string { return env[k] }, &stderr)
 	if err != nil {
 		t.Fatalf("config: %v %s", err, stderr.String())
 	}
-	m := &Main{Config: c, Log: newLogger(c, io.Discard)}
+	m := &Main{Config: c, Log: newLogger(c, logw)}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
 		cancel()

@@ -123,9 +123,12 @@ func (l *limitListener) refuse(c net.Conn, answer []byte) {
 	now := time.Now().UnixNano()
 	last := l.lastLog.Load()
 	if now-last >= int64(time.Second) && l.lastLog.CompareAndSwap(last, now) {
-		l.log.Warn("refusing connections over the cap", "refused_total", n, "max_connections", l.total, "max_connections_per_ip", l.perIP)
+		l.log.Warn("refusing connections over the cap", "status", 429, "remote", c.RemoteAddr().String(), "refused_total", n, "max_connections", l.total, "max_connections_per_ip", l.perIP)
 	}
 }
+
+// Refused reports how many connections were refused since the start.
+func (l *limitListener) Refused() int64 { return l.refused.Load() }
 
 // Open reports the connections open now (for tests and logs).
 func (l *limitListener) Open() int {

@@ -8,6 +8,10 @@
 //	tripsense messages --room R [--after N] [--limit N]
 //	tripsense token --user U [--ttl 1h] [--admin]
 //	tripsense bench [flags]
+//	tripsense backup --out FILE [--addr A]
+//	tripsense restore --in FILE [--data DIR]
+//	tripsense compact [--data DIR]
+//	tripsense version
 package main
 
 import (
@@ -17,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
 )
 
 func main() {
@@ -31,8 +37,14 @@ commands:
   serve      run the server (the default when no command is given)
   members    add, remove or list room members:  tripsense members add --room uuidroom1 --user uuid3
   messages   print a room's stored messages as JSON lines (server stopped)
+  compact    rewrite the data file without free pages, so deleted text leaves it (server stopped)
   token      mint a signed token:  tripsense token --user uuid1 --ttl 1h [--admin]
   bench      drive a running server with load (see docs/benchmarks.md)
+  backup     copy a consistent snapshot of the running server's store:  tripsense backup --out tripsense.bak
+  restore    replace a stopped server's store with a backup:  tripsense restore --in tripsense.bak
+  compact    rewrite a stopped server's store without its free pages
+  healthcheck  exit 0 if the local server is ready (GET /readyz; the container's health check)
+  version    print the version (also: tripsense --version)
 
 Run 'tripsense COMMAND -h' for a command's flags.
 `
@@ -43,6 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		fmt.Fprint(stdout, usage)
 		return 0
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args[0] = "version"
 	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -59,12 +74,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runToken(args, getenv, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args, getenv, stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, args, getenv, stdout, stderr)
+	case "compact":
+		err = runCompact(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		err = runHealthcheck(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return 0
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "tripsense: unknown command %q\n\n%s", cmd, usage)
 		return 2
+	}
+	if err == errHelp {
+		return 0
 	}
 	if err == errUsage {
 		return 2

@@ -20,6 +20,8 @@ import (
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/clients"
+	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
+	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/store/bolt"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -41,6 +43,7 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(c.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
+		opts.ReplaceAttr = durationsInMs
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -59,6 +62,11 @@ type Main struct {
 	debug    *http.Server
 	debugLn  net.Listener
 	ready    atomic.Bool
+	// Metrics are the Prometheus collectors (always collected; served on
+	// --metrics-addr and, with --metrics-on-main, the main listener).
+	Metrics   *metrics.Metrics
+	metricsLn net.Listener
+	metricsS  *http.Server
 }
 
 // maxHeaderBytes bounds a request's head (net/http's default is 1 MiB):
@@ -71,10 +79,31 @@ const debugConnLimit = 8
 // Open opens the store, loads demo data on first start and binds the port.
 func (m *Main) Open(ctx context.Context) error {
 	c := m.Config
+	// The port first: a busy port fails the start before the store is
+	// touched (and before demo data is loaded into it).
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose another with --addr or TRIPSENSE_ADDR, e.g. --addr 127.0.0.1:8081)", c.Addr, err)
+	}
+	fds := fdLimit()
+	limit := connLimit(c.ConnLimit, fds)
+	m.ln = newLimitListener(ln, limit, c.ConnLimitPerIP, m.Log)
+	if err := m.open(ctx, limit, fds); err != nil {
+		ln.Close()
+		return err
+	}
+	return nil
+}
+
+func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
+	c := m.Config
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	st, err := bolt.Open(storePath(c.DataDir), bolt.Options{})
+	if errors.Is(err, bolt.ErrInUse) {
+		return fmt.Errorf("data dir %s is in use by another tripsense: stop it, or give this one its own --data (TRIPSENSE_DATA)", c.DataDir)
+	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -93,24 +122,39 @@ func (m *Main) Open(ctx context.Context) error {
 		QueueLimit: c.QueueLimit, MsgRate: c.MsgRate, MsgBurst: c.MsgBurst,
 		ControlRate: c.ControlRate, ControlBurst: c.ControlBurst,
 	})
-	sync := &catchup.Service{Store: st}
+	m.Metrics = m.newMetrics()
+	mst := m.Metrics.Store(st)
+	sync := &catchup.Service{Store: mst, Epoch: st.Epoch()}
 	svc := &ws.Service{
-		Store: st, Presence: m.hub, Pusher: m.hub, Catchup: sync,
+		Store: mst, Presence: m.hub, Pusher: m.Metrics.Pusher(m.hub), Catchup: sync, Observer: m.Metrics,
 		Policy: c.Policy, MaxConnectionsPerUser: c.MaxConns, FanoutParallelism: 1, OrderedRooms: true, Log: m.Log,
-		Limiter: m.hub,
+		Limiter: m.Metrics.Limiter(m.hub), Epoch: st.Epoch(),
 	}
-	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log}
+	if c.Auth != "dev" {
+		svc.Auth = authn // auth frames: in-band token refresh
+	}
+	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins}
 	apiHandler := api.New(api.Config{
-		Sync: sync, Members: svc, Reads: svc, Auth: authn, Log: m.Log,
-		Ready: m.ready.Load, RatePerMinute: c.HTTPRate,
+		Sync: m.Metrics.Catchup(sync), Members: svc, Reads: svc, Auth: authn, Log: m.Log,
+		Ready: m.ready.Load, RatePerMinute: c.HTTPRate, AllowedOrigins: c.AllowedOrigins,
+		Check:  func(ctx context.Context) error { _, err := st.Head(ctx, "readyz"); return err },
+		Backup: st, Epoch: st.Epoch(),
 	})
+	if c.Gzip {
+		if apiHandler, err = gzipJSON(apiHandler); err != nil {
+			return err
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
 	web := clients.Handler() // the web client at / (embedded, docs/sdk.md)
 	mux.Handle("GET /{$}", web)
 	mux.Handle("GET /web/", web)
 	mux.Handle("/", apiHandler)
-	var handler http.Handler = bodyBounds(mux, api.DefaultMaxBodyBytes)
+	if c.MetricsOnMain {
+		mux.Handle("GET /metrics", m.Metrics.Handler())
+	}
+	var handler http.Handler = observeHTTP(bodyBounds(mux, api.DefaultMaxBodyBytes), m.Metrics, m.Log)
 	if c.Auth == "dev" && !c.Insecure {
 		handler = loopbackHostOnly(handler, devHostMessage)
 	}
@@ -123,21 +167,23 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	fds := fdLimit()
-	limit := connLimit(c.ConnLimit, fds)
 	if fds > 0 && uint64(limit)+fdReserve > fds {
 		m.Log.Warn("--max-connections leaves fewer than 64 spare file descriptors: at the limit, new connections wait in the listen queue (accept fails with EMFILE) until descriptors free up; raise ulimit -n", "max_connections", limit, "descriptor_limit", fds)
 	}
-	m.ln = newLimitListener(ln, limit, c.ConnLimitPerIP, m.Log)
-	m.Log.Info("connection limits", "max_connections", limit, "max_connections_per_ip", c.ConnLimitPerIP, "descriptor_limit", fds,
-		"header_timeout", c.HeaderTimeout, "read_timeout", c.ReadTimeout, "write_timeout", c.WriteTimeout, "idle_timeout", c.IdleTimeout)
+	m.Log.Info("effective limits", "max_connections", limit, "max_connections_per_ip", c.ConnLimitPerIP, "descriptor_limit", fds,
+		"max_connections_per_user", c.MaxConns, "queue_limit", c.QueueLimit,
+		"msg_rate", c.MsgRate, "msg_burst", c.MsgBurst, "control_rate", c.ControlRate, "control_burst", c.ControlBurst,
+		"http_rate_per_minute", c.HTTPRate, "max_body_bytes", api.DefaultMaxBodyBytes, "max_frame_bytes", tripsense.MaxFrameBytes,
+		"header_timeout_ms", c.HeaderTimeout.Milliseconds(), "read_timeout_ms", c.ReadTimeout.Milliseconds(),
+		"write_timeout_ms", c.WriteTimeout.Milliseconds(), "idle_timeout_ms", c.IdleTimeout.Milliseconds(),
+		"max_token_ttl_ms", c.MaxTokenTTL.Milliseconds())
 	if c.DebugAddr != "" {
 		if err := m.openDebug(); err != nil {
-			ln.Close()
+			return err
+		}
+	}
+	if c.MetricsAddr != "" {
+		if err := m.openMetrics(); err != nil {
 			return err
 		}
 	}
@@ -154,7 +200,11 @@ func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- m.http.Serve(m.ln) }()
 	m.ready.Store(true)
-	m.Log.Info("tripsense listening", "addr", m.Addr(), "ws", "ws://"+m.Addr()+"/ws", "http", "http://"+m.Addr()+"/v1", "auth", m.Config.Auth, "duplicate_connections", string(m.Config.Policy), "data", m.Config.DataDir)
+	pruned := make(chan struct{})
+	pctx, stopPruner := context.WithCancel(ctx)
+	go func() { defer close(pruned); runPruner(pctx, m.store, m.Config.Retention, m.Log) }()
+	defer func() { stopPruner(); <-pruned }()
+	m.Log.Info("tripsense listening", "version", buildinfo.Get().Version, "epoch", m.store.Epoch(), "addr", m.Addr(), "ws", "ws://"+m.Addr()+"/ws", "http", "http://"+m.Addr()+"/v1", "auth", m.Config.Auth, "duplicate_connections", string(m.Config.Policy), "data", m.Config.DataDir)
 	if m.Config.Auth == "dev" {
 		m.Log.Warn("DEV IDENTITY MODE: identities are NOT verified; any client can act as any userId (?userId= / X-User-Id). Use --auth token outside local development.")
 	}
@@ -165,6 +215,14 @@ func (m *Main) Serve(ctx context.Context) error {
 			}
 		}()
 		m.Log.Info("profiles served", "addr", "http://"+m.DebugAddr()+"/debug/pprof/")
+	}
+	if m.metricsS != nil {
+		go func() {
+			if err := m.metricsS.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Log.Warn("metrics server", "err", err)
+			}
+		}()
+		m.Log.Info("metrics served", "addr", "http://"+m.MetricsAddr()+"/metrics")
 	}
 	var serveErr error
 	select {
@@ -180,6 +238,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	if m.debug != nil {
 		_ = m.debug.Close()
+	}
+	if m.metricsS != nil {
+		_ = m.metricsS.Close()
 	}
 	m.hub.CloseAll(ws.CloseGoingAway, "server shutting down")
 	if err := m.wsServer.Wait(sctx); err != nil {

@@ -35,15 +35,22 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
+	if m.Kind != "" || m.ReplyTo > 0 {
+		a.ev, a.createMs = &m, createMs
+	}
 	if err := s.write(ctx, "append", a.run); err != nil {
 		return tripsense.Message{}, false, err
+	}
+	if a.refused != nil {
+		return tripsense.Message{}, false, a.refused
 	}
 	if a.dup {
 		return a.original, true, nil
 	}
 	s.maybePrune(ctx, now)
 	return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
-		CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID}, false, nil
+		CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID, Kind: m.Kind, Target: m.Target,
+		ReplyTo: m.ReplyTo, Reaction: m.Reaction, Remove: m.Remove}, false, nil
 }
 
 // appendOp allocates the next index of room and stores the message and its
@@ -53,15 +60,20 @@ type appendOp struct {
 	value []byte // encoded message
 	dk    []byte // dedupe key; nil without clientMsgId
 	nowMs int64
+	// ev is the entry when a rule decides it (an event, or a reply):
+	// ApplyEvent or CheckReply run in the transaction (lifecycle.go).
+	ev       *tripsense.NewMessage
+	createMs int64
 
 	// results, overwritten by every run
 	index    int64
 	dup      bool
 	original tripsense.Message
+	refused  error // the rule refused the entry; nothing was written
 }
 
-func (a *appendOp) run(tx *bbolt.Tx) error {
-	a.index, a.dup, a.original = 0, false, tripsense.Message{}
+func (a *appendOp) run(tx *bbolt.Tx) (err error) {
+	a.index, a.dup, a.original, a.refused = 0, false, tripsense.Message{}, nil
 	dedupe := tx.Bucket(bucketDedupe)
 	byTime := tx.Bucket(bucketDedupeByTime)
 	if a.dk != nil {
@@ -74,6 +86,11 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 			if time.Duration(a.nowMs-atMs)*time.Millisecond < tripsense.DedupeTTL {
 				v := tx.Bucket(bucketMessages).Get(messageKey(a.room, index))
 				if v == nil {
+					if oldest, err := readOldest(tx, a.room); err == nil && index < oldest {
+						// Retention removed the original: say which index it had.
+						a.dup, a.original = true, tripsense.Message{Room: a.room, Index: index}
+						return nil
+					}
 					return fmt.Errorf("message %d of the dedupe record is missing: %w", index, errCorrupt)
 				}
 				orig, err := decodeMessage(a.room, index, v)
@@ -84,9 +101,11 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 				return nil
 			}
 			// Expired and not yet pruned: this send is a new message.
-			if err := byTime.Delete(byTimeKey(atMs, a.dk)); err != nil {
-				return err
-			}
+			defer func() {
+				if a.refused == nil && err == nil {
+					err = byTime.Delete(byTimeKey(atMs, a.dk))
+				}
+			}()
 		}
 	}
 	heads := tx.Bucket(bucketHeads)
@@ -101,6 +120,13 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 	}
 	index := head + 1
 	messages := tx.Bucket(bucketMessages)
+	if a.ev != nil {
+		// The rule decides before anything is written: a refusal leaves
+		// the transaction untouched, so the batch needs no rerun.
+		if a.refused, err = a.decide(tx, index); a.refused != nil || err != nil {
+			return err
+		}
+	}
 	messages.FillPercent = 0.9 // keys of a room grow at its end
 	if err := messages.Put(messageKey(a.room, index), a.value); err != nil {
 		return err

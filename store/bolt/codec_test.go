@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			}
 			want := tripsense.Message{Room: "room", Index: 7, UserID: nm.UserID, Body: nm.Body, Type: nm.Type,
 				CreateTime: time.UnixMilli(ms).UTC(), ClientMsgID: nm.ClientMsgID}
-			if m != want {
+			if !reflect.DeepEqual(m, want) {
 				t.Fatalf("round trip: got %+v, want %+v", m, want)
 			}
 		}

@@ -10,15 +10,15 @@ import (
 	"github.com/tripsense/tripsense"
 )
 
-// Cursor returns the cursor of (user, room); LastSeen 0 and a zero
+// Cursor returns the cursor of (user, device, room); LastSeen 0 and a zero
 // UpdatedAt if none was written.
-func (s *Store) Cursor(ctx context.Context, user, room string) (tripsense.Cursor, error) {
+func (s *Store) Cursor(ctx context.Context, user, device, room string) (tripsense.Cursor, error) {
 	if err := ctx.Err(); err != nil {
 		return tripsense.Cursor{}, err
 	}
-	c := tripsense.Cursor{UserID: user, Room: room}
+	c := tripsense.Cursor{UserID: user, DeviceID: device, Room: room}
 	err := s.view("cursor", func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bucketReadCursors).Get(pairKey(user, room)); v != nil {
+		if v := tx.Bucket(bucketReadCursors).Get(pairKey(tripsense.DeviceKey(user, device), room)); v != nil {
 			return decodeCursor(&c, v)
 		}
 		return nil
@@ -26,17 +26,18 @@ func (s *Store) Cursor(ctx context.Context, user, room string) (tripsense.Cursor
 	return c, err
 }
 
-// Cursors returns every stored cursor of user, sorted by room.
-func (s *Store) Cursors(ctx context.Context, user string) ([]tripsense.Cursor, error) {
+// Cursors returns every stored cursor of (user, device), sorted by room:
+// one seek to the key prefix of tripsense.DeviceKey(user, device).
+func (s *Store) Cursors(ctx context.Context, user, device string) ([]tripsense.Cursor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out []tripsense.Cursor
 	err := s.view("cursors", func(tx *bbolt.Tx) error {
-		p := prefix(user, 0)
+		p := prefix(tripsense.DeviceKey(user, device), 0)
 		c := tx.Bucket(bucketReadCursors).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			cur := tripsense.Cursor{UserID: user, Room: string(k[len(p):])}
+			cur := tripsense.Cursor{UserID: user, DeviceID: device, Room: string(k[len(p):])}
 			if err := decodeCursor(&cur, v); err != nil {
 				return err
 			}
@@ -47,22 +48,22 @@ func (s *Store) Cursors(ctx context.Context, user string) ([]tripsense.Cursor, e
 	return out, err
 }
 
-// AdvanceCursor sets the cursor of (user, room) to
+// AdvanceCursor sets the cursor of (user, device, room) to
 // max(current, min(lastSeen, head(room))) in one transaction and returns
 // it. The first call creates the cursor; UpdatedAt changes only when
 // LastSeen does.
-func (s *Store) AdvanceCursor(ctx context.Context, user, room string, lastSeen int64) (tripsense.Cursor, error) {
+func (s *Store) AdvanceCursor(ctx context.Context, user, device, room string, lastSeen int64) (tripsense.Cursor, error) {
 	nowMs := s.opts.Now().UnixMilli()
 	var out tripsense.Cursor
 	err := s.write(ctx, "advance cursor", func(tx *bbolt.Tx) error {
-		out = tripsense.Cursor{UserID: user, Room: room}
+		out = tripsense.Cursor{UserID: user, DeviceID: device, Room: room}
 		head, err := readHead(tx, room)
 		if err != nil {
 			return err
 		}
 		target := max(min(lastSeen, head), 0)
 		b := tx.Bucket(bucketReadCursors)
-		key := pairKey(user, room)
+		key := pairKey(tripsense.DeviceKey(user, device), room)
 		if v := b.Get(key); v != nil {
 			if err := decodeCursor(&out, v); err != nil {
 				return err

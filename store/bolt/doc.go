@@ -10,13 +10,18 @@
 //	dedupeByTime time (ms), dedupe key       -> (empty); finds expired records
 //	userRoom     user, room                  -> joinedAt (ms)
 //	roomUser     room, user                  -> joinedAt (ms)
-//	readCursors  user, room                  -> lastSeen, updatedAt (ms): delivered cursors
+//	readCursors  device key, room            -> lastSeen, updatedAt (ms): delivered cursors
 //	lastRead     user, room                  -> lastRead, updatedAt (ms): read cursors
 //	lastReadByRoom room, user                -> lastRead, updatedAt (ms): the same, for receipts
 //
+// The device key of readCursors is tripsense.DeviceKey(user, device): the
+// user id for the default device (so files written before devices existed
+// need no migration: their cursors are the default device's) and
+// "user#device" for a named one. Read cursors are per user, not per device.
+//
 // The two lastRead buckets are new in this version; a data file of an older
 // one gets them empty on its first open, so every read cursor starts at 0
-// (its stored cursors stay the delivered cursors).
+// (its stored cursors stay the delivered cursors of the default device).
 //
 // Every write goes through one committer goroutine (commit.go) that takes
 // all the writes queued while the previous commit was syncing (waiting up to

@@ -16,10 +16,12 @@ var (
 	bucketReadCursors  = []byte("readCursors") // delivered cursors (the seed's name)
 	bucketLastRead     = []byte("lastRead")    // read cursors by user, room
 	bucketLastReadRoom = []byte("lastReadByRoom")
+	bucketOldest       = []byte("oldest") // room -> lowest index retention kept
+	bucketMeta         = []byte("meta")   // the store's epoch (backup.go)
 )
 
 var allBuckets = [][]byte{bucketMessages, bucketHeads, bucketDedupe, bucketDedupeByTime,
-	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom}
+	bucketUserRoom, bucketRoomUser, bucketReadCursors, bucketLastRead, bucketLastReadRoom, bucketOldest, bucketMeta}
 
 // Composite keys: every component but the last is prefixed with its length
 // as a uvarint (a prefix-free code), so the keys of one first component are

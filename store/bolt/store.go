@@ -18,6 +18,10 @@ var _ tripsense.Store = (*Store)(nil)
 // ErrClosed is returned by writes to a closed store.
 var ErrClosed = errors.New("bolt: store is closed")
 
+// ErrInUse is returned by Open when another process (or Store) holds the
+// file: the lock was not released within Options.LockTimeout.
+var ErrInUse = errors.New("the file is in use by another process (is another tripsense running on this data directory?)")
+
 // Options configures a Store. The zero value is the durable default.
 type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another process
@@ -63,8 +67,9 @@ func (o Options) withDefaults() Options {
 
 // Store is the bbolt tripsense.Store. It is safe for concurrent use.
 type Store struct {
-	db   *bbolt.DB
-	opts Options
+	db    *bbolt.DB
+	opts  Options
+	epoch string
 
 	// mu guards closed and sending on queue: Close takes it exclusively.
 	mu        sync.RWMutex
@@ -99,16 +104,22 @@ func Open(path string, opts Options) (*Store, error) {
 		NoSync:       opts.NoSync,
 		FreelistType: bbolt.FreelistMapType,
 	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	var epoch string
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return nil
+		var err error
+		epoch, err = ensureEpoch(tx)
+		return err
 	})
 	if err != nil {
 		_ = db.Close()
@@ -117,6 +128,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		db:        db,
 		opts:      opts,
+		epoch:     epoch,
 		queue:     make(chan *op, opts.MaxBatch),
 		committed: make(chan struct{}),
 	}

@@ -99,7 +99,7 @@ func TestClosedStore(t *testing.T) {
 	if !errors.Is(err, bolt.ErrClosed) {
 		t.Fatalf("Append after Close: %v, want ErrClosed", err)
 	}
-	if _, err := s.AdvanceCursor(context.Background(), "u", "r", 1); !errors.Is(err, bolt.ErrClosed) {
+	if _, err := s.AdvanceCursor(context.Background(), "u", "", "r", 1); !errors.Is(err, bolt.ErrClosed) {
 		t.Fatalf("AdvanceCursor after Close: %v, want ErrClosed", err)
 	}
 	if _, err := s.Head(context.Background(), "r"); err == nil {

@@ -13,7 +13,7 @@ type Tables struct {
 	Messages        string // BaseMessages: room + index
 	Dedupe          string // BaseDedupe: room + sender (userId#clientMsgId)
 	UserRoom        string // BaseUserRoom: userId + room, index by room
-	ReadCursors     string // BaseReadCursors: userId + room (delivered cursors)
+	ReadCursors     string // BaseReadCursors: userId (tripsense.DeviceKey) + room (delivered cursors)
 	ReadReceipts    string // BaseReadReceipts: userId + room (read cursors), index by room
 	Connections     string // BaseConnections: connectionId
 	RoomConnections string // BaseRoomConnections: room + connectionId

@@ -12,7 +12,7 @@ import (
 // each subtest gets its own tables, and each Opener call builds a new Store
 // over them, as a new Lambda process would.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Opener {
+	storetest.RunOptions{Reopen: true, NoRetention: true, Processes: 4}.Run(t, func(t *testing.T) storetest.Opener {
 		tables := mustTables(t)
 		return func(t *testing.T) tripsense.Store {
 			return dynamo.New(sharedClient(), dynamo.Config{Tables: tables})

@@ -46,12 +46,26 @@ func (s *Store) Append(ctx context.Context, nm tripsense.NewMessage) (tripsense.
 		Type:        nm.Type,
 		CreateTime:  ct.UTC().Truncate(time.Millisecond),
 		ClientMsgID: nm.ClientMsgID,
+		Kind:        nm.Kind,
+		Target:      nm.Target,
+		ReplyTo:     nm.ReplyTo,
+		Reaction:    nm.Reaction,
+		Remove:      nm.Remove,
 	}
 	leave, err := s.gates.enter(ctx, msg.Room)
 	if err != nil {
 		return tripsense.Message{}, false, mapErr("append", err)
 	}
 	defer leave()
+	if nm.Kind != "" || nm.ReplyTo > 0 {
+		return s.appendDecided(ctx, &nm, msg, now)
+	}
+	return s.appendEntry(ctx, msg, now)
+}
+
+// appendEntry stores msg at the room's next index, at most once when it
+// has a clientMsgId.
+func (s *Store) appendEntry(ctx context.Context, msg tripsense.Message, now time.Time) (tripsense.Message, bool, error) {
 	if msg.ClientMsgID == "" {
 		return s.appendNew(ctx, msg)
 	}
@@ -273,6 +287,7 @@ func (s *Store) putMessage(ctx context.Context, msg tripsense.Message, index int
 	if msg.ClientMsgID != "" {
 		item[attrClientMsgID] = avS(msg.ClientMsgID)
 	}
+	putLifecycle(item, &msg)
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.t.Messages),
 		Item:                     item,
@@ -296,7 +311,7 @@ func (s *Store) getMessage(ctx context.Context, room string, index int64) (trips
 }
 
 func decodeMessage(item map[string]types.AttributeValue) tripsense.Message {
-	return tripsense.Message{
+	m := tripsense.Message{
 		Room:        getS(item, attrRoom),
 		Index:       getN(item, attrIndex),
 		UserID:      getS(item, attrUserID),
@@ -305,6 +320,8 @@ func decodeMessage(item map[string]types.AttributeValue) tripsense.Message {
 		CreateTime:  getTime(item, attrCreateTime),
 		ClientMsgID: getS(item, attrClientMsgID),
 	}
+	getLifecycle(item, &m)
+	return m
 }
 
 // Head returns the highest index of room, 0 when the room has no messages:

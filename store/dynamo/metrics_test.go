@@ -98,9 +98,9 @@ func TestCallsPerOperation(t *testing.T) {
 	measure("AddMember", 1, func() error { return s.AddMember(ctx, "big", "u1") })
 	measure("Rooms", 1, func() error { _, err := s.Rooms(ctx, "u1"); return err })
 	measure("Members", 1, func() error { _, err := s.Members(ctx, "big"); return err })
-	measure("AdvanceCursor (moves)", 2, func() error { _, err := s.AdvanceCursor(ctx, "u1", "big", 250); return err })
-	measure("AdvanceCursor (already there)", 3, func() error { _, err := s.AdvanceCursor(ctx, "u1", "big", 10); return err })
-	measure("Cursors", 1, func() error { _, err := s.Cursors(ctx, "u1"); return err })
+	measure("AdvanceCursor (moves)", 2, func() error { _, err := s.AdvanceCursor(ctx, "u1", "", "big", 250); return err })
+	measure("AdvanceCursor (already there)", 3, func() error { _, err := s.AdvanceCursor(ctx, "u1", "", "big", 10); return err })
+	measure("Cursors", 1, func() error { _, err := s.Cursors(ctx, "u1", ""); return err })
 
 	five := []string{"big", "r1", "r2", "r3", "r4"}
 	measure("Register, 5 rooms", 6, func() error { _, err := p.Register(ctx, conn("c1", "u1", clk), five, nil, nil); return err })

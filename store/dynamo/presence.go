@@ -30,11 +30,14 @@ const maxWatermarkAttempts = 10
 // Presence is a tripsense.Presence over four tables, for the Lambda runtime
 // where no process outlives a request:
 //
-//   - connections: one item per connection (userId, connectedAt, expiresAt),
+//   - connections: one item per connection (userId, deviceId unless it is
+//     the default device, connectedAt, expiresAt),
 //     the authority for "is this connection registered" (Get).
 //   - userConnections: one item per online user, the authority for "which
 //     connections does this user have": a map conns (connectionId ->
-//     connectedAt, expiresAt) and a version that every admission bumps with
+//     connectedAt, expiresAt, deviceId unless it is the default device;
+//     entries written before devices existed are the default device's)
+//     and a version that every admission bumps with
 //     a conditional write, so the duplicate policy holds across processes.
 //     It is read with strongly consistent GetItems: no decision rests on an
 //     index.
@@ -92,14 +95,18 @@ func (p *Presence) Register(ctx context.Context, conn tripsense.Connection, room
 	if conn.ExpiresAt.IsZero() {
 		conn.ExpiresAt = conn.ConnectedAt.Add(tripsense.ConnectionTTL)
 	}
+	item := map[string]types.AttributeValue{
+		attrConnID:      avS(conn.ID),
+		attrUserID:      avS(conn.UserID),
+		attrConnectedAt: avTime(conn.ConnectedAt),
+		attrExpiresAt:   avN(conn.ExpiresAt.Unix()),
+	}
+	if conn.DeviceID != tripsense.DefaultDevice {
+		item[attrDeviceID] = avS(conn.DeviceID)
+	}
 	_, err := p.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(p.t.Connections),
-		Item: map[string]types.AttributeValue{
-			attrConnID:      avS(conn.ID),
-			attrUserID:      avS(conn.UserID),
-			attrConnectedAt: avTime(conn.ConnectedAt),
-			attrExpiresAt:   avN(conn.ExpiresAt.Unix()),
-		},
+		TableName:                 aws.String(p.t.Connections),
+		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#c) OR #e < :now"),
 		ExpressionAttributeNames:  names("#c", attrConnID, "#e", attrExpiresAt),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": avN(now.Unix())},
@@ -191,6 +198,9 @@ func (p *Presence) admit(ctx context.Context, conn tripsense.Connection, admit t
 		entry := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 			attrConnectedAt: avTime(conn.ConnectedAt), attrExpiresAt: avN(conn.ExpiresAt.Unix()),
 		}}
+		if conn.DeviceID != tripsense.DefaultDevice {
+			entry.Value[attrDeviceID] = avS(conn.DeviceID)
+		}
 		in := &dynamodb.UpdateItemInput{
 			TableName:                aws.String(p.t.UserConnections),
 			Key:                      map[string]types.AttributeValue{attrUserID: avS(conn.UserID)},
@@ -263,7 +273,7 @@ func decodeUserConns(user string, item map[string]types.AttributeValue) []tripse
 		if e == nil {
 			continue
 		}
-		c := tripsense.Connection{ID: id, UserID: user, ConnectedAt: getTime(e.Value, attrConnectedAt)}
+		c := tripsense.Connection{ID: id, UserID: user, DeviceID: getS(e.Value, attrDeviceID), ConnectedAt: getTime(e.Value, attrConnectedAt)}
 		if x := getN(e.Value, attrExpiresAt); x != 0 {
 			c.ExpiresAt = time.Unix(x, 0).UTC()
 		}
@@ -406,6 +416,7 @@ func decodeConnection(item map[string]types.AttributeValue) tripsense.Connection
 	c := tripsense.Connection{
 		ID:          getS(item, attrConnID),
 		UserID:      getS(item, attrUserID),
+		DeviceID:    getS(item, attrDeviceID),
 		ConnectedAt: getTime(item, attrConnectedAt),
 	}
 	if e := getN(item, attrExpiresAt); e != 0 {
@@ -425,8 +436,8 @@ func (p *Presence) Get(ctx context.Context, connID string) (tripsense.Connection
 		TableName:                aws.String(p.t.Connections),
 		Key:                      map[string]types.AttributeValue{attrConnID: avS(connID)},
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#c, #u, #ca, #e"),
-		ExpressionAttributeNames: names("#c", attrConnID, "#u", attrUserID, "#ca", attrConnectedAt, "#e", attrExpiresAt),
+		ProjectionExpression:     aws.String("#c, #u, #d, #ca, #e"),
+		ExpressionAttributeNames: names("#c", attrConnID, "#u", attrUserID, "#d", attrDeviceID, "#ca", attrConnectedAt, "#e", attrExpiresAt),
 	})
 	if err != nil {
 		return tripsense.Connection{}, mapErr("get connection", err)
@@ -681,6 +692,95 @@ func (p *Presence) writeBatch(ctx context.Context, table string, reqs []types.Wr
 			}
 			if err := pause(ctx, attempt, p.cfg.MaxBackoff); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SetExpiry moves the expiry of a live connection (an in-band token
+// refresh) to expiresAt, bounded by its ConnectedAt+tripsense.ConnectionTTL,
+// on every item that carries it: the connection item (what Get, and so
+// every frame, checks), its entry in the user's userConnections item (and
+// that item's own expiresAt, the latest of its entries), and its watermark
+// and roomConnections items (what fan-out reads). It costs one read and
+// 3 + 2 per room writes. It returns ErrNotFound when the connection is
+// unknown or expired. Items the connection lost meanwhile (a room it left,
+// an entry of a replaced connection) are not written again.
+func (p *Presence) SetExpiry(ctx context.Context, connID string, expiresAt time.Time) error {
+	conn, err := p.Get(ctx, connID)
+	if err != nil {
+		return err
+	}
+	if limit := conn.ConnectedAt.Add(tripsense.ConnectionTTL); !conn.ConnectedAt.IsZero() && expiresAt.After(limit) {
+		expiresAt = limit
+	}
+	exp := avN(expiresAt.Unix())
+	_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.Connections),
+		Key:                       map[string]types.AttributeValue{attrConnID: avS(connID)},
+		UpdateExpression:          aws.String("SET #e = :e"),
+		ConditionExpression:       aws.String("attribute_exists(#c) AND #e > :now"),
+		ExpressionAttributeNames:  names("#c", attrConnID, "#e", attrExpiresAt),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp, ":now": avN(p.cfg.Now().Unix())},
+	})
+	if isConditionFailed(err) {
+		return tripsense.ErrNotFound
+	}
+	if err != nil {
+		return mapErr("set expiry", err)
+	}
+	// Not a new admission: the version stays, and a concurrent one that
+	// read the entry before sees the connection live either way.
+	_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.UserConnections),
+		Key:                       map[string]types.AttributeValue{attrUserID: avS(conn.UserID)},
+		UpdateExpression:          aws.String("SET #cs.#id.#e = :e"),
+		ConditionExpression:       aws.String("attribute_exists(#cs.#id)"),
+		ExpressionAttributeNames:  names("#cs", attrConns, "#id", connID, "#e", attrExpiresAt),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return mapErr("set expiry", err)
+	}
+	_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(p.t.UserConnections),
+		Key:                       map[string]types.AttributeValue{attrUserID: avS(conn.UserID)},
+		UpdateExpression:          aws.String("SET #e = :e"),
+		ConditionExpression:       aws.String("attribute_exists(#cs) AND #e < :e"),
+		ExpressionAttributeNames:  names("#cs", attrConns, "#e", attrExpiresAt),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return mapErr("set expiry", err)
+	}
+	var rooms []string
+	err = queryAll(ctx, p.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(p.t.Watermarks),
+		KeyConditionExpression:    aws.String("#c = :c"),
+		ExpressionAttributeNames:  names("#c", attrConnID, "#r", attrRoom),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(connID)},
+		ProjectionExpression:      aws.String("#r"),
+		ConsistentRead:            aws.Bool(true),
+	}, func(item map[string]types.AttributeValue) { rooms = append(rooms, getS(item, attrRoom)) })
+	if err != nil {
+		return mapErr("set expiry", err)
+	}
+	for _, r := range rooms {
+		for _, u := range []struct {
+			table string
+			key   map[string]types.AttributeValue
+		}{{p.t.Watermarks, keyWatermark(connID, r)}, {p.t.RoomConnections, keyRoomConn(r, connID)}} {
+			_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                 aws.String(u.table),
+				Key:                       u.key,
+				UpdateExpression:          aws.String("SET #e = :e"),
+				ConditionExpression:       aws.String("attribute_exists(#c)"),
+				ExpressionAttributeNames:  names("#c", attrConnID, "#e", attrExpiresAt),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":e": exp},
+			})
+			if err != nil && !isConditionFailed(err) {
+				return mapErr("set expiry", err)
 			}
 		}
 	}

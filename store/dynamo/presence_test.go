@@ -480,3 +480,56 @@ func TestPresenceWatermarkCallsWithConditionItems(t *testing.T) {
 		}
 	}
 }
+
+// TestPresenceSetExpiry: moving a connection's expiry (an in-band token
+// refresh) moves it on every item a read checks: the connection (Get, so
+// every frame), the user's connections and the room's (fan-out). It is
+// bounded by ConnectedAt+ConnectionTTL; an unknown or expired connection
+// is not found.
+func TestPresenceSetExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	clk := newClock()
+	p := newPresence(t, sharedClient(), clk)
+	c1 := conn("c1", "u1", clk)
+	c1.ExpiresAt = clk.Now().Add(time.Minute)
+	mustRegister(t, p, c1, []string{"r1", "r2"}, nil)
+	mustRegister(t, p, conn("c2", "u1", clk), []string{"r1"}, nil) // another entry of the user's item stays as it was
+	if err := p.SetExpiry(ctx, "c1", clk.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(30 * time.Minute) // past the first expiry
+	got, err := p.Get(ctx, "c1")
+	if err != nil {
+		t.Fatalf("Get after the old expiry: %v", err)
+	}
+	if want := newClock().Now().Add(2 * time.Hour); !got.ExpiresAt.Equal(want) {
+		t.Fatalf("ExpiresAt = %v, want %v", got.ExpiresAt, want)
+	}
+	wantStrings(t, "user connections", userConns(t, p, "u1"), "c1", "c2")
+	wantStrings(t, "r1", roomConns(t, p, "r1"), "c1/u1", "c2/u1")
+	wantStrings(t, "r2", roomConns(t, p, "r2"), "c1/u1")
+
+	// Bounded by the connection's lifetime.
+	if err := p.SetExpiry(ctx, "c1", clk.Now().Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Get(ctx, "c1"); !got.ExpiresAt.Equal(c1.ConnectedAt.Add(tripsense.ConnectionTTL)) {
+		t.Fatalf("ExpiresAt = %v, want ConnectedAt+ConnectionTTL", got.ExpiresAt)
+	}
+	// Watermarks still count after the old expiry, and Unregister finds them.
+	if err := p.Delivered(ctx, "c1", "r2", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, marks := mustUnregister(t, p, "c1"); marks["r2"] != 1 {
+		t.Fatalf("marks %v", marks)
+	}
+
+	if err := p.SetExpiry(ctx, "nope", clk.Now().Add(time.Hour)); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		t.Fatalf("unknown connection: %v", err)
+	}
+	clk.Add(3 * time.Hour) // c2 expired
+	if err := p.SetExpiry(ctx, "c2", clk.Now().Add(time.Hour)); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		t.Fatalf("expired connection: %v", err)
+	}
+}

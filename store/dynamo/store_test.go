@@ -43,7 +43,7 @@ func TestStoreQueriesFollowPages(t *testing.T) {
 	}
 	for _, r := range []string{"a", "b", "c", "d", "e"} {
 		storetest.MustAddMember(t, s, r, "u1")
-		storetest.MustAdvanceCursor(t, s, "u1", "r", 1)
+		storetest.MustAdvanceCursor(t, s, "u1", "", "r", 1)
 		storetest.MustAddMember(t, s, "a", "u"+r)
 	}
 	if rooms := storetest.MustRooms(t, s, "u1"); len(rooms) != 5 {
@@ -149,7 +149,7 @@ func TestAdvanceCursorStaleHead(t *testing.T) {
 	storetest.MustAppendN(t, dynamo.New(sharedClient(), cfg), "r", "u2", 10)
 	s := dynamo.New(staleReplicaAPI{sharedClient()}, cfg)
 	for _, c := range []struct{ ask, want int64 }{{5, 5}, {50, 10}, {0, 10}} {
-		got, err := s.AdvanceCursor(ctx, "u1", "r", c.ask)
+		got, err := s.AdvanceCursor(ctx, "u1", "", "r", c.ask)
 		if err != nil || got.LastSeen != c.want {
 			t.Fatalf("AdvanceCursor(%d) = %+v, %v; want %d", c.ask, got, err, c.want)
 		}

@@ -58,6 +58,26 @@ const (
 	attrBase        = "base"    // watermarks: the level it started at
 	attrPending     = "pending" // watermarks: out-of-order deliveries above level+1 (NS)
 	attrWMVersion   = "v"       // watermarks: bumped by every read-modify-write
+
+	// connections, userConnections entries and readCursors items of a
+	// named device; absent for the default device.
+	attrDeviceID = "deviceId"
+
+	// messages: the lifecycle of entries (lifecycle.go)
+	attrKind      = "kind"      // "" for a message, edit, delete, reaction
+	attrTarget    = "target"    // events: the message's index
+	attrReplyTo   = "replyTo"   // messages: the index replied to
+	attrReaction  = "reaction"  // reaction events
+	attrRemove    = "remove"    // reaction events (BOOL)
+	attrEditedAt  = "editedAt"  // messages: the latest edit's time
+	attrDeleted   = "deleted"   // messages and edits whose body was removed (BOOL)
+	attrDeletedBy = "deletedBy" // messages: who deleted it
+	attrDeletedAt = "deletedAt" // messages: when
+	attrReactions = "reactions" // messages: list of {u, r}
+	attrEdits     = "edits"     // messages: indexes of applied edits (NS)
+	attrEntryVer  = "ver"       // messages: bumped by every applied event
+	attrLock      = "lk"        // messages: the event holding the message (lifecycle.go lockTarget)
+	attrLockUntil = "lkx"       // messages: when that hold lapses (unix ms)
 )
 
 // KeyAttr is a key attribute: its name and its DynamoDB scalar type ("S" or "N").

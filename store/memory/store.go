@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +17,8 @@ type Store struct {
 	now func() time.Time // clock for dedupe records and cursor updates
 
 	mu       sync.RWMutex
-	rooms    map[string][]tripsense.Message // room -> messages; index i+1 at [i]
+	rooms    map[string][]tripsense.Message // room -> entries; index i+1 at [i] (zero below oldest)
+	oldest   map[string]int64               // room -> lowest kept index, when retention removed some
 	dedupe   map[dedupeKey]dedupeRecord
 	dedupeQ  []dedupeEntry                  // dedupe keys in insertion order, for pruning
 	members  map[string]map[string]struct{} // room -> users (roomUser)
@@ -42,6 +44,7 @@ func New() *Store {
 	return &Store{
 		now:      time.Now,
 		rooms:    make(map[string][]tripsense.Message),
+		oldest:   make(map[string]int64),
 		dedupe:   make(map[dedupeKey]dedupeRecord),
 		members:  make(map[string]map[string]struct{}),
 		userRoom: make(map[string]map[string]struct{}),
@@ -69,7 +72,11 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 	key := dedupeKey{m.Room, m.UserID, m.ClientMsgID}
 	if m.ClientMsgID != "" {
 		if rec, ok := s.dedupe[key]; ok {
-			return s.rooms[m.Room][rec.index-1], true, nil
+			if orig := s.rooms[m.Room][rec.index-1]; orig.Index != 0 {
+				return orig, true, nil
+			}
+			// Retention removed the original: say which index it had.
+			return tripsense.Message{Room: m.Room, Index: rec.index, UserID: m.UserID, ClientMsgID: m.ClientMsgID, Kind: m.Kind}, true, nil
 		}
 	}
 	ct := m.CreateTime
@@ -85,6 +92,38 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 		Type:        m.Type,
 		CreateTime:  ct.UTC().Truncate(time.Millisecond),
 		ClientMsgID: m.ClientMsgID,
+		Kind:        m.Kind,
+		Target:      m.Target,
+		ReplyTo:     m.ReplyTo,
+		Reaction:    m.Reaction,
+		Remove:      m.Remove,
+	}
+	if m.ReplyTo > 0 {
+		if err := tripsense.CheckReply(s.entry(m.Room, m.ReplyTo)); err != nil {
+			return tripsense.Message{}, false, err
+		}
+	}
+	if m.Kind != "" {
+		// Decide and apply on a copy: readers may hold the stored one.
+		var target *tripsense.Message
+		if t := s.entry(m.Room, m.Target); t != nil {
+			c := cloneMessage(*t)
+			target = &c
+		}
+		if err := tripsense.ApplyEvent(target, &m, msg.Index, msg.CreateTime); err != nil {
+			return tripsense.Message{}, false, err
+		}
+		if target.Deleted {
+			for _, e := range target.Edits {
+				if ed := s.entry(m.Room, e); ed != nil {
+					c := *ed
+					if tripsense.Redact(&c) {
+						msgs[e-1] = c
+					}
+				}
+			}
+		}
+		msgs[m.Target-1] = *target
 	}
 	s.rooms[m.Room] = append(msgs, msg)
 	if m.ClientMsgID != "" {
@@ -92,6 +131,24 @@ func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.M
 		s.dedupeQ = append(s.dedupeQ, dedupeEntry{key: key, at: now})
 	}
 	return msg, false, nil
+}
+
+// entry returns the stored entry index of room, nil when there is none
+// (out of range, or removed by retention). s.mu is held.
+func (s *Store) entry(room string, index int64) *tripsense.Message {
+	msgs := s.rooms[room]
+	if index < 1 || index > int64(len(msgs)) || msgs[index-1].Index == 0 {
+		return nil
+	}
+	return &msgs[index-1]
+}
+
+// cloneMessage copies m with its own slices, so applying an event to the
+// copy never changes what a reader holds.
+func cloneMessage(m tripsense.Message) tripsense.Message {
+	m.Reactions = slices.Clone(m.Reactions)
+	m.Edits = slices.Clone(m.Edits)
+	return m
 }
 
 // pruneDedupe forgets dedupe records older than DedupeTTL. s.mu is held.
@@ -121,8 +178,11 @@ func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, lim
 	if limit <= 0 || after >= int64(len(msgs)) {
 		return nil, nil
 	}
-	lo := max(after, 0)
+	lo := max(after, s.oldest[room]-1, 0)
 	hi := min(lo+int64(limit), int64(len(msgs)))
+	if lo >= hi {
+		return nil, nil
+	}
 	return append([]tripsense.Message(nil), msgs[lo:hi]...), nil
 }
 
@@ -139,7 +199,10 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 	if limit <= 0 || hi < 1 {
 		return nil, nil
 	}
-	lo := max(hi-int64(limit), 0)
+	lo := max(hi-int64(limit), s.oldest[room]-1, 0)
+	if lo >= hi {
+		return nil, nil
+	}
 	return append([]tripsense.Message(nil), msgs[lo:hi]...), nil
 }
 

@@ -122,31 +122,31 @@ func MustMembers(tb testing.TB, s tripsense.MembershipStore, room string) []stri
 }
 
 // MustCursor returns Cursor and fails tb on error.
-func MustCursor(tb testing.TB, s tripsense.CursorStore, user, room string) tripsense.Cursor {
+func MustCursor(tb testing.TB, s tripsense.CursorStore, user, device, room string) tripsense.Cursor {
 	tb.Helper()
-	c, err := s.Cursor(context.Background(), user, room)
+	c, err := s.Cursor(context.Background(), user, device, room)
 	if err != nil {
-		tb.Fatalf("Cursor(%s, %s): %v", user, room, err)
+		tb.Fatalf("Cursor(%s, %q, %s): %v", user, device, room, err)
 	}
 	return c
 }
 
 // MustCursors returns Cursors and fails tb on error.
-func MustCursors(tb testing.TB, s tripsense.CursorStore, user string) []tripsense.Cursor {
+func MustCursors(tb testing.TB, s tripsense.CursorStore, user, device string) []tripsense.Cursor {
 	tb.Helper()
-	cs, err := s.Cursors(context.Background(), user)
+	cs, err := s.Cursors(context.Background(), user, device)
 	if err != nil {
-		tb.Fatalf("Cursors(%s): %v", user, err)
+		tb.Fatalf("Cursors(%s, %q): %v", user, device, err)
 	}
 	return cs
 }
 
 // MustAdvanceCursor returns AdvanceCursor and fails tb on error.
-func MustAdvanceCursor(tb testing.TB, s tripsense.CursorStore, user, room string, lastSeen int64) tripsense.Cursor {
+func MustAdvanceCursor(tb testing.TB, s tripsense.CursorStore, user, device, room string, lastSeen int64) tripsense.Cursor {
 	tb.Helper()
-	c, err := s.AdvanceCursor(context.Background(), user, room, lastSeen)
+	c, err := s.AdvanceCursor(context.Background(), user, device, room, lastSeen)
 	if err != nil {
-		tb.Fatalf("AdvanceCursor(%s, %s, %d): %v", user, room, lastSeen, err)
+		tb.Fatalf("AdvanceCursor(%s, %q, %s, %d): %v", user, device, room, lastSeen, err)
 	}
 	return c
 }

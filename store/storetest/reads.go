@@ -50,11 +50,13 @@ func testReadCursorForwardOnly(t *testing.T, h *harness) {
 }
 
 // testReadCursorApartFromDelivered: the two kinds of cursor never move
-// each other, in either direction.
+// each other, in either direction, on any device: the read cursor is one
+// per (user, room), the delivered cursors one per (user, device, room).
 func testReadCursorApartFromDelivered(t *testing.T, h *harness) {
 	s, _ := h.open(t)
 	MustAppendN(t, s, "r", "u2", 6)
-	MustAdvanceCursor(t, s, "u1", "r", 5)
+	MustAdvanceCursor(t, s, "u1", "", "r", 5)
+	MustAdvanceCursor(t, s, "u1", "tablet", "r", 3)
 	if c := MustReadCursor(t, s, "u1", "r"); c.LastRead != 0 {
 		t.Fatalf("read cursor after a delivered-cursor advance = %d, want 0", c.LastRead)
 	}
@@ -62,8 +64,11 @@ func testReadCursorApartFromDelivered(t *testing.T, h *harness) {
 		t.Fatalf("ReadCursors after a delivered-cursor advance = %+v, want none", cs)
 	}
 	MustAdvanceReadCursor(t, s, "u1", "r", 6)
-	if c := MustCursor(t, s, "u1", "r"); c.LastSeen != 5 {
+	if c := MustCursor(t, s, "u1", "", "r"); c.LastSeen != 5 {
 		t.Fatalf("delivered cursor after a read-cursor advance = %d, want 5", c.LastSeen)
+	}
+	if c := MustCursor(t, s, "u1", "tablet", "r"); c.LastSeen != 3 {
+		t.Fatalf("tablet's delivered cursor after a read-cursor advance = %d, want 3", c.LastSeen)
 	}
 	if c := MustReadCursor(t, s, "u1", "r"); c.LastRead != 6 {
 		t.Fatalf("read cursor = %d, want 6", c.LastRead)

@@ -20,8 +20,9 @@ func testReopen(t *testing.T, h *harness) {
 	MustAddMember(t, s, "r1", "u1")
 	MustAddMember(t, s, "r2", "u1")
 	MustAddMember(t, s, "r1", "u2")
-	MustAdvanceCursor(t, s, "u1", "r1", 7)
-	MustAdvanceCursor(t, s, "u2", "r1", 3)
+	MustAdvanceCursor(t, s, "u1", "", "r1", 7)
+	MustAdvanceCursor(t, s, "u2", "", "r1", 3)
+	MustAdvanceCursor(t, s, "u2", "tablet", "r1", 5)
 	MustAdvanceReadCursor(t, s, "u2", "r1", 5)
 	s.close(t)
 
@@ -38,11 +39,14 @@ func testReopen(t *testing.T, h *harness) {
 		}
 		checkStrings(t, "Rooms(u1) after reopen", MustRooms(t, s, "u1"), []string{"r1", "r2"})
 		checkStrings(t, "Members(r1) after reopen", MustMembers(t, s, "r1"), []string{"u1", "u2"})
-		if c := MustCursor(t, s, "u1", "r1"); c.LastSeen != 7 || c.UpdatedAt.IsZero() {
+		if c := MustCursor(t, s, "u1", "", "r1"); c.LastSeen != 7 || c.UpdatedAt.IsZero() {
 			t.Errorf("Cursor(u1, r1) after reopen = %+v, want 7", c)
 		}
-		if cs := MustCursors(t, s, "u2"); len(cs) != 1 || cs[0].LastSeen != 3 {
+		if cs := MustCursors(t, s, "u2", ""); len(cs) != 1 || cs[0].LastSeen != 3 {
 			t.Errorf("Cursors(u2) after reopen = %+v, want [r1:3]", cs)
+		}
+		if cs := MustCursors(t, s, "u2", "tablet"); len(cs) != 1 || cs[0].LastSeen != 5 || cs[0].DeviceID != "tablet" {
+			t.Errorf("Cursors(u2, tablet) after reopen = %+v, want [r1:5]", cs)
 		}
 		if c := MustReadCursor(t, s, "u2", "r1"); c.LastRead != 5 || c.UpdatedAt.IsZero() {
 			t.Errorf("ReadCursor(u2, r1) after reopen = %+v, want 5", c)

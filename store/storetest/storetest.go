@@ -20,6 +20,14 @@ type RunOptions struct {
 	// the same Opener and check that everything is still there. Set it for
 	// every durable store.
 	Reopen bool
+	// Processes says the Opener may open the same data again while a store
+	// over it is open (DynamoDB: another Lambda process): the concurrency
+	// subtests of the lifecycle then spread their writers over that many
+	// stores, so a race between processes is tested too.
+	Processes int
+	// NoRetention skips the retention subtests, for a store that keeps
+	// every entry (Oldest is always 1, Prune removes nothing).
+	NoRetention bool
 }
 
 // Run runs the whole suite, including close and reopen. newOpener is called
@@ -55,11 +63,19 @@ func (o RunOptions) Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"CursorEmptyRoom", testCursorEmptyRoom},
 		{"CursorConcurrentAdvances", testCursorConcurrent},
 		{"Cursors", testCursors},
+		{"DeviceCursors", testDeviceCursors},
+		{"DeviceCursorsConcurrentAdvances", testDeviceCursorsConcurrent},
 		{"ReadCursorForwardOnlyAndClamped", testReadCursorForwardOnly},
 		{"ReadCursorApartFromDeliveredCursor", testReadCursorApartFromDelivered},
 		{"ReadCursorConcurrentAdvances", testReadCursorConcurrent},
 		{"ReadCursorsAndReceipts", testReadCursorsAndReceipts},
 		{"ReopenKeepsEverything", testReopen},
+		{"LifecycleRules", testLifecycleRules},
+		{"LifecycleIdempotentEvents", testLifecycleIdempotent},
+		{"LifecycleConcurrentEditsAndDeletes", testConcurrentEditsAndDeletes},
+		{"LifecycleDeleteRacingReactions", testDeleteRacingReactions},
+		{"RetentionEdges", testRetentionEdges},
+		{"EraseUser", testEraseUser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

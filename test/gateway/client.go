@@ -44,25 +44,45 @@ func Dial(tb testing.TB, gw *Server, query string) *Client {
 // DialStatus connects and returns the client, or the handshake's HTTP
 // status and the error when $connect refused.
 func DialStatus(gw *Server, query string) (*Client, int, error) {
+	c, _, status, err := DialBrowser(gw, query, "", nil)
+	return c, status, err
+}
+
+// DialBrowser connects as a browser does: with an Origin header (when
+// origin is not "") and offering subprotocols. It returns the selected
+// subprotocol too.
+func DialBrowser(gw *Server, query, origin string, subprotocols []string) (*Client, string, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
 	u := gw.URL
 	if query != "" {
 		u += "?" + query
 	}
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: gw.HTTPClient})
+	opts := &websocket.DialOptions{HTTPClient: gw.HTTPClient, Subprotocols: subprotocols}
+	if origin != "" {
+		opts.HTTPHeader = http.Header{"Origin": {origin}}
+	}
+	conn, resp, err := websocket.Dial(ctx, u, opts)
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		return nil, status, err
+		return nil, "", status, err
 	}
 	conn.SetReadLimit(1 << 20)
 	c := &Client{ID: resp.Header.Get(ConnectionIDHeader), gw: gw, conn: conn,
 		frames: make(chan map[string]any, 10000), closed: make(chan struct{})}
 	go c.read()
-	return c, http.StatusSwitchingProtocols, nil
+	return c, conn.Subprotocol(), http.StatusSwitchingProtocols, nil
+}
+
+// Own makes c fail tb on errors and close at the end of the test (what
+// Dial does).
+func (c *Client) Own(tb testing.TB) *Client {
+	c.tb = tb
+	tb.Cleanup(func() { c.conn.CloseNow() })
+	return c
 }
 
 func (c *Client) read() {

@@ -508,6 +508,9 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	for k, v := range r.Header {
 		req.Headers[k] = v[len(v)-1]
 	}
+	// API Gateway passes the Host too (net/http keeps it apart).
+	req.Headers["Host"] = r.Host
+	req.MultiValueHeaders["Host"] = []string{r.Host}
 	for k, v := range r.URL.Query() {
 		req.QueryStringParameters[k] = v[len(v)-1]
 	}
@@ -538,7 +541,16 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	s.conns[c.id] = c
 	s.all[c.id] = c
 	s.mu.Unlock()
-	sock, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	// API Gateway answers the subprotocol only when $connect's answer
+	// names it (a browser that offered one then fails the handshake
+	// without it). It checks no Origin: the function does.
+	var protos []string
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, "Sec-WebSocket-Protocol") {
+			protos = append(protos, v)
+		}
+	}
+	sock, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: protos})
 	if err != nil {
 		close(c.ready)
 		s.mu.Lock()

@@ -31,6 +31,7 @@ type recorder struct {
 	mu       sync.Mutex
 	frames   map[string][]string
 	closed   []string
+	codes    []int // the close code of each of closed
 	gone     map[string]bool
 	eps      []string
 }
@@ -50,11 +51,12 @@ func (r *recorder) Push(ctx context.Context, id string, out tripsense.Outbound) 
 	return nil
 }
 
-func (r *recorder) Close(ctx context.Context, id string, _ int, _ string) error {
+func (r *recorder) Close(ctx context.Context, id string, code int, _ string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.eps = append(r.eps, apigw.EndpointFrom(ctx))
 	r.closed = append(r.closed, id)
+	r.codes = append(r.codes, code)
 	return nil
 }
 
@@ -207,7 +209,7 @@ func TestConnectFromFixture(t *testing.T) {
 		t.Fatalf("still registered after $disconnect: %v", err)
 	}
 	// The ack counts as seen: the cursor advanced on disconnect.
-	if cur, _ := f.store.Cursor(context.Background(), "uuid1", "uuidroom1"); cur.LastSeen != 1 {
+	if cur, _ := f.store.Cursor(context.Background(), "uuid1", "", "uuidroom1"); cur.LastSeen != 1 {
 		t.Fatalf("cursor = %+v", cur)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 
 	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/ws"
 )
 
 // ManagementAPI is the part of *apigatewaymanagementapi.Client the Pusher
@@ -219,6 +220,15 @@ func (p *Pusher) Close(ctx context.Context, connID string, code int, reason stri
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
+	// API Gateway closes a deleted connection with a close code of its own:
+	// tell the client the real one first (best effort: a connection that is
+	// already gone or throttled is deleted all the same).
+	if code != 0 {
+		_, perr := cl.PostToConnection(cctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &connID, Data: ws.ClosingFrame(code, reason)})
+		if perr != nil {
+			p.log().Debug("closing frame not posted", "conn", connID, "code", code, "err", perr)
+		}
+	}
 	_, err = cl.DeleteConnection(cctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &connID})
 	if err != nil {
 		return pushError("delete connection "+connID, err, 1)

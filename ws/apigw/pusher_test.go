@@ -310,6 +310,11 @@ func TestCloseDeletesConnection(t *testing.T) {
 	if got := f.api(ep).deleted; len(got) != 1 || got[0] != "c1" {
 		t.Fatalf("deleted = %q", got)
 	}
+	// API Gateway closes with a code of its own: the real one goes first,
+	// as a frame.
+	if got := f.api(ep).posts["c1"]; len(got) != 1 || got[0] != `{"type":"closing","code":4000,"reason":"replaced"}` {
+		t.Fatalf("posts before the delete = %q, want one closing frame", got)
+	}
 	if err := f.pusher.Close(ctx, "c1", 4000, "again"); !errors.Is(err, tripsense.ErrGone) {
 		t.Fatalf("second close: %v, want gone", err)
 	}

@@ -33,7 +33,7 @@ func TestFrameWrittenBeforeTheCloseCounts(t *testing.T) {
 	defer cancel()
 	for {
 		conns, _ := f.hub.UserConnections(ctx, "bob")
-		cur, err := f.store.Cursor(ctx, "bob", "r")
+		cur, err := f.store.Cursor(ctx, "bob", "", "r")
 		if err != nil {
 			t.Fatal(err)
 		}

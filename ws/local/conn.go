@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -25,10 +26,19 @@ type conn struct {
 	// sendMessage and for every other frame; nil when unlimited.
 	sendLimiter *rate.Limiter
 	ctlLimiter  *rate.Limiter
+	// slowCloses is the hub's count of slow-consumer closes (nil: none).
+	slowCloses *atomic.Int64
 
-	mu          sync.Mutex
-	marks       map[string]*tripsense.Watermark // rooms this connection receives
-	queue       []tripsense.Outbound
+	mu    sync.Mutex
+	marks map[string]*tripsense.Watermark // rooms this connection receives
+	queue []tripsense.Outbound
+	// waitBytes is how many bytes of waiting pushes (Outbound.Wait: the
+	// connection's own sync) are queued or in the writer's batch, not yet
+	// written: the sync's byte budget (queueLimits.waitBytes) bounds it.
+	waitBytes int
+	// expiry closes the connection with CloseExpired at its token's exp;
+	// nil without a token (dev identity). SetExpiry moves it.
+	expiry      *time.Timer
 	closing     bool
 	closeCode   int
 	closeReason string
@@ -65,7 +75,19 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) error {
+// queueLimits bound a connection's queue (see Hub).
+type queueLimits struct {
+	// frames is the queue's bound in frames; waiting pushes may fill half.
+	frames int
+	// waitBytes bounds the bytes of waiting pushes queued or being
+	// written; one frame always fits.
+	waitBytes int
+	// onWait, when set, runs each time a waiting push starts to wait
+	// (tests).
+	onWait func()
+}
+
+func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, lim queueLimits) error {
 	c.mu.Lock()
 	for {
 		if c.closing {
@@ -73,17 +95,27 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) e
 			return tripsense.ErrGone
 		}
 		// A waiting push (a connection's own catch-up) may fill only half
-		// the queue: the rest stays for live messages and replies, which
-		// would otherwise find it full and close the connection.
-		if len(c.queue) < limit && (!out.Wait || len(c.queue) < limit/2) {
-			break
-		}
+		// the queue, and only up to its byte budget counting the batch
+		// being written: the rest stays for live messages and replies,
+		// which would otherwise find it full and close the connection, and
+		// an unread sync holds about waitBytes, not half the queue's frames
+		// at their largest.
 		if !out.Wait {
+			if len(c.queue) < lim.frames {
+				break
+			}
 			c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
 			c.mu.Unlock()
 			return tripsense.ErrGone
 		}
+		if len(c.queue) < lim.frames/2 && (c.waitBytes == 0 || c.waitBytes+len(out.Data) <= lim.waitBytes) {
+			c.waitBytes += len(out.Data)
+			break
+		}
 		c.mu.Unlock()
+		if lim.onWait != nil {
+			lim.onWait()
+		}
 		select {
 		case <-c.space:
 		case <-c.done:
@@ -98,6 +130,16 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, limit int) e
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// releaseWaitBytes ends the byte accounting of the waiting pushes among
+// frames (written, failed or dropped). Called with mu held.
+func (c *conn) releaseWaitBytes(frames []tripsense.Outbound) {
+	for i := range frames {
+		if frames[i].Wait {
+			c.waitBytes -= len(frames[i].Data)
+		}
+	}
 }
 
 // take removes and returns every queued frame, or reports that the
@@ -122,6 +164,7 @@ func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reaso
 // (Outbound.Through) counts everything up to its index.
 func (c *conn) recordBatch(batch []tripsense.Outbound, ok bool) {
 	c.mu.Lock()
+	c.releaseWaitBytes(batch)
 	if ok {
 		for i := range batch {
 			if batch[i].Index > 0 {
@@ -163,8 +206,28 @@ func (c *conn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closing = true
+	if code == CloseCodeSlowConsumer && c.slowCloses != nil {
+		c.slowCloses.Add(1)
+	}
 	c.closeCode = code
 	c.closeReason = reason
+	c.releaseWaitBytes(c.queue)
 	c.queue = nil
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	close(c.done)
+}
+
+// pushFront queues data ahead of every frame queued so far: the authed
+// answer of first-frame authentication, which must be the connection's
+// first frame although live messages may have reached the queue since
+// Register. Only before the writer started.
+func (c *conn) pushFront(data []byte) {
+	c.mu.Lock()
+	if !c.closing {
+		c.queue = append([]tripsense.Outbound{{Data: data}}, c.queue...)
+		signal(c.wake)
+	}
+	c.mu.Unlock()
 }

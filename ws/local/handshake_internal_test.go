@@ -102,3 +102,75 @@ func send(t *testing.T, addr, req string) {
 	}
 	resp.Body.Close()
 }
+
+// TestSubprotocolCheckMatchesTheUpgrade: for every Sec-WebSocket-Protocol
+// offer that checkHandshake accepts, the upgrade succeeds and answers
+// tripsense.v1 exactly when it was offered; gobwas's parser refuses no
+// offer that got through.
+func TestSubprotocolCheckMatchesTheUpgrade(t *testing.T) {
+	t.Parallel()
+	offers := [][]string{
+		nil, {"tripsense.v1"}, {"chat, tripsense.v1"}, {"tripsense.v1", "chat"}, {"chat", "tripsense.v1"},
+		{" tripsense.v1 "}, {"chat,,tripsense.v1"}, {"tripsense.v1;x"}, {`"tripsense.v1"`}, {"chat"}, {""},
+		{"tripsense.v1,"}, {"TRIPSENSE.V1"},
+	}
+	accepted := 0
+	for _, offer := range offers {
+		type result struct {
+			ours     error
+			upgraded bool
+		}
+		done := make(chan result, 1)
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ours := checkHandshake(r)
+			if ours != nil {
+				writeHTTPError(w, http.StatusBadRequest, ours)
+				done <- result{ours: ours}
+				return
+			}
+			proto := ""
+			if len(r.Header.Values("Sec-WebSocket-Protocol")) > 0 {
+				proto = "tripsense.v1"
+			}
+			conn, _, err := upgrade(r, w, proto)
+			if conn != nil {
+				conn.Close()
+			}
+			done <- result{upgraded: err == nil}
+		}))
+		addr := strings.TrimPrefix(ts.URL, "http://")
+		var b strings.Builder
+		b.WriteString("GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+		for _, v := range offer {
+			b.WriteString("Sec-WebSocket-Protocol: " + v + "\r\n")
+		}
+		b.WriteString("\r\n")
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = conn.Write([]byte(b.String()))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", offer, err)
+		}
+		res := <-done
+		conn.Close()
+		ts.Close()
+		if res.ours != nil {
+			continue
+		}
+		accepted++
+		wantProto := ""
+		if offer != nil {
+			wantProto = "tripsense.v1"
+		}
+		if !res.upgraded || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Protocol") != wantProto {
+			t.Errorf("offer %q: checkHandshake accepts, upgrade %v, status %d, protocol %q (want %q)", offer, res.upgraded, resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol"), wantProto)
+		}
+	}
+	if accepted < 5 {
+		t.Fatalf("only %d offers accepted", accepted)
+	}
+}

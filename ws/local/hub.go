@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,15 +18,29 @@ import (
 // it is closed as a slow consumer (ws.CloseSlowConsumer).
 const DefaultQueueLimit = 1024
 
+// DefaultSyncQueueBytes bounds the bytes a connection's sync may have
+// queued or in the writer's batch, not yet written (HubOptions.SyncQueueBytes):
+// a sync whose client reads nothing holds about this much, plus one frame.
+const DefaultSyncQueueBytes = 1 << 20
+
 // Hub is the in-memory registry of online connections. It implements
 // tripsense.Presence and tripsense.Pusher. The zero value is not usable:
 // call NewHub. Safe for concurrent use.
 type Hub struct {
 	queueLimit int
+	syncBytes  int
+	onWait     func() // tests: a waiting push (a sync) starts to wait
 	msgRate    rate.Limit
 	msgBurst   int
 	ctlRate    rate.Limit
 	ctlBurst   int
+
+	// slowCloses counts connections closed as slow consumers (Stats).
+	slowCloses atomic.Int64
+	// shutdown is closed by CloseAll: connections still waiting for their
+	// auth frame (not in the hub yet) close too.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 
 	mu     sync.RWMutex
 	conns  map[string]*conn
@@ -84,6 +99,10 @@ type HubOptions struct {
 	// QueueLimit is how many frames may wait for one connection
 	// (DefaultQueueLimit).
 	QueueLimit int
+	// SyncQueueBytes bounds the bytes of a sync's frames queued or being
+	// written for one connection (DefaultSyncQueueBytes); a sync past it
+	// waits for the writer. One frame always fits.
+	SyncQueueBytes int
 	// MsgRate and MsgBurst are the per-connection sendMessage token bucket
 	// (refill per second, size); MsgRate 0 means unlimited.
 	MsgRate  float64
@@ -100,6 +119,9 @@ func NewHub(o HubOptions) *Hub {
 	if o.QueueLimit <= 0 {
 		o.QueueLimit = DefaultQueueLimit
 	}
+	if o.SyncQueueBytes <= 0 {
+		o.SyncQueueBytes = DefaultSyncQueueBytes
+	}
 	r, cr := rate.Inf, rate.Inf
 	if o.MsgRate > 0 {
 		r = rate.Limit(o.MsgRate)
@@ -109,10 +131,12 @@ func NewHub(o HubOptions) *Hub {
 	}
 	return &Hub{
 		queueLimit: o.QueueLimit,
+		syncBytes:  o.SyncQueueBytes,
 		msgRate:    r,
 		msgBurst:   max(o.MsgBurst, 1),
 		ctlRate:    cr,
 		ctlBurst:   max(o.ControlBurst, 1),
+		shutdown:   make(chan struct{}),
 		conns:      make(map[string]*conn),
 		byUser:     make(map[string]map[*conn]struct{}),
 		byRoom:     make(map[string]map[*conn]struct{}),
@@ -148,6 +172,7 @@ func removeFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 // connections and the new one is added under one lock.
 func (h *Hub) Register(_ context.Context, info tripsense.Connection, rooms []string, baseline map[string]int64, admit tripsense.Admission) ([]tripsense.Connection, error) {
 	c := newConn(info)
+	c.slowCloses = &h.slowCloses
 	if h.msgRate != rate.Inf {
 		c.sendLimiter = rate.NewLimiter(h.msgRate, h.msgBurst)
 	}
@@ -315,6 +340,32 @@ func (h *Hub) SeenThrough(_ context.Context, id, room string, index int64) error
 	return nil
 }
 
+// SetExpiry implements tripsense.Presence: the connection is closed with
+// ws.CloseExpired at expiresAt (its token's exp) instead of when its
+// previous timer said. The server sets the first one after Connect; an
+// auth frame moves it.
+func (h *Hub) SetExpiry(_ context.Context, id string, expiresAt time.Time) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrNotFound
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return tripsense.ErrNotFound
+	}
+	c.info.ExpiresAt = expiresAt
+	d := time.Until(expiresAt)
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(d, func() {
+			c.close(ws.CloseExpired, "token expired; refresh it with an auth frame before exp, or reconnect with a fresh token")
+		})
+	} else {
+		c.expiry.Reset(d)
+	}
+	return nil
+}
+
 // Push implements tripsense.Pusher: it queues out for the connection's
 // writer and returns at once. A full queue closes the connection with
 // ws.CloseSlowConsumer and returns ErrGone, unless out.Wait asks to wait for
@@ -324,7 +375,11 @@ func (h *Hub) Push(ctx context.Context, id string, out tripsense.Outbound) error
 	if c == nil {
 		return tripsense.ErrGone
 	}
-	return c.enqueue(ctx, out, h.queueLimit)
+	return c.enqueue(ctx, out, h.limits())
+}
+
+func (h *Hub) limits() queueLimits {
+	return queueLimits{frames: h.queueLimit, waitBytes: h.syncBytes, onWait: h.onWait}
 }
 
 // Broadcast implements ws.Broadcaster: one pass over the room's
@@ -341,7 +396,7 @@ func (h *Hub) Broadcast(ctx context.Context, room, skip string, out tripsense.Ou
 		if c.info.ID == skip {
 			continue
 		}
-		_ = c.enqueue(ctx, out, h.queueLimit)
+		_ = c.enqueue(ctx, out, h.limits())
 	}
 	return nil
 }
@@ -356,8 +411,10 @@ func (h *Hub) Close(_ context.Context, id string, code int, reason string) error
 	return nil
 }
 
-// CloseAll closes every connection with code (graceful shutdown uses 1001).
+// CloseAll closes every connection with code (graceful shutdown uses 1001),
+// and those still waiting for their auth frame.
 func (h *Hub) CloseAll(code int, reason string) {
+	h.shutdownOnce.Do(func() { close(h.shutdown) })
 	h.mu.RLock()
 	all := make([]*conn, 0, len(h.conns))
 	for _, c := range h.conns {
@@ -386,4 +443,41 @@ func (h *Hub) Len() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.conns)
+}
+
+// RoomSize returns how many online connections receive room: one map
+// lookup, for metrics.
+func (h *Hub) RoomSize(room string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.byRoom[room])
+}
+
+// HubStats is what the hub reports to metrics.
+type HubStats struct {
+	Connections int // online connections
+	Queued      int // frames waiting in all connections' queues
+	MaxQueued   int // the longest queue
+	// SlowConsumerCloses counts connections closed because their queue
+	// was full (ws.CloseSlowConsumer), since NewHub.
+	SlowConsumerCloses int64
+}
+
+// Stats walks the connections once (metrics call it at scrape time).
+func (h *Hub) Stats() HubStats {
+	h.mu.RLock()
+	all := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		all = append(all, c)
+	}
+	h.mu.RUnlock()
+	st := HubStats{Connections: len(all), SlowConsumerCloses: h.slowCloses.Load()}
+	for _, c := range all {
+		c.mu.Lock()
+		n := len(c.queue)
+		c.mu.Unlock()
+		st.Queued += n
+		st.MaxQueued = max(st.MaxQueued, n)
+	}
+	return st
 }

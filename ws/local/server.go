@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +40,17 @@ const (
 )
 
 // Server upgrades GET /ws?userId=… (dev identity) or ?token=… (token
-// identity) to a WebSocket and runs the ws use cases for it.
+// identity), with an optional &deviceId=…, to a WebSocket and runs the ws
+// use cases for it. In token identity mode a request with neither is
+// upgraded too and must authenticate with its first frame
+// (ws.Service.CheckFirstFrame).
+//
+// Browsers: the Origin must be allowed (Origins), the subprotocol
+// tripsense.v1 is selected when offered, and a request from a browser (an
+// Origin header, or the subprotocol offered) that is refused after its
+// handshake was found valid (401, 409, 429, 400 for an invalid user, 500)
+// is upgraded and closed at once with ws.RefusalClose's code and reason,
+// which a browser can read, instead of an HTTP status it shows as 1006.
 //
 // The WebSocket framing is github.com/gobwas/ws: it lets the writer encode
 // a whole batch of queued frames into one buffer and send it with one
@@ -53,16 +61,17 @@ type Server struct {
 	Hub     *Hub
 	Auth    tripsense.Authenticator
 	Log     *slog.Logger
-	// OriginPatterns are extra allowed browser origins as path.Match
-	// patterns on the origin's host (e.g. "*.example.com"); same-origin and
-	// non-browser clients (no Origin header) are always allowed.
-	OriginPatterns []string
-	PingInterval   time.Duration
-	PingTimeout    time.Duration
-	WriteTimeout   time.Duration
+	// Origins are the browser origins allowed besides the same origin
+	// (--allowed-origins); requests without Origin (not a browser) are
+	// always allowed. tripsense.Origins.AllowsWebSocket is the rule.
+	Origins      tripsense.Origins
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	WriteTimeout time.Duration
 
-	wg         sync.WaitGroup
-	afterWrite func() // tests: runs after a batch was written, before it is recorded
+	wg          sync.WaitGroup
+	afterWrite  func()        // tests: runs after a batch was written, before it is recorded
+	authTimeout time.Duration // tests: replaces ws.AuthTimeout
 }
 
 func (s *Server) log() *slog.Logger {
@@ -103,32 +112,27 @@ func writeHTTPError(w http.ResponseWriter, status int, err error) {
 	}})
 }
 
+// clientVersion is what a client says it is, for the connected log line:
+// X-Client-Version if given, else its User-Agent, at most 100 printable
+// ASCII characters.
+func clientVersion(r *http.Request) string {
+	v := r.Header.Get("X-Client-Version")
+	if v == "" {
+		v = r.UserAgent()
+	}
+	v = strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e {
+			return -1
+		}
+		return c
+	}, v)
+	return v[:min(len(v), 100)]
+}
+
 func newConnID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// originAllowed accepts requests without Origin (non-browser clients),
-// same-origin requests, and origins matching OriginPatterns.
-func (s *Server) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, p := range s.OriginPatterns {
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // checkHandshake rejects requests that are not a WebSocket upgrade
@@ -157,7 +161,34 @@ func checkHandshake(r *http.Request) error {
 	case len(h.Values("Sec-WebSocket-Key")) != 1 || !validKey(h.Get("Sec-WebSocket-Key")):
 		return tripsense.Errorf(tripsense.EINVALID, "Sec-WebSocket-Key is missing, repeated or malformed")
 	}
-	return nil
+	_, err := tripsense.SelectSubprotocol(h.Values("Sec-WebSocket-Protocol"))
+	return err
+}
+
+// Upgraders: without a subprotocol, and selecting tripsense.v1 (which
+// checkHandshake found offered).
+var (
+	plainUpgrader = ws.HTTPUpgrader{}
+	protoUpgrader = ws.HTTPUpgrader{Protocol: func(p string) bool { return p == tripsense.Subprotocol }}
+)
+
+func upgrade(r *http.Request, w http.ResponseWriter, proto string) (net.Conn, *bufio.ReadWriter, error) {
+	u := plainUpgrader
+	if proto != "" {
+		u = protoUpgrader
+	}
+	conn, rw, _, err := u.Upgrade(r, w)
+	return conn, rw, err
+}
+
+// socketReader keeps the hijacked reader only if the client already sent
+// bytes after the handshake; otherwise a small buffer of our own costs
+// less.
+func socketReader(netConn net.Conn, rw *bufio.ReadWriter) *bufio.Reader {
+	if rw.Reader.Buffered() > 0 {
+		return rw.Reader
+	}
+	return bufio.NewReaderSize(netConn, readBufferSize)
 }
 
 // tokenListHas reports whether v is a well-formed comma-separated list of
@@ -200,8 +231,11 @@ func validKey(k string) bool {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	defer s.wg.Done()
-	if !s.originAllowed(r) {
-		writeHTTPError(w, http.StatusForbidden, tripsense.Errorf(tripsense.EFORBIDDEN, "origin %q is not allowed", r.Header.Get("Origin")))
+	// A foreign Origin stays an HTTP 403, for browsers too: the CSRF
+	// defence refuses before anything else happens.
+	origins := r.Header.Values("Origin")
+	if len(origins) > 1 || !s.Origins.AllowsWebSocket(r.Header.Get("Origin"), r.Host) {
+		writeHTTPError(w, http.StatusForbidden, tripsense.Errorf(tripsense.EFORBIDDEN, "origin %q is not allowed (--allowed-origins)", r.Header.Get("Origin")))
 		return
 	}
 	// Validate the handshake before Connect: under the replace policy,
@@ -211,30 +245,50 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, err)
 		return
 	}
+	proto, _ := tripsense.SelectSubprotocol(r.Header.Values("Sec-WebSocket-Protocol"))
+	// From here on the handshake is valid: a browser learns of a refusal
+	// from a close code, anyone else from the HTTP status.
+	browser := len(origins) == 1 || proto != ""
+	refuse := func(status int, err error) {
+		if browser {
+			s.refuseUpgraded(w, r, proto, err)
+			return
+		}
+		writeHTTPError(w, status, err)
+	}
 	q := r.URL.Query()
 	if len(q["userId"]) > 1 || len(q["token"]) > 1 {
-		writeHTTPError(w, http.StatusUnauthorized, tripsense.Errorf(tripsense.EUNAUTHORIZED, "userId and token may each be given once"))
+		refuse(http.StatusUnauthorized, tripsense.Errorf(tripsense.EUNAUTHORIZED, "userId and token may each be given once"))
+		return
+	}
+	device, err := tripsense.ParseDeviceID(q["deviceId"])
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, err)
+		return
+	}
+	if !q.Has("userId") && !q.Has("token") && s.Service.FirstFrameAuth() {
+		s.acceptUnauthenticated(w, r, proto, device)
 		return
 	}
 	p, err := s.Auth.Authenticate(r.Context(), tripsense.Credentials{UserID: q.Get("userId"), Token: q.Get("token")})
 	if err != nil {
-		writeHTTPError(w, http.StatusUnauthorized, err)
+		refuse(http.StatusUnauthorized, err)
 		return
 	}
 	// Store calls outlive the request's context: a frame that was accepted
 	// is finished even while the server shuts down.
 	base := context.WithoutCancel(r.Context())
-	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
+	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
 	if err := s.Service.Connect(base, info); err != nil {
 		status, _ := tripsense.HTTPStatus(tripsense.ErrorCode(err))
 		if status == http.StatusInternalServerError {
 			s.log().Error("connect", "user", p.UserID, "err", err)
 		}
-		writeHTTPError(w, status, err)
+		refuse(status, err)
 		return
 	}
 	c := s.Hub.get(info.ID)
-	netConn, rw, _, err := ws.UpgradeHTTP(r, w)
+	netConn, rw, err := upgrade(r, w, proto)
 	if err != nil || c == nil {
 		if netConn != nil {
 			netConn.Close()
@@ -242,22 +296,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.disconnect(base, info)
 		return
 	}
-	// Keep the hijacked reader only if the client already sent bytes after
-	// the handshake; otherwise a small buffer of our own costs less.
-	var br *bufio.Reader
-	if rw.Reader.Buffered() > 0 {
-		br = rw.Reader
-	} else {
-		br = bufio.NewReaderSize(netConn, readBufferSize)
-	}
+	br := socketReader(netConn, rw)
 	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
-	s.log().Info("connected", "conn", info.ID, "user", info.UserID)
-	// A socket does not outlive the token it was opened with.
-	var expiry *time.Timer
+	s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID, "remote", r.RemoteAddr, "client", clientVersion(r))
+	// A socket does not outlive its token: closed at exp, unless an auth
+	// frame moves it (Hub.SetExpiry).
 	if !p.Expires.IsZero() {
-		expiry = time.AfterFunc(time.Until(p.Expires), func() {
-			c.close(wscore.CloseExpired, "token expired; reconnect with a fresh token")
-		})
+		_ = s.Hub.SetExpiry(base, info.ID, p.Expires)
 	}
 	// Serve the socket on a goroutine of its own and return: net/http's
 	// connection goroutine then ends and frees its request state and 8 KiB
@@ -266,22 +311,157 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.wg.Done()
 		// A fresh context: the request's would keep its values alive.
-		s.serveSocket(context.Background(), info, c, sock, br)
-		if expiry != nil {
-			expiry.Stop()
-		}
+		s.serveSocket(context.Background(), info, p.Admin, c, sock, br)
 	}()
 }
 
+// refuseUpgraded answers a browser's refused request: it completes the
+// (valid) handshake and closes at once with ws.RefusalClose's code and
+// reason. Nothing was registered, so nothing else happens.
+func (s *Server) refuseUpgraded(w http.ResponseWriter, r *http.Request, proto string, err error) {
+	netConn, rw, uerr := upgrade(r, w, proto)
+	if uerr != nil {
+		if netConn != nil {
+			netConn.Close()
+		}
+		return
+	}
+	code, reason := wscore.RefusalClose(err)
+	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
+	closeSocket(sock, socketReader(netConn, rw), code, reason)
+}
+
+// closeSocket sends the close frame, gives the peer a moment to answer
+// (unread input at close would reset the connection and could destroy the
+// close frame in flight), then releases the socket.
+func closeSocket(sock *socket, br *bufio.Reader, code int, reason string) {
+	sock.sendClose(code, reason)
+	_ = sock.conn.SetReadDeadline(time.Now().Add(closeGrace))
+	_, _ = io.Copy(io.Discard, br)
+	sock.conn.Close()
+}
+
+// acceptUnauthenticated upgrades a request without credentials (token
+// mode): the connection must authenticate with its first frame. It is in
+// no room and no presence until then.
+func (s *Server) acceptUnauthenticated(w http.ResponseWriter, r *http.Request, proto, device string) {
+	netConn, rw, err := upgrade(r, w, proto)
+	if err != nil {
+		if netConn != nil {
+			netConn.Close()
+		}
+		return
+	}
+	br := socketReader(netConn, rw)
+	sock := &socket{conn: netConn, writeTimeout: orDefault(s.WriteTimeout, DefaultWriteTimeout)}
+	start := time.Now()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		base := context.Background()
+		p, ok := s.awaitAuth(base, sock, br, start.Add(orDefault(s.authTimeout, wscore.AuthTimeout)))
+		if !ok {
+			return
+		}
+		info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
+		if err := s.Service.Connect(base, info); err != nil {
+			if tripsense.ErrorCode(err) == tripsense.EINTERNAL {
+				s.log().Error("connect", "user", p.UserID, "err", err)
+			}
+			code, reason := wscore.RefusalClose(err)
+			closeSocket(sock, br, code, reason)
+			return
+		}
+		c := s.Hub.get(info.ID)
+		if c == nil { // replaced by a connect that raced this one
+			s.disconnect(base, info)
+			closeSocket(sock, br, CloseCodeRemoved, "connection removed")
+			return
+		}
+		// authed is the first frame, ahead of any message that reached the
+		// queue since Register.
+		c.pushFront(wscore.AuthedFrame(p))
+		select {
+		case <-s.Hub.shutdown: // CloseAll ran while this one was admitted
+			c.close(wscore.CloseGoingAway, "server shutting down")
+		default:
+		}
+		_ = s.Hub.SetExpiry(base, info.ID, p.Expires)
+		s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID, "auth", "first frame")
+		s.serveSocket(base, info, p.Admin, c, sock, br)
+	}()
+}
+
+// awaitAuth reads the frames of an unauthenticated connection until one
+// authenticates it (ok) or it is closed: a failed auth frame, too many
+// frames, the deadline, the peer's close or the server's shutdown. Other
+// frames are answered with ws.Service.CheckFirstFrame's error frame; pings
+// get their pong and count as frames.
+func (s *Server) awaitAuth(ctx context.Context, sock *socket, br *bufio.Reader, deadline time.Time) (tripsense.Principal, bool) {
+	_ = sock.conn.SetReadDeadline(deadline)
+	stop := make(chan struct{})
+	defer close(stop)
+	shutdown := make(chan struct{})
+	go func() {
+		select {
+		case <-s.Hub.shutdown:
+			close(shutdown)
+			_ = sock.conn.SetReadDeadline(time.Now()) // wake the reader
+		case <-stop:
+		}
+	}()
+	frames := 0
+	rd := frameReader{br: br, sock: sock, allowPing: func() bool {
+		frames++
+		return frames <= wscore.MaxUnauthenticatedFrames
+	}}
+	for {
+		msg, code, reason, err := rd.next(func() bool { return true })
+		switch {
+		case err != nil:
+			select {
+			case <-shutdown:
+				closeSocket(sock, br, wscore.CloseGoingAway, "server shutting down")
+			default:
+				if time.Now().Before(deadline) {
+					sock.conn.Close() // the peer went away
+					return tripsense.Principal{}, false
+				}
+				code, reason := wscore.RefusalClose(wscore.ErrAuthTimeout)
+				closeSocket(sock, br, code, reason)
+			}
+			return tripsense.Principal{}, false
+		case code != 0:
+			closeSocket(sock, br, code, reason)
+			return tripsense.Principal{}, false
+		}
+		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
+		v := s.Service.CheckFirstFrame(fctx, msg, frames)
+		cancel()
+		frames++
+		switch {
+		case v.Authenticated:
+			return v.Principal, true
+		case v.Close:
+			closeSocket(sock, br, v.Code, v.Reason)
+			return tripsense.Principal{}, false
+		}
+		if err := sock.writeBatch([]tripsense.Outbound{{Data: v.Reply}}); err != nil {
+			sock.conn.Close()
+			return tripsense.Principal{}, false
+		}
+	}
+}
+
 // serveSocket runs one upgraded connection until it ends.
-func (s *Server) serveSocket(base context.Context, info tripsense.Connection, c *conn, sock *socket, br *bufio.Reader) {
+func (s *Server) serveSocket(base context.Context, info tripsense.Connection, admin bool, c *conn, sock *socket, br *bufio.Reader) {
 	netConn := sock.conn
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		s.writeLoop(c, sock)
 	}()
-	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID})
+	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: admin})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
 	<-writerDone
@@ -302,59 +482,106 @@ func (s *Server) disconnect(ctx context.Context, info tripsense.Connection) {
 	}
 }
 
-// readLoop reads client frames until the connection ends. It reassembles
-// fragmented messages, answers pings, and hands each text or binary message
-// to the use cases. A message over tripsense.HardFrameBytes closes the
-// connection with 1009; a protocol violation with 1002; invalid UTF-8 in a
-// text message with 1007. Any frame (pongs included) proves the peer alive:
-// with no frame for PingInterval+PingTimeout the read times out.
+// readLoop reads client messages until the connection ends and hands each
+// to the use cases. Once the server closed the connection (replaced, slow,
+// expired, shut down) no further frame is handled. Any frame (pongs
+// included) proves the peer alive: with no frame for
+// PingInterval+PingTimeout the read times out.
 func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.Reader, self wscore.Conn) {
 	idle := orDefault(s.PingInterval, DefaultPingInterval) + orDefault(s.PingTimeout, DefaultPingTimeout)
-	var msg []byte
+	// A protocol ping takes a token of the control budget; one over the
+	// rate gets no pong.
+	rd := frameReader{br: br, sock: sock, allowPing: func() bool {
+		ok, _ := s.Hub.Allow(self.ID, wscore.BudgetControl)
+		return ok
+	}}
+	open := func() bool {
+		select {
+		case <-c.done:
+			return false
+		default:
+			return true
+		}
+	}
+	for {
+		msg, code, reason, err := rd.next(func() bool {
+			_ = sock.conn.SetReadDeadline(time.Now().Add(idle))
+			// The writer cuts the read deadline short once the connection
+			// closes, after the one set above.
+			return open()
+		})
+		if err != nil {
+			return
+		}
+		if code != 0 {
+			c.close(code, reason)
+			return
+		}
+		if !open() {
+			return
+		}
+		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
+		herr := s.Service.Handle(fctx, self, msg)
+		cancel()
+		if herr != nil {
+			return // the connection is gone
+		}
+	}
+}
+
+// errStopped: frameReader.next's before said to stop.
+var errStopped = errors.New("stopped")
+
+// frameReader reads a connection's client frames. It reassembles
+// fragmented messages and answers pings (when allowPing says so).
+type frameReader struct {
+	br        *bufio.Reader
+	sock      *socket
+	allowPing func() bool
+}
+
+// next returns the next whole text or binary message. before runs ahead of
+// every frame header (it arms the read deadline) and stops the read when it
+// returns false. A close from the server is due (code > 0, with its
+// reason) on the peer's close frame (its code echoed), a protocol
+// violation (1002), a message over tripsense.HardFrameBytes (1009) and
+// invalid UTF-8 in a text message (1007). err is a read error or
+// errStopped.
+func (fr *frameReader) next(before func() bool) (msg []byte, code int, reason string, err error) {
 	var msgOp ws.OpCode
 	fragmented := false
 	for {
-		_ = sock.conn.SetReadDeadline(time.Now().Add(idle))
-		// Once the server closed the connection (replaced, slow, expired,
-		// shut down) no further frame is handled; the writer has cut the
-		// read deadline short, after the one set above.
-		select {
-		case <-c.done:
-			return
-		default:
+		if !before() {
+			return nil, 0, "", errStopped
 		}
-		h, err := ws.ReadHeader(br)
+		h, err := ws.ReadHeader(fr.br)
 		if err != nil {
-			return
+			return nil, 0, "", err
 		}
 		state := ws.StateServerSide
 		if fragmented {
 			state = state.Set(ws.StateFragmented)
 		}
 		if err := ws.CheckHeader(h, state); err != nil {
-			c.close(int(ws.StatusProtocolError), "protocol error")
-			return
+			return nil, int(ws.StatusProtocolError), "protocol error", nil
 		}
 		if h.Length > tripsense.HardFrameBytes || int64(len(msg))+h.Length > tripsense.HardFrameBytes {
-			c.close(int(ws.StatusMessageTooBig), "message too big")
-			return
+			return nil, int(ws.StatusMessageTooBig), "message too big", nil
 		}
 		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return
+		if _, err := io.ReadFull(fr.br, payload); err != nil {
+			return nil, 0, "", err
 		}
 		if h.Masked {
 			ws.Cipher(payload, h.Mask, 0)
 		}
 		switch h.OpCode {
 		case ws.OpPing:
-			// A protocol ping takes a token of the control budget; one over
-			// the rate gets no pong.
-			if ok, _ := s.Hub.Allow(self.ID, wscore.BudgetControl); !ok {
+			if !fr.allowPing() {
 				continue
 			}
-			if err := sock.control(ws.NewPongFrame(payload)); err != nil {
-				return
+			if err := fr.sock.control(ws.NewPongFrame(payload)); err != nil {
+				return nil, 0, "", err
 			}
 			continue
 		case ws.OpPong:
@@ -364,8 +591,7 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 			if code.Empty() || ws.CheckCloseFrameData(code, reason) != nil {
 				code = ws.StatusNormalClosure
 			}
-			c.close(int(code), "") // echo the peer's close code
-			return
+			return nil, int(code), "", nil // echo the peer's close code
 		case ws.OpText, ws.OpBinary:
 			msgOp, msg = h.OpCode, payload
 			fragmented = !h.Fin
@@ -377,21 +603,9 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 			continue
 		}
 		if msgOp == ws.OpText && !utf8.Valid(msg) {
-			c.close(int(ws.StatusInvalidFramePayloadData), "invalid UTF-8")
-			return
+			return nil, int(ws.StatusInvalidFramePayloadData), "invalid UTF-8", nil
 		}
-		select {
-		case <-c.done:
-			return
-		default:
-		}
-		fctx, cancel := context.WithTimeout(ctx, frameTimeout)
-		herr := s.Service.Handle(fctx, self, msg)
-		cancel()
-		msg = nil
-		if herr != nil {
-			return // the connection is gone
-		}
+		return msg, 0, "", nil
 	}
 }
 

@@ -158,7 +158,7 @@ func TestClientThatNeverReadsDelaysNobody(t *testing.T) {
 		conns, _ := f.hub.UserConnections(context.Background(), "stuck")
 		return len(conns) == 0
 	})
-	cur, _ := f.store.Cursor(context.Background(), "stuck", "room")
+	cur, _ := f.store.Cursor(context.Background(), "stuck", "", "room")
 	if cur.LastSeen >= n {
 		t.Fatalf("stuck member's cursor %d counts undelivered messages", cur.LastSeen)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
 	"github.com/tripsense/tripsense/store/dynamo"
 )
@@ -61,6 +62,11 @@ type Config struct {
 	// set behind a custom domain name); no HTTP use case pushes today, it
 	// is there so that the membership service is complete.
 	ManagementEndpoint string
+	// AllowedOrigins (TRIPSENSE_ALLOWED_ORIGINS, comma-separated) are the
+	// browser origins allowed besides the same origin: by the $connect
+	// Origin check and the HTTP API's CORS (serverless.yml also sets the
+	// HTTP API's own CORS from the same list).
+	AllowedOrigins tripsense.Origins
 	// PushTimeout bounds one push, retries included (TRIPSENSE_PUSH_TIMEOUT,
 	// a Go duration, default 5s).
 	PushTimeout time.Duration
@@ -127,6 +133,9 @@ func Read(getenv func(string) string) (Config, []error) {
 			c.Admins = append(c.Admins, a)
 		}
 	}
+	if c.AllowedOrigins, err = tripsense.ParseOrigins(getenv("TRIPSENSE_ALLOWED_ORIGINS")); err != nil {
+		errs = append(errs, fmt.Errorf("TRIPSENSE_ALLOWED_ORIGINS: %s", tripsense.ErrorMessage(err)))
+	}
 	if v := getenv("TRIPSENSE_PUSH_TIMEOUT"); v != "" {
 		if c.PushTimeout, err = time.ParseDuration(v); err != nil {
 			errs = append(errs, fmt.Errorf("TRIPSENSE_PUSH_TIMEOUT %q: want a duration such as 5s", v))
@@ -172,6 +181,9 @@ func (c Config) Check(devIdentity string) []error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("TRIPSENSE_AUTH %q: want token or dev", c.Auth))
+	}
+	if err := c.AllowedOrigins.CheckIdentityMode(c.Auth == "dev"); err != nil {
+		errs = append(errs, fmt.Errorf("TRIPSENSE_ALLOWED_ORIGINS: %s", tripsense.ErrorMessage(err)))
 	}
 	if c.SSMEndpoint != "" && !strings.HasPrefix(c.SSMEndpoint, "https://") && !strings.HasPrefix(c.SSMEndpoint, "http://") {
 		errs = append(errs, fmt.Errorf("TRIPSENSE_SSM_ENDPOINT %q: want an http(s) URL", c.SSMEndpoint))

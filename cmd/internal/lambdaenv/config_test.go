@@ -84,6 +84,12 @@ func TestConfigFromEnv(t *testing.T) {
 		{"bad push timeout", map[string]string{"TRIPSENSE_PUSH_TIMEOUT": "5"}, "want a duration", nil},
 		{"log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "debug"}, "", func(c C) bool { return c.LogLevel.String() == "DEBUG" }},
 		{"bad log level", map[string]string{"TRIPSENSE_LOG_LEVEL": "chatty"}, "TRIPSENSE_LOG_LEVEL", nil},
+		{"allowed origins", map[string]string{"TRIPSENSE_ALLOWED_ORIGINS": "https://App.example.com,http://localhost:5173"}, "", func(c C) bool {
+			return c.AllowedOrigins.String() == "https://app.example.com,http://localhost:5173"
+		}},
+		{"bad allowed origin", map[string]string{"TRIPSENSE_ALLOWED_ORIGINS": "app.example.com"}, "TRIPSENSE_ALLOWED_ORIGINS: allowed origin", nil},
+		{"any origin in token mode", map[string]string{"TRIPSENSE_ALLOWED_ORIGINS": "*"}, "", func(c C) bool { return c.AllowedOrigins.Any() }},
+		{"any origin in dev mode", map[string]string{"TRIPSENSE_AUTH": "dev", "TRIPSENSE_INSECURE_DEV_IDENTITY": "true", "TRIPSENSE_ALLOWED_ORIGINS": "*"}, "refused in dev identity mode", nil},
 	}
 	for _, tc := range cases {
 		c, err := fromEnv(lambdaenvtest.Getenv(tc.set))

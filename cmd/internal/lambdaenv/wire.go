@@ -102,7 +102,12 @@ func (b *Backend) Pusher(log *slog.Logger) *apigw.Pusher {
 // the catch-up service, with the replace policy and API Gateway's body
 // limit; a function that configures more sets it on the result.
 func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service {
+	var authn tripsense.Authenticator
+	if b.Config.Auth != "dev" {
+		authn = b.Auth // auth frames: in-band token refresh
+	}
 	return &ws.Service{
+		Auth:     authn,
 		Store:    b.Store,
 		Presence: b.Presence,
 		Pusher:   pusher,

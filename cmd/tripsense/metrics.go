@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
+	"github.com/tripsense/tripsense/metrics"
+)
+
+// newMetrics builds the collectors and the gauges read at scrape time.
+func (m *Main) newMetrics() *metrics.Metrics {
+	b := buildinfo.Get()
+	mt := metrics.New(metrics.Build{Version: b.Version, Revision: b.Revision, GoVersion: b.GoVersion})
+	hub, ln, st := m.hub, m.ln, m.store
+	mt.GaugeWith("connections", "Open connections by state: websocket (upgraded and online), tcp (every accepted connection, HTTP keep-alive and WebSocket).",
+		map[string]string{"state": "websocket"}, func() float64 { return float64(hub.Len()) })
+	mt.GaugeWith("connections", "Open connections by state: websocket (upgraded and online), tcp (every accepted connection, HTTP keep-alive and WebSocket).",
+		map[string]string{"state": "tcp"}, func() float64 { return float64(ln.Open()) })
+	mt.Gauge("ws_queued_frames", "Frames waiting in all connections' outgoing queues.", func() float64 { return float64(hub.Stats().Queued) })
+	mt.Gauge("ws_queue_max_frames", "The longest outgoing queue of a connection (closed as a slow consumer at --queue-limit).", func() float64 { return float64(hub.Stats().MaxQueued) })
+	mt.Counter("slow_consumer_closes_total", "Connections closed (4001) because their outgoing queue was full.", func() float64 { return float64(hub.Stats().SlowConsumerCloses) })
+	mt.Counter("connections_refused_total", "Connections the listener refused over --max-connections or --max-connections-per-ip (a fixed 429).", func() float64 { return float64(ln.Refused()) })
+	mt.Gauge("store_file_bytes", "Size of the store file.", func() float64 {
+		n, _ := st.Size()
+		return float64(n)
+	})
+	return mt
+}
+
+// gzipJSON compresses JSON answers over 1 KiB for clients that send
+// Accept-Encoding: gzip, at gzip's fastest level (klauspost/compress: its
+// writers are pooled and stream; a streamed catch-up page stays streamed,
+// the writer holds one window, not the answer). zstd is off: clients speak
+// gzip, and its encoder holds more memory per answer.
+func gzipJSON(h http.Handler) (http.Handler, error) {
+	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(1024), gzhttp.CompressionLevel(gzip.BestSpeed),
+		gzhttp.ContentTypes([]string{"application/json"}), gzhttp.EnableZstd(false))
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	return wrap(h), nil
+}
+
+// MetricsAddr is the bound metrics address ("" without --metrics-addr).
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
+}
+
+// openMetrics binds the metrics listener: /metrics only, a few
+// connections, time-bounded.
+func (m *Main) openMetrics() error {
+	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics listener on %s: %w", m.Config.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Metrics.Handler())
+	m.metricsLn = newLimitListener(ln, debugConnLimit, 0, m.Log)
+	m.metricsS = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"strings"
+	"time"
+
+	"github.com/tripsense/tripsense/metrics"
+)
+
+// durationsInMs is the JSON log handler's ReplaceAttr: a time.Duration
+// value becomes a number of milliseconds under key+"_ms" (JSON logs are
+// read by machines, which want one unit; slog writes nanoseconds).
+func durationsInMs(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration().Microseconds())/1000)
+	}
+	return a
+}
+
+// route names a request's route for metrics, from a fixed list (the
+// label's values stay bounded whatever clients send).
+func route(r *http.Request) string {
+	p := r.URL.Path
+	switch p {
+	case "/ws", "/healthz", "/readyz", "/metrics", "/v1/sync", "/v1/rooms", "/v1/admin/backup":
+		return p
+	}
+	if rest, ok := strings.CutPrefix(p, "/v1/rooms/"); ok {
+		parts := strings.Split(rest, "/")
+		switch {
+		case len(parts) == 2 && (parts[1] == "messages" || parts[1] == "cursor" || parts[1] == "receipts" || parts[1] == "members"):
+			return "/v1/rooms/{room}/" + parts[1]
+		case len(parts) == 3 && parts[1] == "members":
+			return "/v1/rooms/{room}/members/{userId}"
+		}
+	}
+	return "other"
+}
+
+// observeHTTP counts and times every request (metrics may be nil) and logs
+// each refused WebSocket upgrade with its status, reason and the client's
+// address, at warn for 401/403/409/429 and info otherwise.
+func observeHTTP(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rt := route(r)
+		sw := &statusWriter{ResponseWriter: w, keep: rt == "/ws"}
+		next.ServeHTTP(sw, r)
+		code := sw.status
+		if sw.hijacked {
+			code = http.StatusSwitchingProtocols
+		} else if code == 0 {
+			code = http.StatusOK
+		}
+		if m != nil {
+			m.ObserveHTTP(rt, code, time.Since(start))
+		}
+		if rt == "/ws" && code >= 400 {
+			level := slog.LevelInfo
+			switch code {
+			case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
+				level = slog.LevelWarn
+			}
+			log.Log(r.Context(), level, "websocket upgrade refused", "status", code, "reason", refusalReason(sw.body),
+				"remote", r.RemoteAddr, "client", clientVersion(r))
+		}
+		if code == http.StatusTooManyRequests && rt != "/ws" && m != nil {
+			m.HTTPRateLimited()
+		}
+	})
+}
+
+// clientVersion is what the client says it is: X-Client-Version if given,
+// else its User-Agent, bounded and with only printable ASCII kept.
+func clientVersion(r *http.Request) string {
+	v := r.Header.Get("X-Client-Version")
+	if v == "" {
+		v = r.UserAgent()
+	}
+	if len(v) > 100 {
+		v = v[:100]
+	}
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e {
+			return -1
+		}
+		return c
+	}, v)
+}
+
+// refusalReason is the message of a JSON error answer, or its first line.
+func refusalReason(body []byte) string {
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
+		return e.Error.Code + ": " + e.Error.Message
+	}
+	s, _, _ := strings.Cut(string(body), "\n")
+	return s
+}
+
+// statusWriter records the status and, when keep is set, the first bytes
+// of an error answer; it passes Hijack (the WebSocket upgrade), Flush and
+// Unwrap on.
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+	keep     bool
+	body     []byte
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if s.keep && s.status >= 400 && len(s.body) < 512 {
+		s.body = append(s.body, b[:min(len(b), 512-len(s.body))]...)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	c, rw, err := h.Hijack()
+	if err == nil {
+		s.hijacked = true
+	}
+	return c, rw, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
