@@ -1,9 +1,9 @@
 import { TripsenseError } from "./errors.js";
-import type { SendMessage } from "./protocol.js";
+import type { DeleteMessage, EditMessage, React, SendMessage } from "./protocol.js";
 import { type LogEntry, type RoomState } from "./state.js";
 import { type StorageAdapter } from "./storage.js";
 /** The connection's state, as the app shows it. */
-export type ConnectionState = "idle" | "connecting" | "syncing" | "online" | "offline" | "replaced" | "closed";
+export type ConnectionState = "idle" | "connecting" | "syncing" | "online" | "offline" | "replaced" | "refused" | "closed";
 /** The part of the WebSocket API the client uses (browsers' WebSocket, the `ws` package). */
 export interface WebSocketLike {
     readonly readyState: number;
@@ -40,12 +40,17 @@ export interface ClientOptions {
     /** Token identity mode: called before every connect and before the token expires. */
     token?: TokenProvider;
     /**
-     * How the token reaches the WebSocket: "frame" sends {"action":"auth","token":T} as the
-     * first frame (no token in URLs; needs a server with first-frame auth), "query" uses ?token=.
+     * How the token reaches the WebSocket: "frame" (the default) sends {"action":"auth","token":T}
+     * as the first frame and waits for "authed" (no token in URLs), "query" uses ?token=.
      */
     tokenTransport?: "frame" | "query";
-    /** A WebSocket subprotocol to offer (the server's documented name). */
-    subprotocol?: string;
+    /** The WebSocket subprotocol offered: "tripsense.v1" by default; false offers none. */
+    subprotocol?: string | false;
+    /**
+     * This install's device (?deviceId= on connect and on GET /v1/sync): its own delivered
+     * cursors on the server. Default: a random id made once and kept in storage.
+     */
+    deviceId?: string;
     /** Defaults to globalThis.WebSocket. In Node pass the `ws` package's WebSocket. */
     WebSocket?: WebSocketConstructor;
     /** Defaults to globalThis.fetch. */
@@ -93,9 +98,11 @@ export interface Ack {
     createTime: string;
     duplicate: boolean;
 }
+/** A change queued in the outbox: a message or a lifecycle event. */
+export type OutboxFrame = SendMessage | EditMessage | DeleteMessage | React;
 export interface OutboxEntry {
     clientMsgId: string;
-    frame: SendMessage;
+    frame: OutboxFrame;
 }
 interface Events {
     state: (state: ConnectionState, detail: {
@@ -122,6 +129,16 @@ interface Events {
         chatroomId: string;
         oldest: number;
     }) => void;
+    /** The server's store has a new epoch (a restore): held state was dropped and is synced again from 0. */
+    reset: (r: {
+        epoch: string;
+        previous: string;
+    }) => void;
+    /** The server accepted a token (first frame or refresh): the connection lives until exp (Unix seconds). */
+    authed: (a: {
+        userId: string;
+        exp: number;
+    }) => void;
     ack: (ack: Ack) => void;
     synced: () => void;
     error: (err: TripsenseError) => void;
@@ -147,6 +164,10 @@ export declare class TripsenseClient {
     private attempt;
     private forceRefresh;
     private currentToken?;
+    private tokenExp?;
+    private awaitingAuth;
+    private epoch?;
+    private device?;
     private userIdFromToken?;
     private syncRound?;
     private pausedUntil;
@@ -183,7 +204,22 @@ export declare class TripsenseClient {
     send(chatroomId: string, chatMessage: string, opts?: {
         messageType?: string;
         clientMsgId?: string;
+        replyTo?: number;
     }): Promise<Ack>;
+    /** Replaces the text of your message index (queued like a send; resolves with the edit event's ack). */
+    edit(chatroomId: string, index: number, chatMessage: string, opts?: {
+        clientMsgId?: string;
+    }): Promise<Ack>;
+    /** Deletes message index (its author, or a moderator). */
+    delete(chatroomId: string, index: number, opts?: {
+        clientMsgId?: string;
+    }): Promise<Ack>;
+    /** Adds a reaction to message index, or with remove takes yours back. */
+    react(chatroomId: string, index: number, reaction: string, opts?: {
+        remove?: boolean;
+        clientMsgId?: string;
+    }): Promise<Ack>;
+    private enqueue;
     /** Waits for the ack of a send queued earlier (also by a previous run). */
     ackOf(clientMsgId: string): Promise<Ack>;
     /** Marks a room read up to index (default: everything held). Debounced; applied locally at once. */
@@ -192,6 +228,8 @@ export declare class TripsenseClient {
     private wsURL;
     private getToken;
     private connect;
+    /** The connection is open (and authenticated): catch up, then send. */
+    private opened;
     private dropSocket;
     private onClose;
     /** Drops the current socket (if any) and reconnects after the backoff. */
@@ -220,6 +258,12 @@ export declare class TripsenseClient {
     private onSynced;
     /** Applies a round's results: sync again while a room is short of the head it reported. */
     private finishSyncRound;
+    /**
+     * Records the server's store epoch. A different one than held (a restore)
+     * drops every cursor and held entry (they name other messages now) and
+     * returns true: the caller syncs again, from 0.
+     */
+    private newEpoch;
     private truncate;
     private caughtUp;
     private http;

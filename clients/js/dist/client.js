@@ -25,6 +25,10 @@ export class TripsenseClient {
     attempt = 0;
     forceRefresh = false;
     currentToken;
+    tokenExp;
+    awaitingAuth = false;
+    epoch;
+    device;
     userIdFromToken;
     syncRound;
     pausedUntil = 0;
@@ -80,7 +84,7 @@ export class TripsenseClient {
     }
     /** Loads the persisted state and connects. Resolves once the state is loaded. */
     async start() {
-        if (this._state !== "idle" && this._state !== "replaced" && this._state !== "closed")
+        if (this._state !== "idle" && this._state !== "replaced" && this._state !== "refused" && this._state !== "closed")
             return;
         await this.load();
         this.attempt = 0;
@@ -139,13 +143,34 @@ export class TripsenseClient {
      * stored exactly once (clientMsgId). Refused sends reject with the server's code.
      */
     async send(chatroomId, chatMessage, opts = {}) {
-        if (!chatMessage)
-            throw new TripsenseError("bad_request", "chatMessage must not be empty");
-        if (new TextEncoder().encode(chatMessage).length > MAX_CHAT_MESSAGE_BYTES)
-            throw new TripsenseError("too_large", `chatMessage is over ${MAX_CHAT_MESSAGE_BYTES} bytes`);
+        checkBody(chatMessage);
+        const frame = { action: "sendMessage", chatroomId, chatMessage, messageType: opts.messageType ?? this.options.messageType };
+        if (opts.replyTo !== undefined)
+            frame.replyTo = opts.replyTo;
+        return this.enqueue(frame, opts.clientMsgId);
+    }
+    /** Replaces the text of your message index (queued like a send; resolves with the edit event's ack). */
+    async edit(chatroomId, index, chatMessage, opts = {}) {
+        checkBody(chatMessage);
+        return this.enqueue({ action: "editMessage", chatroomId, index, chatMessage }, opts.clientMsgId);
+    }
+    /** Deletes message index (its author, or a moderator). */
+    async delete(chatroomId, index, opts = {}) {
+        return this.enqueue({ action: "deleteMessage", chatroomId, index }, opts.clientMsgId);
+    }
+    /** Adds a reaction to message index, or with remove takes yours back. */
+    async react(chatroomId, index, reaction, opts = {}) {
+        if (!reaction)
+            throw new TripsenseError("bad_request", "reaction must not be empty");
+        const frame = { action: "react", chatroomId, index, reaction };
+        if (opts.remove)
+            frame.remove = true;
+        return this.enqueue(frame, opts.clientMsgId);
+    }
+    async enqueue(f, id) {
         await this.load();
-        const clientMsgId = opts.clientMsgId ?? this.newId();
-        const frame = { action: "sendMessage", chatroomId, chatMessage, messageType: opts.messageType ?? this.options.messageType, clientMsgId };
+        const clientMsgId = id ?? this.newId();
+        const frame = { ...f, clientMsgId };
         const p = new Promise((resolve, reject) => this.waitFor(clientMsgId, { resolve, reject }));
         p.catch(() => { }); // an app that does not await still gets the error event
         this.outbox.push({ clientMsgId, frame });
@@ -189,6 +214,8 @@ export class TripsenseClient {
             u.searchParams.set("token", token);
         else if (!token && this.options.userId)
             u.searchParams.set("userId", this.options.userId);
+        if (this.device)
+            u.searchParams.set("deviceId", this.device);
         return u.toString();
     }
     async getToken() {
@@ -198,13 +225,14 @@ export class TripsenseClient {
         this.forceRefresh = false;
         const t = await this.options.token({ forceRefresh: force });
         this.currentToken = t;
+        this.tokenExp = decodeClaims(t)?.exp;
         const claims = decodeClaims(t);
         if (claims?.sub)
             this.userIdFromToken = claims.sub;
         return t;
     }
     connect() {
-        if (this._state === "closed" || this._state === "replaced")
+        if (this._state === "closed" || this._state === "replaced" || this._state === "refused")
             return;
         const gen = ++this.gen;
         this.setState("connecting", {});
@@ -222,7 +250,8 @@ export class TripsenseClient {
                 return;
             let ws;
             try {
-                ws = this.options.subprotocol ? new this.WS(this.wsURL(token), this.options.subprotocol) : new this.WS(this.wsURL(token));
+                const sub = this.options.subprotocol === undefined ? SUBPROTOCOL : this.options.subprotocol;
+                ws = sub ? new this.WS(this.wsURL(token), sub) : new this.WS(this.wsURL(token));
             }
             catch (e) {
                 this.emit("error", new TripsenseError("network", String(e)));
@@ -233,14 +262,14 @@ export class TripsenseClient {
             ws.onopen = () => {
                 if (gen !== this.gen)
                     return;
-                if (token && this.options.tokenTransport !== "query")
+                if (token && this.options.tokenTransport !== "query") {
+                    // First-frame authentication: nothing else until the server answers authed
+                    // (frames before it are refused; a failure closes with 4401).
+                    this.awaitingAuth = true;
                     this.sendFrame({ action: "auth", token });
-                this.setState("syncing", {});
-                this.scheduleTokenRefresh(gen);
-                this.startPing(gen);
-                this.startSync();
-                this.pump();
-                this.flushReads();
+                    return;
+                }
+                this.opened(gen);
             };
             ws.onmessage = (ev) => {
                 if (gen !== this.gen)
@@ -255,7 +284,18 @@ export class TripsenseClient {
             };
         })();
     }
+    /** The connection is open (and authenticated): catch up, then send. */
+    opened(gen) {
+        this.awaitingAuth = false;
+        this.setState("syncing", {});
+        this.scheduleTokenRefresh(gen);
+        this.startPing(gen);
+        this.startSync();
+        this.pump();
+        this.flushReads();
+    }
     dropSocket(code, reason) {
+        this.awaitingAuth = false;
         const ws = this.ws;
         this.ws = undefined;
         this.gen++;
@@ -285,21 +325,36 @@ export class TripsenseClient {
             this.emit("error", new TripsenseError("replaced", "another connection of this user took over (close 4000); call start() to take it back"));
             return;
         }
+        if (code === 4409 || code === 4400) {
+            // Refused for good: the duplicate policy (do not retry in a loop) or a bad request.
+            this.setState("refused", { code, reason });
+            this.emit("error", new TripsenseError(code === 4409 ? "conflict" : "bad_request", `connection refused (close ${code}): ${reason}; call start() to try again`));
+            return;
+        }
         if (code === 4003) {
             this.forceRefresh = true; // token expired: fetch a fresh one and reconnect at once
             this.attempt = 0;
+        }
+        if (code === 4401) {
+            this.forceRefresh = true; // refused token: a fresh one, after the backoff
+            this.emit("error", new TripsenseError("unauthorized", `connection refused (close 4401): ${reason}`));
+        }
+        if (code === 4429) {
+            // Over the user's connection limit: wait the longest backoff.
+            this.emit("error", new TripsenseError("rate_limited", `connection refused (close 4429): ${reason}`));
+            this.attempt = Math.max(this.attempt, 64);
         }
         this.scheduleReconnect(gen, code, reason);
     }
     /** Drops the current socket (if any) and reconnects after the backoff. */
     scheduleReconnect(gen, code, reason) {
-        if (this._state === "closed" || this._state === "replaced")
+        if (this._state === "closed" || this._state === "replaced" || this._state === "refused")
             return;
         if (gen !== this.gen && this.ws)
             return;
         const b = this.options.backoff ?? {};
         const initial = b.initialMs ?? 500, max = b.maxMs ?? 30_000, factor = b.factor ?? 2, jitter = b.jitter ?? 0.5;
-        const base = Math.min(max, initial * Math.pow(factor, this.attempt));
+        const base = Math.min(max, initial * Math.pow(factor, Math.min(this.attempt, 64)));
         const delayMs = Math.round(base * (1 - jitter * this.random()));
         this.attempt++;
         this.setState("offline", { code, reason, delayMs });
@@ -327,7 +382,7 @@ export class TripsenseClient {
     }
     scheduleTokenRefresh(gen) {
         clearTimeout(this.timers.refresh);
-        const exp = this.currentToken ? decodeClaims(this.currentToken)?.exp : undefined;
+        const exp = this.tokenExp;
         if (!exp || this.options.proactiveRefresh === false)
             return;
         const left = exp * 1000 - Date.now();
@@ -345,10 +400,8 @@ export class TripsenseClient {
             }
             try {
                 const t = await this.getToken();
-                if (gen === this.gen && t) {
-                    this.sendFrame({ action: "auth", token: t });
-                    this.scheduleTokenRefresh(gen);
-                }
+                if (gen === this.gen && t)
+                    this.sendFrame({ action: "auth", token: t }); // authed reschedules
             }
             catch (e) {
                 this.emit("error", new TripsenseError("unauthorized", `token provider failed: ${String(e)}`));
@@ -435,8 +488,33 @@ export class TripsenseClient {
                 this.onSynced(f);
                 break;
             case "syncDone":
+                if (typeof f.epoch === "string" && this.newEpoch(f.epoch)) {
+                    if (this.syncRound)
+                        this.sendSyncRound(this.syncRound.rounds);
+                    break;
+                }
                 this.finishSyncRound();
                 break;
+            case "authed": {
+                const a = f;
+                if (typeof a.exp === "number")
+                    this.tokenExp = a.exp;
+                if (typeof a.userId === "string")
+                    this.userIdFromToken = a.userId;
+                this.emit("authed", { userId: a.userId, exp: a.exp });
+                if (this.awaitingAuth)
+                    this.opened(this.gen);
+                else
+                    this.scheduleTokenRefresh(this.gen);
+                break;
+            }
+            case "closing": {
+                // AWS: the close code arrives as this frame before the gateway's own close.
+                const c = f;
+                if (typeof c.code === "number")
+                    this.onClose(this.gen, c.code, typeof c.reason === "string" ? c.reason : "");
+                break;
+            }
             case "error":
                 this.onError(f);
                 break;
@@ -523,9 +601,8 @@ export class TripsenseClient {
             this.outbox.splice(i, 1);
         const ack = { chatroomId: a.chatroomId, index: a.index, clientMsgId: id, createTime: a.createTime, duplicate: a.duplicate === true };
         if (entry && this.userId) {
-            // The server does not push a sender its own message: the ack makes it held.
-            const own = { chatroomId: a.chatroomId, index: a.index, userId: this.userId, chatMessage: entry.frame.chatMessage, messageType: entry.frame.messageType, createTime: a.createTime, clientMsgId: id };
-            this.receive(a.chatroomId, [own]);
+            // The server does not push a sender its own entries: the ack makes them held.
+            this.receive(a.chatroomId, [ownEntry(entry.frame, a, this.userId, id)]);
         }
         this.scheduleSave();
         this.emit("ack", ack);
@@ -681,6 +758,32 @@ export class TripsenseClient {
         this.syncRound = undefined;
         this.caughtUp();
     }
+    /**
+     * Records the server's store epoch. A different one than held (a restore)
+     * drops every cursor and held entry (they name other messages now) and
+     * returns true: the caller syncs again, from 0.
+     */
+    newEpoch(epoch) {
+        const previous = this.epoch;
+        this.epoch = epoch;
+        if (previous === undefined || previous === epoch) {
+            if (previous === undefined)
+                this.scheduleSave();
+            return false;
+        }
+        for (const [id, r] of this.rooms) {
+            r.state = newRoom(id);
+            r.pending.clear();
+        }
+        this.pendingReads.clear();
+        clearTimeout(this.timers.gap);
+        this.timers.gap = 0;
+        this.scheduleSave();
+        this.emit("reset", { epoch, previous });
+        for (const r of this.rooms.values())
+            this.emit("room", r.state);
+        return true;
+    }
     truncate(r, oldest) {
         if (r.state.have < oldest - 1) {
             for (const k of r.pending.keys())
@@ -734,9 +837,12 @@ export class TripsenseClient {
         try {
             for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
                 const after = [...this.rooms].map(([id, r]) => `${id}:${r.state.have}`).join(",");
-                const body = await this.http(`/v1/sync?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+                const device = this.device ? `&deviceId=${encodeURIComponent(this.device)}` : "";
+                const body = await this.http(`/v1/sync?limit=1000${device}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
                 if (gen !== this.gen)
                     return;
+                if (typeof body.epoch === "string" && this.newEpoch(body.epoch))
+                    continue; // again, from 0
                 let more = false;
                 for (const e of (body.rooms ?? [])) {
                     const id = e.chatroomId;
@@ -807,6 +913,8 @@ export class TripsenseClient {
             const raw = await this.storage.get("tripsense:state");
             if (raw) {
                 const s = JSON.parse(raw);
+                if (typeof s.epoch === "string")
+                    this.epoch = s.epoch;
                 for (const [id, r] of Object.entries(s.rooms ?? {}))
                     this.rooms.set(id, { state: r.state, pending: new Map(r.pending.map((e) => [e.index, e])) });
                 for (const [id, n] of Object.entries(s.reads ?? {}))
@@ -815,6 +923,11 @@ export class TripsenseClient {
             const ob = await this.storage.get("tripsense:outbox");
             if (ob)
                 this.outbox = JSON.parse(ob).map(({ clientMsgId, frame }) => ({ clientMsgId, frame }));
+            this.device = this.options.deviceId ?? (await this.storage.get("tripsense:deviceId")) ?? undefined;
+            if (!this.device) {
+                this.device = randomId();
+                await this.storage.set("tripsense:deviceId", this.device);
+            }
         })();
         return this.loaded;
     }
@@ -833,7 +946,7 @@ export class TripsenseClient {
         const rooms = {};
         for (const [id, r] of this.rooms)
             rooms[id] = { state: r.state, pending: [...r.pending.values()] };
-        const state = JSON.stringify({ rooms, reads: Object.fromEntries(this.pendingReads) });
+        const state = JSON.stringify({ rooms, reads: Object.fromEntries(this.pendingReads), ...(this.epoch !== undefined && { epoch: this.epoch }) });
         const outbox = JSON.stringify(this.outbox.map(({ clientMsgId, frame }) => ({ clientMsgId, frame })));
         this.saveChain = this.saveChain
             .then(async () => {
@@ -856,6 +969,37 @@ export class TripsenseClient {
             s += Math.floor(this.random() * 0xffffffff).toString(16).padStart(8, "0");
         return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
     }
+}
+const SUBPROTOCOL = "tripsense.v1";
+function checkBody(chatMessage) {
+    if (!chatMessage)
+        throw new TripsenseError("bad_request", "chatMessage must not be empty");
+    if (new TextEncoder().encode(chatMessage).length > MAX_CHAT_MESSAGE_BYTES)
+        throw new TripsenseError("too_large", `chatMessage is over ${MAX_CHAT_MESSAGE_BYTES} bytes`);
+}
+/** The log entry of one's own acknowledged change (the server does not push it back). */
+function ownEntry(frame, a, userId, clientMsgId) {
+    const base = { chatroomId: a.chatroomId, index: a.index, userId, createTime: a.createTime, clientMsgId };
+    switch (frame.action) {
+        case "sendMessage":
+            return { ...base, kind: "message", chatMessage: frame.chatMessage, messageType: frame.messageType, ...(frame.replyTo !== undefined && { replyTo: frame.replyTo }) };
+        case "editMessage":
+            return { ...base, kind: "edit", target: frame.index, chatMessage: frame.chatMessage };
+        case "deleteMessage":
+            return { ...base, kind: "delete", target: frame.index };
+        case "react":
+            return { ...base, kind: "reaction", target: frame.index, reaction: frame.reaction, remove: frame.remove === true };
+    }
+}
+/** A random id for this install's device (never the seeded test random: two clients must not share it). */
+function randomId() {
+    const c = globalThis.crypto;
+    if (c?.randomUUID)
+        return c.randomUUID();
+    let s = "";
+    for (let i = 0; i < 32; i++)
+        s += Math.floor(Math.random() * 16).toString(16);
+    return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }
 /** The claims of a JWT, unverified (the client only reads exp and sub). */
 export function decodeClaims(token) {

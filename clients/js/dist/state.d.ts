@@ -1,22 +1,34 @@
-import type { Message } from "./protocol.js";
 /**
  * The kinds of room-log entries. "message" is today's; "edit", "delete" and
  * "reaction" are the message-lifecycle events of issue 13 (each has a
  * `target` index). An entry without "kind" is a message.
  */
 export type EntryKind = "message" | "edit" | "delete" | "reaction" | (string & {});
-/** One entry of a room's log, as a message frame, a messages batch or GET /v1/sync carry it. */
-export interface LogEntry extends Partial<Omit<Message, "chatroomId" | "index" | "userId" | "createTime">> {
+/**
+ * One entry of a room's log, as a message or event frame, a messages batch
+ * or GET /v1/sync carry it: the contract's Message, EditEntry, DeleteEntry
+ * and ReactionEntry, with "kind" optional (a live frame's "type").
+ */
+export interface LogEntry {
     chatroomId: string;
     index: number;
     userId: string;
     createTime: string;
     kind?: EntryKind;
+    chatMessage?: string;
+    messageType?: string;
+    clientMsgId?: string;
+    replyTo?: number;
+    /** A message from catch-up in its current state. */
+    edited?: boolean;
+    editedAt?: string;
+    deleted?: boolean;
+    deletedBy?: string;
+    deletedAt?: string;
     /** edit, delete, reaction: the index of the message they change. */
     target?: number;
     reaction?: string;
     remove?: boolean;
-    replyTo?: number;
 }
 /** A message of a room in its current state (edits, deletion and reactions applied). */
 export interface ChatMessage {
@@ -31,6 +43,8 @@ export interface ChatMessage {
     edited?: boolean;
     editedAt?: string;
     deleted?: boolean;
+    deletedBy?: string;
+    deletedAt?: string;
     /** reaction -> users who reacted with it. */
     reactions: Record<string, string[]>;
 }

@@ -33,6 +33,20 @@ export function applyEntry(room, e) {
                 m.clientMsgId = e.clientMsgId;
             if (e.replyTo !== undefined)
                 m.replyTo = e.replyTo;
+            // From catch-up a message comes in its current state.
+            if (e.edited) {
+                m.edited = true;
+                if (e.editedAt !== undefined)
+                    m.editedAt = e.editedAt;
+            }
+            if (e.deleted) {
+                m.deleted = true;
+                delete m.chatMessage;
+                if (e.deletedBy !== undefined)
+                    m.deletedBy = e.deletedBy;
+                if (e.deletedAt !== undefined)
+                    m.deletedAt = e.deletedAt;
+            }
             room.messages.push(m);
             break;
         }
@@ -50,6 +64,8 @@ export function applyEntry(room, e) {
             if (m) {
                 m.deleted = true;
                 delete m.chatMessage;
+                m.deletedBy = e.userId;
+                m.deletedAt = e.createTime;
                 m.reactions = {};
             }
             break;

@@ -1,5 +1,5 @@
 import { TripsenseError } from "./errors.js";
-import type { AckFrame, ErrorFrame, SendMessage } from "./protocol.js";
+import type { AckFrame, DeleteMessage, EditMessage, ErrorFrame, React, SendMessage } from "./protocol.js";
 import { applyEntry, newRoom, type LogEntry, type RoomState } from "./state.js";
 import { MemoryStorage, type StorageAdapter } from "./storage.js";
 
@@ -11,6 +11,7 @@ export type ConnectionState =
   | "online" // open and caught up: live
   | "offline" // waiting to reconnect (backoff)
   | "replaced" // close 4000: another tab or device of the user took over; no automatic reconnect
+  | "refused" // close 4409 (duplicate policy refuse) or 4400 (bad request): no automatic reconnect
   | "closed"; // close() was called
 
 /** The part of the WebSocket API the client uses (browsers' WebSocket, the `ws` package). */
@@ -37,12 +38,17 @@ export interface ClientOptions {
   /** Token identity mode: called before every connect and before the token expires. */
   token?: TokenProvider;
   /**
-   * How the token reaches the WebSocket: "frame" sends {"action":"auth","token":T} as the
-   * first frame (no token in URLs; needs a server with first-frame auth), "query" uses ?token=.
+   * How the token reaches the WebSocket: "frame" (the default) sends {"action":"auth","token":T}
+   * as the first frame and waits for "authed" (no token in URLs), "query" uses ?token=.
    */
   tokenTransport?: "frame" | "query";
-  /** A WebSocket subprotocol to offer (the server's documented name). */
-  subprotocol?: string;
+  /** The WebSocket subprotocol offered: "tripsense.v1" by default; false offers none. */
+  subprotocol?: string | false;
+  /**
+   * This install's device (?deviceId= on connect and on GET /v1/sync): its own delivered
+   * cursors on the server. Default: a random id made once and kept in storage.
+   */
+  deviceId?: string;
   /** Defaults to globalThis.WebSocket. In Node pass the `ws` package's WebSocket. */
   WebSocket?: WebSocketConstructor;
   /** Defaults to globalThis.fetch. */
@@ -87,9 +93,12 @@ export interface Ack {
   duplicate: boolean;
 }
 
+/** A change queued in the outbox: a message or a lifecycle event. */
+export type OutboxFrame = SendMessage | EditMessage | DeleteMessage | React;
+
 export interface OutboxEntry {
   clientMsgId: string;
-  frame: SendMessage;
+  frame: OutboxFrame;
 }
 
 interface Events {
@@ -102,6 +111,10 @@ interface Events {
   receipt: (r: { chatroomId: string; userId: string; lastRead: number }) => void;
   member: (m: { chatroomId: string; userId: string; event: "joined" | "left" }) => void;
   truncated: (t: { chatroomId: string; oldest: number }) => void;
+  /** The server's store has a new epoch (a restore): held state was dropped and is synced again from 0. */
+  reset: (r: { epoch: string; previous: string }) => void;
+  /** The server accepted a token (first frame or refresh): the connection lives until exp (Unix seconds). */
+  authed: (a: { userId: string; exp: number }) => void;
   ack: (ack: Ack) => void;
   synced: () => void;
   error: (err: TripsenseError) => void;
@@ -151,6 +164,10 @@ export class TripsenseClient {
   private attempt = 0;
   private forceRefresh = false;
   private currentToken?: string;
+  private tokenExp?: number;
+  private awaitingAuth = false;
+  private epoch?: string;
+  private device?: string;
   private userIdFromToken?: string;
   private syncRound?: { results: Map<string, SyncResult>; rounds: number; known: Set<string> };
   private pausedUntil = 0;
@@ -206,7 +223,7 @@ export class TripsenseClient {
 
   /** Loads the persisted state and connects. Resolves once the state is loaded. */
   async start(): Promise<void> {
-    if (this._state !== "idle" && this._state !== "replaced" && this._state !== "closed") return;
+    if (this._state !== "idle" && this._state !== "replaced" && this._state !== "refused" && this._state !== "closed") return;
     await this.load();
     this.attempt = 0;
     this.watchNetwork();
@@ -266,12 +283,36 @@ export class TripsenseClient {
    * The send survives reconnects and restarts (the outbox is in storage) and is
    * stored exactly once (clientMsgId). Refused sends reject with the server's code.
    */
-  async send(chatroomId: string, chatMessage: string, opts: { messageType?: string; clientMsgId?: string } = {}): Promise<Ack> {
-    if (!chatMessage) throw new TripsenseError("bad_request", "chatMessage must not be empty");
-    if (new TextEncoder().encode(chatMessage).length > MAX_CHAT_MESSAGE_BYTES) throw new TripsenseError("too_large", `chatMessage is over ${MAX_CHAT_MESSAGE_BYTES} bytes`);
+  async send(chatroomId: string, chatMessage: string, opts: { messageType?: string; clientMsgId?: string; replyTo?: number } = {}): Promise<Ack> {
+    checkBody(chatMessage);
+    const frame: SendMessage = { action: "sendMessage", chatroomId, chatMessage, messageType: opts.messageType ?? this.options.messageType };
+    if (opts.replyTo !== undefined) frame.replyTo = opts.replyTo;
+    return this.enqueue(frame, opts.clientMsgId);
+  }
+
+  /** Replaces the text of your message index (queued like a send; resolves with the edit event's ack). */
+  async edit(chatroomId: string, index: number, chatMessage: string, opts: { clientMsgId?: string } = {}): Promise<Ack> {
+    checkBody(chatMessage);
+    return this.enqueue({ action: "editMessage", chatroomId, index, chatMessage }, opts.clientMsgId);
+  }
+
+  /** Deletes message index (its author, or a moderator). */
+  async delete(chatroomId: string, index: number, opts: { clientMsgId?: string } = {}): Promise<Ack> {
+    return this.enqueue({ action: "deleteMessage", chatroomId, index }, opts.clientMsgId);
+  }
+
+  /** Adds a reaction to message index, or with remove takes yours back. */
+  async react(chatroomId: string, index: number, reaction: string, opts: { remove?: boolean; clientMsgId?: string } = {}): Promise<Ack> {
+    if (!reaction) throw new TripsenseError("bad_request", "reaction must not be empty");
+    const frame: React = { action: "react", chatroomId, index, reaction };
+    if (opts.remove) frame.remove = true;
+    return this.enqueue(frame, opts.clientMsgId);
+  }
+
+  private async enqueue(f: OutboxFrame, id?: string): Promise<Ack> {
     await this.load();
-    const clientMsgId = opts.clientMsgId ?? this.newId();
-    const frame: SendMessage = { action: "sendMessage", chatroomId, chatMessage, messageType: opts.messageType ?? this.options.messageType, clientMsgId };
+    const clientMsgId = id ?? this.newId();
+    const frame = { ...f, clientMsgId };
     const p = new Promise<Ack>((resolve, reject) => this.waitFor(clientMsgId, { resolve, reject }));
     p.catch(() => {}); // an app that does not await still gets the error event
     this.outbox.push({ clientMsgId, frame });
@@ -315,6 +356,7 @@ export class TripsenseClient {
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
     if (token && this.options.tokenTransport === "query") u.searchParams.set("token", token);
     else if (!token && this.options.userId) u.searchParams.set("userId", this.options.userId);
+    if (this.device) u.searchParams.set("deviceId", this.device);
     return u.toString();
   }
 
@@ -324,13 +366,14 @@ export class TripsenseClient {
     this.forceRefresh = false;
     const t = await this.options.token({ forceRefresh: force });
     this.currentToken = t;
+    this.tokenExp = decodeClaims(t)?.exp;
     const claims = decodeClaims(t);
     if (claims?.sub) this.userIdFromToken = claims.sub;
     return t;
   }
 
   private connect(): void {
-    if (this._state === "closed" || this._state === "replaced") return;
+    if (this._state === "closed" || this._state === "replaced" || this._state === "refused") return;
     const gen = ++this.gen;
     this.setState("connecting", {});
     void (async () => {
@@ -345,7 +388,8 @@ export class TripsenseClient {
       if (gen !== this.gen || this._state !== "connecting") return;
       let ws: WebSocketLike;
       try {
-        ws = this.options.subprotocol ? new this.WS(this.wsURL(token), this.options.subprotocol) : new this.WS(this.wsURL(token));
+        const sub = this.options.subprotocol === undefined ? SUBPROTOCOL : this.options.subprotocol;
+        ws = sub ? new this.WS(this.wsURL(token), sub) : new this.WS(this.wsURL(token));
       } catch (e) {
         this.emit("error", new TripsenseError("network", String(e)));
         this.scheduleReconnect(gen, 1006, String(e));
@@ -354,13 +398,14 @@ export class TripsenseClient {
       this.ws = ws;
       ws.onopen = () => {
         if (gen !== this.gen) return;
-        if (token && this.options.tokenTransport !== "query") this.sendFrame({ action: "auth", token });
-        this.setState("syncing", {});
-        this.scheduleTokenRefresh(gen);
-        this.startPing(gen);
-        this.startSync();
-        this.pump();
-        this.flushReads();
+        if (token && this.options.tokenTransport !== "query") {
+          // First-frame authentication: nothing else until the server answers authed
+          // (frames before it are refused; a failure closes with 4401).
+          this.awaitingAuth = true;
+          this.sendFrame({ action: "auth", token });
+          return;
+        }
+        this.opened(gen);
       };
       ws.onmessage = (ev) => {
         if (gen !== this.gen) return;
@@ -374,7 +419,19 @@ export class TripsenseClient {
     })();
   }
 
+  /** The connection is open (and authenticated): catch up, then send. */
+  private opened(gen: number): void {
+    this.awaitingAuth = false;
+    this.setState("syncing", {});
+    this.scheduleTokenRefresh(gen);
+    this.startPing(gen);
+    this.startSync();
+    this.pump();
+    this.flushReads();
+  }
+
   private dropSocket(code: number, reason: string): void {
+    this.awaitingAuth = false;
     const ws = this.ws;
     this.ws = undefined;
     this.gen++;
@@ -403,20 +460,35 @@ export class TripsenseClient {
       this.emit("error", new TripsenseError("replaced", "another connection of this user took over (close 4000); call start() to take it back"));
       return;
     }
+    if (code === 4409 || code === 4400) {
+      // Refused for good: the duplicate policy (do not retry in a loop) or a bad request.
+      this.setState("refused", { code, reason });
+      this.emit("error", new TripsenseError(code === 4409 ? "conflict" : "bad_request", `connection refused (close ${code}): ${reason}; call start() to try again`));
+      return;
+    }
     if (code === 4003) {
       this.forceRefresh = true; // token expired: fetch a fresh one and reconnect at once
       this.attempt = 0;
+    }
+    if (code === 4401) {
+      this.forceRefresh = true; // refused token: a fresh one, after the backoff
+      this.emit("error", new TripsenseError("unauthorized", `connection refused (close 4401): ${reason}`));
+    }
+    if (code === 4429) {
+      // Over the user's connection limit: wait the longest backoff.
+      this.emit("error", new TripsenseError("rate_limited", `connection refused (close 4429): ${reason}`));
+      this.attempt = Math.max(this.attempt, 64);
     }
     this.scheduleReconnect(gen, code, reason);
   }
 
   /** Drops the current socket (if any) and reconnects after the backoff. */
   private scheduleReconnect(gen: number, code: number, reason: string): void {
-    if (this._state === "closed" || this._state === "replaced") return;
+    if (this._state === "closed" || this._state === "replaced" || this._state === "refused") return;
     if (gen !== this.gen && this.ws) return;
     const b = this.options.backoff ?? {};
     const initial = b.initialMs ?? 500, max = b.maxMs ?? 30_000, factor = b.factor ?? 2, jitter = b.jitter ?? 0.5;
-    const base = Math.min(max, initial * Math.pow(factor, this.attempt));
+    const base = Math.min(max, initial * Math.pow(factor, Math.min(this.attempt, 64)));
     const delayMs = Math.round(base * (1 - jitter * this.random()));
     this.attempt++;
     this.setState("offline", { code, reason, delayMs });
@@ -445,7 +517,7 @@ export class TripsenseClient {
 
   private scheduleTokenRefresh(gen: number): void {
     clearTimeout(this.timers.refresh as number);
-    const exp = this.currentToken ? decodeClaims(this.currentToken)?.exp : undefined;
+    const exp = this.tokenExp;
     if (!exp || this.options.proactiveRefresh === false) return;
     const left = exp * 1000 - Date.now();
     const delay = Math.max(1000, left - Math.min(this.options.refreshBeforeExpMs, left / 2));
@@ -461,10 +533,8 @@ export class TripsenseClient {
       }
       try {
         const t = await this.getToken();
-        if (gen === this.gen && t) {
-          this.sendFrame({ action: "auth", token: t });
-          this.scheduleTokenRefresh(gen);
-        }
+        if (gen === this.gen && t) this.sendFrame({ action: "auth", token: t }); // authed reschedules
+
       } catch (e) {
         this.emit("error", new TripsenseError("unauthorized", `token provider failed: ${String(e)}`));
       }
@@ -546,8 +616,27 @@ export class TripsenseClient {
         this.onSynced(f);
         break;
       case "syncDone":
+        if (typeof f.epoch === "string" && this.newEpoch(f.epoch)) {
+          if (this.syncRound) this.sendSyncRound(this.syncRound.rounds);
+          break;
+        }
         this.finishSyncRound();
         break;
+      case "authed": {
+        const a = f as { userId: string; exp: number };
+        if (typeof a.exp === "number") this.tokenExp = a.exp;
+        if (typeof a.userId === "string") this.userIdFromToken = a.userId;
+        this.emit("authed", { userId: a.userId, exp: a.exp });
+        if (this.awaitingAuth) this.opened(this.gen);
+        else this.scheduleTokenRefresh(this.gen);
+        break;
+      }
+      case "closing": {
+        // AWS: the close code arrives as this frame before the gateway's own close.
+        const c = f as { code: number; reason: string };
+        if (typeof c.code === "number") this.onClose(this.gen, c.code, typeof c.reason === "string" ? c.reason : "");
+        break;
+      }
       case "error":
         this.onError(f as unknown as ErrorFrame);
         break;
@@ -632,9 +721,8 @@ export class TripsenseClient {
     if (i >= 0) this.outbox.splice(i, 1);
     const ack: Ack = { chatroomId: a.chatroomId, index: a.index, clientMsgId: id, createTime: a.createTime, duplicate: a.duplicate === true };
     if (entry && this.userId) {
-      // The server does not push a sender its own message: the ack makes it held.
-      const own: LogEntry = { chatroomId: a.chatroomId, index: a.index, userId: this.userId, chatMessage: entry.frame.chatMessage, messageType: entry.frame.messageType, createTime: a.createTime, clientMsgId: id };
-      this.receive(a.chatroomId, [own]);
+      // The server does not push a sender its own entries: the ack makes them held.
+      this.receive(a.chatroomId, [ownEntry(entry.frame, a, this.userId, id)]);
     }
     this.scheduleSave();
     this.emit("ack", ack);
@@ -782,6 +870,31 @@ export class TripsenseClient {
     this.caughtUp();
   }
 
+  /**
+   * Records the server's store epoch. A different one than held (a restore)
+   * drops every cursor and held entry (they name other messages now) and
+   * returns true: the caller syncs again, from 0.
+   */
+  private newEpoch(epoch: string): boolean {
+    const previous = this.epoch;
+    this.epoch = epoch;
+    if (previous === undefined || previous === epoch) {
+      if (previous === undefined) this.scheduleSave();
+      return false;
+    }
+    for (const [id, r] of this.rooms) {
+      r.state = newRoom(id);
+      r.pending.clear();
+    }
+    this.pendingReads.clear();
+    clearTimeout(this.timers.gap as number);
+    this.timers.gap = 0;
+    this.scheduleSave();
+    this.emit("reset", { epoch, previous });
+    for (const r of this.rooms.values()) this.emit("room", r.state);
+    return true;
+  }
+
   private truncate(r: Room, oldest: number): void {
     if (r.state.have < oldest - 1) {
       for (const k of r.pending.keys()) if (k < oldest) r.pending.delete(k);
@@ -829,8 +942,10 @@ export class TripsenseClient {
     try {
       for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
         const after = [...this.rooms].map(([id, r]) => `${id}:${r.state.have}`).join(",");
-        const body = await this.http(`/v1/sync?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+        const device = this.device ? `&deviceId=${encodeURIComponent(this.device)}` : "";
+        const body = await this.http(`/v1/sync?limit=1000${device}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
         if (gen !== this.gen) return;
+        if (typeof body.epoch === "string" && this.newEpoch(body.epoch)) continue; // again, from 0
         let more = false;
         for (const e of (body.rooms ?? []) as Record<string, unknown>[]) {
           const id = e.chatroomId as string;
@@ -891,12 +1006,18 @@ export class TripsenseClient {
     this.loaded ??= (async () => {
       const raw = await this.storage.get("tripsense:state");
       if (raw) {
-        const s = JSON.parse(raw) as { rooms?: Record<string, { state: RoomState; pending: LogEntry[] }>; reads?: Record<string, number> };
+        const s = JSON.parse(raw) as { rooms?: Record<string, { state: RoomState; pending: LogEntry[] }>; reads?: Record<string, number>; epoch?: string };
+        if (typeof s.epoch === "string") this.epoch = s.epoch;
         for (const [id, r] of Object.entries(s.rooms ?? {})) this.rooms.set(id, { state: r.state, pending: new Map(r.pending.map((e) => [e.index, e])) });
         for (const [id, n] of Object.entries(s.reads ?? {})) this.pendingReads.set(id, n);
       }
       const ob = await this.storage.get("tripsense:outbox");
       if (ob) this.outbox = (JSON.parse(ob) as OutboxEntry[]).map(({ clientMsgId, frame }) => ({ clientMsgId, frame }));
+      this.device = this.options.deviceId ?? (await this.storage.get("tripsense:deviceId")) ?? undefined;
+      if (!this.device) {
+        this.device = randomId();
+        await this.storage.set("tripsense:deviceId", this.device);
+      }
     })();
     return this.loaded;
   }
@@ -914,7 +1035,7 @@ export class TripsenseClient {
   private save(): void {
     const rooms: Record<string, { state: RoomState; pending: LogEntry[] }> = {};
     for (const [id, r] of this.rooms) rooms[id] = { state: r.state, pending: [...r.pending.values()] };
-    const state = JSON.stringify({ rooms, reads: Object.fromEntries(this.pendingReads) });
+    const state = JSON.stringify({ rooms, reads: Object.fromEntries(this.pendingReads), ...(this.epoch !== undefined && { epoch: this.epoch }) });
     const outbox = JSON.stringify(this.outbox.map(({ clientMsgId, frame }) => ({ clientMsgId, frame })));
     this.saveChain = this.saveChain
       .then(async () => {
@@ -937,6 +1058,37 @@ export class TripsenseClient {
     for (let i = 0; i < 4; i++) s += Math.floor(this.random() * 0xffffffff).toString(16).padStart(8, "0");
     return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
   }
+}
+
+const SUBPROTOCOL = "tripsense.v1";
+
+function checkBody(chatMessage: string): void {
+  if (!chatMessage) throw new TripsenseError("bad_request", "chatMessage must not be empty");
+  if (new TextEncoder().encode(chatMessage).length > MAX_CHAT_MESSAGE_BYTES) throw new TripsenseError("too_large", `chatMessage is over ${MAX_CHAT_MESSAGE_BYTES} bytes`);
+}
+
+/** The log entry of one's own acknowledged change (the server does not push it back). */
+function ownEntry(frame: OutboxFrame, a: AckFrame, userId: string, clientMsgId: string): LogEntry {
+  const base = { chatroomId: a.chatroomId, index: a.index, userId, createTime: a.createTime, clientMsgId };
+  switch (frame.action) {
+    case "sendMessage":
+      return { ...base, kind: "message", chatMessage: frame.chatMessage, messageType: frame.messageType, ...(frame.replyTo !== undefined && { replyTo: frame.replyTo }) };
+    case "editMessage":
+      return { ...base, kind: "edit", target: frame.index, chatMessage: frame.chatMessage };
+    case "deleteMessage":
+      return { ...base, kind: "delete", target: frame.index };
+    case "react":
+      return { ...base, kind: "reaction", target: frame.index, reaction: frame.reaction, remove: frame.remove === true };
+  }
+}
+
+/** A random id for this install's device (never the seeded test random: two clients must not share it). */
+function randomId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  let s = "";
+  for (let i = 0; i < 32; i++) s += Math.floor(Math.random() * 16).toString(16);
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }
 
 /** The claims of a JWT, unverified (the client only reads exp and sub). */

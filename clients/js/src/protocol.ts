@@ -25,16 +25,69 @@ export interface ErrorObject {
   message: string;
 }
 
-/** A stored message, as in message and messages frames (and the HTTP API). */
+/** A stored message as a catch-up entry (messages frames, GET /v1/sync) in its current state; history adds reactions. */
 export interface Message {
   chatroomId: RoomId;
   index: Index;
   userId: UserId;
-  chatMessage: string;
+  kind: "message";
+  chatMessage?: string;
   messageType: string;
   createTime: Time;
   clientMsgId?: ClientMsgId;
+  /** The index of the message this one replies to. */
+  replyTo?: Index;
+  /** Catch-up and history: the message was edited; chatMessage is its latest text. */
+  edited?: true;
+  editedAt?: Time;
+  /** Catch-up and history: the message was deleted; it has no chatMessage. */
+  deleted?: true;
+  deletedBy?: UserId;
+  deletedAt?: Time;
+  /** History only: reaction counts. */
+  reactions?: Record<string, number>;
 }
+
+/** An edit of message target (catch-up entry). */
+export interface EditEntry {
+  chatroomId: RoomId;
+  index: Index;
+  userId: UserId;
+  kind: "edit";
+  target: Index;
+  chatMessage?: string;
+  /** The target was deleted later: the edit's text is gone. */
+  deleted?: true;
+  createTime: Time;
+  clientMsgId?: ClientMsgId;
+}
+
+/** A deletion of message target (catch-up entry). */
+export interface DeleteEntry {
+  chatroomId: RoomId;
+  index: Index;
+  userId: UserId;
+  kind: "delete";
+  target: Index;
+  createTime: Time;
+  clientMsgId?: ClientMsgId;
+}
+
+/** A reaction added (remove false) or taken back on message target (catch-up entry). */
+export interface ReactionEntry {
+  chatroomId: RoomId;
+  index: Index;
+  userId: UserId;
+  kind: "reaction";
+  target: Index;
+  reaction: string;
+  remove: boolean;
+  createTime: Time;
+  clientMsgId?: ClientMsgId;
+}
+
+/** A catch-up entry: a message or an event, told apart by kind. */
+export type Entry = Message | EditEntry | DeleteEntry | ReactionEntry;
 
 export interface SendMessage {
   action: "sendMessage";
@@ -43,6 +96,8 @@ export interface SendMessage {
   chatMessage: string;
   messageType: string;
   clientMsgId?: ClientMsgId;
+  /** The index of the message this one replies to. */
+  replyTo?: Index;
 }
 
 export interface MarkRead {
@@ -63,7 +118,44 @@ export interface Ping {
   userId?: UserId;
 }
 
-export type ClientFrame = SendMessage | MarkRead | Sync | Ping;
+/** Replace the text of your message index. */
+export interface EditMessage {
+  action: "editMessage";
+  userId?: UserId;
+  chatroomId: RoomId;
+  index: Index;
+  chatMessage: string;
+  clientMsgId?: ClientMsgId;
+}
+
+/** Delete message index (its author or a moderator). */
+export interface DeleteMessage {
+  action: "deleteMessage";
+  userId?: UserId;
+  chatroomId: RoomId;
+  index: Index;
+  clientMsgId?: ClientMsgId;
+}
+
+/** Add (or with remove true take back) a reaction to message index. */
+export interface React {
+  action: "react";
+  userId?: UserId;
+  chatroomId: RoomId;
+  index: Index;
+  reaction: string;
+  remove?: boolean;
+  clientMsgId?: ClientMsgId;
+}
+
+/** Authenticate a connection opened without credentials (first frame), or refresh its token in place. */
+export interface Auth {
+  action: "auth";
+  userId?: UserId;
+  token: string;
+}
+
+export type ClientFrame = SendMessage | EditMessage | DeleteMessage | React | MarkRead | Sync | Ping | Auth;
 
 /** A stored message pushed live. */
 export interface MessageFrame {
@@ -71,17 +163,62 @@ export interface MessageFrame {
   chatroomId: RoomId;
   index: Index;
   userId: UserId;
-  chatMessage: string;
+  chatMessage?: string;
   messageType: string;
+  createTime: Time;
+  clientMsgId?: ClientMsgId;
+  /** The index of the message this one replies to. */
+  replyTo?: Index;
+  /** Catch-up and history: the message was edited; chatMessage is its latest text. */
+  edited?: true;
+  editedAt?: Time;
+  /** Catch-up and history: the message was deleted; it has no chatMessage. */
+  deleted?: true;
+  deletedBy?: UserId;
+  deletedAt?: Time;
+}
+
+/** An edit of message target pushed live. */
+export interface EditFrame {
+  type: "edit";
+  chatroomId: RoomId;
+  index: Index;
+  userId: UserId;
+  target: Index;
+  chatMessage: string;
   createTime: Time;
   clientMsgId?: ClientMsgId;
 }
 
-/** A batch of one room's messages pushed by a sync, in index order without gaps. */
+/** A deletion of message target pushed live. */
+export interface DeleteFrame {
+  type: "delete";
+  chatroomId: RoomId;
+  index: Index;
+  userId: UserId;
+  target: Index;
+  createTime: Time;
+  clientMsgId?: ClientMsgId;
+}
+
+/** A reaction on message target pushed live. */
+export interface ReactionFrame {
+  type: "reaction";
+  chatroomId: RoomId;
+  index: Index;
+  userId: UserId;
+  target: Index;
+  reaction: string;
+  remove: boolean;
+  createTime: Time;
+  clientMsgId?: ClientMsgId;
+}
+
+/** A batch of one room's catch-up entries (messages and events) pushed by a sync, in index order without gaps. */
 export interface MessagesFrame {
   type: "messages";
   chatroomId: RoomId;
-  messages: Message[];
+  messages: Entry[];
 }
 
 export interface AckFrame {
@@ -121,14 +258,33 @@ export interface SyncedFrame {
   complete?: boolean;
   next?: Cursor;
   error?: ErrorObject;
+  /** Retention removed entries after the cursor: the sync started at oldest. */
+  truncated?: true;
+  oldest?: Index;
 }
 
 export interface SyncDoneFrame {
   type: "syncDone";
+  /** The store's epoch (single binary): a new one means drop cursors and sync from 0. */
+  epoch?: string;
 }
 
 export interface PongFrame {
   type: "pong";
+}
+
+/** The answer to an auth frame: the connection lives until exp (Unix seconds). */
+export interface AuthedFrame {
+  type: "authed";
+  userId: UserId;
+  exp: number;
+}
+
+/** AWS only: the close code and reason, sent before the server deletes the connection; act on it as on that close code. */
+export interface ClosingFrame {
+  type: "closing";
+  code: number;
+  reason: string;
 }
 
 export interface ErrorFrame {
@@ -140,13 +296,13 @@ export interface ErrorFrame {
   retryAfterMs?: number;
 }
 
-export type ServerFrame = MessageFrame | MessagesFrame | AckFrame | CursorFrame | ReceiptFrame | MemberFrame | SyncedFrame | SyncDoneFrame | PongFrame | ErrorFrame;
+export type ServerFrame = MessageFrame | EditFrame | DeleteFrame | ReactionFrame | MessagesFrame | AckFrame | CursorFrame | ReceiptFrame | MemberFrame | SyncedFrame | SyncDoneFrame | AuthedFrame | PongFrame | ClosingFrame | ErrorFrame;
 
 /** The "type" of every server frame of the contract. */
-export const SERVER_FRAME_TYPES = ["message","messages","ack","cursor","receipt","member","synced","syncDone","pong","error"] as const;
+export const SERVER_FRAME_TYPES = ["message","edit","delete","reaction","messages","ack","cursor","receipt","member","synced","syncDone","authed","pong","closing","error"] as const;
 
 /** The "action" of every client frame of the contract. */
-export const CLIENT_ACTIONS = ["sendMessage","markRead","sync","ping"] as const;
+export const CLIENT_ACTIONS = ["sendMessage","editMessage","deleteMessage","react","markRead","sync","ping","auth"] as const;
 
 /** The server's error codes. */
 export const ERROR_CODES = ["bad_request","unknown_action","not_member","forbidden","too_large","rate_limited","conflict","internal","unauthorized","not_found","gone","unprocessable"] as const;

@@ -1,5 +1,3 @@
-import type { Message } from "./protocol.js";
-
 /**
  * The kinds of room-log entries. "message" is today's; "edit", "delete" and
  * "reaction" are the message-lifecycle events of issue 13 (each has a
@@ -7,18 +5,31 @@ import type { Message } from "./protocol.js";
  */
 export type EntryKind = "message" | "edit" | "delete" | "reaction" | (string & {});
 
-/** One entry of a room's log, as a message frame, a messages batch or GET /v1/sync carry it. */
-export interface LogEntry extends Partial<Omit<Message, "chatroomId" | "index" | "userId" | "createTime">> {
+/**
+ * One entry of a room's log, as a message or event frame, a messages batch
+ * or GET /v1/sync carry it: the contract's Message, EditEntry, DeleteEntry
+ * and ReactionEntry, with "kind" optional (a live frame's "type").
+ */
+export interface LogEntry {
   chatroomId: string;
   index: number;
   userId: string;
   createTime: string;
   kind?: EntryKind;
+  chatMessage?: string;
+  messageType?: string;
+  clientMsgId?: string;
+  replyTo?: number;
+  /** A message from catch-up in its current state. */
+  edited?: boolean;
+  editedAt?: string;
+  deleted?: boolean;
+  deletedBy?: string;
+  deletedAt?: string;
   /** edit, delete, reaction: the index of the message they change. */
   target?: number;
   reaction?: string;
   remove?: boolean;
-  replyTo?: number;
 }
 
 /** A message of a room in its current state (edits, deletion and reactions applied). */
@@ -34,6 +45,8 @@ export interface ChatMessage {
   edited?: boolean;
   editedAt?: string;
   deleted?: boolean;
+  deletedBy?: string;
+  deletedAt?: string;
   /** reaction -> users who reacted with it. */
   reactions: Record<string, string[]>;
 }
@@ -89,6 +102,17 @@ export function applyEntry(room: RoomState, e: LogEntry): void {
       if (e.chatMessage !== undefined) m.chatMessage = e.chatMessage;
       if (e.clientMsgId !== undefined) m.clientMsgId = e.clientMsgId;
       if (e.replyTo !== undefined) m.replyTo = e.replyTo;
+      // From catch-up a message comes in its current state.
+      if (e.edited) {
+        m.edited = true;
+        if (e.editedAt !== undefined) m.editedAt = e.editedAt;
+      }
+      if (e.deleted) {
+        m.deleted = true;
+        delete m.chatMessage;
+        if (e.deletedBy !== undefined) m.deletedBy = e.deletedBy;
+        if (e.deletedAt !== undefined) m.deletedAt = e.deletedAt;
+      }
       room.messages.push(m);
       break;
     }
@@ -106,6 +130,8 @@ export function applyEntry(room: RoomState, e: LogEntry): void {
       if (m) {
         m.deleted = true;
         delete m.chatMessage;
+        m.deletedBy = e.userId;
+        m.deletedAt = e.createTime;
         m.reactions = {};
       }
       break;

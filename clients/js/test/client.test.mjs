@@ -90,12 +90,13 @@ test("offline sends persist in a file and are flushed in order by the next run, 
 
 test("close 4000 (replaced) stops reconnecting", () =>
   withServer([], async (s) => {
-    const a = newClient(s, { userId: "uuid1" });
+    // 4000 replaces a connection of the same user and device: two copies of one install.
+    const a = newClient(s, { userId: "uuid1", deviceId: "phone" });
     const codes = [];
     a.on("state", (st, d) => codes.push([st, d.code]));
     await a.start();
     await until(a, () => a.state === "online");
-    const b = newClient(s, { userId: "uuid1" });
+    const b = newClient(s, { userId: "uuid1", deviceId: "phone" });
     await b.start();
     await until([a, b], () => a.state === "replaced" && b.state === "online");
     assert.ok(codes.some(([st, code]) => st === "replaced" && code === 4000), JSON.stringify(codes));

@@ -149,7 +149,7 @@ export function until(clients, pred, ms = 10_000, what = () => "condition") {
       }
     };
     const timer = setTimeout(() => done(new Error(`timed out after ${ms} ms waiting for ${what()}`)), ms);
-    for (const c of [clients].flat()) for (const ev of ["state", "room", "roomRemoved", "ack", "event", "receipt", "member", "synced", "truncated", "error"]) offs.push(c.on(ev, check));
+    for (const c of [clients].flat()) for (const ev of ["state", "room", "roomRemoved", "ack", "event", "receipt", "member", "synced", "truncated", "error", "authed", "reset"]) offs.push(c.on(ev, check));
     check();
   });
 }
