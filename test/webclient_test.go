@@ -123,6 +123,26 @@ func TestBrowserOfflinePageCatchesUp(t *testing.T) {
 		t.Fatalf("uuid1's page shows no receipt: %v", err)
 	}
 
+	// uuid1 edits its second message in the page; uuid2's page shows the edit live.
+	if err := chromedp.Run(pageA,
+		chromedp.Click(`#messages li[data-index="2"] button.edit`, chromedp.ByQuery),
+		chromedp.SetValue("#text", "Gate B14", chromedp.ByID),
+		chromedp.Click("#send button", chromedp.ByQuery),
+		chromedp.Poll(`window.tripsense.pending().length === 0 && window.tripsense.room("uuidroom2").have === 4`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+	); err != nil {
+		t.Fatalf("uuid1's page: edit: %v", err)
+	}
+	var edited []string
+	if err := chromedp.Run(pageB,
+		chromedp.Poll(`document.querySelector('#messages li[data-index="2"] .text').textContent === "Gate B14"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate(`[...document.querySelectorAll('#messages li')].map(e => e.querySelector('.text').textContent + (e.querySelector('.meta').textContent.includes("(edited)") ? " (edited)" : ""))`, &edited),
+	); err != nil {
+		t.Fatalf("uuid2's page did not show the edit: %v", err)
+	}
+	if want := "Landing at 10:40|Gate B14 (edited)|Taxi queue is long"; strings.Join(edited, "|") != want {
+		t.Fatalf("uuid2's page shows %q after the edit, want %q", edited, want)
+	}
+
 	if path := os.Getenv("TRIPSENSE_SCREENSHOT"); path != "" {
 		var png []byte
 		if err := chromedp.Run(pageB, chromedp.FullScreenshot(&png, 100)); err != nil {

@@ -3,7 +3,7 @@
 import { IndexedDBStorage, TripsenseClient } from "/web/sdk/index.js";
 
 const $ = (id) => document.getElementById(id);
-let client, current;
+let client, current, editing; // editing: the index of the own message being edited
 
 $("signin").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -81,6 +81,14 @@ function renderRoom() {
       meta.className = "meta";
       meta.textContent = new Date(m.createTime).toLocaleTimeString() + (m.edited ? " (edited)" : "");
       li.append(who, text, meta);
+      if (m.userId === client.userId && !m.deleted) {
+        const edit = document.createElement("button");
+        edit.className = "edit";
+        edit.type = "button";
+        edit.textContent = "edit";
+        edit.onclick = () => startEdit(m);
+        li.append(edit);
+      }
       const reactions = Object.entries(m.reactions);
       if (reactions.length) {
         const rx = document.createElement("span");
@@ -97,12 +105,22 @@ function renderRoom() {
   if (document.visibilityState === "visible" && r.have > r.lastRead) client.markRead(current);
 }
 
+function startEdit(m) {
+  editing = m.index;
+  $("text").value = m.chatMessage ?? "";
+  $("text").placeholder = `Edit #${m.index}`;
+  $("text").focus();
+}
+
 $("send").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const text = $("text").value;
   if (!text || !current) return;
   $("text").value = "";
-  client.send(current, text).catch((e) => alert(`${e.code}: ${e.message}`));
+  const done = editing ? client.edit(current, editing, text) : client.send(current, text);
+  editing = undefined;
+  $("text").placeholder = "Message";
+  done.catch((e) => alert(`${e.code}: ${e.message}`));
   renderPending();
 });
 

@@ -511,8 +511,10 @@ export class TripsenseClient {
             case "closing": {
                 // AWS: the close code arrives as this frame before the gateway's own close.
                 const c = f;
-                if (typeof c.code === "number")
+                if (typeof c.code === "number") {
+                    this.dropSocket(1000, ""); // close it ourselves: the gateway's close code carries nothing
                     this.onClose(this.gen, c.code, typeof c.reason === "string" ? c.reason : "");
+                }
                 break;
             }
             case "error":

@@ -634,7 +634,10 @@ export class TripsenseClient {
       case "closing": {
         // AWS: the close code arrives as this frame before the gateway's own close.
         const c = f as { code: number; reason: string };
-        if (typeof c.code === "number") this.onClose(this.gen, c.code, typeof c.reason === "string" ? c.reason : "");
+        if (typeof c.code === "number") {
+          this.dropSocket(1000, ""); // close it ourselves: the gateway's close code carries nothing
+          this.onClose(this.gen, c.code, typeof c.reason === "string" ? c.reason : "");
+        }
         break;
       }
       case "error":

@@ -1,5 +1,5 @@
 export { TripsenseClient, decodeClaims } from "./client.js";
-export type { Ack, ClientOptions, ConnectionState, OutboxEntry, TokenProvider, WebSocketConstructor, WebSocketLike } from "./client.js";
+export type { Ack, ClientOptions, ConnectionState, OutboxEntry, OutboxFrame, TokenProvider, WebSocketConstructor, WebSocketLike } from "./client.js";
 export { TripsenseError } from "./errors.js";
 export { IndexedDBStorage, MemoryStorage } from "./storage.js";
 export type { StorageAdapter } from "./storage.js";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { SERVER_FRAME_TYPES, applyEntry, newRoom } from "../dist/index.js";
+import { SERVER_FRAME_TYPES, TripsenseClient, applyEntry, newRoom } from "../dist/index.js";
 
 test("src/protocol.ts is generated from the current schema", () => {
   execFileSync("node", ["scripts/gen-protocol.mjs", "--check"], { stdio: "inherit" });
@@ -35,4 +35,54 @@ test("room state applies lifecycle entries (issue 13 kinds) in index order", () 
     [6, undefined, false, true, {}],
   ]);
   assert.equal(r.unread, 9);
+});
+
+test("a message from catch-up arrives in its current state (edited, deleted)", () => {
+  const r = newRoom("r");
+  applyEntry(r, { chatroomId: "r", index: 1, userId: "alice", kind: "message", chatMessage: "v2", messageType: "text message", createTime: "2026-11-25T00:00:01.000Z", edited: true, editedAt: "2026-11-25T00:00:02.000Z" });
+  applyEntry(r, { chatroomId: "r", index: 2, userId: "alice", kind: "message", messageType: "text message", createTime: "2026-11-25T00:00:03.000Z", deleted: true, deletedBy: "bob", deletedAt: "2026-11-25T00:00:04.000Z" });
+  assert.deepEqual(r.messages.map((m) => [m.chatMessage, !!m.edited, m.editedAt, !!m.deleted, m.deletedBy]), [
+    ["v2", true, "2026-11-25T00:00:02.000Z", false, undefined],
+    [undefined, false, undefined, true, "bob"],
+  ]);
+});
+
+/** A WebSocket stand-in that opens, then delivers the given server frames. */
+function scriptedWebSocket(frames, sockets) {
+  return class {
+    constructor(url, protocols) {
+      this.url = url;
+      this.protocols = protocols;
+      this.readyState = 0;
+      this.closed = [];
+      sockets.push(this);
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+        for (const f of frames) this.onmessage?.({ data: JSON.stringify(f) });
+      });
+    }
+    send() {}
+    close(code, reason) {
+      this.readyState = 3;
+      this.closed.push([code, reason]);
+    }
+  };
+}
+
+test("a closing frame (AWS) is acted on exactly as its close code", async () => {
+  for (const [code, want] of [[4000, "replaced"], [4409, "refused"], [1001, "offline"]]) {
+    const sockets = [];
+    const c = new TripsenseClient({ url: "http://127.0.0.1:1", userId: "u", fetchRoomsOnConnect: false, watchNetwork: false, backoff: { initialMs: 60_000 },
+      WebSocket: scriptedWebSocket([{ type: "closing", code, reason: "r" }], sockets) });
+    const states = [];
+    c.on("state", (s, d) => states.push([s, d.code]));
+    c.on("error", () => {});
+    await c.start();
+    await new Promise((r) => setTimeout(r, 0)); // the scripted frames are delivered in a microtask
+    assert.deepEqual(states.at(-1), [want, code], `closing ${code}: ${JSON.stringify(states)}`);
+    assert.equal(sockets.length, 1);
+    assert.ok(sockets[0].closed.length === 1, "the client closed the socket itself");
+    await c.close();
+  }
 });
