@@ -175,6 +175,7 @@ export declare class TripsenseClient {
     private loaded?;
     private saveChain;
     private saveScheduled;
+    private queueing;
     constructor(options: ClientOptions);
     /** The user this client acts as. */
     get userId(): string | undefined;

@@ -36,6 +36,7 @@ export class TripsenseClient {
     loaded;
     saveChain = Promise.resolve();
     saveScheduled = false;
+    queueing = new Set();
     constructor(options) {
         if (!options.userId && !options.token)
             throw new TripsenseError("bad_request", "ClientOptions needs userId (dev mode) or token (token mode)");
@@ -116,6 +117,7 @@ export class TripsenseClient {
         this.dropSocket(1000, "client closed");
         for (const k of Object.keys(this.timers))
             clearTimeout(this.timers[k]);
+        await Promise.allSettled([...this.queueing]);
         await this.flush();
     }
     /** Resolves when everything changed so far is persisted. */
@@ -168,13 +170,23 @@ export class TripsenseClient {
         return this.enqueue(frame, opts.clientMsgId);
     }
     async enqueue(f, id) {
-        await this.load();
         const clientMsgId = id ?? this.newId();
         const frame = { ...f, clientMsgId };
         const p = new Promise((resolve, reject) => this.waitFor(clientMsgId, { resolve, reject }));
         p.catch(() => { }); // an app that does not await still gets the error event
-        this.outbox.push({ clientMsgId, frame });
-        await this.persistNow();
+        // close() waits for this: a change queued just before close() is in storage when close() resolves.
+        const queued = (async () => {
+            await this.load();
+            this.outbox.push({ clientMsgId, frame });
+            await this.persistNow();
+        })();
+        this.queueing.add(queued);
+        try {
+            await queued;
+        }
+        finally {
+            this.queueing.delete(queued);
+        }
         this.pump();
         return p;
     }

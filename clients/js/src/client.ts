@@ -175,6 +175,7 @@ export class TripsenseClient {
   private loaded?: Promise<void>;
   private saveChain: Promise<void> = Promise.resolve();
   private saveScheduled = false;
+  private queueing = new Set<Promise<void>>();
 
   constructor(options: ClientOptions) {
     if (!options.userId && !options.token) throw new TripsenseError("bad_request", "ClientOptions needs userId (dev mode) or token (token mode)");
@@ -252,6 +253,7 @@ export class TripsenseClient {
     this.setState("closed", {});
     this.dropSocket(1000, "client closed");
     for (const k of Object.keys(this.timers) as (keyof typeof this.timers)[]) clearTimeout(this.timers[k] as number);
+    await Promise.allSettled([...this.queueing]);
     await this.flush();
   }
 
@@ -310,13 +312,22 @@ export class TripsenseClient {
   }
 
   private async enqueue(f: OutboxFrame, id?: string): Promise<Ack> {
-    await this.load();
     const clientMsgId = id ?? this.newId();
     const frame = { ...f, clientMsgId };
     const p = new Promise<Ack>((resolve, reject) => this.waitFor(clientMsgId, { resolve, reject }));
     p.catch(() => {}); // an app that does not await still gets the error event
-    this.outbox.push({ clientMsgId, frame });
-    await this.persistNow();
+    // close() waits for this: a change queued just before close() is in storage when close() resolves.
+    const queued = (async () => {
+      await this.load();
+      this.outbox.push({ clientMsgId, frame });
+      await this.persistNow();
+    })();
+    this.queueing.add(queued);
+    try {
+      await queued;
+    } finally {
+      this.queueing.delete(queued);
+    }
     this.pump();
     return p;
   }

@@ -79,9 +79,17 @@ class CuttingProxy {
     down.on("error", c.kill).on("close", c.kill);
     up.on("error", c.kill).on("close", c.kill);
     if (this.forced?.length) {
-      // A cut placed inside the connection's first sync (the bytes of its first batches).
-      c.budget = this.forced.shift();
-      c.forced = true;
+      // A cut placed inside the first sync of forcedUser's next WebSocket (the bytes of its first
+      // batches), decided on its upgrade request: another client's reconnect (a late pong under
+      // load) or an HTTP request must not take the budget and leave the sync uncut.
+      down.once("data", (req) => {
+        const head = req.toString("latin1");
+        if (this.forced?.length && head.startsWith("GET /ws?") && head.split("\r\n", 1)[0].includes(`userId=${this.forcedUser}`)) {
+          c.dir = "down";
+          c.budget = this.forced.shift();
+          c.forced = true;
+        }
+      });
     } else if (this.random() < this.p) this.arm(c, 200 + Math.floor(this.random() * 40000));
     const pipe = (from, to, d) =>
       from.on("data", (chunk) => {
@@ -173,6 +181,7 @@ test("random connection cuts: every client ends with exactly the server's log, e
     // connections are cut inside their syncs, at byte 20000, 15000 and 10000 of what the server sends.
     for (const room of ["uuidroom1", "uuidroom2", "uuidroom3"]) assert.equal((await s.http("POST", `/v1/rooms/${room}/members`, "admin", { userId: "uuid5" })).status, 200);
     rooms.uuid5 = ["uuidroom1", "uuidroom2", "uuidroom3"];
+    proxy.forcedUser = "uuid5";
     proxy.forced = [20000, 15000, 10000];
     clients.uuid5 = newClient({ url: proxy.url }, { ...opts("uuid5"), pingIntervalMs: 25_000 });
     track("uuid5", clients.uuid5);
