@@ -78,7 +78,10 @@ func TestBrowserOfflinePageCatchesUp(t *testing.T) {
 	}
 
 	texts := []string{"Landing at 10:40", "Gate B12", "Taxi queue is long"}
-	if err := chromedp.Run(pageA, chromedp.Click(`#rooms li[data-room="uuidroom2"]`, chromedp.ByQuery)); err != nil {
+	if err := chromedp.Run(pageA,
+		chromedp.Poll(`!!document.querySelector('#rooms li[data-room="uuidroom2"]')`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate(`document.querySelector('#rooms li[data-room="uuidroom2"]').click()`, nil),
+	); err != nil {
 		t.Fatal(err)
 	}
 	for _, text := range texts {
@@ -102,14 +105,16 @@ func TestBrowserOfflinePageCatchesUp(t *testing.T) {
 	var badge string
 	if err := chromedp.Run(pageB,
 		chromedp.WaitVisible(`#status.online`, chromedp.ByQuery),
-		chromedp.Poll(`document.querySelector('#rooms li[data-room="uuidroom2"] .badge').textContent === "3"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)),
-		chromedp.Text(`#rooms li[data-room="uuidroom2"] .badge`, &badge, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#rooms li[data-room="uuidroom2"] .badge')?.textContent === "3"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)),
+		// Read in the page: the room list is re-rendered on every room event, so a node found by
+		// one CDP call may be gone by the next (chromedp.Text failed with "No node with given id").
+		chromedp.Evaluate(`document.querySelector('#rooms li[data-room="uuidroom2"] .badge').textContent`, &badge),
 	); err != nil {
 		t.Fatalf("uuid2's page did not show 3 unread: %v", err)
 	}
 	var shown []string
 	if err := chromedp.Run(pageB,
-		chromedp.Click(`#rooms li[data-room="uuidroom2"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#rooms li[data-room="uuidroom2"]').click()`, nil),
 		chromedp.Poll(`document.querySelectorAll('#messages li').length === 3`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
 		chromedp.Evaluate(`[...document.querySelectorAll('#messages li .text')].map(e => e.textContent)`, &shown),
 	); err != nil {
