@@ -130,7 +130,7 @@ func TestBrowserOfflinePageCatchesUp(t *testing.T) {
 
 	// uuid1 edits its second message in the page; uuid2's page shows the edit live.
 	if err := chromedp.Run(pageA,
-		chromedp.Click(`#messages li[data-index="2"] button.edit`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#messages li[data-index="2"] button.edit').click()`, nil),
 		chromedp.SetValue("#text", "Gate B14", chromedp.ByID),
 		chromedp.Click("#send button", chromedp.ByQuery),
 		chromedp.Poll(`window.tripsense.pending().length === 0 && window.tripsense.room("uuidroom2").have === 4`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
