@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test (`make test`). It installs what it
-# needs (Go modules; wscat, dynalite and osls pinned in package-lock.json),
+# needs (Go modules; wscat, dynalite and osls pinned in package-lock.json;
+# the SDK's typescript and ws in clients/js/package-lock.json; Debian's
+# chromium for the browser test),
 # and the tests start and stop their own servers on 127.0.0.1: the tripsense
 # binary, dynalite (the DynamoDB-compatible test server) and the gateway
 # harness.
@@ -11,6 +13,15 @@ echo "== install: npm tools (package-lock.json) and Go modules"
 npm ci --no-audit --no-fund --loglevel=error
 go mod download
 export PATH="$PWD/node_modules/.bin:$PATH"
+
+echo "== headless Chromium for the browser test (Debian's package, installed when missing)"
+if ! command -v chromium >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends chromium
+fi
+export TRIPSENSE_REQUIRE_BROWSER=1 # test/webclient_test.go fails instead of skipping without it
 
 echo "== make package (Lambda bootstrap zips within 15 MB each, then osls package offline)"
 make package
@@ -23,6 +34,9 @@ echo "== go test -race (unit, store conformance on bbolt and dynalite, end to en
 # tests, and at the end "N passed, N failed, N skipped".
 go build -o dist/.testcount ./scripts/testcount
 go test -race -count=1 -timeout 20m -json ./... | dist/.testcount
+
+echo "== SDK: clients/js (npm ci, tsc, node --test against the real binary, with the fault-injecting proxy)"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 echo "== fuzz (short, fixed time per target)"
 fuzztime="${FUZZTIME:-10s}"

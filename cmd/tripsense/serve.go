@@ -19,6 +19,7 @@ import (
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/api"
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/clients"
 	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
 	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/store/bolt"
@@ -158,6 +159,9 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", m.wsServer)
+	web := clients.Handler() // the web client at / (embedded, docs/sdk.md)
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /web/", web)
 	mux.Handle("/", apiHandler)
 	if c.MetricsOnMain {
 		mux.Handle("GET /metrics", m.Metrics.Handler())

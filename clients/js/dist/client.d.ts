@@ -1,0 +1,286 @@
+import { TripsenseError } from "./errors.js";
+import type { DeleteMessage, EditMessage, React, SendMessage } from "./protocol.js";
+import { type LogEntry, type RoomState } from "./state.js";
+import { type StorageAdapter } from "./storage.js";
+/** The connection's state, as the app shows it. */
+export type ConnectionState = "idle" | "connecting" | "syncing" | "online" | "offline" | "replaced" | "refused" | "closed";
+/** The part of the WebSocket API the client uses (browsers' WebSocket, the `ws` package). */
+export interface WebSocketLike {
+    readonly readyState: number;
+    send(data: string): void;
+    close(code?: number, reason?: string): void;
+    onopen: ((ev: unknown) => void) | null;
+    onmessage: ((ev: {
+        data: unknown;
+    }) => void) | null;
+    onclose: ((ev: {
+        code: number;
+        reason: string;
+    }) => void) | null;
+    onerror: ((ev: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+type FetchLike = (input: string, init?: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+}) => Promise<{
+    status: number;
+    json(): Promise<unknown>;
+}>;
+/** Supplies a token (token mode). forceRefresh: the last one was refused or expired. */
+export type TokenProvider = (opts: {
+    forceRefresh: boolean;
+}) => string | Promise<string>;
+export interface ClientOptions {
+    /** The server's HTTP base URL, e.g. "http://localhost:8080"; the WebSocket is its /ws. */
+    url: string;
+    /** Dev identity mode: the user id (sent as ?userId= and X-User-Id). */
+    userId?: string;
+    /** Token identity mode: called before every connect and before the token expires. */
+    token?: TokenProvider;
+    /**
+     * How the token reaches the WebSocket: "frame" (the default) sends {"action":"auth","token":T}
+     * as the first frame and waits for "authed" (no token in URLs), "query" uses ?token=.
+     */
+    tokenTransport?: "frame" | "query";
+    /** The WebSocket subprotocol offered: "tripsense.v1" by default; false offers none. */
+    subprotocol?: string | false;
+    /**
+     * This install's device (?deviceId= on connect and on GET /v1/sync): its own delivered
+     * cursors on the server. Default: a random id made once and kept in storage.
+     */
+    deviceId?: string;
+    /** Defaults to globalThis.WebSocket. In Node pass the `ws` package's WebSocket. */
+    WebSocket?: WebSocketConstructor;
+    /** Defaults to globalThis.fetch. */
+    fetch?: FetchLike;
+    /** Where state and the outbox persist. Defaults to memory. */
+    storage?: StorageAdapter;
+    /** Rooms first seen: "all" fetches their whole history, "recent" starts at the server's delivered cursor. */
+    history?: "all" | "recent";
+    /** Catch-up over the WebSocket (default) or over GET /v1/sync. */
+    catchup?: "ws" | "http";
+    /** Reconnect delays: initialMs * factor^attempt up to maxMs, minus up to jitter of it at random. */
+    backoff?: {
+        initialMs?: number;
+        maxMs?: number;
+        factor?: number;
+        jitter?: number;
+    };
+    /** Application ping interval; no frame within pongTimeoutMs after a ping drops the connection. */
+    pingIntervalMs?: number;
+    pongTimeoutMs?: number;
+    /** A sync round with no syncDone within this drops the connection. */
+    syncTimeoutMs?: number;
+    /** A gap in a room still open after this is filled by a targeted sync. */
+    gapFillMs?: number;
+    /** markRead calls within this are sent as one frame. */
+    markReadDelayMs?: number;
+    /** Refresh the token this long before its exp. */
+    refreshBeforeExpMs?: number;
+    /** Refresh the token before exp (default true); false waits for the server's close 4003. */
+    proactiveRefresh?: boolean;
+    /** Sends in flight at once. 1 keeps the room order of the outbox even when the server rate-limits. */
+    outboxWindow?: number;
+    /** In browsers, follow the window's offline/online events: drop at once, reconnect at once (default true). */
+    watchNetwork?: boolean;
+    /** Fetch lastRead and receipts over HTTP after each catch-up (default true). */
+    fetchRoomsOnConnect?: boolean;
+    messageType?: string;
+    /** Random source for jitter and ids (tests). */
+    random?: () => number;
+}
+export interface Ack {
+    chatroomId: string;
+    index: number;
+    clientMsgId: string;
+    createTime: string;
+    duplicate: boolean;
+}
+/** A change queued in the outbox: a message or a lifecycle event. */
+export type OutboxFrame = SendMessage | EditMessage | DeleteMessage | React;
+export interface OutboxEntry {
+    clientMsgId: string;
+    frame: OutboxFrame;
+}
+interface Events {
+    state: (state: ConnectionState, detail: {
+        code?: number;
+        reason?: string;
+        delayMs?: number;
+    }) => void;
+    /** Every log entry of a room, exactly once, in index order. */
+    event: (entry: LogEntry, room: RoomState) => void;
+    /** A room's state changed (render it). */
+    room: (room: RoomState) => void;
+    roomRemoved: (chatroomId: string) => void;
+    receipt: (r: {
+        chatroomId: string;
+        userId: string;
+        lastRead: number;
+    }) => void;
+    member: (m: {
+        chatroomId: string;
+        userId: string;
+        event: "joined" | "left";
+    }) => void;
+    truncated: (t: {
+        chatroomId: string;
+        oldest: number;
+    }) => void;
+    /** The server's store has a new epoch (a restore): held state was dropped and is synced again from 0. */
+    reset: (r: {
+        epoch: string;
+        previous: string;
+    }) => void;
+    /** The server accepted a token (first frame or refresh): the connection lives until exp (Unix seconds). */
+    authed: (a: {
+        userId: string;
+        exp: number;
+    }) => void;
+    ack: (ack: Ack) => void;
+    synced: () => void;
+    error: (err: TripsenseError) => void;
+}
+/**
+ * A Tripsense client: one WebSocket with reconnect, a persistent outbox,
+ * catch-up from its own cursors and exactly-once, in-order delivery per room.
+ */
+export declare class TripsenseClient {
+    readonly options: Required<Pick<ClientOptions, "history" | "catchup" | "pingIntervalMs" | "pongTimeoutMs" | "syncTimeoutMs" | "gapFillMs" | "markReadDelayMs" | "refreshBeforeExpMs" | "outboxWindow" | "messageType" | "fetchRoomsOnConnect">> & ClientOptions;
+    private readonly storage;
+    private readonly WS;
+    private readonly fetchFn?;
+    private readonly random;
+    private readonly listeners;
+    private rooms;
+    private outbox;
+    private waiters;
+    private pendingReads;
+    private _state;
+    private ws?;
+    private gen;
+    private attempt;
+    private forceRefresh;
+    private currentToken?;
+    private tokenExp?;
+    private awaitingAuth;
+    private epoch?;
+    private device?;
+    private userIdFromToken?;
+    private syncRound?;
+    private pausedUntil;
+    private timers;
+    private loaded?;
+    private saveChain;
+    private saveScheduled;
+    private queueing;
+    constructor(options: ClientOptions);
+    /** The user this client acts as. */
+    get userId(): string | undefined;
+    get state(): ConnectionState;
+    /** Subscribes to an event; returns the unsubscribe function. */
+    on<K extends keyof Events>(event: K, fn: Events[K]): () => void;
+    private emit;
+    /** Loads the persisted state and connects. Resolves once the state is loaded. */
+    start(): Promise<void>;
+    private networkWatched;
+    /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
+    private watchNetwork;
+    /** Closes the connection and stops reconnecting; persisted state is flushed. */
+    close(): Promise<void>;
+    /** Resolves when everything changed so far is persisted. */
+    flush(): Promise<void>;
+    /** The rooms the client knows, sorted by id. */
+    roomList(): RoomState[];
+    room(chatroomId: string): RoomState | undefined;
+    /** Sends not yet acknowledged, in order. */
+    pending(): OutboxEntry[];
+    /**
+     * Queues a message (persisted before this returns) and resolves with its ack.
+     * The send survives reconnects and restarts (the outbox is in storage) and is
+     * stored exactly once (clientMsgId). Refused sends reject with the server's code.
+     */
+    send(chatroomId: string, chatMessage: string, opts?: {
+        messageType?: string;
+        clientMsgId?: string;
+        replyTo?: number;
+    }): Promise<Ack>;
+    /** Replaces the text of your message index (queued like a send; resolves with the edit event's ack). */
+    edit(chatroomId: string, index: number, chatMessage: string, opts?: {
+        clientMsgId?: string;
+    }): Promise<Ack>;
+    /** Deletes message index (its author, or a moderator). */
+    delete(chatroomId: string, index: number, opts?: {
+        clientMsgId?: string;
+    }): Promise<Ack>;
+    /** Adds a reaction to message index, or with remove takes yours back. */
+    react(chatroomId: string, index: number, reaction: string, opts?: {
+        remove?: boolean;
+        clientMsgId?: string;
+    }): Promise<Ack>;
+    private enqueue;
+    /** Waits for the ack of a send queued earlier (also by a previous run). */
+    ackOf(clientMsgId: string): Promise<Ack>;
+    /** Marks a room read up to index (default: everything held). Debounced; applied locally at once. */
+    markRead(chatroomId: string, index?: number): void;
+    private setState;
+    private wsURL;
+    private getToken;
+    private connect;
+    /** The connection is open (and authenticated): catch up, then send. */
+    private opened;
+    private dropSocket;
+    private onClose;
+    /** Drops the current socket (if any) and reconnects after the backoff. */
+    private scheduleReconnect;
+    /** Closes the current connection as broken and reconnects with backoff. */
+    private reconnectNow;
+    private startPing;
+    private scheduleTokenRefresh;
+    private sendFrame;
+    private onFrame;
+    private setLastRead;
+    private ensureRoom;
+    private removeRoom;
+    /** Stores entries by (room, index), ignoring held ones, and delivers the contiguous run. */
+    private receive;
+    private drain;
+    private scheduleGapFill;
+    private onAck;
+    private onError;
+    private waitFor;
+    /** Sends outbox entries in order, at most outboxWindow in flight on this socket. */
+    private pump;
+    private flushReads;
+    private startSync;
+    private sendSyncRound;
+    private onSynced;
+    /** Applies a round's results: sync again while a room is short of the head it reported. */
+    private finishSyncRound;
+    /**
+     * Records the server's store epoch. A different one than held (a restore)
+     * drops every cursor and held entry (they name other messages now) and
+     * returns true: the caller syncs again, from 0.
+     */
+    private newEpoch;
+    private truncate;
+    private caughtUp;
+    private http;
+    /** Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete. */
+    private httpSync;
+    /** lastRead, head and receipts of every room, from the HTTP API. */
+    private fetchRooms;
+    private load;
+    private scheduleSave;
+    private save;
+    private persistNow;
+    private newId;
+}
+/** The claims of a JWT, unverified (the client only reads exp and sub). */
+export declare function decodeClaims(token: string): {
+    sub?: string;
+    exp?: number;
+} | undefined;
+export {};

@@ -1,0 +1,1045 @@
+import { TripsenseError } from "./errors.js";
+import { applyEntry, newRoom } from "./state.js";
+import { MemoryStorage } from "./storage.js";
+const OPEN = 1;
+const MAX_SYNC_ROUNDS = 1000;
+const MAX_CHAT_MESSAGE_BYTES = 16384;
+/**
+ * A Tripsense client: one WebSocket with reconnect, a persistent outbox,
+ * catch-up from its own cursors and exactly-once, in-order delivery per room.
+ */
+export class TripsenseClient {
+    options;
+    storage;
+    WS;
+    fetchFn;
+    random;
+    listeners = new Map();
+    rooms = new Map();
+    outbox = [];
+    waiters = new Map();
+    pendingReads = new Map();
+    _state = "idle";
+    ws;
+    gen = 0; // connection generation: events of older sockets are ignored
+    attempt = 0;
+    forceRefresh = false;
+    currentToken;
+    tokenExp;
+    awaitingAuth = false;
+    epoch;
+    device;
+    userIdFromToken;
+    syncRound;
+    pausedUntil = 0;
+    timers = { reconnect: 0, ping: 0, pong: 0, sync: 0, gap: 0, read: 0, refresh: 0, pump: 0 };
+    loaded;
+    saveChain = Promise.resolve();
+    saveScheduled = false;
+    queueing = new Set();
+    constructor(options) {
+        if (!options.userId && !options.token)
+            throw new TripsenseError("bad_request", "ClientOptions needs userId (dev mode) or token (token mode)");
+        this.options = {
+            history: "all", catchup: "ws", pingIntervalMs: 25_000, pongTimeoutMs: 10_000, syncTimeoutMs: 40_000, gapFillMs: 2_000,
+            markReadDelayMs: 500, refreshBeforeExpMs: 60_000, outboxWindow: 1, messageType: "text message", fetchRoomsOnConnect: true,
+            ...options,
+        };
+        this.storage = options.storage ?? new MemoryStorage();
+        const WS = options.WebSocket ?? globalThis.WebSocket;
+        if (!WS)
+            throw new TripsenseError("bad_request", "no WebSocket implementation: pass options.WebSocket");
+        this.WS = WS;
+        const f = options.fetch ?? globalThis.fetch;
+        if (f)
+            this.fetchFn = f.bind(globalThis);
+        this.random = options.random ?? Math.random;
+    }
+    /** The user this client acts as. */
+    get userId() {
+        return this.options.userId ?? this.userIdFromToken;
+    }
+    get state() {
+        return this._state;
+    }
+    /** Subscribes to an event; returns the unsubscribe function. */
+    on(event, fn) {
+        let set = this.listeners.get(event);
+        if (!set)
+            this.listeners.set(event, (set = new Set()));
+        set.add(fn);
+        return () => {
+            set.delete(fn);
+        };
+    }
+    emit(event, ...args) {
+        for (const fn of [...(this.listeners.get(event) ?? [])]) {
+            try {
+                fn(...args);
+            }
+            catch (e) {
+                if (event !== "error")
+                    this.emit("error", new TripsenseError("internal", `a ${event} handler threw: ${String(e)}`));
+            }
+        }
+    }
+    /** Loads the persisted state and connects. Resolves once the state is loaded. */
+    async start() {
+        if (this._state !== "idle" && this._state !== "replaced" && this._state !== "refused" && this._state !== "closed")
+            return;
+        await this.load();
+        this.attempt = 0;
+        this.watchNetwork();
+        this.connect();
+    }
+    networkWatched = false;
+    /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
+    watchNetwork() {
+        const w = globalThis;
+        if (this.networkWatched || this.options.watchNetwork === false || typeof w.addEventListener !== "function")
+            return;
+        this.networkWatched = true;
+        w.addEventListener("offline", () => {
+            if (this._state === "syncing" || this._state === "online" || this._state === "connecting")
+                this.reconnectNow("network offline");
+        });
+        w.addEventListener("online", () => {
+            if (this._state !== "offline")
+                return;
+            clearTimeout(this.timers.reconnect);
+            this.attempt = 0;
+            this.connect();
+        });
+    }
+    /** Closes the connection and stops reconnecting; persisted state is flushed. */
+    async close() {
+        this.setState("closed", {});
+        this.dropSocket(1000, "client closed");
+        for (const k of Object.keys(this.timers))
+            clearTimeout(this.timers[k]);
+        await Promise.allSettled([...this.queueing]);
+        await this.flush();
+    }
+    /** Resolves when everything changed so far is persisted. */
+    async flush() {
+        if (this.saveScheduled) {
+            this.saveScheduled = false;
+            this.save();
+        }
+        await this.saveChain;
+    }
+    /** The rooms the client knows, sorted by id. */
+    roomList() {
+        return [...this.rooms.values()].map((r) => r.state).sort((a, b) => (a.chatroomId < b.chatroomId ? -1 : 1));
+    }
+    room(chatroomId) {
+        return this.rooms.get(chatroomId)?.state;
+    }
+    /** Sends not yet acknowledged, in order. */
+    pending() {
+        return this.outbox.map(({ clientMsgId, frame }) => ({ clientMsgId, frame }));
+    }
+    /**
+     * Queues a message (persisted before this returns) and resolves with its ack.
+     * The send survives reconnects and restarts (the outbox is in storage) and is
+     * stored exactly once (clientMsgId). Refused sends reject with the server's code.
+     */
+    async send(chatroomId, chatMessage, opts = {}) {
+        checkBody(chatMessage);
+        const frame = { action: "sendMessage", chatroomId, chatMessage, messageType: opts.messageType ?? this.options.messageType };
+        if (opts.replyTo !== undefined)
+            frame.replyTo = opts.replyTo;
+        return this.enqueue(frame, opts.clientMsgId);
+    }
+    /** Replaces the text of your message index (queued like a send; resolves with the edit event's ack). */
+    async edit(chatroomId, index, chatMessage, opts = {}) {
+        checkBody(chatMessage);
+        return this.enqueue({ action: "editMessage", chatroomId, index, chatMessage }, opts.clientMsgId);
+    }
+    /** Deletes message index (its author, or a moderator). */
+    async delete(chatroomId, index, opts = {}) {
+        return this.enqueue({ action: "deleteMessage", chatroomId, index }, opts.clientMsgId);
+    }
+    /** Adds a reaction to message index, or with remove takes yours back. */
+    async react(chatroomId, index, reaction, opts = {}) {
+        if (!reaction)
+            throw new TripsenseError("bad_request", "reaction must not be empty");
+        const frame = { action: "react", chatroomId, index, reaction };
+        if (opts.remove)
+            frame.remove = true;
+        return this.enqueue(frame, opts.clientMsgId);
+    }
+    async enqueue(f, id) {
+        const clientMsgId = id ?? this.newId();
+        const frame = { ...f, clientMsgId };
+        const p = new Promise((resolve, reject) => this.waitFor(clientMsgId, { resolve, reject }));
+        p.catch(() => { }); // an app that does not await still gets the error event
+        // close() waits for this: a change queued just before close() is in storage when close() resolves.
+        const queued = (async () => {
+            await this.load();
+            this.outbox.push({ clientMsgId, frame });
+            await this.persistNow();
+        })();
+        this.queueing.add(queued);
+        try {
+            await queued;
+        }
+        finally {
+            this.queueing.delete(queued);
+        }
+        this.pump();
+        return p;
+    }
+    /** Waits for the ack of a send queued earlier (also by a previous run). */
+    ackOf(clientMsgId) {
+        return new Promise((resolve, reject) => this.waitFor(clientMsgId, { resolve, reject }));
+    }
+    /** Marks a room read up to index (default: everything held). Debounced; applied locally at once. */
+    markRead(chatroomId, index) {
+        const r = this.rooms.get(chatroomId);
+        if (!r)
+            return;
+        const to = Math.min(index ?? r.state.have, r.state.head);
+        if (to <= r.state.lastRead && to <= (this.pendingReads.get(chatroomId) ?? 0))
+            return;
+        this.pendingReads.set(chatroomId, Math.max(to, this.pendingReads.get(chatroomId) ?? 0));
+        if (to > r.state.lastRead) {
+            r.state.lastRead = to;
+            r.state.unread = Math.max(0, r.state.head - to);
+            this.emit("room", r.state);
+        }
+        this.scheduleSave();
+        clearTimeout(this.timers.read);
+        this.timers.read = setTimeout(() => this.flushReads(), this.options.markReadDelayMs);
+    }
+    // ---- connection ----
+    setState(s, detail) {
+        if (this._state === s)
+            return;
+        this._state = s;
+        this.emit("state", s, detail);
+    }
+    wsURL(token) {
+        const u = new URL("/ws", this.options.url);
+        u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+        if (token && this.options.tokenTransport === "query")
+            u.searchParams.set("token", token);
+        else if (!token && this.options.userId)
+            u.searchParams.set("userId", this.options.userId);
+        if (this.device)
+            u.searchParams.set("deviceId", this.device);
+        return u.toString();
+    }
+    async getToken() {
+        if (!this.options.token)
+            return undefined;
+        const force = this.forceRefresh;
+        this.forceRefresh = false;
+        const t = await this.options.token({ forceRefresh: force });
+        this.currentToken = t;
+        this.tokenExp = decodeClaims(t)?.exp;
+        const claims = decodeClaims(t);
+        if (claims?.sub)
+            this.userIdFromToken = claims.sub;
+        return t;
+    }
+    connect() {
+        if (this._state === "closed" || this._state === "replaced" || this._state === "refused")
+            return;
+        const gen = ++this.gen;
+        this.setState("connecting", {});
+        void (async () => {
+            let token;
+            try {
+                token = await this.getToken();
+            }
+            catch (e) {
+                this.emit("error", new TripsenseError("unauthorized", `token provider failed: ${String(e)}`));
+                this.scheduleReconnect(gen, 1006, "no token");
+                return;
+            }
+            if (gen !== this.gen || this._state !== "connecting")
+                return;
+            let ws;
+            try {
+                const sub = this.options.subprotocol === undefined ? SUBPROTOCOL : this.options.subprotocol;
+                ws = sub ? new this.WS(this.wsURL(token), sub) : new this.WS(this.wsURL(token));
+            }
+            catch (e) {
+                this.emit("error", new TripsenseError("network", String(e)));
+                this.scheduleReconnect(gen, 1006, String(e));
+                return;
+            }
+            this.ws = ws;
+            ws.onopen = () => {
+                if (gen !== this.gen)
+                    return;
+                if (token && this.options.tokenTransport !== "query") {
+                    // First-frame authentication: nothing else until the server answers authed
+                    // (frames before it are refused; a failure closes with 4401).
+                    this.awaitingAuth = true;
+                    this.sendFrame({ action: "auth", token });
+                    return;
+                }
+                this.opened(gen);
+            };
+            ws.onmessage = (ev) => {
+                if (gen !== this.gen)
+                    return;
+                this.onFrame(ev.data);
+            };
+            ws.onerror = () => { };
+            ws.onclose = (ev) => {
+                if (gen !== this.gen)
+                    return;
+                this.onClose(gen, ev.code, ev.reason);
+            };
+        })();
+    }
+    /** The connection is open (and authenticated): catch up, then send. */
+    opened(gen) {
+        this.awaitingAuth = false;
+        this.setState("syncing", {});
+        this.scheduleTokenRefresh(gen);
+        this.startPing(gen);
+        this.startSync();
+        this.pump();
+        this.flushReads();
+    }
+    dropSocket(code, reason) {
+        this.awaitingAuth = false;
+        const ws = this.ws;
+        this.ws = undefined;
+        this.gen++;
+        this.syncRound = undefined;
+        clearInterval(this.timers.ping);
+        clearTimeout(this.timers.pong);
+        clearTimeout(this.timers.sync);
+        clearTimeout(this.timers.refresh);
+        for (const e of this.outbox)
+            delete e.sentGen;
+        if (ws) {
+            ws.onopen = ws.onmessage = ws.onclose = null;
+            ws.onerror = () => { };
+            try {
+                ws.close(code, reason);
+            }
+            catch {
+                /* already closing */
+            }
+        }
+    }
+    onClose(gen, code, reason) {
+        this.ws = undefined;
+        this.dropSocket(1000, "");
+        if (code === 4000) {
+            this.setState("replaced", { code, reason });
+            this.emit("error", new TripsenseError("replaced", "another connection of this user took over (close 4000); call start() to take it back"));
+            return;
+        }
+        if (code === 4409 || code === 4400) {
+            // Refused for good: the duplicate policy (do not retry in a loop) or a bad request.
+            this.setState("refused", { code, reason });
+            this.emit("error", new TripsenseError(code === 4409 ? "conflict" : "bad_request", `connection refused (close ${code}): ${reason}; call start() to try again`));
+            return;
+        }
+        if (code === 4003) {
+            this.forceRefresh = true; // token expired: fetch a fresh one and reconnect at once
+            this.attempt = 0;
+        }
+        if (code === 4401) {
+            this.forceRefresh = true; // refused token: a fresh one, after the backoff
+            this.emit("error", new TripsenseError("unauthorized", `connection refused (close 4401): ${reason}`));
+        }
+        if (code === 4429) {
+            // Over the user's connection limit: wait the longest backoff.
+            this.emit("error", new TripsenseError("rate_limited", `connection refused (close 4429): ${reason}`));
+            this.attempt = Math.max(this.attempt, 64);
+        }
+        this.scheduleReconnect(gen, code, reason);
+    }
+    /** Drops the current socket (if any) and reconnects after the backoff. */
+    scheduleReconnect(gen, code, reason) {
+        if (this._state === "closed" || this._state === "replaced" || this._state === "refused")
+            return;
+        if (gen !== this.gen && this.ws)
+            return;
+        const b = this.options.backoff ?? {};
+        const initial = b.initialMs ?? 500, max = b.maxMs ?? 30_000, factor = b.factor ?? 2, jitter = b.jitter ?? 0.5;
+        const base = Math.min(max, initial * Math.pow(factor, Math.min(this.attempt, 64)));
+        const delayMs = Math.round(base * (1 - jitter * this.random()));
+        this.attempt++;
+        this.setState("offline", { code, reason, delayMs });
+        clearTimeout(this.timers.reconnect);
+        this.timers.reconnect = setTimeout(() => this.connect(), delayMs);
+    }
+    /** Closes the current connection as broken and reconnects with backoff. */
+    reconnectNow(reason) {
+        const gen = this.gen;
+        this.dropSocket(4002, reason);
+        this.scheduleReconnect(gen + 1, 1006, reason);
+    }
+    startPing(gen) {
+        clearInterval(this.timers.ping);
+        this.timers.ping = setInterval(() => {
+            if (gen !== this.gen)
+                return;
+            this.sendFrame({ action: "ping" });
+            clearTimeout(this.timers.pong);
+            this.timers.pong = setTimeout(() => {
+                if (gen === this.gen)
+                    this.reconnectNow("no answer to ping");
+            }, this.options.pongTimeoutMs);
+        }, this.options.pingIntervalMs);
+    }
+    scheduleTokenRefresh(gen) {
+        clearTimeout(this.timers.refresh);
+        const exp = this.tokenExp;
+        if (!exp || this.options.proactiveRefresh === false)
+            return;
+        const left = exp * 1000 - Date.now();
+        const delay = Math.max(1000, left - Math.min(this.options.refreshBeforeExpMs, left / 2));
+        this.timers.refresh = setTimeout(async () => {
+            if (gen !== this.gen)
+                return;
+            this.forceRefresh = true;
+            if (this.options.tokenTransport === "query") {
+                // A token in the URL cannot change on an open socket: reconnect with a fresh one.
+                this.dropSocket(1000, "token refresh");
+                this.attempt = 0;
+                this.connect();
+                return;
+            }
+            try {
+                const t = await this.getToken();
+                if (gen === this.gen && t)
+                    this.sendFrame({ action: "auth", token: t }); // authed reschedules
+            }
+            catch (e) {
+                this.emit("error", new TripsenseError("unauthorized", `token provider failed: ${String(e)}`));
+            }
+        }, delay);
+    }
+    sendFrame(frame) {
+        const ws = this.ws;
+        if (!ws || ws.readyState !== OPEN)
+            return false;
+        try {
+            ws.send(JSON.stringify(frame));
+            return true;
+        }
+        catch {
+            return false;
+        }
+    }
+    // ---- frames ----
+    onFrame(data) {
+        clearTimeout(this.timers.pong); // any frame proves the connection alive
+        let f;
+        try {
+            f = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data));
+        }
+        catch {
+            this.emit("error", new TripsenseError("bad_request", "the server sent a frame that is not JSON"));
+            return;
+        }
+        const room = typeof f.chatroomId === "string" ? f.chatroomId : "";
+        switch (f.type) {
+            case "message": {
+                const { type: _t, ...m } = f;
+                this.receive(room, [m]);
+                break;
+            }
+            case "edit":
+            case "delete":
+            case "reaction": {
+                const { type, ...m } = f;
+                this.receive(room, [{ ...m, kind: type }]);
+                break;
+            }
+            case "messages":
+                this.receive(room, f.messages);
+                break;
+            case "ack":
+                this.onAck(f);
+                break;
+            case "cursor": {
+                const r = this.rooms.get(room);
+                if (r && typeof f.lastRead === "number")
+                    this.setLastRead(r, f.lastRead);
+                break;
+            }
+            case "receipt": {
+                const rc = f;
+                const r = this.rooms.get(room);
+                if (r) {
+                    r.state.receipts[rc.userId] = Math.max(r.state.receipts[rc.userId] ?? 0, rc.lastRead);
+                    if (rc.userId === this.userId)
+                        this.setLastRead(r, rc.lastRead);
+                    this.emit("room", r.state);
+                    this.scheduleSave();
+                }
+                this.emit("receipt", { chatroomId: rc.chatroomId, userId: rc.userId, lastRead: rc.lastRead });
+                break;
+            }
+            case "member": {
+                const m = f;
+                this.emit("member", m);
+                if (m.userId === this.userId) {
+                    if (m.event === "left")
+                        this.removeRoom(room);
+                    else {
+                        this.ensureRoom(room);
+                        if (this._state === "online")
+                            this.sendSyncRound(); // the new room's history, this entry included
+                    }
+                }
+                else if (typeof m.index === "number") {
+                    // An entry of the room's log (erasures send one without index).
+                    const { type: _t, ...e } = f;
+                    this.receive(room, [{ ...e, kind: "member" }]);
+                }
+                break;
+            }
+            case "rename": {
+                const { type: _t, ...e } = f;
+                this.receive(room, [{ ...e, kind: "rename" }]);
+                break;
+            }
+            case "synced":
+                this.onSynced(f);
+                break;
+            case "syncDone":
+                if (typeof f.epoch === "string" && this.newEpoch(f.epoch)) {
+                    if (this.syncRound)
+                        this.sendSyncRound(this.syncRound.rounds);
+                    break;
+                }
+                this.finishSyncRound();
+                break;
+            case "authed": {
+                const a = f;
+                if (typeof a.exp === "number")
+                    this.tokenExp = a.exp;
+                if (typeof a.userId === "string")
+                    this.userIdFromToken = a.userId;
+                this.emit("authed", { userId: a.userId, exp: a.exp });
+                if (this.awaitingAuth)
+                    this.opened(this.gen);
+                else
+                    this.scheduleTokenRefresh(this.gen);
+                break;
+            }
+            case "closing": {
+                // AWS: the close code arrives as this frame before the gateway's own close.
+                const c = f;
+                if (typeof c.code === "number") {
+                    this.dropSocket(1000, ""); // close it ourselves: the gateway's close code carries nothing
+                    this.onClose(this.gen, c.code, typeof c.reason === "string" ? c.reason : "");
+                }
+                break;
+            }
+            case "error":
+                this.onError(f);
+                break;
+            default:
+                break; // pong, and frame types of newer servers
+        }
+    }
+    setLastRead(r, lastRead) {
+        if (lastRead > r.state.lastRead) {
+            r.state.lastRead = lastRead;
+            r.state.unread = Math.max(0, r.state.head - lastRead);
+            this.emit("room", r.state);
+            this.scheduleSave();
+        }
+    }
+    ensureRoom(id) {
+        let r = this.rooms.get(id);
+        if (!r) {
+            r = { state: newRoom(id), pending: new Map() };
+            this.rooms.set(id, r);
+        }
+        return r;
+    }
+    removeRoom(id) {
+        if (this.rooms.delete(id)) {
+            this.pendingReads.delete(id);
+            this.emit("roomRemoved", id);
+            this.scheduleSave();
+        }
+    }
+    /** Stores entries by (room, index), ignoring held ones, and delivers the contiguous run. */
+    receive(roomId, entries) {
+        if (!roomId || !Array.isArray(entries))
+            return;
+        const r = this.ensureRoom(roomId);
+        for (const e of entries) {
+            if (typeof e?.index !== "number" || e.index <= r.state.have || r.pending.has(e.index))
+                continue;
+            r.pending.set(e.index, e);
+            if (e.index > r.state.head) {
+                r.state.head = e.index;
+                r.state.unread = Math.max(0, r.state.head - r.state.lastRead);
+            }
+        }
+        this.drain(r);
+    }
+    drain(r) {
+        let delivered = false;
+        for (;;) {
+            const e = r.pending.get(r.state.have + 1);
+            if (!e)
+                break;
+            r.pending.delete(e.index);
+            applyEntry(r.state, e);
+            delivered = true;
+            this.emit("event", e, r.state);
+        }
+        if (delivered) {
+            this.emit("room", r.state);
+            this.scheduleSave();
+        }
+        if (r.pending.size > 0 || r.state.have < r.state.head)
+            this.scheduleGapFill();
+    }
+    scheduleGapFill() {
+        if (this.timers.gap)
+            return;
+        this.timers.gap = setTimeout(() => {
+            this.timers.gap = 0;
+            // A gap: entries held above a missing one, or a head (from an ack,
+            // GET /v1/rooms or a sync) above what was delivered, e.g. live
+            // frames lost with a connection that an ack outlived.
+            const gap = [...this.rooms.values()].some((r) => r.pending.size > 0 || r.state.have < r.state.head);
+            if (gap && this._state === "online" && !this.syncRound)
+                this.startSync();
+            else if (gap)
+                this.scheduleGapFill();
+        }, this.options.gapFillMs);
+    }
+    onAck(a) {
+        const id = a.clientMsgId;
+        if (!id)
+            return;
+        const i = this.outbox.findIndex((e) => e.clientMsgId === id);
+        const entry = i >= 0 ? this.outbox[i] : undefined;
+        if (i >= 0)
+            this.outbox.splice(i, 1);
+        const ack = { chatroomId: a.chatroomId, index: a.index, clientMsgId: id, createTime: a.createTime, duplicate: a.duplicate === true };
+        if (entry && this.userId) {
+            // The server does not push a sender its own entries: the ack makes them held.
+            this.receive(a.chatroomId, [ownEntry(entry.frame, a, this.userId, id)]);
+        }
+        this.scheduleSave();
+        this.emit("ack", ack);
+        for (const w of this.waiters.get(id) ?? [])
+            w.resolve(ack);
+        this.waiters.delete(id);
+        this.pump();
+    }
+    onError(f) {
+        const err = new TripsenseError(f.code, f.message, { ...(f.action !== undefined && { action: f.action }), ...(f.clientMsgId !== undefined && { clientMsgId: f.clientMsgId }), ...(f.retryAfterMs !== undefined && { retryAfterMs: f.retryAfterMs }) });
+        if (f.action === "sync") {
+            // The whole sync failed: retry when rate-limited, else fall back to HTTP.
+            this.syncRound = undefined;
+            clearTimeout(this.timers.sync);
+            if (f.code === "rate_limited")
+                setTimeout(() => this.startSync(), f.retryAfterMs ?? 1000);
+            else
+                void this.httpSync();
+            return;
+        }
+        if (f.action === "markRead" && f.code === "rate_limited") {
+            clearTimeout(this.timers.read);
+            this.timers.read = setTimeout(() => this.flushReads(), f.retryAfterMs ?? 1000);
+            return;
+        }
+        const entry = f.clientMsgId ? this.outbox.find((e) => e.clientMsgId === f.clientMsgId) : undefined;
+        if (entry) {
+            delete entry.sentGen;
+            if (err.retryable) {
+                this.pausedUntil = Date.now() + (f.retryAfterMs ?? Math.min(30_000, 500 * 2 ** Math.min(6, this.attempt + 1)));
+                clearTimeout(this.timers.pump);
+                this.timers.pump = setTimeout(() => this.pump(), this.pausedUntil - Date.now());
+                return;
+            }
+            this.outbox.splice(this.outbox.indexOf(entry), 1);
+            this.scheduleSave();
+            for (const w of this.waiters.get(entry.clientMsgId) ?? [])
+                w.reject(err);
+            this.waiters.delete(entry.clientMsgId);
+            this.emit("error", err);
+            this.pump();
+            return;
+        }
+        this.emit("error", err);
+    }
+    // ---- outbox ----
+    waitFor(id, w) {
+        const list = this.waiters.get(id) ?? [];
+        list.push(w);
+        this.waiters.set(id, list);
+    }
+    /** Sends outbox entries in order, at most outboxWindow in flight on this socket. */
+    pump() {
+        if ((this._state !== "syncing" && this._state !== "online") || !this.ws)
+            return;
+        const wait = this.pausedUntil - Date.now();
+        if (wait > 0) {
+            clearTimeout(this.timers.pump);
+            this.timers.pump = setTimeout(() => this.pump(), wait);
+            return;
+        }
+        let inFlight = 0;
+        for (const e of this.outbox) {
+            if (e.sentGen === this.gen) {
+                inFlight++;
+                continue;
+            }
+            if (inFlight >= this.options.outboxWindow)
+                break;
+            if (!this.sendFrame(e.frame))
+                break;
+            e.sentGen = this.gen;
+            inFlight++;
+        }
+    }
+    flushReads() {
+        if ((this._state !== "syncing" && this._state !== "online") || !this.ws)
+            return;
+        for (const [room, index] of this.pendingReads) {
+            if (!this.rooms.has(room)) {
+                this.pendingReads.delete(room);
+                continue;
+            }
+            if (this.sendFrame({ action: "markRead", chatroomId: room, index }))
+                this.pendingReads.delete(room);
+        }
+        this.scheduleSave();
+    }
+    // ---- catch-up ----
+    startSync() {
+        this.syncRound = undefined;
+        if (this.options.catchup === "http")
+            void this.httpSync();
+        else
+            this.sendSyncRound(0);
+    }
+    sendSyncRound(rounds = this.syncRound?.rounds ?? 0) {
+        const cursors = {};
+        for (const [id, r] of this.rooms)
+            cursors[id] = r.state.have;
+        this.syncRound = { results: new Map(), rounds: rounds + 1, known: this.syncRound?.known ?? new Set(this.rooms.keys()) };
+        if (!this.sendFrame({ action: "sync", cursors }))
+            return;
+        const gen = this.gen;
+        clearTimeout(this.timers.sync);
+        this.timers.sync = setTimeout(() => {
+            if (gen === this.gen)
+                this.reconnectNow("sync timed out");
+        }, this.options.syncTimeoutMs);
+    }
+    onSynced(f) {
+        const room = f.chatroomId;
+        const err = f.error;
+        if (err) {
+            if (err.code === "not_member")
+                this.removeRoom(room);
+            else
+                this.emit("error", new TripsenseError(err.code, err.message, { action: "sync" }));
+            return;
+        }
+        this.syncRound?.results.set(room, { head: f.head, complete: f.complete, truncated: f.truncated === true, ...(typeof f.oldest === "number" && { oldest: f.oldest }) });
+    }
+    /** Applies a round's results: sync again while a room is short of the head it reported. */
+    finishSyncRound() {
+        const round = this.syncRound;
+        if (!round)
+            return;
+        clearTimeout(this.timers.sync);
+        let more = false;
+        for (const [id, res] of round.results) {
+            const fresh = !round.known.has(id);
+            const r = this.ensureRoom(id);
+            if (res.truncated && typeof res.oldest === "number")
+                this.truncate(r, res.oldest);
+            if (typeof res.head === "number" && res.head > r.state.head) {
+                r.state.head = res.head;
+                r.state.unread = Math.max(0, r.state.head - r.state.lastRead);
+                this.emit("room", r.state);
+            }
+            if (fresh && this.options.history === "recent" && r.state.have === 0) {
+                // Start a room first seen at the first entry the server pushed.
+                const first = Math.min(...r.pending.keys(), (res.head ?? 0) + 1);
+                r.state.have = first - 1;
+                this.drain(r);
+            }
+            if (res.complete === false || r.state.have < (res.head ?? 0))
+                more = true;
+        }
+        if (more && round.rounds < MAX_SYNC_ROUNDS) {
+            this.sendSyncRound(round.rounds);
+            return;
+        }
+        this.syncRound = undefined;
+        this.caughtUp();
+    }
+    /**
+     * Records the server's store epoch. A different one than held (a restore)
+     * drops every cursor and held entry (they name other messages now) and
+     * returns true: the caller syncs again, from 0.
+     */
+    newEpoch(epoch) {
+        const previous = this.epoch;
+        this.epoch = epoch;
+        if (previous === undefined || previous === epoch) {
+            if (previous === undefined)
+                this.scheduleSave();
+            return false;
+        }
+        for (const [id, r] of this.rooms) {
+            r.state = newRoom(id);
+            r.pending.clear();
+        }
+        this.pendingReads.clear();
+        clearTimeout(this.timers.gap);
+        this.timers.gap = 0;
+        this.scheduleSave();
+        this.emit("reset", { epoch, previous });
+        for (const r of this.rooms.values())
+            this.emit("room", r.state);
+        return true;
+    }
+    truncate(r, oldest) {
+        if (r.state.have < oldest - 1) {
+            for (const k of r.pending.keys())
+                if (k < oldest)
+                    r.pending.delete(k);
+            r.state.have = oldest - 1;
+            r.state.truncatedBefore = oldest;
+            this.emit("truncated", { chatroomId: r.state.chatroomId, oldest });
+            this.drain(r);
+        }
+    }
+    caughtUp() {
+        this.attempt = 0;
+        this.setState("online", {});
+        this.emit("synced");
+        this.scheduleSave();
+        this.pump();
+        this.flushReads();
+        if ([...this.rooms.values()].some((r) => r.pending.size > 0))
+            this.scheduleGapFill();
+        if (this.options.fetchRoomsOnConnect && this.fetchFn)
+            void this.fetchRooms();
+    }
+    async http(path) {
+        if (!this.fetchFn)
+            throw new TripsenseError("network", "no fetch implementation: pass options.fetch");
+        const headers = {};
+        if (this.options.token)
+            headers.Authorization = `Bearer ${this.currentToken ?? (await this.getToken())}`;
+        else if (this.options.userId)
+            headers["X-User-Id"] = this.options.userId;
+        let resp;
+        try {
+            resp = await this.fetchFn(new URL(path, this.options.url).toString(), { headers });
+        }
+        catch (e) {
+            throw new TripsenseError("network", String(e));
+        }
+        const body = (await resp.json());
+        if (resp.status !== 200) {
+            const e = (body.error ?? {});
+            if (resp.status === 401)
+                this.forceRefresh = true;
+            throw new TripsenseError((e.code ?? "internal"), e.message ?? `HTTP ${resp.status}`, { status: resp.status });
+        }
+        return body;
+    }
+    /** Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete. */
+    async httpSync() {
+        const gen = this.gen;
+        try {
+            for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
+                const after = [...this.rooms].map(([id, r]) => `${id}:${r.state.have}`).join(",");
+                const device = this.device ? `&deviceId=${encodeURIComponent(this.device)}` : "";
+                const body = await this.http(`/v1/sync?limit=1000${device}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+                if (gen !== this.gen)
+                    return;
+                if (typeof body.epoch === "string" && this.newEpoch(body.epoch))
+                    continue; // again, from 0
+                let more = false;
+                for (const e of (body.rooms ?? [])) {
+                    const id = e.chatroomId;
+                    const err = e.error;
+                    if (err) {
+                        if (err.code === "not_member")
+                            this.removeRoom(id);
+                        continue;
+                    }
+                    const fresh = !this.rooms.has(id);
+                    const r = this.ensureRoom(id);
+                    if (e.truncated === true && typeof e.oldest === "number")
+                        this.truncate(r, e.oldest);
+                    this.receive(id, (e.messages ?? []));
+                    const head = e.head;
+                    if (head > r.state.head)
+                        r.state.head = head;
+                    if (fresh && this.options.history === "recent" && r.state.have === 0) {
+                        r.state.have = e.lastSeen ?? 0;
+                        this.receive(id, (e.messages ?? []));
+                    }
+                    if (e.complete === false || r.state.have < head)
+                        more = true;
+                }
+                if (!more)
+                    break;
+            }
+            if (gen === this.gen)
+                this.caughtUp();
+        }
+        catch (e) {
+            if (gen !== this.gen)
+                return;
+            this.emit("error", e instanceof TripsenseError ? e : new TripsenseError("network", String(e)));
+            this.reconnectNow("catch-up failed");
+        }
+    }
+    /** lastRead, head and receipts of every room, from the HTTP API. */
+    async fetchRooms() {
+        const gen = this.gen;
+        try {
+            const body = await this.http("/v1/rooms");
+            if (gen !== this.gen)
+                return;
+            for (const e of (body.rooms ?? [])) {
+                const r = this.ensureRoom(e.chatroomId);
+                if (e.head > r.state.head) {
+                    r.state.head = e.head;
+                    this.scheduleGapFill();
+                }
+                this.setLastRead(r, Math.max(e.lastRead, this.pendingReads.get(e.chatroomId) ?? 0));
+                r.state.unread = Math.max(0, r.state.head - r.state.lastRead);
+                const rc = await this.http(`/v1/rooms/${encodeURIComponent(e.chatroomId)}/receipts`);
+                for (const x of (rc.receipts ?? [])) {
+                    r.state.receipts[x.userId] = Math.max(r.state.receipts[x.userId] ?? 0, x.lastRead);
+                }
+                this.emit("room", r.state);
+                if (r.state.have < r.state.head && r.pending.size === 0)
+                    this.scheduleGapFill();
+            }
+            this.scheduleSave();
+        }
+        catch (e) {
+            this.emit("error", e instanceof TripsenseError ? e : new TripsenseError("network", String(e)));
+        }
+    }
+    // ---- persistence ----
+    load() {
+        this.loaded ??= (async () => {
+            const raw = await this.storage.get("tripsense:state");
+            if (raw) {
+                const s = JSON.parse(raw);
+                if (typeof s.epoch === "string")
+                    this.epoch = s.epoch;
+                for (const [id, r] of Object.entries(s.rooms ?? {}))
+                    this.rooms.set(id, { state: r.state, pending: new Map(r.pending.map((e) => [e.index, e])) });
+                for (const [id, n] of Object.entries(s.reads ?? {}))
+                    this.pendingReads.set(id, n);
+            }
+            const ob = await this.storage.get("tripsense:outbox");
+            if (ob)
+                this.outbox = JSON.parse(ob).map(({ clientMsgId, frame }) => ({ clientMsgId, frame }));
+            this.device = this.options.deviceId ?? (await this.storage.get("tripsense:deviceId")) ?? undefined;
+            if (!this.device) {
+                this.device = randomId();
+                await this.storage.set("tripsense:deviceId", this.device);
+            }
+        })();
+        return this.loaded;
+    }
+    scheduleSave() {
+        if (this.saveScheduled)
+            return;
+        this.saveScheduled = true;
+        setTimeout(() => {
+            if (!this.saveScheduled)
+                return;
+            this.saveScheduled = false;
+            this.save();
+        }, 0);
+    }
+    save() {
+        const rooms = {};
+        for (const [id, r] of this.rooms)
+            rooms[id] = { state: r.state, pending: [...r.pending.values()] };
+        const state = JSON.stringify({ rooms, reads: Object.fromEntries(this.pendingReads), ...(this.epoch !== undefined && { epoch: this.epoch }) });
+        const outbox = JSON.stringify(this.outbox.map(({ clientMsgId, frame }) => ({ clientMsgId, frame })));
+        this.saveChain = this.saveChain
+            .then(async () => {
+            await this.storage.set("tripsense:state", state);
+            await this.storage.set("tripsense:outbox", outbox);
+        })
+            .catch((e) => this.emit("error", new TripsenseError("internal", `storage: ${String(e)}`)));
+    }
+    async persistNow() {
+        this.saveScheduled = false;
+        this.save();
+        await this.saveChain;
+    }
+    newId() {
+        const c = globalThis.crypto;
+        if (c?.randomUUID && !this.options.random)
+            return c.randomUUID();
+        let s = "";
+        for (let i = 0; i < 4; i++)
+            s += Math.floor(this.random() * 0xffffffff).toString(16).padStart(8, "0");
+        return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
+    }
+}
+const SUBPROTOCOL = "tripsense.v1";
+function checkBody(chatMessage) {
+    if (!chatMessage)
+        throw new TripsenseError("bad_request", "chatMessage must not be empty");
+    if (new TextEncoder().encode(chatMessage).length > MAX_CHAT_MESSAGE_BYTES)
+        throw new TripsenseError("too_large", `chatMessage is over ${MAX_CHAT_MESSAGE_BYTES} bytes`);
+}
+/** The log entry of one's own acknowledged change (the server does not push it back). */
+function ownEntry(frame, a, userId, clientMsgId) {
+    const base = { chatroomId: a.chatroomId, index: a.index, userId, createTime: a.createTime, clientMsgId };
+    switch (frame.action) {
+        case "sendMessage":
+            return { ...base, kind: "message", chatMessage: frame.chatMessage, messageType: frame.messageType, ...(frame.replyTo !== undefined && { replyTo: frame.replyTo }) };
+        case "editMessage":
+            return { ...base, kind: "edit", target: frame.index, chatMessage: frame.chatMessage };
+        case "deleteMessage":
+            return { ...base, kind: "delete", target: frame.index };
+        case "react":
+            return { ...base, kind: "reaction", target: frame.index, reaction: frame.reaction, remove: frame.remove === true };
+    }
+}
+/** A random id for this install's device (never the seeded test random: two clients must not share it). */
+function randomId() {
+    const c = globalThis.crypto;
+    if (c?.randomUUID)
+        return c.randomUUID();
+    let s = "";
+    for (let i = 0; i < 32; i++)
+        s += Math.floor(Math.random() * 16).toString(16);
+    return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
+}
+/** The claims of a JWT, unverified (the client only reads exp and sub). */
+export function decodeClaims(token) {
+    const part = token.split(".")[1];
+    if (!part)
+        return undefined;
+    try {
+        const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+        return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))));
+    }
+    catch {
+        return undefined;
+    }
+}

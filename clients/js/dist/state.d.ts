@@ -1,0 +1,82 @@
+/**
+ * The kinds of room-log entries. "message" is today's; "edit", "delete" and
+ * "reaction" are the message-lifecycle events of issue 13 (each has a
+ * `target` index). An entry without "kind" is a message.
+ */
+export type EntryKind = "message" | "edit" | "delete" | "reaction" | "member" | "rename" | (string & {});
+/**
+ * One entry of a room's log, as a message or event frame, a messages batch
+ * or GET /v1/sync carry it: the contract's Message, EditEntry, DeleteEntry
+ * and ReactionEntry, with "kind" optional (a live frame's "type").
+ */
+export interface LogEntry {
+    chatroomId: string;
+    index: number;
+    userId: string;
+    createTime: string;
+    kind?: EntryKind;
+    chatMessage?: string;
+    messageType?: string;
+    clientMsgId?: string;
+    replyTo?: number;
+    /** A message from catch-up in its current state. */
+    edited?: boolean;
+    editedAt?: string;
+    deleted?: boolean;
+    deletedBy?: string;
+    deletedAt?: string;
+    /** edit, delete, reaction: the index of the message they change. */
+    target?: number;
+    reaction?: string;
+    remove?: boolean;
+    /** member: "joined" or "left", and who made the change. */
+    event?: "joined" | "left";
+    by?: string;
+    /** rename: the room's new name. */
+    name?: string;
+}
+/** A message of a room in its current state (edits, deletion and reactions applied). */
+export interface ChatMessage {
+    index: number;
+    userId: string;
+    /** Absent once deleted. */
+    chatMessage?: string;
+    messageType: string;
+    createTime: string;
+    clientMsgId?: string;
+    replyTo?: number;
+    edited?: boolean;
+    editedAt?: string;
+    deleted?: boolean;
+    deletedBy?: string;
+    deletedAt?: string;
+    /** reaction -> users who reacted with it. */
+    reactions: Record<string, string[]>;
+}
+/** What the app renders for a room. */
+export interface RoomState {
+    chatroomId: string;
+    /** Every entry of the room up to `have` was delivered, in order. */
+    have: number;
+    /** The highest index the client knows exists. */
+    head: number;
+    /** The user's read cursor. */
+    lastRead: number;
+    /** head - lastRead. */
+    unread: number;
+    /** Messages in index order, in current state. */
+    messages: ChatMessage[];
+    /** userId -> that member's read cursor. */
+    receipts: Record<string, number>;
+    /** Set when retention removed entries the client never got: index of the oldest kept one. */
+    truncatedBefore?: number;
+    /** The room's name, from its latest rename entry. */
+    name?: string;
+}
+export declare function kindOf(e: LogEntry): EntryKind;
+export declare function newRoom(chatroomId: string): RoomState;
+/**
+ * Applies the next entry of a room's log (entry.index === room.have + 1, or
+ * the first kept one after truncation) to the room's state.
+ */
+export declare function applyEntry(room: RoomState, e: LogEntry): void;

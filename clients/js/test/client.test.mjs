@@ -1,0 +1,260 @@
+// The SDK against the real binary: delivery, the outbox, close codes,
+// pacing, read state and catch-up paths.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { TripsenseError } from "../dist/index.js";
+import { FileStorage } from "../dist/node.js";
+import { Server, closeAll, held, newClient, recordingWebSocket, shape, until } from "./helpers.mjs";
+
+async function withServer(args, f, env) {
+  const s = await new Server(args, env).start();
+  try {
+    await f(s);
+  } finally {
+    await closeAll();
+    await s.cleanup();
+  }
+}
+
+test("live delivery, own messages by ack, retries stored once", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1" });
+    const b = newClient(s, { userId: "uuid2" });
+    const got = [];
+    b.on("event", (e) => got.push(e.index));
+    await a.start();
+    await b.start();
+    await until([a, b], () => a.state === "online" && b.state === "online");
+    const ack1 = await a.send("uuidroom2", "hello", { clientMsgId: "m-1" });
+    assert.equal(ack1.index, 1);
+    assert.equal(ack1.duplicate, false);
+    const again = await a.send("uuidroom2", "hello", { clientMsgId: "m-1" });
+    assert.equal(again.index, 1);
+    assert.equal(again.duplicate, true);
+    await a.send("uuidroom2", "second");
+    await until(b, () => b.room("uuidroom2")?.have === 2, 5000, () => JSON.stringify(b.room("uuidroom2")));
+    assert.deepEqual(got, [1, 2]);
+    assert.deepEqual(held(a, "uuidroom2"), held(b, "uuidroom2"));
+    assert.deepEqual(held(b, "uuidroom2"), shape(await s.history("uuidroom2", "uuid1")));
+    assert.equal(b.room("uuidroom2").unread, 2);
+    await a.close();
+    await b.close();
+  }));
+
+test("bad sends reject with the server's code and leave the outbox", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1" });
+    await a.start();
+    await assert.rejects(a.send("uuidroom3", "not mine"), (e) => e instanceof TripsenseError && e.code === "not_member" && e.action === "sendMessage");
+    await assert.rejects(a.send("uuidroom2", ""), (e) => e.code === "bad_request");
+    await assert.rejects(a.send("uuidroom2", "x".repeat(16385)), (e) => e.code === "too_large");
+    assert.equal(a.pending().length, 0);
+    await a.close();
+  }));
+
+test("offline sends persist in a file and are flushed in order by the next run, exactly once", () =>
+  withServer([], async (s) => {
+    const dir = mkdtempSync(join(tmpdir(), "tripsense-sdk-store-"));
+    try {
+      const path = join(dir, "state.json");
+      const off = newClient({ url: "http://127.0.0.1:1" }, { userId: "uuid1", storage: new FileStorage(path) });
+      for (let i = 1; i <= 5; i++) void off.send("uuidroom2", `offline ${i}`, { clientMsgId: `o-${i}` });
+      await off.start(); // port 1: refused, stays offline
+      await until(off, () => off.pending().length === 5 && off.state === "offline");
+      await off.close();
+
+      const a = newClient(s, { userId: "uuid1", storage: new FileStorage(path) });
+      await a.start();
+      assert.equal(a.pending().length, 5);
+      await Promise.all([1, 2, 3, 4, 5].map((i) => a.ackOf(`o-${i}`)));
+      await a.close();
+      const log = await s.history("uuidroom2", "uuid1");
+      assert.deepEqual(log.map((m) => m.chatMessage), [1, 2, 3, 4, 5].map((i) => `offline ${i}`));
+
+      // A third run from the same file holds the messages and sends nothing again.
+      const sent = [];
+      const c = newClient(s, { userId: "uuid1", storage: new FileStorage(path), WebSocket: recordingWebSocket(sent) });
+      await c.start();
+      await until(c, () => c.state === "online");
+      assert.equal(c.room("uuidroom2").have, 5);
+      assert.equal(sent.filter((f) => f.action === "sendMessage").length, 0);
+      assert.deepEqual(sent.find((f) => f.action === "sync").cursors.uuidroom2, 5);
+      await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }));
+
+test("close 4000 (replaced) stops reconnecting", () =>
+  withServer([], async (s) => {
+    // 4000 replaces a connection of the same user and device: two copies of one install.
+    const a = newClient(s, { userId: "uuid1", deviceId: "phone" });
+    const codes = [];
+    a.on("state", (st, d) => codes.push([st, d.code]));
+    await a.start();
+    await until(a, () => a.state === "online");
+    const b = newClient(s, { userId: "uuid1", deviceId: "phone" });
+    await b.start();
+    await until([a, b], () => a.state === "replaced" && b.state === "online");
+    assert.ok(codes.some(([st, code]) => st === "replaced" && code === 4000), JSON.stringify(codes));
+    for (let i = 0; i < 5; i++) await b.send("uuidroom1", `b ${i}`); // round trips, longer than a's backoff
+    const after = codes.slice(codes.findIndex(([st]) => st === "replaced"));
+    assert.deepEqual(after.map(([st]) => st), ["replaced"], "a reconnected after 4000");
+    await b.close();
+    await a.close();
+  }));
+
+test("close 1001 (shutdown): reconnects with backoff and catches up", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1" });
+    const states = [];
+    a.on("state", (st, d) => states.push([st, d.code ?? null]));
+    await a.start();
+    await until(a, () => a.state === "online");
+    await s.stop();
+    await until(a, () => states.some(([st, c]) => st === "offline" && c === 1001), 5000, () => JSON.stringify(states));
+    await s.start(); // same port and data
+    const b = newClient(s, { userId: "uuid2" });
+    await b.start();
+    await b.send("uuidroom2", "while you were away");
+    await until(a, () => a.state === "online" && a.room("uuidroom2")?.have === 1, 10_000, () => JSON.stringify(states));
+    assert.equal(a.room("uuidroom2").messages[0].chatMessage, "while you were away");
+    await a.close();
+    await b.close();
+  }));
+
+const secret = "0123456789abcdef0123456789abcdef-sdk-test";
+
+test("close 4003 (token expired): the token provider is asked for a fresh token and the client reconnects", () =>
+  withServer(["--auth", "token"], async (s) => {
+    const calls = [];
+    const a = newClient(s, {
+      tokenTransport: "query",
+      proactiveRefresh: false, // wait for the server's 4003
+      token: ({ forceRefresh }) => {
+        calls.push(forceRefresh);
+        return s.tool(["token", "--user", "uuid1", "--ttl", calls.length === 1 ? "2s" : "1h"]);
+      },
+    });
+    const states = [];
+    a.on("state", (st, d) => states.push([st, d.code ?? null]));
+    await a.start();
+    await until(a, () => states.some(([, c]) => c === 4003) && a.state === "online", 10_000, () => JSON.stringify(states));
+    assert.deepEqual(calls, [false, true]);
+    assert.equal(a.userId, "uuid1");
+    const ack = await a.send("uuidroom1", "after refresh");
+    assert.equal(ack.index, 1);
+    await a.close();
+  }, { TRIPSENSE_TOKEN_SECRET: secret }));
+
+test("token refreshed before exp: no 4003 is ever seen", () =>
+  withServer(["--auth", "token"], async (s) => {
+    const calls = [];
+    const a = newClient(s, {
+      tokenTransport: "query",
+      refreshBeforeExpMs: 2000,
+      token: ({ forceRefresh }) => {
+        calls.push(forceRefresh);
+        return s.tool(["token", "--user", "uuid1", "--ttl", calls.length === 1 ? "3s" : "1h"]);
+      },
+    });
+    const codes = [];
+    a.on("state", (_st, d) => d.code && codes.push(d.code));
+    await a.start();
+    await until(a, () => calls.length === 2 && a.state === "online", 10_000, () => JSON.stringify(calls));
+    assert.deepEqual(calls, [false, true]);
+    assert.deepEqual(codes.filter((c) => c === 4003), []);
+    await a.close();
+  }, { TRIPSENSE_TOKEN_SECRET: secret }));
+
+test("sends are paced by retryAfterMs and stored once, in order", () =>
+  withServer(["--msg-rate", "20", "--msg-burst", "3"], async (s) => {
+    const sent = [];
+    const a = newClient(s, { userId: "uuid1", WebSocket: recordingWebSocket(sent) });
+    let limited = 0;
+    const errors = [];
+    a.on("error", (e) => errors.push(e));
+    await a.start();
+    const origOnError = a.onError.bind(a);
+    a.onError = (f) => {
+      if (f.code === "rate_limited") limited++;
+      return origOnError(f);
+    };
+    const acks = await Promise.all(Array.from({ length: 12 }, (_, i) => a.send("uuidroom1", `paced ${i}`)));
+    assert.deepEqual(acks.map((x) => x.index), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const log = await s.history("uuidroom1", "uuid1");
+    assert.deepEqual(log.map((m) => m.chatMessage), Array.from({ length: 12 }, (_, i) => `paced ${i}`));
+    assert.ok(limited >= 1, "the server never rate-limited: the test does not test pacing");
+    const sends = sent.filter((f) => f.action === "sendMessage").length;
+    assert.ok(sends <= 12 + limited, `${sends} sendMessage frames for 12 messages and ${limited} refusals: not paced`);
+    assert.deepEqual(errors, []);
+    await a.close();
+  }));
+
+test("markRead is debounced into one frame; unread and receipts follow", () =>
+  withServer([], async (s) => {
+    const sent = [];
+    const a = newClient(s, { userId: "uuid1" });
+    const b = newClient(s, { userId: "uuid2", WebSocket: recordingWebSocket(sent) });
+    await a.start();
+    await b.start();
+    for (let i = 1; i <= 4; i++) await a.send("uuidroom2", `m${i}`);
+    await until(b, () => b.room("uuidroom2")?.have === 4);
+    assert.equal(b.room("uuidroom2").unread, 4);
+    for (let i = 1; i <= 4; i++) b.markRead("uuidroom2", i);
+    assert.equal(b.room("uuidroom2").unread, 0); // applied locally at once
+    await until(a, () => a.room("uuidroom2")?.receipts.uuid2 === 4, 5000, () => JSON.stringify(a.room("uuidroom2").receipts));
+    assert.deepEqual(sent.filter((f) => f.action === "markRead"), [{ action: "markRead", chatroomId: "uuidroom2", index: 4 }]);
+    const { body } = await s.http("GET", "/v1/rooms", "uuid2");
+    assert.equal(body.rooms.find((r) => r.chatroomId === "uuidroom2").unread, 0);
+    // A new client of uuid2 learns lastRead from the server.
+    const b2 = newClient(s, { userId: "uuid2" });
+    await b.close();
+    await b2.start();
+    await until(b2, () => b2.room("uuidroom2")?.lastRead === 4 && b2.room("uuidroom2")?.have === 4 && b2.room("uuidroom2")?.receipts.uuid2 === 4);
+    assert.equal(b2.room("uuidroom2").unread, 0);
+    assert.equal(b2.room("uuidroom2").receipts.uuid2, 4);
+    await a.close();
+    await b2.close();
+  }));
+
+test("HTTP catch-up pages until complete; no WebSocket sync is sent", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1", outboxWindow: 64 });
+    await a.start();
+    const n = 1200; // more than one page of 1000
+    await Promise.all(Array.from({ length: n }, (_, i) => a.send("uuidroom2", `bulk ${i}`)));
+    const sent = [];
+    const b = newClient(s, { userId: "uuid2", catchup: "http", WebSocket: recordingWebSocket(sent) });
+    await b.start();
+    await until(b, () => b.state === "online", 20_000);
+    assert.equal(b.room("uuidroom2").have, n);
+    assert.deepEqual(held(b, "uuidroom2"), shape(await s.history("uuidroom2", "uuid1")));
+    assert.equal(sent.filter((f) => f.action === "sync").length, 0);
+    await a.close();
+    await b.close();
+  }));
+
+test("membership: a room joined while online is caught up, a room left is dropped", () =>
+  withServer([], async (s) => {
+    const b = newClient(s, { userId: "uuid2" });
+    await b.start();
+    await b.send("uuidroom3", "before uuid1 joined");
+    const a = newClient(s, { userId: "uuid1" });
+    const members = [];
+    a.on("member", (m) => members.push(m));
+    await a.start();
+    await until(a, () => a.state === "online");
+    assert.equal(a.room("uuidroom3"), undefined);
+    assert.equal((await s.http("POST", "/v1/rooms/uuidroom3/members", "admin", { userId: "uuid1" })).status, 200);
+    await until(a, () => a.room("uuidroom3")?.have === 1, 5000);
+    assert.equal(a.room("uuidroom3").messages[0].chatMessage, "before uuid1 joined");
+    assert.equal((await s.http("DELETE", "/v1/rooms/uuidroom3/members/uuid1", "admin")).status, 200);
+    await until(a, () => a.room("uuidroom3") === undefined, 5000);
+    assert.deepEqual(members.map((m) => m.event), ["joined", "left"]);
+    await a.close();
+    await b.close();
+  }));
