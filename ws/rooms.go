@@ -17,7 +17,6 @@ import (
 // like a message, so online members get it live and offline ones through
 // catch-up.
 
-
 // roomInfo returns the metadata of room; a room without (made by the admin
 // CLI or the demo) gives an info with the id only and found false.
 func (s *Service) roomInfo(ctx context.Context, room string) (tripsense.RoomInfo, bool, error) {
