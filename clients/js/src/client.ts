@@ -727,7 +727,9 @@ export class TripsenseClient {
   }
 
   private scheduleGapFill(): void {
-    if (this.timers.gap) return;
+    // A client that will not reconnect by itself keeps no timer: the gap is
+    // filled by the sync of its next start.
+    if (this.timers.gap || this._state === "closed" || this._state === "replaced" || this._state === "refused" || this._state === "idle") return;
     this.timers.gap = setTimeout(() => {
       this.timers.gap = 0;
       // A gap: entries held above a missing one, or a head (from an ack,
