@@ -68,14 +68,8 @@ func (s *server) getRooms(w http.ResponseWriter, r *http.Request) {
 // ascending page) or ?before=N (the older page); with neither it is the
 // newest page. limit is optional.
 func (s *server) getMessages(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	after, before, limit, err := historyParams(r)
@@ -181,14 +175,8 @@ func toReadCursorJSON(c tripsense.ReadCursor, withRoom bool) readCursorJSON {
 // the caller's read cursor (never backwards, clamped to the head) and
 // answers the resulting one.
 func (s *server) putCursor(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	var body cursorBody
@@ -211,14 +199,8 @@ func (s *server) putCursor(w http.ResponseWriter, r *http.Request) {
 // getReceipts serves GET /v1/rooms/{room}/receipts (members only):
 // {"chatroomId":R,"receipts":[{"userId":U,"lastRead":N,"updatedAt":T}]}.
 func (s *server) getReceipts(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	if _, err := query(r); err != nil {

@@ -21,14 +21,8 @@ type membershipJSON struct {
 // postMember serves POST /v1/rooms/{room}/members {"userId":..} (the
 // room's owner, admins). Adding an existing member succeeds.
 func (s *server) postMember(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	var body memberBody
@@ -51,14 +45,8 @@ func (s *server) postMember(w http.ResponseWriter, r *http.Request) {
 // room's owner, admins, or the member itself: leaving). Removing a
 // non-member succeeds.
 func (s *server) deleteMember(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	user, err := idParam(r, "userId")

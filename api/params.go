@@ -74,3 +74,19 @@ func principal(r *http.Request) (tripsense.Principal, error) {
 	}
 	return p, nil
 }
+
+// roomRequest reads what every /v1/rooms/{room}/... handler starts with:
+// the caller and the room id. On an error it has answered it and ok is
+// false.
+func (s *server) roomRequest(w http.ResponseWriter, r *http.Request) (p tripsense.Principal, room string, ok bool) {
+	p, err := principal(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return p, "", false
+	}
+	if room, err = idParam(r, "room"); err != nil {
+		s.writeError(w, r, err)
+		return p, "", false
+	}
+	return p, room, true
+}

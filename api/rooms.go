@@ -57,14 +57,8 @@ func (s *server) postRoom(w http.ResponseWriter, r *http.Request) {
 
 // getRoom serves GET /v1/rooms/{room} (members, admins).
 func (s *server) getRoom(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.members.Room(r.Context(), p, room)
@@ -79,14 +73,8 @@ func (s *server) getRoom(w http.ResponseWriter, r *http.Request) {
 
 // patchRoom serves PATCH /v1/rooms/{room} {"name"} (the owner, admins).
 func (s *server) patchRoom(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	var body renameBody
@@ -104,14 +92,8 @@ func (s *server) patchRoom(w http.ResponseWriter, r *http.Request) {
 
 // getMembers serves GET /v1/rooms/{room}/members (members, admins).
 func (s *server) getMembers(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	ms, err := s.members.RoomMembers(r.Context(), p, room)
@@ -150,14 +132,8 @@ type sentJSON struct {
 // message, 200 with "duplicate":true and the original for a retried
 // clientMsgId.
 func (s *server) postMessage(w http.ResponseWriter, r *http.Request) {
-	p, err := principal(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	room, err := idParam(r, "room")
-	if err != nil {
-		s.writeError(w, r, err)
+	p, room, ok := s.roomRequest(w, r)
+	if !ok {
 		return
 	}
 	var body sendBody
