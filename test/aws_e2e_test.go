@@ -390,15 +390,31 @@ func TestAWSReceipts(t *testing.T) {
 // throttled connection is never taken for gone.
 func TestAWSThrottledPostsAreRetried(t *testing.T) {
 	t.Parallel()
-	s := newAWSStackWith(t, func(o *gateway.Options) { o.PostRate, o.PostBurst = 40, 2 })
-	// Enough attempts that a post always gets a token (one every 25 ms)
-	// within its 5 s bound, however the jittered pauses fall.
+	// One token, one more every 50 ms: the fan-out post and the ack post of
+	// one send come back to back, and the five sends go out at once, so
+	// posts are throttled whatever the machine's speed (a token per 25 ms
+	// and a burst of 2 let sequential sends through unthrottled when a
+	// round trip took longer than that).
+	s := newAWSStackWith(t, func(o *gateway.Options) { o.PostRate, o.PostBurst = 20, 1 })
+	// Enough attempts that a post always gets a token within its 5 s
+	// bound, however the jittered pauses fall.
 	s.wsOptions = append(s.wsOptions, func(svc *ws.Service) { svc.Pusher.(*apigw.Pusher).MaxAttempts = 10 })
 	u1, u2 := s.dial("uuid1"), s.dial("uuid2")
+	want := map[string]bool{}
 	for i := 1; i <= 5; i++ {
 		body := fmt.Sprintf("t%d", i)
-		got := mustSend(t, u1, "uuidroom2", body)
-		mustMessage(t, u2, "uuidroom2", body, got)
+		want[body] = true
+		u1.Send(sendFrame("uuidroom2", body, clientMsgID(body)))
+	}
+	acks, got := map[string]bool{}, map[string]bool{}
+	for range want { // frames of one connection may be answered in any order on AWS
+		acks[u1.NextOfType("ack")["clientMsgId"].(string)] = true
+		got[u2.NextOfType("message")["chatMessage"].(string)] = true
+	}
+	for body := range want {
+		if !acks[clientMsgID(body)] || !got[body] {
+			t.Fatalf("%s: acked %v, received %v", body, acks, got)
+		}
 	}
 	if s.gw.Throttled() == 0 {
 		t.Fatal("no post was throttled: the test does not exercise 429")
