@@ -3,22 +3,23 @@ package ws
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/tripsense/tripsense"
 )
-
-// orderWait bounds how long a message waits for a lower index of its room
-// to be handed out first. Only an index whose sender failed after the
-// store committed it (a timeout at the wrong moment) is never handed out;
-// the messages after it then wait this long once.
-const orderWait = 250 * time.Millisecond
 
 // roomOrder hands each room's messages to fan-out in index order within one
 // process. A send enters its room before Append and leaves after its
 // fan-out; the room's state exists only while sends are in flight, and is
 // created with the room's head, which at that moment has been fully handed
 // out (no send of the room is in flight).
+//
+// A lower index that has not been offered yet is waited for as long as a
+// send that may hold it is unresolved (entered, its Append not returned);
+// it is given up only when none is, i.e. when its send failed after the
+// store committed it (a timeout at the wrong moment). There is no timer: a
+// slow send (a descheduled goroutine, a long commit) keeps its place, and
+// every send resolves, because every entered send is released (bounded by
+// its context).
 type roomOrder struct {
 	mu    sync.Mutex
 	rooms map[string]*roomSeq
@@ -30,10 +31,20 @@ type roomSeq struct {
 
 	mu        sync.Mutex
 	published int64             // highest index handed out
-	changed   chan struct{}     // closed and replaced when published moves
+	changed   chan struct{}     // closed and replaced when published or lowEntry moves (with waiters)
+	waiters   int               // handOut calls blocked on changed
 	ready     map[int64]fanItem // offered, waiting for the lower indexes
 	busy      bool              // a run is being handed out (outside mu)
 	keyed     map[sendKey]*keyState
+
+	// Entries: every send that enters gets the next entry number; it is
+	// resolved when its Append returned (offered, a duplicate, or failed).
+	// lowEntry is the lowest unresolved entry number (nextEntry when every
+	// entered send is resolved); resolvedAbove holds the resolved entries
+	// above it.
+	nextEntry     int64
+	lowEntry      int64
+	resolvedAbove map[int64]struct{}
 }
 
 // fanItem is one message offered to its room's hand-out: its frame and the
@@ -66,16 +77,17 @@ type claim struct {
 	done bool
 }
 
-// enter registers a send to room. head reads the room's head; it is called
-// only when the room has no send in flight.
-func (o *roomOrder) enter(room string, head func() (int64, error)) (*roomSeq, error) {
+// enter registers a send to room and returns the room's sequence and the
+// send's entry number. head reads the room's head; it is called only when
+// the room has no send in flight.
+func (o *roomOrder) enter(room string, head func() (int64, error)) (*roomSeq, int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	q := o.rooms[room]
 	if q == nil {
 		h, err := head()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if o.rooms == nil {
 			o.rooms = make(map[string]*roomSeq)
@@ -84,7 +96,11 @@ func (o *roomOrder) enter(room string, head func() (int64, error)) (*roomSeq, er
 		o.rooms[room] = q
 	}
 	q.inflight++
-	return q, nil
+	q.mu.Lock()
+	entry := q.nextEntry
+	q.nextEntry++
+	q.mu.Unlock()
+	return q, entry, nil
 }
 
 // leave ends a send entered with enter.
@@ -96,47 +112,96 @@ func (o *roomOrder) leave(room string, q *roomSeq) {
 	}
 }
 
-// offer makes it ready for hand-out: whichever handOut runs when every
-// lower index is handed out pushes it, together with the ready indexes
-// right above it. An index offered already is ignored. It returns false
-// for an index at or below the hand-out position: one that was given up
-// (it came later than orderWait), which the caller pushes itself, late.
-func (q *roomSeq) offer(it fanItem) bool {
+// resolve marks entry resolved: its send will offer no index (it failed or
+// was a duplicate). A negative entry (resolved already) does nothing.
+func (q *roomSeq) resolve(entry int64) {
+	if entry < 0 {
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.resolveLocked(entry)
+}
+
+func (q *roomSeq) resolveLocked(entry int64) {
+	if entry != q.lowEntry {
+		if q.resolvedAbove == nil {
+			q.resolvedAbove = make(map[int64]struct{})
+		}
+		q.resolvedAbove[entry] = struct{}{}
+		return
+	}
+	q.lowEntry++
+	for len(q.resolvedAbove) > 0 {
+		if _, ok := q.resolvedAbove[q.lowEntry]; !ok {
+			break
+		}
+		delete(q.resolvedAbove, q.lowEntry)
+		q.lowEntry++
+	}
+	if q.waiters > 0 {
+		// A waiting hand-out may now give up a gap.
+		q.wake()
+	}
+}
+
+// wake wakes the blocked hand-outs. Called with q.mu held.
+func (q *roomSeq) wake() {
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+// offer makes it ready for hand-out and resolves entry (the send's entry
+// number; negative when resolved already): whichever handOut runs when
+// every lower index is handed out pushes it, together with the ready
+// indexes right above it. An index offered already is ignored. It returns
+// the bound to pass to handOut, and false for an index at or below the
+// hand-out position (a duplicate's index handed out already), which the
+// caller does not push.
+func (q *roomSeq) offer(it fanItem, entry int64) (bound int64, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	// Whatever holds an index below this one entered before now: bound.
+	bound = q.nextEntry
+	if entry >= 0 {
+		q.resolveLocked(entry)
+	}
 	if it.index <= q.published {
-		return false
+		return bound, false
 	}
 	if _, ok := q.ready[it.index]; ok {
-		return true
+		return bound, true
 	}
 	if q.ready == nil {
 		q.ready = make(map[int64]fanItem)
 	}
 	q.ready[it.index] = it
-	return true
+	return bound, true
 }
 
-// handOut returns once index (offered before) has been handed out. When
-// the room's next index is ready and no run is being handed out, the
-// caller takes the whole run of consecutive ready indexes and hands it out
-// with fan, in index order, outside the lock (runs of one room never
-// overlap); a sender whose message was in another's run only waits for it.
-// So the messages of one commit go out as one run: each recipient's
-// connection gets them in one push (one write), not one by one. A lower
-// index that is not offered within orderWait of this call's start is given
-// up (its send failed after the commit): the indexes ready below index go
-// out first, in order, so only the gap is skipped.
-func (o *roomOrder) handOut(q *roomSeq, index int64, fan func([]fanItem)) {
-	var timer *time.Timer
-	expired := false
+// handOut returns once index (offered before, which returned bound) has
+// been handed out. When the room's next index is ready and no run is being
+// handed out, the caller takes the whole run of consecutive ready indexes
+// and hands it out with fan, in index order, outside the lock (runs of one
+// room never overlap); a sender whose message was in another's run only
+// waits for it. So the messages of one commit go out as one run: each
+// recipient's connection gets them in one push (one write), not one by one.
+//
+// A missing index below index is waited for while a send that entered
+// before bound is unresolved: the index was committed before this one, so
+// only such a send can hold it. Once all of them are resolved, a missing
+// index will never be offered (its send failed after the commit): the
+// indexes ready below index go out, in order, and only the gaps are
+// skipped (catch-up has those messages).
+func (o *roomOrder) handOut(q *roomSeq, index, bound int64, fan func([]fanItem)) {
 	q.mu.Lock()
 	for index > q.published {
 		if !q.busy {
 			_, next := q.ready[q.published+1]
-			if !next && expired {
-				// Give up the gap below the lowest ready index; index
-				// itself is ready, so there is one.
+			if !next && q.lowEntry >= bound {
+				// Every send that may hold a missing index below this
+				// one is resolved: give up the gap below the lowest ready
+				// index (index itself is ready, so there is one).
 				q.published = q.lowestReady() - 1
 				next = true
 			}
@@ -148,27 +213,16 @@ func (o *roomOrder) handOut(q *roomSeq, index int64, fan func([]fanItem)) {
 				q.mu.Lock()
 				q.busy = false
 				q.published = run[len(run)-1].index
-				close(q.changed)
-				q.changed = make(chan struct{})
+				q.wake()
 				continue
 			}
 		}
-		if timer == nil {
-			timer = time.NewTimer(orderWait)
-			defer timer.Stop()
-		}
 		ch := q.changed
+		q.waiters++
 		q.mu.Unlock()
-		if expired {
-			<-ch // a run is being handed out; it ends
-		} else {
-			select {
-			case <-ch:
-			case <-timer.C:
-				expired = true
-			}
-		}
+		<-ch
 		q.mu.Lock()
+		q.waiters--
 	}
 	q.mu.Unlock()
 }

@@ -25,35 +25,114 @@ func waitingFor(t *testing.T, q *roomSeq, index int64) {
 	}
 }
 
+// recorder collects the indexes handed out, in order.
+type recorder struct {
+	mu  sync.Mutex
+	got []int64
+}
+
+func (r *recorder) fan(run []fanItem) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, it := range run {
+		r.got = append(r.got, it.index)
+	}
+}
+
+func (r *recorder) order() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.got...)
+}
+
+// enterN enters n sends to room "r" of o (head 0) and returns the room and
+// their entry numbers.
+func enterN(t *testing.T, o *roomOrder, n int) (*roomSeq, []int64) {
+	t.Helper()
+	var q *roomSeq
+	var entries []int64
+	for range n {
+		var e int64
+		var err error
+		if q, e, err = o.enter("r", func() (int64, error) { return 0, nil }); err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	return q, entries
+}
+
 // TestOrderGivesUpALostIndexOnlyFromTheLowestWaiter: index 1 is lost (its
-// send failed after the commit); 3 starts waiting before 2. When the wait
-// runs out, 2 must still go out before 3.
+// send failed after the commit); 3 starts waiting before 2. When the lost
+// send resolves, 2 must still go out before 3.
 func TestOrderGivesUpALostIndexOnlyFromTheLowestWaiter(t *testing.T) {
 	t.Parallel()
 	var o roomOrder
-	q, _ := o.enter("r", func() (int64, error) { return 0, nil })
-	var mu sync.Mutex
-	var got []int64
-	record := func(run []fanItem) {
-		mu.Lock()
-		for _, it := range run {
-			got = append(got, it.index)
-		}
-		mu.Unlock()
-	}
+	q, e := enterN(t, &o, 3) // e[0] holds 1 (it fails), e[1] holds 2, e[2] holds 3
+	var r recorder
 	var wg sync.WaitGroup
-	pub := func(i int64) {
+	pub := func(i, entry int64) {
 		defer wg.Done()
-		q.offer(fanItem{index: i})
-		o.handOut(q, i, record)
+		bound, _ := q.offer(fanItem{index: i}, entry)
+		o.handOut(q, i, bound, r.fan)
 	}
 	wg.Add(2)
-	go pub(3)
+	go pub(3, e[2])
 	waitingFor(t, q, 3)
-	go pub(2)
+	go pub(2, e[1])
+	waitingFor(t, q, 2)
+	q.resolve(e[0])
 	wg.Wait()
-	if len(got) != 2 || got[0] != 2 || got[1] != 3 {
+	if got := r.order(); len(got) != 2 || got[0] != 2 || got[1] != 3 {
 		t.Fatalf("fan-out order %v, want [2 3]", got)
+	}
+}
+
+// TestOrderWaitsForASlowSend: index 2 is ready while the send that holds
+// index 1 has not returned from its Append (slow, not failed): 2 waits,
+// without a time limit, and goes out after 1.
+func TestOrderWaitsForASlowSend(t *testing.T) {
+	t.Parallel()
+	var o roomOrder
+	q, e := enterN(t, &o, 2)
+	var r recorder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bound, _ := q.offer(fanItem{index: 2}, e[1])
+		o.handOut(q, 2, bound, r.fan)
+	}()
+	waitingFor(t, q, 2)
+	// The old hand-out gave up after 250 ms; wait longer than that for
+	// what must not happen.
+	select {
+	case <-done:
+		t.Fatalf("index 2 went out (%v) while the send of index 1 was in flight", r.order())
+	case <-time.After(400 * time.Millisecond):
+	}
+	bound, _ := q.offer(fanItem{index: 1}, e[0])
+	o.handOut(q, 1, bound, r.fan)
+	<-done
+	if got := r.order(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("fan-out order %v, want [1 2]", got)
+	}
+}
+
+// TestOrderDoesNotWaitForLaterSends: a gap is given up once every send
+// that entered before the waiting index was offered is resolved, even
+// while sends that entered later are still in flight (they cannot hold a
+// lower index).
+func TestOrderDoesNotWaitForLaterSends(t *testing.T) {
+	t.Parallel()
+	var o roomOrder
+	q, e := enterN(t, &o, 2) // e[0] holds 1 and fails, e[1] holds 2
+	var r recorder
+	bound, _ := q.offer(fanItem{index: 2}, e[1])
+	_, _ = enterN(t, &o, 1) // a later send, still in Append
+	q.resolve(e[0])
+	o.handOut(q, 2, bound, r.fan) // returns: the later send is not waited for
+	if got := r.order(); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("fan-out order %v, want [2]", got)
 	}
 }
 
@@ -61,31 +140,32 @@ func TestOrderGivesUpALostIndexOnlyFromTheLowestWaiter(t *testing.T) {
 func TestOrderPublishesInOrderWithoutGaps(t *testing.T) {
 	t.Parallel()
 	var o roomOrder
-	q, _ := o.enter("r", func() (int64, error) { return 10, nil })
-	var mu sync.Mutex
-	var got []int64
+	var q *roomSeq
+	entries := make(map[int64]int64)
+	for i := int64(11); i <= 30; i++ {
+		var err error
+		if q, entries[i], err = o.enter("r", func() (int64, error) { return 10, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var r recorder
 	var wg sync.WaitGroup
 	for i := int64(30); i > 10; i-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.offer(fanItem{index: i})
-			o.handOut(q, i, func(run []fanItem) {
-				mu.Lock()
-				for _, it := range run {
-					got = append(got, it.index)
-				}
-				mu.Unlock()
-			})
-		}()
+		wg.Go(func() {
+			bound, _ := q.offer(fanItem{index: i}, entries[i])
+			o.handOut(q, i, bound, r.fan)
+		})
 	}
 	wg.Wait()
+	got := r.order()
 	for k, v := range got {
 		if v != int64(11+k) {
 			t.Fatalf("order %v", got)
 		}
 	}
-	o.leave("r", q)
+	for range entries {
+		o.leave("r", q)
+	}
 	if len(o.rooms) != 0 {
 		t.Fatalf("room state kept after the last send left: %v", o.rooms)
 	}
@@ -116,7 +196,7 @@ func released(t *testing.T, q *roomSeq, c *claim) {
 func TestDuplicateWaitsForEarlierClaimsOnly(t *testing.T) {
 	t.Parallel()
 	var o roomOrder
-	q, _ := o.enter("r", func() (int64, error) { return 0, nil })
+	q, _, _ := o.enter("r", func() (int64, error) { return 0, nil })
 	original := q.claim("u", "k")
 	other := q.claim("u", "other key")
 	sameIDOtherUser := q.claim("v", "k")
@@ -156,7 +236,7 @@ func TestDuplicateWaitsForEarlierClaimsOnly(t *testing.T) {
 func TestDuplicateWaitIsBoundedByItsContext(t *testing.T) {
 	t.Parallel()
 	var o roomOrder
-	q, _ := o.enter("r", func() (int64, error) { return 0, nil })
+	q, _, _ := o.enter("r", func() (int64, error) { return 0, nil })
 	q.claim("u", "k") // never released
 	dup := q.claim("u", "k")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -251,10 +251,12 @@ func TestPipelineHandsOutOneCommitAsOneRun(t *testing.T) {
 	}
 }
 
-// TestLateIndexIsStillPushed: an index whose commit is over only after the
-// room's hand-out gave up waiting for it (orderWait) is pushed late, after
-// the higher one, rather than never.
-func TestLateIndexIsStillPushed(t *testing.T) {
+// TestSlowIndexKeepsItsPlace: an index whose send is slow to come back
+// from the store (its commit is over only after a higher index's) is not
+// given up: the higher one waits for it, however long, and the reader gets
+// them in index order. (The hand-out used to give up after 250 ms and push
+// the slow one late, out of order.)
+func TestSlowIndexKeepsItsPlace(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, ws.Allow)
 	g := newGatedStore(f.store)
@@ -276,11 +278,20 @@ func TestLateIndexIsStillPushed(t *testing.T) {
 	}
 	waitQueued(t, g, 2)
 	g.open(2)
-	pb.Drain() // index 2 waited for 1, gave it up and went out
+	drained := make(chan struct{})
+	go func() { pb.Drain(); close(drained) }()
+	// What must not happen: index 2 going out (and b's ack) while index
+	// 1's send is still in flight. Waited for longer than the old limit.
+	select {
+	case <-drained:
+		t.Fatalf("b was answered while index 1 was in flight; reader got %v", f.rec.take("reader"))
+	case <-time.After(400 * time.Millisecond):
+	}
 	g.open(1)
 	pa.Drain()
+	<-drained
 	got := f.rec.take("reader")
-	if len(got) != 2 || got[0]["index"] != float64(2) || got[1]["index"] != float64(1) {
-		t.Fatalf("reader got %v, want 2 then (late) 1", got)
+	if len(got) != 2 || got[0]["index"] != float64(1) || got[1]["index"] != float64(2) {
+		t.Fatalf("reader got %v, want 1 then 2", got)
 	}
 }

@@ -530,6 +530,9 @@ type sendOp struct {
 	room string
 	seq  *roomSeq
 	cl   *claim
+	// entry is the send's entry number in seq, -1 once resolved (see
+	// roomOrder); bound is what its offer returned, for handOut.
+	entry, bound int64
 	// done is closed once result returns without waiting: at once when
 	// the store has no queue (the Append ran in startSend), after the
 	// commit otherwise.
@@ -541,6 +544,14 @@ type sendOp struct {
 	m      tripsense.Message
 	dup    bool
 	err    error
+}
+
+// resolve tells op's room that op will offer no (more) index.
+func (op *sendOp) resolve() {
+	if op.seq != nil && op.entry >= 0 {
+		op.seq.resolve(op.entry)
+		op.entry = -1
+	}
 }
 
 // ready reports whether op's Append has returned (land will not wait).
@@ -619,10 +630,10 @@ func (s *Service) appendEntry(ctx context.Context, c Conn, nm tripsense.NewMessa
 // QueuedAppender. On error nothing is held; otherwise finishSend (or land
 // and ackSend) must run for the returned op.
 func (s *Service) startEntry(ctx context.Context, c Conn, nm tripsense.NewMessage) (*sendOp, error) {
-	op := &sendOp{room: nm.Room}
+	op := &sendOp{room: nm.Room, entry: -1}
 	if s.OrderedRooms {
 		var err error
-		if op.seq, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
+		if op.seq, op.entry, err = s.order.enter(nm.Room, func() (int64, error) { return s.Store.Head(ctx, nm.Room) }); err != nil {
 			return nil, fmt.Errorf("append: head: %w", err)
 		}
 		// A concurrent retry of this send (same clientMsgId, another
@@ -657,6 +668,12 @@ func (s *Service) land(ctx context.Context, c Conn, op *sendOp) {
 	}
 	op.landed = true
 	op.m, op.dup, op.err = op.result()
+	if op.err != nil || op.dup {
+		// No new index to offer: the room's hand-out stops waiting for
+		// this send (a failed send's index, if it was committed, is then
+		// given up; catch-up has it).
+		op.resolve()
+	}
 	if op.err != nil {
 		return
 	}
@@ -687,10 +704,15 @@ func (s *Service) land(ctx context.Context, c Conn, op *sendOp) {
 	}
 	if op.seq != nil {
 		out := messageOut(m)
-		if !op.seq.offer(fanItem{index: m.Index, sender: c.ID, out: out}) {
-			// Given up by the room's hand-out (it came too late): pushed
-			// now, after higher indexes; catch-up and clients order by
-			// index.
+		var ok bool
+		op.bound, ok = op.seq.offer(fanItem{index: m.Index, sender: c.ID, out: out}, op.entry)
+		op.entry = -1
+		if !ok {
+			// The hand-out gives up only indexes whose sends are
+			// resolved, so a new index is never behind it, unless its
+			// room was written outside this Service. Pushed now, late:
+			// catch-up and clients order by index.
+			s.log().Warn("room hand-out passed an index before it was offered", "room", m.Room, "index", m.Index)
 			s.fanoutOut(ctx, c.ID, m.Room, m.Index, out)
 		}
 		return
@@ -718,13 +740,14 @@ func (s *Service) release(ctx context.Context, op *sendOp) error {
 	if seq != nil {
 		defer s.order.leave(op.room, seq)
 		defer seq.release(cl)
+		defer op.resolve() // when land did not run (it always does)
 	}
 	if op.err != nil {
 		return fmt.Errorf("append: %w", op.err)
 	}
 	m := &op.m
 	if seq != nil && !op.dup {
-		s.order.handOut(seq, m.Index, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
+		s.order.handOut(seq, m.Index, op.bound, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
 		seq.release(cl)
 	} else if seq != nil {
 		// The original may still be on its way (a retry on another
@@ -737,8 +760,8 @@ func (s *Service) release(ctx context.Context, op *sendOp) error {
 		// commit and it never will be: mark it handed out (catch-up has
 		// it) and let the messages above it go. An index handed out
 		// already is not offered again.
-		seq.offer(fanItem{index: m.Index})
-		s.order.handOut(seq, m.Index, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
+		bound, _ := seq.offer(fanItem{index: m.Index}, -1)
+		s.order.handOut(seq, m.Index, bound, func(run []fanItem) { s.fanoutRun(ctx, m.Room, run) })
 	}
 	if !op.dup && s.Appended != nil {
 		s.Appended()

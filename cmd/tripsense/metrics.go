@@ -30,6 +30,8 @@ func (m *Main) newMetrics() *metrics.Metrics {
 		n, _ := st.Size()
 		return float64(n)
 	})
+	mt.Counter("store_commits_total", "Durable commits of the store (each one fdatasync pair; many writes share one).", func() float64 { return float64(st.Stats().Commits) })
+	mt.Counter("store_commit_writes_total", "Writes (appends, cursor and membership updates) carried by those commits: divided by store_commits_total, the mean group-commit size.", func() float64 { return float64(st.Stats().Writes) })
 	return mt
 }
 

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -97,10 +98,9 @@ type appendOp struct {
 	refused  error // the rule refused the entry; nothing was written
 }
 
-func (a *appendOp) run(tx *bbolt.Tx) (err error) {
+func (a *appendOp) run(tx *bbolt.Tx) error {
 	a.index, a.dup, a.original, a.refused = 0, false, tripsense.Message{}, nil
 	dedupe := tx.Bucket(bucketDedupe)
-	byTime := tx.Bucket(bucketDedupeByTime)
 	if a.dk != nil {
 		if rec := dedupe.Get(a.dk); rec != nil {
 			index, ok1 := getU64(rec, 0)
@@ -125,12 +125,8 @@ func (a *appendOp) run(tx *bbolt.Tx) (err error) {
 				a.dup, a.original = true, orig
 				return nil
 			}
-			// Expired and not yet pruned: this send is a new message.
-			defer func() {
-				if a.refused == nil && err == nil {
-					err = byTime.Delete(byTimeKey(atMs, a.dk))
-				}
-			}()
+			// Expired and not yet pruned: this send is a new message, and
+			// its record replaces the old one.
 		}
 	}
 	heads := tx.Bucket(bucketHeads)
@@ -148,6 +144,7 @@ func (a *appendOp) run(tx *bbolt.Tx) (err error) {
 	if a.ev != nil {
 		// The rule decides before anything is written: a refusal leaves
 		// the transaction untouched, so the batch needs no rerun.
+		var err error
 		if a.refused, err = a.decide(tx, index); a.refused != nil || err != nil {
 			return err
 		}
@@ -166,9 +163,6 @@ func (a *appendOp) run(tx *bbolt.Tx) (err error) {
 		if err := dedupe.Put(a.dk, rec); err != nil {
 			return err
 		}
-		if err := byTime.Put(byTimeKey(a.nowMs, a.dk), nil); err != nil {
-			return err
-		}
 	}
 	if a.outbox {
 		if err := putOutbox(tx, a.room, index, a.nowMs); err != nil {
@@ -180,59 +174,117 @@ func (a *appendOp) run(tx *bbolt.Tx) (err error) {
 }
 
 // maybePrune queues a prune of expired dedupe records when the last one is
-// older than DedupePruneInterval. It does not wait for it.
+// older than DedupePruneInterval or pruneEvery dedupe records were written
+// since, sized to examine twice what was written (so the scan keeps up
+// with any send rate). It does not wait for it.
 func (s *Store) maybePrune(ctx context.Context, now time.Time) {
+	written := s.dedupeWrites.Add(1)
 	last := s.lastPruneMs.Load()
-	if now.Sub(msTime(last)) < s.opts.DedupePruneInterval || !s.lastPruneMs.CompareAndSwap(last, now.UnixMilli()) {
+	if written < pruneEvery && now.Sub(msTime(last)) < s.opts.DedupePruneInterval {
 		return
 	}
+	if !s.lastPruneMs.CompareAndSwap(last, now.UnixMilli()) {
+		return // another append is queuing it
+	}
+	written = s.dedupeWrites.Swap(0)
+	budget := min(max(maxPrunePerCommit, 2*int(written)), maxPruneExamined)
 	nowMs := now.UnixMilli()
 	o := newOp(func(tx *bbolt.Tx) error {
-		_, err := pruneDedupe(tx, nowMs, maxPrunePerCommit)
+		_, err := s.pruneDedupe(tx, nowMs, budget)
 		return err
 	})
-	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next interval
+	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next one
 }
 
-// PruneDedupe deletes up to limit dedupe records older than
-// tripsense.DedupeTTL at now, in one commit, and returns how many it
-// deleted. Appends call it every Options.DedupePruneInterval; it is
-// exported for operations and tests.
+// pruneEvery is how many dedupe records are written between two prunes at
+// most; maxPruneExamined bounds the records one prune examines (its
+// commit stays short).
+const (
+	pruneEvery       = 1024
+	maxPruneExamined = 16384
+)
+
+// PruneDedupe examines up to limit dedupe records, from where the last
+// prune stopped (wrapping around at the end of the records), and deletes
+// those older than tripsense.DedupeTTL at now, in one commit; it returns
+// how many it deleted. Appends call it as they write records (see
+// maybePrune); it is exported for operations and tests.
 func (s *Store) PruneDedupe(ctx context.Context, now time.Time, limit int) (int, error) {
 	var n int
 	err := s.write(ctx, "prune dedupe", func(tx *bbolt.Tx) error {
 		var err error
-		n, err = pruneDedupe(tx, now.UnixMilli(), limit)
+		n, err = s.pruneDedupe(tx, now.UnixMilli(), limit)
 		return err
 	})
 	return n, err
 }
 
-func pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int) (int, error) {
+// pruneDedupe is a step of a rolling scan over the dedupe records in key
+// order: records are not indexed by time (an index would cost a second
+// write per send), so the scan visits every record once per pass and
+// deletes the expired ones; a pass examines at least twice what was
+// written meanwhile, so a record lives at most about 1.5 times
+// tripsense.DedupeTTL. It runs in the committer only (s.pruneFrom is
+// the committer's), so a rerun of its batch at most skips a stretch until
+// the next pass. It also drains dedupeByTime, the time index of older
+// versions, which nothing reads now.
+func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int) (int, error) {
 	cutoff := nowMs - tripsense.DedupeTTL.Milliseconds() // records at or before cutoff are expired
 	dedupe := tx.Bucket(bucketDedupe)
-	c := tx.Bucket(bucketDedupeByTime).Cursor()
-	n := 0
-	for k, _ := c.First(); k != nil && n < limit; k, _ = c.First() {
-		atMs, ok := getU64(k, 0)
-		if !ok {
-			return n, fmt.Errorf("dedupeByTime key: %w", errCorrupt)
-		}
-		if atMs > cutoff {
-			break
-		}
-		dk := k[8:]
-		if rec := dedupe.Get(dk); rec != nil {
-			if recMs, ok := getU64(rec, 8); ok && recMs == atMs {
-				if err := dedupe.Delete(dk); err != nil {
-					return n, err
-				}
+	var expired [][]byte
+	examined := 0
+	c := dedupe.Cursor()
+	k, v := c.Seek(s.pruneFrom)
+	wrapped := s.pruneFrom == nil
+	var stop []byte // the key the pass started at, once wrapped
+	for examined < limit {
+		if k == nil {
+			if wrapped {
+				break // the whole bucket examined
+			}
+			wrapped, stop = true, s.pruneFrom
+			if k, v = c.First(); k == nil {
+				break
 			}
 		}
-		if err := c.Delete(); err != nil {
-			return n, err
+		if stop != nil && bytes.Compare(k, stop) >= 0 {
+			break // back where this step began
 		}
-		n++
+		atMs, ok := getU64(v, 8)
+		if !ok {
+			return 0, fmt.Errorf("dedupe record: %w", errCorrupt)
+		}
+		if atMs <= cutoff {
+			expired = append(expired, bytes.Clone(k))
+		}
+		examined++
+		k, v = c.Next()
 	}
-	return n, nil
+	if k == nil {
+		s.pruneFrom = nil
+	} else {
+		s.pruneFrom = bytes.Clone(k)
+	}
+	for _, k := range expired {
+		if err := dedupe.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	if err := drainByTime(tx, limit); err != nil {
+		return 0, err
+	}
+	return len(expired), nil
+}
+
+// drainByTime deletes up to limit keys of dedupeByTime (written by older
+// versions; the records it indexed are pruned by the scan).
+func drainByTime(tx *bbolt.Tx, limit int) error {
+	c := tx.Bucket(bucketDedupeByTime).Cursor()
+	for k, _ := c.First(); k != nil && limit > 0; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		limit--
+	}
+	return nil
 }

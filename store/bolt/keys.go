@@ -10,7 +10,7 @@ var (
 	bucketMessages     = []byte("messages")
 	bucketHeads        = []byte("heads")
 	bucketDedupe       = []byte("dedupe")
-	bucketDedupeByTime = []byte("dedupeByTime")
+	bucketDedupeByTime = []byte("dedupeByTime") // written by older versions; drained (append.go)
 	bucketUserRoom     = []byte("userRoom")
 	bucketRoomUser     = []byte("roomUser")
 	bucketReadCursors  = []byte("readCursors") // delivered cursors (the seed's name)
@@ -56,13 +56,6 @@ func dedupeKey(room, user, clientMsgID string) []byte {
 	k = binary.AppendUvarint(k, uint64(len(user)))
 	k = append(k, user...)
 	return append(k, clientMsgID...)
-}
-
-// byTimeKey is the key in dedupeByTime of a dedupe record written at ms.
-func byTimeKey(ms int64, dk []byte) []byte {
-	k := make([]byte, 8, 8+len(dk))
-	binary.BigEndian.PutUint64(k, uint64(ms))
-	return append(k, dk...)
 }
 
 func u64(v int64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)) }

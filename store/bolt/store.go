@@ -82,8 +82,13 @@ type Store struct {
 	committed chan struct{} // closed when the committer has exited
 
 	lastPruneMs atomic.Int64
-	commits     atomic.Int64 // transactions the committer committed
-	writes      atomic.Int64 // writes those transactions carried
+	// dedupeWrites counts the dedupe records written since the last
+	// prune was queued; pruneFrom is where the next prune's scan starts
+	// (the committer's only, see pruneDedupe).
+	dedupeWrites atomic.Int64
+	pruneFrom    []byte
+	commits      atomic.Int64 // transactions the committer committed
+	writes       atomic.Int64 // writes those transactions carried
 }
 
 // Stats counts the committer's work since Open.

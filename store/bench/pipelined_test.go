@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/store/bolt"
+)
+
+// BenchmarkPipelinedAppend is the store's side of the load generator's
+// peer shapes: a few producers, each with up to window appends queued
+// (bolt.AppendQueued, as ws.Pipeline does), spread over rooms rooms, each
+// send with its own clientMsgId. It reports appends/s, writes per commit
+// and commits/s; the appends are durable (synced) unless nosync.
+func BenchmarkPipelinedAppend(b *testing.B) {
+	for _, c := range []struct {
+		producers, window, rooms int
+		nosync                   bool
+	}{
+		{4, 256, 4, false}, {100, 256, 100, false}, {4, 256, 4, true}, {1, 256, 1, false},
+	} {
+		name := fmt.Sprintf("producers=%d/window=%d/rooms=%d", c.producers, c.window, c.rooms)
+		if c.nosync {
+			name += "/nosync"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := bolt.Open(filepath.Join(b.TempDir(), "p.db"), bolt.Options{NoSync: c.nosync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			body := "a chat message of about two hundred bytes, which is what the load generator's peer presets send: " +
+				"enough text for a sentence or two of an ordinary conversation between people in a room......"
+			per := (b.N + c.producers - 1) / c.producers
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			start := time.Now()
+			for p := range c.producers {
+				wg.Go(func() {
+					user := fmt.Sprintf("user-%03d", p)
+					inflight := make(chan func() (tripsense.Message, bool, error), c.window)
+					var rwg sync.WaitGroup
+					rwg.Go(func() {
+						for result := range inflight {
+							if _, dup, err := result(); err != nil || dup {
+								b.Errorf("append: dup=%v err=%v", dup, err)
+							}
+						}
+					})
+					for i := range per {
+						_, result := s.AppendQueued(context.Background(), tripsense.NewMessage{
+							Room: fmt.Sprintf("room-%03d", p%c.rooms), UserID: user, Body: body, Type: "text message",
+							CreateTime: time.Now(), ClientMsgID: fmt.Sprintf("c-%d-%d", p, i)})
+						inflight <- result
+					}
+					close(inflight)
+					rwg.Wait()
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			n := per * c.producers
+			st := s.Stats()
+			b.ReportMetric(float64(n)/elapsed.Seconds(), "appends/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n), "cpu-ns/append")
+			if st.Commits > 0 {
+				b.ReportMetric(float64(st.Writes)/float64(st.Commits), "writes/commit")
+				b.ReportMetric(float64(st.Commits)/elapsed.Seconds(), "commits/s")
+			}
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far: per append,
+// it is what the store costs whatever else shares the machine's cores.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
