@@ -223,8 +223,8 @@ func (s *Store) PruneDedupe(ctx context.Context, now time.Time, limit int) (int,
 // order: records are not indexed by time (an index would cost a second
 // write per send), so the scan visits every record once per pass and
 // deletes the expired ones; a pass examines at least twice what was
-// written meanwhile, so a record lives at most about 1.5 times
-// tripsense.DedupeTTL. It runs in the committer only (s.pruneFrom is
+// written meanwhile, so a pass takes at most one TTL and a record lives
+// at most about twice tripsense.DedupeTTL. It runs in the committer only (s.pruneFrom is
 // the committer's), so a rerun of its batch at most skips a stretch until
 // the next pass. It also drains dedupeByTime, the time index of older
 // versions, which nothing reads now.
