@@ -684,8 +684,14 @@ export class TripsenseClient {
             // The whole sync failed: retry when rate-limited, else fall back to HTTP.
             this.syncRound = undefined;
             clearTimeout(this.timers.sync);
-            if (f.code === "rate_limited")
-                setTimeout(() => this.startSync(), f.retryAfterMs ?? 1000);
+            if (f.code === "rate_limited") {
+                // Only on this connection: a later one runs its own sync, which a second one would cut short.
+                const gen = this.gen;
+                setTimeout(() => {
+                    if (gen === this.gen)
+                        this.startSync();
+                }, f.retryAfterMs ?? 1000);
+            }
             else
                 void this.httpSync();
             return;

@@ -44,7 +44,8 @@ function scriptedServer(onFrame) {
     }
     send(data) {
       const f = JSON.parse(data);
-      this.sent.push(f);
+      this.sent.push({ ...f, at: Date.now() }); // with the time it was sent
+
       for (const w of [...waiters]) w();
       queueMicrotask(() => onFrame(this, f));
     }
@@ -188,6 +189,35 @@ test("a truncated room (retention) moves have to the oldest kept entry and raise
     assert.deepEqual(truncated, [{ chatroomId: "r", oldest: 5 }]);
     assert.deepEqual(events, [5, 6]);
     assert.equal(c.room("r").truncatedBefore, 5);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a rate-limited sync is retried after retryAfterMs on its own connection only", async () => {
+  // Socket 1: the sync is refused with rate_limited, then the socket drops before the retry is due.
+  // Socket 2 syncs at once; the retry of socket 1 must not start a second sync there.
+  let due;
+  const { WebSocket, sockets, sent } = scriptedServer((ws, f) => {
+    if (f.action === "ping") return void ws.push({ type: "pong" });
+    if (f.action !== "sync") return;
+    if (ws === sockets[0]) {
+      due = Date.now() + 150;
+      ws.push({ type: "error", code: "rate_limited", message: "slow down", action: "sync", retryAfterMs: 150 });
+      queueMicrotask(() => ws.serverClose(1006));
+      return;
+    }
+    ws.push({ type: "synced", chatroomId: "r", head: 0, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  const c = new TripsenseClient({ ...base, WebSocket, gapFillMs: 600_000, pingIntervalMs: 20 });
+  c.on("error", () => {});
+  await c.start();
+  try {
+    await until(c, () => sockets.length === 2 && c.state === "online", 5000, () => c.state);
+    // Timers fire in time order: once a ping goes out 50 ms after the retry was due, the retry ran.
+    await sent(() => sockets[1].sent.some((f) => f.action === "ping" && f.at > due + 50));
+    assert.equal(sockets[1].sent.filter((f) => f.action === "sync").length, 1, JSON.stringify(sockets[1].sent));
   } finally {
     await c.close();
   }
