@@ -148,6 +148,41 @@ func TestBrowserOfflinePageCatchesUp(t *testing.T) {
 		t.Fatalf("uuid2's page shows %q after the edit, want %q", edited, want)
 	}
 
+	// uuid2 likes the first message in its page, uuid1 deletes the third in its own: both pages
+	// show both (log: 4 the edit, 5 the reaction, 6 the delete).
+	poll := func(expr string) chromedp.Action {
+		return chromedp.Poll(expr, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second))
+	}
+	if err := chromedp.Run(pageB,
+		chromedp.Evaluate(`document.querySelector('#messages li[data-index="1"] button.like').click()`, nil),
+		poll(`window.tripsense.pending().length === 0 && window.tripsense.room("uuidroom2").have === 5`),
+	); err != nil {
+		t.Fatalf("uuid2's page: like: %v", err)
+	}
+	if err := chromedp.Run(pageA,
+		poll(`window.tripsense.room("uuidroom2").have === 5`),
+		chromedp.Evaluate(`document.querySelector('#messages li[data-index="3"] button.delete').click()`, nil),
+		poll(`window.tripsense.pending().length === 0 && window.tripsense.room("uuidroom2").have === 6`),
+	); err != nil {
+		t.Fatalf("uuid1's page: delete: %v", err)
+	}
+	for name, page := range map[string]context.Context{"uuid1": pageA, "uuid2": pageB} {
+		var rows []string
+		if err := chromedp.Run(page,
+			poll(`window.tripsense.room("uuidroom2").have === 6 && document.querySelector('#messages li[data-index="3"] .text').textContent === "message deleted"`),
+			chromedp.Evaluate(`[...document.querySelectorAll('#messages li')].map(e => e.querySelector('.text').textContent + " [" + (e.querySelector('.reactions')?.textContent ?? "") + "]")`, &rows),
+		); err != nil {
+			t.Fatalf("%s's page did not show the like and the delete: %v", name, err)
+		}
+		if want := "Landing at 10:40 [👍 1]|Gate B14 []|message deleted []"; strings.Join(rows, "|") != want {
+			t.Fatalf("%s's page shows %q, want %q", name, rows, want)
+		}
+	}
+	var mine bool
+	if err := chromedp.Run(pageB, chromedp.Evaluate(`document.querySelector('#messages li[data-index="1"] button.like').classList.contains("mine")`, &mine)); err != nil || !mine {
+		t.Fatalf("uuid2's like button does not show its own reaction (%v, %v)", mine, err)
+	}
+
 	if path := os.Getenv("TRIPSENSE_SCREENSHOT"); path != "" {
 		var png []byte
 		if err := chromedp.Run(pageB, chromedp.FullScreenshot(&png, 100)); err != nil {

@@ -81,13 +81,22 @@ function renderRoom() {
       meta.className = "meta";
       meta.textContent = new Date(m.createTime).toLocaleTimeString() + (m.edited ? " (edited)" : "");
       li.append(who, text, meta);
+      const button = (cls, label, onclick) => {
+        const b = document.createElement("button");
+        b.className = cls;
+        b.type = "button";
+        b.textContent = label;
+        b.onclick = onclick;
+        li.append(b);
+      };
       if (m.userId === client.userId && !m.deleted) {
-        const edit = document.createElement("button");
-        edit.className = "edit";
-        edit.type = "button";
-        edit.textContent = "edit";
-        edit.onclick = () => startEdit(m);
-        li.append(edit);
+        button("edit", "edit", () => startEdit(m));
+        button("delete", "delete", () => change(client.delete(current, m.index)));
+      }
+      if (!m.deleted) {
+        // Toggles your 👍: a second click takes it back.
+        const mine = (m.reactions[LIKE] ?? []).includes(client.userId);
+        button(mine ? "like mine" : "like", mine ? "unlike" : "like", () => change(client.react(current, m.index, LIKE, { remove: mine })));
       }
       const reactions = Object.entries(m.reactions);
       if (reactions.length) {
@@ -105,6 +114,14 @@ function renderRoom() {
   if (document.visibilityState === "visible" && r.have > r.lastRead) client.markRead(current);
 }
 
+const LIKE = "👍";
+
+/** A change through the outbox: shown as pending until its ack, a refusal as an alert. */
+function change(done) {
+  done.catch((e) => alert(`${e.code}: ${e.message}`));
+  renderPending();
+}
+
 function startEdit(m) {
   editing = m.index;
   $("text").value = m.chatMessage ?? "";
@@ -120,8 +137,7 @@ $("send").addEventListener("submit", (ev) => {
   const done = editing ? client.edit(current, editing, text) : client.send(current, text);
   editing = undefined;
   $("text").placeholder = "Message";
-  done.catch((e) => alert(`${e.code}: ${e.message}`));
-  renderPending();
+  change(done);
 });
 
 document.addEventListener("visibilitychange", () => client && current && renderRoom());

@@ -120,10 +120,17 @@ interface Events {
         userId: string;
         lastRead: number;
     }) => void;
+    /**
+     * A membership change: each membership entry of a room's log once, in index order with the
+     * room's other entries (live or from catch-up, like "event"), with its index and who made it;
+     * an erasure's member frame, which is not in the log, has no index.
+     */
     member: (m: {
         chatroomId: string;
         userId: string;
         event: "joined" | "left";
+        index?: number;
+        by?: string;
     }) => void;
     truncated: (t: {
         chatroomId: string;
@@ -176,6 +183,8 @@ export declare class TripsenseClient {
     private saveChain;
     private saveScheduled;
     private queueing;
+    private starting?;
+    private closes;
     constructor(options: ClientOptions);
     /** The user this client acts as. */
     get userId(): string | undefined;
@@ -183,7 +192,10 @@ export declare class TripsenseClient {
     /** Subscribes to an event; returns the unsubscribe function. */
     on<K extends keyof Events>(event: K, fn: Events[K]): () => void;
     private emit;
-    /** Loads the persisted state and connects. Resolves once the state is loaded. */
+    /**
+     * Loads the persisted state and connects. Resolves once the state is loaded. Also takes the
+     * connection back after "replaced", "refused" or close(); on a running client it does nothing.
+     */
     start(): Promise<void>;
     private networkWatched;
     /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
@@ -254,6 +266,8 @@ export declare class TripsenseClient {
     /** Sends outbox entries in order, at most outboxWindow in flight on this socket. */
     private pump;
     private flushReads;
+    /** Syncs now when online, or right after the round that runs (whose plan may predate a new room). */
+    private requestSync;
     private startSync;
     private sendSyncRound;
     private onSynced;

@@ -30,6 +30,7 @@ export class TripsenseClient {
     epoch;
     device;
     userIdFromToken;
+    // again: a sync was asked for while this round ran (a room joined): another round follows it.
     syncRound;
     pausedUntil = 0;
     timers = { reconnect: 0, ping: 0, pong: 0, sync: 0, gap: 0, read: 0, refresh: 0, pump: 0 };
@@ -37,6 +38,8 @@ export class TripsenseClient {
     saveChain = Promise.resolve();
     saveScheduled = false;
     queueing = new Set();
+    starting;
+    closes = 0;
     constructor(options) {
         if (!options.userId && !options.token)
             throw new TripsenseError("bad_request", "ClientOptions needs userId (dev mode) or token (token mode)");
@@ -83,14 +86,29 @@ export class TripsenseClient {
             }
         }
     }
-    /** Loads the persisted state and connects. Resolves once the state is loaded. */
-    async start() {
+    /**
+     * Loads the persisted state and connects. Resolves once the state is loaded. Also takes the
+     * connection back after "replaced", "refused" or close(); on a running client it does nothing.
+     */
+    start() {
         if (this._state !== "idle" && this._state !== "replaced" && this._state !== "refused" && this._state !== "closed")
-            return;
-        await this.load();
-        this.attempt = 0;
-        this.watchNetwork();
-        this.connect();
+            return Promise.resolve();
+        this.starting ??= (async () => {
+            const closes = this.closes;
+            try {
+                await this.load();
+            }
+            finally {
+                this.starting = undefined;
+            }
+            if (this.closes !== closes)
+                return; // close() was called meanwhile
+            this._state = "idle"; // connect() leaves a stopped client alone: this start is the user's action
+            this.attempt = 0;
+            this.watchNetwork();
+            this.connect();
+        })();
+        return this.starting;
     }
     networkWatched = false;
     /** Browsers say when the network goes and comes back: act on it instead of waiting for a ping to fail. */
@@ -113,10 +131,12 @@ export class TripsenseClient {
     }
     /** Closes the connection and stops reconnecting; persisted state is flushed. */
     async close() {
+        this.closes++;
         this.setState("closed", {});
         this.dropSocket(1000, "client closed");
         for (const k of Object.keys(this.timers))
             clearTimeout(this.timers[k]);
+        this.timers.gap = 0; // scheduleGapFill tests it: a later start() fills gaps again
         await Promise.allSettled([...this.queueing]);
         await this.flush();
     }
@@ -314,6 +334,7 @@ export class TripsenseClient {
         this.syncRound = undefined;
         clearInterval(this.timers.ping);
         clearTimeout(this.timers.pong);
+        this.timers.pong = 0; // startPing arms a deadline only when none is pending
         clearTimeout(this.timers.sync);
         clearTimeout(this.timers.refresh);
         for (const e of this.outbox)
@@ -385,8 +406,12 @@ export class TripsenseClient {
             if (gen !== this.gen)
                 return;
             this.sendFrame({ action: "ping" });
-            clearTimeout(this.timers.pong);
+            // The deadline runs from the first unanswered ping: a later ping must not push it back
+            // (with pingIntervalMs < pongTimeoutMs every ping would, and a dead socket would live on).
+            if (this.timers.pong)
+                return;
             this.timers.pong = setTimeout(() => {
+                this.timers.pong = 0;
                 if (gen === this.gen)
                     this.reconnectNow("no answer to ping");
             }, this.options.pongTimeoutMs);
@@ -435,6 +460,7 @@ export class TripsenseClient {
     // ---- frames ----
     onFrame(data) {
         clearTimeout(this.timers.pong); // any frame proves the connection alive
+        this.timers.pong = 0;
         let f;
         try {
             f = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data));
@@ -484,20 +510,29 @@ export class TripsenseClient {
             }
             case "member": {
                 const m = f;
-                this.emit("member", m);
-                if (m.userId === this.userId) {
-                    if (m.event === "left")
-                        this.removeRoom(room);
-                    else {
-                        this.ensureRoom(room);
-                        if (this._state === "online")
-                            this.sendSyncRound(); // the new room's history, this entry included
-                    }
-                }
-                else if (typeof m.index === "number") {
-                    // An entry of the room's log (erasures send one without index).
+                const self = m.userId === this.userId;
+                if (self && m.event === "left" && !this.rooms.has(room))
+                    break; // a room it never held
+                if (typeof m.index === "number") {
+                    // An entry of the room's log, also one's own join (its place in the new room): delivered,
+                    // and so raised as "member", in index order like every entry.
                     const { type: _t, ...e } = f;
                     this.receive(room, [{ ...e, kind: "member" }]);
+                }
+                else {
+                    this.emit("member", { chatroomId: room, userId: m.userId, event: m.event }); // an erasure: not in the log
+                }
+                if (self) {
+                    if (m.event === "left") {
+                        // The last entry of the room for this user: nothing before it can be caught up any more.
+                        if (typeof m.index === "number" && (this.rooms.get(room)?.state.have ?? 0) < m.index)
+                            this.emit("member", { chatroomId: room, userId: m.userId, event: m.event, index: m.index, ...(m.by !== undefined && { by: m.by }) });
+                        this.removeRoom(room);
+                    }
+                    else {
+                        this.ensureRoom(room);
+                        this.requestSync(); // the new room's history, up to this entry
+                    }
                 }
                 break;
             }
@@ -595,6 +630,9 @@ export class TripsenseClient {
             applyEntry(r.state, e);
             delivered = true;
             this.emit("event", e, r.state);
+            if (e.kind === "member" && (e.event === "joined" || e.event === "left")) {
+                this.emit("member", { chatroomId: r.state.chatroomId, userId: e.userId, event: e.event, index: e.index, ...(e.by !== undefined && { by: e.by }) });
+            }
         }
         if (delivered) {
             this.emit("room", r.state);
@@ -646,8 +684,14 @@ export class TripsenseClient {
             // The whole sync failed: retry when rate-limited, else fall back to HTTP.
             this.syncRound = undefined;
             clearTimeout(this.timers.sync);
-            if (f.code === "rate_limited")
-                setTimeout(() => this.startSync(), f.retryAfterMs ?? 1000);
+            if (f.code === "rate_limited") {
+                // Only on this connection: a later one runs its own sync, which a second one would cut short.
+                const gen = this.gen;
+                setTimeout(() => {
+                    if (gen === this.gen)
+                        this.startSync();
+                }, f.retryAfterMs ?? 1000);
+            }
             else
                 void this.httpSync();
             return;
@@ -721,6 +765,13 @@ export class TripsenseClient {
         this.scheduleSave();
     }
     // ---- catch-up ----
+    /** Syncs now when online, or right after the round that runs (whose plan may predate a new room). */
+    requestSync() {
+        if (this.syncRound)
+            this.syncRound.again = true;
+        else if (this._state === "online")
+            this.startSync();
+    }
     startSync() {
         this.syncRound = undefined;
         if (this.options.catchup === "http")
@@ -780,7 +831,7 @@ export class TripsenseClient {
             if (res.complete === false || r.state.have < (res.head ?? 0))
                 more = true;
         }
-        if (more && round.rounds < MAX_SYNC_ROUNDS) {
+        if ((more || round.again) && round.rounds < MAX_SYNC_ROUNDS) {
             this.sendSyncRound(round.rounds);
             return;
         }

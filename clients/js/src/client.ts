@@ -109,7 +109,12 @@ interface Events {
   room: (room: RoomState) => void;
   roomRemoved: (chatroomId: string) => void;
   receipt: (r: { chatroomId: string; userId: string; lastRead: number }) => void;
-  member: (m: { chatroomId: string; userId: string; event: "joined" | "left" }) => void;
+  /**
+   * A membership change: each membership entry of a room's log once, in index order with the
+   * room's other entries (live or from catch-up, like "event"), with its index and who made it;
+   * an erasure's member frame, which is not in the log, has no index.
+   */
+  member: (m: { chatroomId: string; userId: string; event: "joined" | "left"; index?: number; by?: string }) => void;
   truncated: (t: { chatroomId: string; oldest: number }) => void;
   /** The server's store has a new epoch (a restore): held state was dropped and is synced again from 0. */
   reset: (r: { epoch: string; previous: string }) => void;
@@ -169,13 +174,16 @@ export class TripsenseClient {
   private epoch?: string;
   private device?: string;
   private userIdFromToken?: string;
-  private syncRound?: { results: Map<string, SyncResult>; rounds: number; known: Set<string> };
+  // again: a sync was asked for while this round ran (a room joined): another round follows it.
+  private syncRound?: { results: Map<string, SyncResult>; rounds: number; known: Set<string>; again?: boolean };
   private pausedUntil = 0;
   private timers = { reconnect: 0 as unknown, ping: 0 as unknown, pong: 0 as unknown, sync: 0 as unknown, gap: 0 as unknown, read: 0 as unknown, refresh: 0 as unknown, pump: 0 as unknown };
   private loaded?: Promise<void>;
   private saveChain: Promise<void> = Promise.resolve();
   private saveScheduled = false;
   private queueing = new Set<Promise<void>>();
+  private starting?: Promise<void>;
+  private closes = 0;
 
   constructor(options: ClientOptions) {
     if (!options.userId && !options.token) throw new TripsenseError("bad_request", "ClientOptions needs userId (dev mode) or token (token mode)");
@@ -222,13 +230,26 @@ export class TripsenseClient {
     }
   }
 
-  /** Loads the persisted state and connects. Resolves once the state is loaded. */
-  async start(): Promise<void> {
-    if (this._state !== "idle" && this._state !== "replaced" && this._state !== "refused" && this._state !== "closed") return;
-    await this.load();
-    this.attempt = 0;
-    this.watchNetwork();
-    this.connect();
+  /**
+   * Loads the persisted state and connects. Resolves once the state is loaded. Also takes the
+   * connection back after "replaced", "refused" or close(); on a running client it does nothing.
+   */
+  start(): Promise<void> {
+    if (this._state !== "idle" && this._state !== "replaced" && this._state !== "refused" && this._state !== "closed") return Promise.resolve();
+    this.starting ??= (async () => {
+      const closes = this.closes;
+      try {
+        await this.load();
+      } finally {
+        this.starting = undefined;
+      }
+      if (this.closes !== closes) return; // close() was called meanwhile
+      this._state = "idle"; // connect() leaves a stopped client alone: this start is the user's action
+      this.attempt = 0;
+      this.watchNetwork();
+      this.connect();
+    })();
+    return this.starting;
   }
 
   private networkWatched = false;
@@ -250,9 +271,11 @@ export class TripsenseClient {
 
   /** Closes the connection and stops reconnecting; persisted state is flushed. */
   async close(): Promise<void> {
+    this.closes++;
     this.setState("closed", {});
     this.dropSocket(1000, "client closed");
     for (const k of Object.keys(this.timers) as (keyof typeof this.timers)[]) clearTimeout(this.timers[k] as number);
+    this.timers.gap = 0; // scheduleGapFill tests it: a later start() fills gaps again
     await Promise.allSettled([...this.queueing]);
     await this.flush();
   }
@@ -449,6 +472,7 @@ export class TripsenseClient {
     this.syncRound = undefined;
     clearInterval(this.timers.ping as number);
     clearTimeout(this.timers.pong as number);
+    this.timers.pong = 0; // startPing arms a deadline only when none is pending
     clearTimeout(this.timers.sync as number);
     clearTimeout(this.timers.refresh as number);
     for (const e of this.outbox) delete e.sentGen;
@@ -519,8 +543,11 @@ export class TripsenseClient {
     this.timers.ping = setInterval(() => {
       if (gen !== this.gen) return;
       this.sendFrame({ action: "ping" });
-      clearTimeout(this.timers.pong as number);
+      // The deadline runs from the first unanswered ping: a later ping must not push it back
+      // (with pingIntervalMs < pongTimeoutMs every ping would, and a dead socket would live on).
+      if (this.timers.pong) return;
       this.timers.pong = setTimeout(() => {
+        this.timers.pong = 0;
         if (gen === this.gen) this.reconnectNow("no answer to ping");
       }, this.options.pongTimeoutMs);
     }, this.options.pingIntervalMs);
@@ -567,6 +594,7 @@ export class TripsenseClient {
 
   private onFrame(data: unknown): void {
     clearTimeout(this.timers.pong as number); // any frame proves the connection alive
+    this.timers.pong = 0;
     let f: Record<string, unknown>;
     try {
       f = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer)) as Record<string, unknown>;
@@ -612,18 +640,26 @@ export class TripsenseClient {
         break;
       }
       case "member": {
-        const m = f as { chatroomId: string; userId: string; event: "joined" | "left"; index?: number };
-        this.emit("member", m);
-        if (m.userId === this.userId) {
-          if (m.event === "left") this.removeRoom(room);
-          else {
-            this.ensureRoom(room);
-            if (this._state === "online") this.sendSyncRound(); // the new room's history, this entry included
-          }
-        } else if (typeof m.index === "number") {
-          // An entry of the room's log (erasures send one without index).
+        const m = f as { chatroomId: string; userId: string; event: "joined" | "left"; index?: number; by?: string };
+        const self = m.userId === this.userId;
+        if (self && m.event === "left" && !this.rooms.has(room)) break; // a room it never held
+        if (typeof m.index === "number") {
+          // An entry of the room's log, also one's own join (its place in the new room): delivered,
+          // and so raised as "member", in index order like every entry.
           const { type: _t, ...e } = f;
           this.receive(room, [{ ...(e as unknown as LogEntry), kind: "member" }]);
+        } else {
+          this.emit("member", { chatroomId: room, userId: m.userId, event: m.event }); // an erasure: not in the log
+        }
+        if (self) {
+          if (m.event === "left") {
+            // The last entry of the room for this user: nothing before it can be caught up any more.
+            if (typeof m.index === "number" && (this.rooms.get(room)?.state.have ?? 0) < m.index) this.emit("member", { chatroomId: room, userId: m.userId, event: m.event, index: m.index, ...(m.by !== undefined && { by: m.by }) });
+            this.removeRoom(room);
+          } else {
+            this.ensureRoom(room);
+            this.requestSync(); // the new room's history, up to this entry
+          }
         }
         break;
       }
@@ -718,6 +754,9 @@ export class TripsenseClient {
       applyEntry(r.state, e);
       delivered = true;
       this.emit("event", e, r.state);
+      if (e.kind === "member" && (e.event === "joined" || e.event === "left")) {
+        this.emit("member", { chatroomId: r.state.chatroomId, userId: e.userId, event: e.event, index: e.index, ...(e.by !== undefined && { by: e.by }) });
+      }
     }
     if (delivered) {
       this.emit("room", r.state);
@@ -765,8 +804,13 @@ export class TripsenseClient {
       // The whole sync failed: retry when rate-limited, else fall back to HTTP.
       this.syncRound = undefined;
       clearTimeout(this.timers.sync as number);
-      if (f.code === "rate_limited") setTimeout(() => this.startSync(), f.retryAfterMs ?? 1000);
-      else void this.httpSync();
+      if (f.code === "rate_limited") {
+        // Only on this connection: a later one runs its own sync, which a second one would cut short.
+        const gen = this.gen;
+        setTimeout(() => {
+          if (gen === this.gen) this.startSync();
+        }, f.retryAfterMs ?? 1000);
+      } else void this.httpSync();
       return;
     }
     if (f.action === "markRead" && f.code === "rate_limited") {
@@ -838,6 +882,12 @@ export class TripsenseClient {
 
   // ---- catch-up ----
 
+  /** Syncs now when online, or right after the round that runs (whose plan may predate a new room). */
+  private requestSync(): void {
+    if (this.syncRound) this.syncRound.again = true;
+    else if (this._state === "online") this.startSync();
+  }
+
   private startSync(): void {
     this.syncRound = undefined;
     if (this.options.catchup === "http") void this.httpSync();
@@ -890,7 +940,7 @@ export class TripsenseClient {
       }
       if (res.complete === false || r.state.have < (res.head ?? 0)) more = true;
     }
-    if (more && round.rounds < MAX_SYNC_ROUNDS) {
+    if ((more || round.again) && round.rounds < MAX_SYNC_ROUNDS) {
       this.sendSyncRound(round.rounds);
       return;
     }

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { TripsenseError } from "../dist/index.js";
+import { MemoryStorage, TripsenseError } from "../dist/index.js";
 import { FileStorage } from "../dist/node.js";
 import { Server, closeAll, held, newClient, recordingWebSocket, shape, until } from "./helpers.mjs";
 
@@ -103,6 +103,9 @@ test("close 4000 (replaced) stops reconnecting", () =>
     for (let i = 0; i < 5; i++) await b.send("uuidroom1", `b ${i}`); // round trips, longer than a's backoff
     const after = codes.slice(codes.findIndex(([st]) => st === "replaced"));
     assert.deepEqual(after.map(([st]) => st), ["replaced"], "a reconnected after 4000");
+    // The user's action takes it back: start() connects again, and the other copy is replaced in turn.
+    await a.start();
+    await until([a, b], () => a.state === "online" && b.state === "replaced", 5000, () => JSON.stringify([a.state, b.state]));
     await b.close();
     await a.close();
   }));
@@ -250,11 +253,54 @@ test("membership: a room joined while online is caught up, a room left is droppe
     await until(a, () => a.state === "online");
     assert.equal(a.room("uuidroom3"), undefined);
     assert.equal((await s.http("POST", "/v1/rooms/uuidroom3/members", "admin", { userId: "uuid1" })).status, 200);
-    await until(a, () => a.room("uuidroom3")?.have === 1, 5000);
+    // The join is the room's second entry: the room is caught up to it, the message before it included.
+    const { head, entries } = await s.log("uuidroom3", "uuid2");
+    assert.deepEqual(entries.map((e) => [e.index, e.kind]), [[1, "message"], [2, "member"]]);
+    await until(a, () => a.room("uuidroom3")?.have === head, 5000, () => JSON.stringify(a.room("uuidroom3")));
     assert.equal(a.room("uuidroom3").messages[0].chatMessage, "before uuid1 joined");
     assert.equal((await s.http("DELETE", "/v1/rooms/uuidroom3/members/uuid1", "admin")).status, 200);
     await until(a, () => a.room("uuidroom3") === undefined, 5000);
-    assert.deepEqual(members.map((m) => m.event), ["joined", "left"]);
+    assert.deepEqual(members.map((m) => [m.event, m.index]), [["joined", 2], ["left", 3]]);
+    await a.close();
+    await b.close();
+  }));
+
+test("membership entries reach the member handler once and in index order, live and from catch-up", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1" }); // online throughout
+    const storage = new MemoryStorage(); // uuid2's app: closed while uuid3 joins and leaves, then run again
+    let b = newClient(s, { userId: "uuid2", storage });
+    const seen = { a: [], b: [] };
+    const track = (k, c) => {
+      c.on("event", (e) => e.chatroomId === "uuidroom2" && seen[k].push(["event", e.index, e.kind ?? "message"]));
+      c.on("member", (m) => m.chatroomId === "uuidroom2" && seen[k].push(["member", m.index, m.userId, m.event, m.by]));
+    };
+    track("a", a);
+    track("b", b);
+    await a.start();
+    await b.start();
+    await until([a, b], () => a.state === "online" && b.state === "online");
+    await a.send("uuidroom2", "one");
+    await until(b, () => b.room("uuidroom2")?.have === 1);
+    await b.close();
+    assert.equal((await s.http("POST", "/v1/rooms/uuidroom2/members", "admin", { userId: "uuid3" })).status, 200);
+    await a.send("uuidroom2", "two");
+    assert.equal((await s.http("DELETE", "/v1/rooms/uuidroom2/members/uuid3", "admin")).status, 200);
+    const { head } = await s.log("uuidroom2", "uuid1");
+    assert.equal(head, 4);
+    await until(a, () => a.room("uuidroom2")?.have === head, 5000, () => JSON.stringify([seen.a, a.room("uuidroom2"), a.state]));
+    b = newClient(s, { userId: "uuid2", storage });
+    track("b", b);
+    await b.start();
+    await until(b, () => b.state === "online" && b.room("uuidroom2")?.have === head, 5000, () => JSON.stringify([seen.b, b.room("uuidroom2"), b.state]));
+    const want = [
+      ["event", 1, "message"],
+      ["event", 2, "member"], ["member", 2, "uuid3", "joined", "admin"],
+      ["event", 3, "message"],
+      ["event", 4, "member"], ["member", 4, "uuid3", "left", "admin"],
+    ];
+    assert.deepEqual(seen.a, want, "live");
+    assert.deepEqual(seen.b, want, "catch-up");
     await a.close();
     await b.close();
   }));

@@ -89,7 +89,10 @@ export class Server {
     return { status: r.status, body: await r.json() };
   }
 
-  /** A room's whole log as the server has it. */
+  /**
+   * A room's messages in current state, as GET /v1/rooms/{room}/messages pages them: the log folded
+   * into its messages (no membership, rename or lifecycle entries; docs/protocol.md, Message lifecycle).
+   */
   async history(room, user) {
     const out = [];
     let after = 0;
@@ -101,6 +104,25 @@ export class Server {
       after = body.next;
     }
     throw new Error("history did not end");
+  }
+
+  /**
+   * A room's log as catch-up (GET /v1/sync from 0) returns it: every entry of every kind (messages,
+   * edits, deletes, reactions, membership, renames) in index order, and the room's head.
+   */
+  async log(room, user) {
+    const entries = [];
+    let after = 0;
+    for (let i = 0; i < 1000; i++) {
+      const { status, body } = await this.http("GET", `/v1/sync?limit=1000&after=${encodeURIComponent(`${room}:${after}`)}`, user);
+      if (status !== 200) throw new Error(`log ${room}: ${status} ${JSON.stringify(body)}`);
+      const r = body.rooms.find((e) => e.chatroomId === room);
+      if (!r || r.error) throw new Error(`log ${room}: ${JSON.stringify(r)}`);
+      entries.push(...r.messages);
+      if (r.complete) return { head: r.head, entries };
+      after = r.next;
+    }
+    throw new Error("log did not end");
   }
 }
 
@@ -154,11 +176,17 @@ export function until(clients, pred, ms = 10_000, what = () => "condition") {
   });
 }
 
-/** A room's messages as the client holds them, in the server's HTTP shape. */
+/** A room's messages as the client holds them (current state), in the shape of shape(). */
 export function held(client, room) {
   return (client.room(room)?.messages ?? []).map((m) => ({ index: m.index, userId: m.userId, chatMessage: m.chatMessage, clientMsgId: m.clientMsgId }));
 }
 
+/** The server's messages (Server.history) in the shape held() compares. */
 export function shape(messages) {
   return messages.map((m) => ({ index: m.index, userId: m.userId, chatMessage: m.chatMessage, clientMsgId: m.clientMsgId }));
+}
+
+/** A log entry (an SDK event or an entry of Server.log) as the handler-delivery checks compare it. */
+export function entryShape(e) {
+  return { index: e.index, kind: e.kind ?? "message", userId: e.userId };
 }
