@@ -193,8 +193,14 @@ func (p *pusher) Push(ctx context.Context, id string, out tripsense.Outbound) er
 	start := time.Now()
 	err := p.Pusher.Push(ctx, id, out)
 	p.m.pushSeconds.Observe(seconds(time.Since(start)))
-	if err == nil {
+	switch {
+	case err == nil:
+		p.m.pushes.WithLabelValues("ok").Inc()
 		p.m.framesOut.WithLabelValues(frameType(out.Data)).Inc()
+	case errors.Is(err, tripsense.ErrGone) || tripsense.ErrorCode(err) == tripsense.EGONE:
+		p.m.pushes.WithLabelValues("gone").Inc()
+	default:
+		p.m.pushes.WithLabelValues("error").Inc()
 	}
 	return err
 }

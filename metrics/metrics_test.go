@@ -304,6 +304,7 @@ func TestGrafanaDashboardNamesRealMetrics(t *testing.T) {
 	// Vectors export a family only once a series exists.
 	m.ObserveHTTP("/ws", 401, time.Millisecond)
 	m.ObserveCatchup("sync", 1, time.Millisecond)
+	m.WebhookBacklog(func() (int, int, time.Duration, bool) { return 0, 0, 0, true })
 	_, _ = m.Store(failing{memory.New()}).Head(context.Background(), "r")
 	fams, _ := m.Registry.Gather()
 	known := map[string]bool{}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -43,14 +42,14 @@ func request(method, path, query, token, body string) events.APIGatewayV2HTTPReq
 func TestHandlerWiring(t *testing.T) {
 	t.Parallel()
 	env := lambdaenvtest.Dynalite(t, "lapi")
-	var logs bytes.Buffer
+	logs := lambdaenvtest.NewLog()
 	start := time.Now()
-	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), &logs, lambdaenvtest.StaticCreds)
+	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), logs, lambdaenvtest.StaticCreds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("handler construction took %v", time.Since(start))
-	if s := logs.String(); !strings.Contains(s, `"msg":"ready"`) || !strings.Contains(s, `"fn":"lambda-api"`) {
+	if s := string(logs.Bytes()); !strings.Contains(s, `"msg":"ready"`) || !strings.Contains(s, `"fn":"lambda-api"`) {
 		t.Fatalf("logs %s", s)
 	}
 	user := lambdaenvtest.Token(t, "uuid1", false)
@@ -60,7 +59,7 @@ func TestHandlerWiring(t *testing.T) {
 
 	call := func(req events.APIGatewayV2HTTPRequest, want int) map[string]any {
 		t.Helper()
-		resp, err := h.ProxyWithContext(ctx, req)
+		resp, err := h(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,6 +88,34 @@ func TestHandlerWiring(t *testing.T) {
 	}
 	call(request("GET", "/v1/sync", "", user, ""), 200)
 	call(request("GET", "/v1/nothing", "", user, ""), 404)
+
+	// Every request was flushed as EMF records: by route and status, the
+	// catch-up answer by size and duration.
+	recs := lambdaenvtest.EMF(t, logs.Bytes())
+	fn := []string{"function", "lambda-api"}
+	for _, c := range []struct {
+		metric string
+		dims   []string
+		want   float64
+	}{
+		{"tripsense_http_requests_total", append(fn, "route", "/healthz", "code", "200"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "401"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "200"), 2},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms/{room}/members", "code", "403"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms/{room}/members", "code", "200"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/sync", "code", "200"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "other", "code", "404"), 1},
+		{"tripsense_http_request_seconds_count", append(fn, "route", "/v1/rooms"), 3},
+		{"tripsense_catchup_bytes_count", append(fn, "kind", "sync"), 1},
+		{"tripsense_catchup_seconds_count", append(fn, "kind", "sync"), 1},
+	} {
+		if got := lambdaenvtest.Sum(recs, c.metric, c.dims...); got != c.want {
+			t.Errorf("%s %v = %v in the EMF records, want %v", c.metric, c.dims, got, c.want)
+		}
+	}
+	if got := lambdaenvtest.Sum(recs, "tripsense_catchup_bytes_sum", append(fn, "kind", "sync")...); got < 10 {
+		t.Errorf("catch-up bytes %v", got)
+	}
 }
 
 func BenchmarkNewHandler(b *testing.B) { lambdaenvtest.BenchmarkHandler(b, function) }

@@ -50,3 +50,30 @@ func TestNoOutboxWithoutWebhooks(t *testing.T) {
 		t.Fatalf("outbox = %v %v", got, err)
 	}
 }
+
+// TestOutboxBacklog: the counts of pending and failed entries and the
+// oldest pending entry's creation time.
+func TestOutboxBacklog(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "tripsense.db"), bolt.Options{Outbox: true})
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	if p, f, oldest, err := s.OutboxBacklog(ctx); err != nil || p != 0 || f != 0 || !oldest.IsZero() {
+		t.Fatalf("empty outbox: %d %d %v %v", p, f, oldest, err)
+	}
+	for range 3 {
+		storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"})
+	}
+	es, err := s.OutboxList(ctx, 10)
+	if err != nil || len(es) != 3 {
+		t.Fatalf("outbox %v %v", es, err)
+	}
+	es[0].Failed = true // the oldest fails for good: the second is the oldest pending
+	if err := s.OutboxUpdate(ctx, es[0]); err != nil {
+		t.Fatal(err)
+	}
+	p, f, oldest, err := s.OutboxBacklog(ctx)
+	if err != nil || p != 2 || f != 1 || !oldest.Equal(es[1].CreatedAt) {
+		t.Fatalf("backlog %d pending, %d failed, oldest %v (want %v), %v", p, f, oldest, es[1].CreatedAt, err)
+	}
+}

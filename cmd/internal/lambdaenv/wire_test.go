@@ -52,7 +52,7 @@ var function = lambdaenv.Function[lambdaenv.Config, *lambdaenv.Backend]{
 	Config: func(getenv func(string) string) (lambdaenv.Config, error) {
 		return lambdaenv.FromEnv(getenv, "X-User-Id")
 	},
-	Handler: func(ctx context.Context, c lambdaenv.Config, _ *slog.Logger, opts ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
+	Handler: func(ctx context.Context, c lambdaenv.Config, _ *slog.Logger, _ *lambdaenv.Metrics, opts ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
 		return lambdaenv.NewBackend(ctx, c, opts...)
 	},
 	Ready: func(c lambdaenv.Config) []any { return []any{"region", c.Region} },
@@ -84,7 +84,7 @@ func TestFunctionInit(t *testing.T) {
 
 	logs.Reset()
 	failing := function
-	failing.Handler = func(context.Context, lambdaenv.Config, *slog.Logger, ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
+	failing.Handler = func(context.Context, lambdaenv.Config, *slog.Logger, *lambdaenv.Metrics, ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
 		return nil, context.DeadlineExceeded
 	}
 	if _, err := failing.Init(context.Background(), lambdaenvtest.Getenv(map[string]string{"TRIPSENSE_LOG_LEVEL": "error"}), &logs); err == nil {

@@ -117,7 +117,7 @@ func BenchmarkHandler[C interface{ Shared() lambdaenv.Config }, H any](b *testin
 	}
 	log := lambdaenv.NewLogger(io.Discard, slog.LevelInfo, f.Name)
 	for b.Loop() {
-		if _, err := f.Handler(context.Background(), cfg, log, StaticCreds); err != nil {
+		if _, err := f.Handler(context.Background(), cfg, log, lambdaenv.NewMetrics(f.Name, io.Discard, log), StaticCreds); err != nil {
 			b.Fatal(err)
 		}
 	}
