@@ -2,9 +2,12 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +156,64 @@ func TestPushResults(t *testing.T) {
 	}
 	if got := value(t, m, "tripsense_frames_out_total", "type", "message"); got != 2 {
 		t.Errorf("frames out %v", got)
+	}
+}
+
+// TestEveryProtocolActionAndFrameTypeHasItsLabel: every client action and
+// every server frame type of the WebSocket contract
+// (docs/protocol.schema.json, which test/contract_test.go checks against
+// the server) is counted under its own label value, not as "other".
+func TestEveryProtocolActionAndFrameTypeHasItsLabel(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docs/protocol.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]struct {
+			Properties struct {
+				Action, Type struct{ Const string }
+			}
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var actions, types []string
+	for name, d := range schema.Defs {
+		if a := d.Properties.Action.Const; a != "" {
+			actions = append(actions, a)
+		}
+		if ty := d.Properties.Type.Const; ty != "" && strings.HasSuffix(name, "Frame") {
+			types = append(types, ty)
+		}
+	}
+	if len(actions) < 8 || len(types) < 16 {
+		t.Fatalf("read %d actions and %d frame types from the schema", len(actions), len(types))
+	}
+	m := metrics.New(metrics.Build{})
+	p := m.Pusher(scriptedPusher{})
+	for _, a := range actions {
+		m.FrameIn(a)
+	}
+	for _, ty := range types {
+		_ = p.Push(context.Background(), "c", tripsense.Outbound{Data: []byte(`{"type":"` + ty + `"}`)})
+	}
+	m.FrameIn("launchMissiles")
+	for _, a := range actions {
+		if got := value(t, m, "tripsense_frames_in_total", "action", a); got != 1 {
+			t.Errorf("frames in %s: %v, want 1", a, got)
+		}
+	}
+	for _, ty := range types {
+		if got := value(t, m, "tripsense_frames_out_total", "type", ty); got != 1 {
+			t.Errorf("frames out %s: %v, want 1", ty, got)
+		}
+	}
+	if got := value(t, m, "tripsense_frames_in_total", "action", "other"); got != 1 {
+		t.Errorf("unknown action counted %v times as other, want 1", got)
+	}
+	if got := value(t, m, "tripsense_frames_out_total", "type", "other"); got != 0 {
+		t.Errorf("frames out other %v", got)
 	}
 }
