@@ -8,8 +8,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv/lambdaenvtest"
+	"github.com/tripsense/tripsense/store/dynamo"
 )
 
 // The variables are lambdaenv's, tested there; only the dev-mode message
@@ -86,7 +90,20 @@ func TestHandlerWiring(t *testing.T) {
 	if rooms := call(request("GET", "/v1/rooms", "", user, ""), 200)["rooms"].([]any); len(rooms) != 3 {
 		t.Fatalf("rooms after join %v", rooms)
 	}
-	call(request("GET", "/v1/sync", "", user, ""), 200)
+	// The store epoch (the messages table's identity) is in the answer and
+	// its header, as on the single binary.
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(env["TRIPSENSE_DYNAMODB_ENDPOINT"]),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")})
+	epoch, err := dynamo.New(db, dynamo.Config{Tables: dynamo.TablesWithPrefix(env["TRIPSENSE_TABLE_PREFIX"])}).Epoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := call(request("GET", "/v1/sync", "", user, ""), 200)["epoch"]; got != epoch {
+		t.Fatalf("GET /v1/sync epoch %v, want the table's %s", got, epoch)
+	}
+	if resp, err := h(ctx, request("GET", "/v1/rooms", "", user, "")); err != nil || resp.Headers["Tripsense-Epoch"] != epoch {
+		t.Fatalf("Tripsense-Epoch %q (%v), want %s", resp.Headers["Tripsense-Epoch"], err, epoch)
+	}
 	call(request("GET", "/v1/nothing", "", user, ""), 404)
 
 	// Every request was flushed as EMF records: by route and status, the
@@ -100,12 +117,12 @@ func TestHandlerWiring(t *testing.T) {
 	}{
 		{"tripsense_http_requests_total", append(fn, "route", "/healthz", "code", "200"), 1},
 		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "401"), 1},
-		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "200"), 2},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "200"), 3},
 		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms/{room}/members", "code", "403"), 1},
 		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms/{room}/members", "code", "200"), 1},
 		{"tripsense_http_requests_total", append(fn, "route", "/v1/sync", "code", "200"), 1},
 		{"tripsense_http_requests_total", append(fn, "route", "other", "code", "404"), 1},
-		{"tripsense_http_request_seconds_count", append(fn, "route", "/v1/rooms"), 3},
+		{"tripsense_http_request_seconds_count", append(fn, "route", "/v1/rooms"), 4},
 		{"tripsense_catchup_bytes_count", append(fn, "kind", "sync"), 1},
 		{"tripsense_catchup_seconds_count", append(fn, "kind", "sync"), 1},
 	} {

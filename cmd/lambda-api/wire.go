@@ -40,7 +40,7 @@ func newHandler(ctx context.Context, c lambdaenv.Config, log *slog.Logger, m *la
 	// RatePerMinute stays 0: an in-process per-IP limit would count per
 	// Lambda instance; API Gateway's stage throttling (serverless.yml) is
 	// the limit here.
-	router := api.New(api.Config{Sync: m.Catchup(b.Catchup), Members: members, Reads: members, Auth: b.Auth, Log: log, AllowedOrigins: c.AllowedOrigins})
+	router := api.New(api.Config{Sync: m.Catchup(b.Catchup), Members: members, Reads: members, Auth: b.Auth, Log: log, AllowedOrigins: c.AllowedOrigins, Epoch: b.Epoch})
 	return lambdaenv.Flushed(m, httpadapter.NewV2(m.HTTP(withGatewayRequestID(router))).ProxyWithContext), nil
 }
 

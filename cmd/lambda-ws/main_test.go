@@ -59,6 +59,20 @@ func TestHandlerWiring(t *testing.T) {
 		t.Fatalf("message %v", m)
 	}
 	u1.ExpectNone()
+	// A sync ends with the store's epoch, as on the single binary.
+	u2.Send(`{"action":"sync"}`)
+	done := false
+	for i := 0; i < 10 && !done; i++ { // messages, synced per room, then syncDone
+		f := u2.Next()
+		if done = f["type"] == "syncDone"; done {
+			if e, _ := f["epoch"].(string); len(e) != 16 {
+				t.Fatalf("syncDone %v, want the store epoch", f)
+			}
+		}
+	}
+	if !done {
+		t.Fatal("no syncDone after 10 frames")
+	}
 	u2.Close()
 	// The function's metrics, as the EMF records written after each event
 	// (summed over the gateway's instances: each writes its own

@@ -1,8 +1,10 @@
 package bolt_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/store/bolt"
@@ -20,7 +22,29 @@ func MustOpen(tb testing.TB, path string, opts bolt.Options) *bolt.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Opener {
+	storetest.RunOptions{
+		Reopen: true,
+		Epoch:  func(_ *testing.T, s tripsense.Store) string { return s.(*bolt.Store).Epoch() },
+		// An online backup of the open store, restored into another file.
+		Restore: func(t *testing.T, s tripsense.Store) storetest.Opener {
+			dir := t.TempDir()
+			backup, path := filepath.Join(dir, "backup.db"), filepath.Join(dir, "restored.db")
+			f, err := os.Create(backup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.(*bolt.Store).Backup(f, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bolt.Restore(path, backup, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return func(t *testing.T) tripsense.Store { return MustOpen(t, path, bolt.Options{}) }
+		},
+	}.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "tripsense.db")
 		return func(t *testing.T) tripsense.Store { return MustOpen(t, path, bolt.Options{}) }
 	})

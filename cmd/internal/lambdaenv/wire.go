@@ -39,6 +39,10 @@ type Backend struct {
 	Presence *dynamo.Presence
 	Catchup  *catchup.Service
 	Auth     tripsense.Authenticator
+	// Epoch is the store's epoch (dynamo.Store.Epoch: the messages table's
+	// identity), sent in every syncDone, GET /v1/sync answer and
+	// Tripsense-Epoch header, so clients notice a restored table.
+	Epoch string
 
 	metrics *metrics.Metrics
 	store   tripsense.Store // Store, decorated by metrics once Instrument ran
@@ -51,13 +55,14 @@ type Backend struct {
 func (b *Backend) Instrument(m *metrics.Metrics) {
 	b.metrics = m
 	b.store = m.Store(b.Store)
-	b.Catchup = &catchup.Service{Store: b.store, Epoch: b.Catchup.Epoch}
+	b.Catchup = &catchup.Service{Store: b.store, Epoch: b.Epoch}
 }
 
 // NewBackend loads the SDK configuration (region from c, credentials from
 // the Lambda environment, then opts), and builds the DynamoDB client, store
 // and presence, the catch-up service and the identity mode's
-// Authenticator. In token mode with TokenSecretParam it reads the secret
+// Authenticator, and reads the store's epoch (DescribeTable of the
+// messages table). In token mode with TokenSecretParam it reads the secret
 // from SSM first (ReadTokenSecret): once per process, at cold start.
 func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, error) {
 	opts = append([]LoadOption{config.WithRegion(c.Region)}, opts...)
@@ -85,13 +90,18 @@ func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, er
 	if err != nil {
 		return nil, err
 	}
+	epoch, err := store.Epoch(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &Backend{
 		Config:   c,
 		AWS:      awsCfg,
 		Store:    store,
 		Presence: dynamo.NewPresence(db, dcfg),
-		Catchup:  &catchup.Service{Store: store},
+		Catchup:  &catchup.Service{Store: store, Epoch: epoch},
 		Auth:     authn,
+		Epoch:    epoch,
 		store:    store,
 	}, nil
 }
@@ -134,6 +144,7 @@ func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service
 		Pusher:   pusher,
 		Catchup:  b.Catchup,
 		Observer: obs,
+		Epoch:    b.Epoch,
 		Policy:   ws.Replace,
 		// A Lambda cannot push a deferred receipt after its invocation
 		// returned: receipts go out at once.

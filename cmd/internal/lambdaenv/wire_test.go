@@ -16,7 +16,7 @@ import (
 
 func TestNewBackend(t *testing.T) {
 	t.Parallel()
-	c, err := lambdaenv.FromEnv(lambdaenvtest.Getenv(map[string]string{"TRIPSENSE_WS_ENDPOINT": "https://ws.example.com/prod", "TRIPSENSE_PUSH_TIMEOUT": "2s"}), "X-User-Id")
+	c, err := lambdaenv.FromEnv(lambdaenvtest.BaseTables(t, map[string]string{"TRIPSENSE_WS_ENDPOINT": "https://ws.example.com/prod", "TRIPSENSE_PUSH_TIMEOUT": "2s"}), "X-User-Id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ var function = lambdaenv.Function[lambdaenv.Config, *lambdaenv.Backend]{
 func TestFunctionInit(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	b, err := function.Init(context.Background(), lambdaenvtest.Getenv(nil), &logs, lambdaenvtest.StaticCreds)
+	b, err := function.Init(context.Background(), lambdaenvtest.BaseTables(t, nil), &logs, lambdaenvtest.StaticCreds)
 	if err != nil || b == nil {
 		t.Fatalf("Init: %v, %v", b, err)
 	}
