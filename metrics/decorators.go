@@ -13,11 +13,15 @@ import (
 	"github.com/tripsense/tripsense/ws"
 )
 
-// actions are the frame actions counted by name; anything else is "other".
-var actions = []string{"sendMessage", "markRead", "sync", "ping", "auth", "other"}
+// actions are the frame actions counted by name, every action ws.Service's
+// Handle dispatches; anything else is "other". The metrics test checks
+// the list against the WebSocket contract (docs/protocol.schema.json).
+var actions = []string{"sendMessage", "editMessage", "deleteMessage", "react", "markRead", "sync", "ping", "auth", "other"}
 
-// frameTypes are the frame types counted by name; anything else is "other".
-var frameTypes = []string{"message", "messages", "ack", "pong", "error", "cursor", "synced", "syncDone", "member", "receipt", "other"}
+// frameTypes are the frame types counted by name, every type of the
+// contract's server frames; anything else is "other".
+var frameTypes = []string{"message", "edit", "delete", "reaction", "member", "rename", "messages", "ack", "pong", "error",
+	"cursor", "receipt", "synced", "syncDone", "authed", "closing", "other"}
 
 func known(list []string, s string) string {
 	for _, k := range list {
@@ -193,8 +197,14 @@ func (p *pusher) Push(ctx context.Context, id string, out tripsense.Outbound) er
 	start := time.Now()
 	err := p.Pusher.Push(ctx, id, out)
 	p.m.pushSeconds.Observe(seconds(time.Since(start)))
-	if err == nil {
+	switch {
+	case err == nil:
+		p.m.pushes.WithLabelValues("ok").Inc()
 		p.m.framesOut.WithLabelValues(frameType(out.Data)).Inc()
+	case errors.Is(err, tripsense.ErrGone) || tripsense.ErrorCode(err) == tripsense.EGONE:
+		p.m.pushes.WithLabelValues("gone").Inc()
+	default:
+		p.m.pushes.WithLabelValues("error").Inc()
 	}
 	return err
 }

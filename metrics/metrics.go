@@ -15,7 +15,12 @@
 //     durations;
 //   - Observer is the ws.Observer: frames in by action;
 //   - HTTP wraps an http.Handler: requests by route and status, durations,
-//     and (for GET /ws) upgrades and refusals by status.
+//     and (for GET /ws, through ObserveHTTP) upgrades and refusals by status;
+//   - Fanout wraps the consumer of queued fan-out jobs (AWS): jobs by
+//     result and their duration;
+//   - the Metrics is also the webhook.Observer (delivery attempts by
+//     outcome and their latency), and WebhookBacklog registers the
+//     outbox's backlog gauges.
 //
 // Gauges that a component already knows (open connections, queued frames,
 // slow-consumer closes) are read at scrape time through the Stats
@@ -67,6 +72,11 @@ type Metrics struct {
 	httpRequests   *prometheus.CounterVec   // route, code
 	httpSeconds    *prometheus.HistogramVec // route
 	upgrades       *prometheus.CounterVec   // result: upgraded, or the refusal's status
+	pushes         *prometheus.CounterVec   // result: ok, gone, error
+	fanoutJobs     *prometheus.CounterVec   // result: delivered, failed (AWS queued fan-out)
+	fanoutJobSecs  prometheus.Histogram     // one queued fan-out job
+	webhooks       *prometheus.CounterVec   // result: delivered, failed, expired, gone
+	webhookSeconds prometheus.Histogram     // one delivery attempt
 }
 
 // New returns the collectors registered in a new registry, with Go's
@@ -107,8 +117,19 @@ func New(b Build) *Metrics {
 		Help: "HTTP request duration by route (WebSocket upgrades until the upgrade).", Buckets: requestBuckets}, []string{"route"})
 	m.upgrades = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "ws_upgrades_total",
 		Help: "WebSocket upgrade requests by result: upgraded, or the status they were refused with (400, 401, 403, 409, 429, ...)."}, []string{"result"})
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "pushes_total",
+		Help: "Pushes to one connection by result: ok, gone (the connection no longer exists) or error (throttled, timed out, failed)."}, []string{"result"})
+	m.fanoutJobs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "fanout_jobs_total",
+		Help: "Queued fan-out jobs (AWS, rooms above the threshold) by result: delivered, or failed (SQS delivers the job again)."}, []string{"result"})
+	m.fanoutJobSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "fanout_job_seconds",
+		Help: "Duration of one queued fan-out job: reading its message and pushing it to the job's connections.", Buckets: latencyBuckets})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "webhook_deliveries_total",
+		Help: "Webhook delivery attempts by outcome: delivered (2xx), failed (retried), expired (the last attempt failed; the event waits for a replay) or gone (the entry is no longer stored)."}, []string{"result"})
+	m.webhookSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "webhook_attempt_seconds",
+		Help: "Duration of one webhook delivery attempt: building the event and posting it.", Buckets: requestBuckets})
 	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.storeErrors, m.fanoutSeconds,
-		m.pushSeconds, m.rateLimited, m.catchupBytes, m.catchupSeconds, m.httpRequests, m.httpSeconds, m.upgrades} {
+		m.pushSeconds, m.rateLimited, m.catchupBytes, m.catchupSeconds, m.httpRequests, m.httpSeconds, m.upgrades,
+		m.pushes, m.fanoutJobs, m.fanoutJobSecs, m.webhooks, m.webhookSeconds} {
 		f(c)
 	}
 	// Pre-create the common series, so that dashboards and rate() see
@@ -124,6 +145,15 @@ func New(b Build) *Metrics {
 	}
 	for _, b := range []string{"send", "control", "http"} {
 		m.rateLimited.WithLabelValues(b)
+	}
+	for _, r := range []string{"ok", "gone", "error"} {
+		m.pushes.WithLabelValues(r)
+	}
+	for _, r := range []string{"delivered", "failed"} {
+		m.fanoutJobs.WithLabelValues(r)
+	}
+	for _, r := range webhookOutcomes {
+		m.webhooks.WithLabelValues(r)
 	}
 	return m
 }
@@ -145,10 +175,9 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry, Timeout: 10 * time.Second})
 }
 
-// Register adds collectors of other components to the registry. It is the
-// hook of the webhook metrics (issue 14): the webhook sender, which does not
-// exist yet, registers tripsense_webhook_deliveries_total{result} and
-// tripsense_webhook_backlog here. Until then no webhook metric is exported.
+// Register adds collectors of other components to the registry (a
+// component with metrics of its own; the webhook metrics are built in:
+// WebhookAttempt and WebhookBacklog).
 func (m *Metrics) Register(cs ...prometheus.Collector) {
 	m.Registry.MustRegister(cs...)
 }

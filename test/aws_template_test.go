@@ -501,7 +501,7 @@ func TestAWSTemplateIAM(t *testing.T) {
 	streamActions := []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 	for _, fn := range []string{"ws", "api", "fanout", "webhook"} {
 		role, stmts := functionRole(t, tmpl, fn)
-		manage, ssmReads := 0, 0
+		manage, ssmReads, describes := 0, 0, 0
 		for _, s := range stmts {
 			if s["Effect"] != "Allow" {
 				t.Errorf("%s: statement %v is not an Allow", role, s)
@@ -518,6 +518,21 @@ func TestAWSTemplateIAM(t *testing.T) {
 					for _, r := range asList(s["Resource"]) {
 						if getAtt(r, "StreamArn") != "MessagesTable" {
 							t.Errorf("%s: %s on %s, want the messages table's stream only", role, action, jsonBytes(r))
+						}
+					}
+					continue
+				}
+				if action == "dynamodb:DescribeTable" {
+					// The store epoch (store/dynamo Epoch): the messages
+					// table's TableId, read by the functions that answer
+					// sync (ws, api).
+					describes++
+					if fn != "ws" && fn != "api" {
+						t.Errorf("%s allows %s: only ws and api read the store epoch", role, action)
+					}
+					for _, r := range asList(s["Resource"]) {
+						if getAtt(r, "Arn") != "MessagesTable" {
+							t.Errorf("%s: %s on %s, want the messages table only", role, action, jsonBytes(r))
 						}
 					}
 					continue
@@ -590,6 +605,9 @@ func TestAWSTemplateIAM(t *testing.T) {
 		// function authenticates nobody and may not read it.
 		if want := map[string]int{"ws": 1, "api": 1, "fanout": 0, "webhook": 1}[fn]; ssmReads != want {
 			t.Errorf("%s: %d ssm:GetParameter resources, want %d (the token secret's parameter, read at cold start by ws and api only)", role, ssmReads, want)
+		}
+		if want := map[string]int{"ws": 1, "api": 1}[fn]; describes != want {
+			t.Errorf("%s: %d dynamodb:DescribeTable statements, want %d (the store epoch, read at cold start by ws and api)", role, describes, want)
 		}
 	}
 }

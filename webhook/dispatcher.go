@@ -56,6 +56,9 @@ type Dispatcher struct {
 	Concurrency                          int
 	Now                                  func() time.Time
 	Log                                  *slog.Logger
+	// Observer, when set, is told the outcome and duration of every
+	// attempt (metrics).
+	Observer Observer
 
 	poke chan struct{}
 	once sync.Once
@@ -144,9 +147,12 @@ func (d *Dispatcher) Pass(ctx context.Context) int {
 
 func (d *Dispatcher) deliver(ctx context.Context, e tripsense.OutboxEntry) {
 	now := d.Now()
-	err := Deliver(ctx, d.Source, d.Online, d.Sender, e.Room, e.Index, now, d.Log)
+	start := time.Now()
+	outcome, err := Deliver(ctx, d.Source, d.Online, d.Sender, e.Room, e.Index, now, d.Log)
 	if err == nil {
+		d.observe(outcome, start)
 		d.done(ctx, e)
+		d.Log.Debug("webhook "+outcome, "id", tripsense.EventID(e.Room, e.Index), "attempts", e.Attempts+1)
 		return
 	}
 	if ctx.Err() != nil {
@@ -160,12 +166,20 @@ func (d *Dispatcher) deliver(ctx context.Context, e tripsense.OutboxEntry) {
 	e.NextAt = now.Add(Backoff(e.Attempts, d.MinBackoff, d.MaxBackoff))
 	if now.Sub(e.CreatedAt) >= d.MaxAge {
 		e.Failed = true
+		d.observe(Expired, start)
 		d.Log.Error("webhook failed for good (replay it with tripsense webhooks replay)", "id", tripsense.EventID(e.Room, e.Index), "attempts", e.Attempts, "err", e.LastError)
 	} else {
+		d.observe(Failed, start)
 		d.Log.Warn("webhook attempt failed", "id", tripsense.EventID(e.Room, e.Index), "attempts", e.Attempts, "retry_in", e.NextAt.Sub(now), "err", e.LastError)
 	}
 	if uerr := d.Outbox.OutboxUpdate(ctx, e); uerr != nil {
 		d.Log.Error("webhook outbox update", "err", uerr)
+	}
+}
+
+func (d *Dispatcher) observe(outcome string, start time.Time) {
+	if d.Observer != nil {
+		d.Observer.WebhookAttempt(outcome, time.Since(start))
 	}
 }
 
@@ -200,20 +214,83 @@ func ReadStatus(ctx context.Context, o tripsense.OutboxStore, limit int) (Status
 	return st, nil
 }
 
+// The outcomes of one delivery attempt (Observer, and the result label of
+// tripsense_webhook_deliveries_total).
+const (
+	Delivered = "delivered" // the receiver answered 2xx
+	Failed    = "failed"    // the attempt failed; the event is retried
+	Expired   = "expired"   // the attempt failed and was the last: the event waits for a replay (single binary, after MaxAge)
+	Gone      = "gone"      // the entry is no longer stored (retention): nothing to send
+)
+
+// Observer is told about every delivery attempt: its outcome (Delivered,
+// Failed, Expired or Gone) and how long it took. package metrics
+// implements it; the webhook packages never see Prometheus.
+type Observer interface {
+	WebhookAttempt(outcome string, d time.Duration)
+}
+
 // Deliver builds the event of (room, index) and sends it once: the one
 // delivery step of both runtimes (the Dispatcher's outbox here, the
-// DynamoDB stream consumer on AWS); the caller owns retries. An entry no
-// longer stored is logged and counts as delivered (nothing to send).
-func Deliver(ctx context.Context, src Source, online Online, snd *Sender, room string, index int64, now time.Time, log *slog.Logger) error {
+// DynamoDB stream consumer on AWS); the caller owns retries. It returns the
+// attempt's outcome: Delivered, Gone (an entry no longer stored is logged
+// and counts as done: nothing to send) or, with the error, Failed.
+func Deliver(ctx context.Context, src Source, online Online, snd *Sender, room string, index int64, now time.Time, log *slog.Logger) (string, error) {
 	ev, err := Build(ctx, src, online, room, index, now)
 	if errors.Is(err, ErrGone) {
 		if log != nil {
 			log.Warn("webhook: entry gone before its event was sent", "room", room, "index", index)
 		}
-		return nil
+		return Gone, nil
+	}
+	if err == nil {
+		err = snd.Send(ctx, ev, now)
 	}
 	if err != nil {
-		return err
+		return Failed, err
 	}
-	return snd.Send(ctx, ev, now)
+	return Delivered, nil
+}
+
+// Backlog is what waits in an outbox: pending events (not yet delivered,
+// retrying), failed ones (waiting for a replay) and the creation time of
+// the oldest pending one (zero when none is pending).
+type Backlog struct {
+	Pending, Failed int
+	Oldest          time.Time
+}
+
+// backlogCounter is an outbox that counts itself without reading every
+// entry (store/bolt).
+type backlogCounter interface {
+	OutboxBacklog(ctx context.Context) (pending, failed int, oldest time.Time, err error)
+}
+
+// backlogListLimit bounds the entries ReadBacklog lists from an outbox
+// that cannot count itself.
+const backlogListLimit = 100000
+
+// ReadBacklog reads o's backlog: from the store's own counts when it has
+// them (store/bolt), else from a listing of at most 100,000 entries.
+func ReadBacklog(ctx context.Context, o tripsense.OutboxStore) (Backlog, error) {
+	if bc, ok := o.(backlogCounter); ok {
+		p, f, oldest, err := bc.OutboxBacklog(ctx)
+		return Backlog{Pending: p, Failed: f, Oldest: oldest}, err
+	}
+	es, err := o.OutboxList(ctx, backlogListLimit)
+	if err != nil {
+		return Backlog{}, err
+	}
+	var b Backlog
+	for _, e := range es {
+		if e.Failed {
+			b.Failed++
+			continue
+		}
+		b.Pending++
+		if b.Oldest.IsZero() || e.CreatedAt.Before(b.Oldest) {
+			b.Oldest = e.CreatedAt
+		}
+	}
+	return b, nil
 }

@@ -10,17 +10,24 @@
 package main
 
 import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
 )
 
-var function = lambdaenv.Function[lambdaenv.Config, *httpadapter.HandlerAdapterV2]{
+// handler is what the Lambda runtime invokes: the router behind the HTTP
+// API adapter, with the function's metrics flushed after every request
+// (lambdaenv.Flushed).
+type handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+var function = lambdaenv.Function[lambdaenv.Config, handler]{
 	Name:    "lambda-api",
 	Config:  configFromEnv,
 	Handler: newHandler,
-	Start:   func(h *httpadapter.HandlerAdapterV2) { lambda.Start(h.ProxyWithContext) },
+	Start:   func(h handler) { lambda.Start(h) },
 }
 
 func main() { function.Main() }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -9,8 +8,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv/lambdaenvtest"
+	"github.com/tripsense/tripsense/store/dynamo"
 )
 
 // The variables are lambdaenv's, tested there; only the dev-mode message
@@ -43,14 +46,14 @@ func request(method, path, query, token, body string) events.APIGatewayV2HTTPReq
 func TestHandlerWiring(t *testing.T) {
 	t.Parallel()
 	env := lambdaenvtest.Dynalite(t, "lapi")
-	var logs bytes.Buffer
+	logs := lambdaenvtest.NewLog()
 	start := time.Now()
-	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), &logs, lambdaenvtest.StaticCreds)
+	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), logs, lambdaenvtest.StaticCreds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("handler construction took %v", time.Since(start))
-	if s := logs.String(); !strings.Contains(s, `"msg":"ready"`) || !strings.Contains(s, `"fn":"lambda-api"`) {
+	if s := string(logs.Bytes()); !strings.Contains(s, `"msg":"ready"`) || !strings.Contains(s, `"fn":"lambda-api"`) {
 		t.Fatalf("logs %s", s)
 	}
 	user := lambdaenvtest.Token(t, "uuid1", false)
@@ -60,7 +63,7 @@ func TestHandlerWiring(t *testing.T) {
 
 	call := func(req events.APIGatewayV2HTTPRequest, want int) map[string]any {
 		t.Helper()
-		resp, err := h.ProxyWithContext(ctx, req)
+		resp, err := h(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,8 +90,49 @@ func TestHandlerWiring(t *testing.T) {
 	if rooms := call(request("GET", "/v1/rooms", "", user, ""), 200)["rooms"].([]any); len(rooms) != 3 {
 		t.Fatalf("rooms after join %v", rooms)
 	}
-	call(request("GET", "/v1/sync", "", user, ""), 200)
+	// The store epoch (the messages table's identity) is in the answer and
+	// its header, as on the single binary.
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(env["TRIPSENSE_DYNAMODB_ENDPOINT"]),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")})
+	epoch, err := dynamo.New(db, dynamo.Config{Tables: dynamo.TablesWithPrefix(env["TRIPSENSE_TABLE_PREFIX"])}).Epoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := call(request("GET", "/v1/sync", "", user, ""), 200)["epoch"]; got != epoch {
+		t.Fatalf("GET /v1/sync epoch %v, want the table's %s", got, epoch)
+	}
+	if resp, err := h(ctx, request("GET", "/v1/rooms", "", user, "")); err != nil || resp.Headers["Tripsense-Epoch"] != epoch {
+		t.Fatalf("Tripsense-Epoch %q (%v), want %s", resp.Headers["Tripsense-Epoch"], err, epoch)
+	}
 	call(request("GET", "/v1/nothing", "", user, ""), 404)
+
+	// Every request was flushed as EMF records: by route and status, the
+	// catch-up answer by size and duration.
+	recs := lambdaenvtest.EMF(t, logs.Bytes())
+	fn := []string{"function", "lambda-api"}
+	for _, c := range []struct {
+		metric string
+		dims   []string
+		want   float64
+	}{
+		{"tripsense_http_requests_total", append(fn, "route", "/healthz", "code", "200"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "401"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms", "code", "200"), 3},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms/{room}/members", "code", "403"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/rooms/{room}/members", "code", "200"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "/v1/sync", "code", "200"), 1},
+		{"tripsense_http_requests_total", append(fn, "route", "other", "code", "404"), 1},
+		{"tripsense_http_request_seconds_count", append(fn, "route", "/v1/rooms"), 4},
+		{"tripsense_catchup_bytes_count", append(fn, "kind", "sync"), 1},
+		{"tripsense_catchup_seconds_count", append(fn, "kind", "sync"), 1},
+	} {
+		if got := lambdaenvtest.Sum(recs, c.metric, c.dims...); got != c.want {
+			t.Errorf("%s %v = %v in the EMF records, want %v", c.metric, c.dims, got, c.want)
+		}
+	}
+	if got := lambdaenvtest.Sum(recs, "tripsense_catchup_bytes_sum", append(fn, "kind", "sync")...); got < 10 {
+		t.Errorf("catch-up bytes %v", got)
+	}
 }
 
 func BenchmarkNewHandler(b *testing.B) { lambdaenvtest.BenchmarkHandler(b, function) }

@@ -26,19 +26,22 @@ func configFromEnv(getenv func(string) string) (lambdaenv.Config, error) {
 // ws.Service, so that adding or removing a member also changes which
 // online connections receive the room, and a moved read cursor reaches
 // them as a receipt) and the chi router behind the API Gateway HTTP API
-// (payload format 2.0) adapter. opts are extra SDK load options (tests
-// pass static credentials).
-func newHandler(ctx context.Context, c lambdaenv.Config, log *slog.Logger, opts ...lambdaenv.LoadOption) (*httpadapter.HandlerAdapterV2, error) {
+// (payload format 2.0) adapter, instrumented with m (requests by route
+// and status, catch-up sizes and durations, the store and pushes as on
+// lambda-ws) and m flushed after every request. opts are extra SDK load
+// options (tests pass static credentials).
+func newHandler(ctx context.Context, c lambdaenv.Config, log *slog.Logger, m *lambdaenv.Metrics, opts ...lambdaenv.LoadOption) (handler, error) {
 	b, err := lambdaenv.NewBackend(ctx, c, opts...)
 	if err != nil {
 		return nil, err
 	}
+	b.Instrument(m.Metrics)
 	members := b.Service(b.Pusher(log), log)
 	// RatePerMinute stays 0: an in-process per-IP limit would count per
 	// Lambda instance; API Gateway's stage throttling (serverless.yml) is
 	// the limit here.
-	router := api.New(api.Config{Sync: b.Catchup, Members: members, Reads: members, Auth: b.Auth, Log: log, AllowedOrigins: c.AllowedOrigins})
-	return httpadapter.NewV2(withGatewayRequestID(router)), nil
+	router := api.New(api.Config{Sync: m.Catchup(b.Catchup), Members: members, Reads: members, Auth: b.Auth, Log: log, AllowedOrigins: c.AllowedOrigins, Epoch: b.Epoch})
+	return lambdaenv.Flushed(m, httpadapter.NewV2(m.HTTP(withGatewayRequestID(router))).ProxyWithContext), nil
 }
 
 // withGatewayRequestID makes API Gateway's request id the request id the

@@ -10,17 +10,24 @@
 package main
 
 import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
-	"github.com/tripsense/tripsense/ws/apigw"
 )
 
-var function = lambdaenv.Function[Config, *apigw.FanoutHandler]{
+// handler is what the Lambda runtime invokes: ws/apigw's FanoutHandler
+// with the function's metrics flushed after every batch
+// (lambdaenv.Flushed).
+type handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+
+var function = lambdaenv.Function[Config, handler]{
 	Name:    "lambda-fanout",
 	Config:  configFromEnv,
 	Handler: newHandler,
-	Start:   func(h *apigw.FanoutHandler) { lambda.Start(h.Handle) },
+	Start:   func(h handler) { lambda.Start(h) },
 	Ready: func(c Config) []any {
 		return []any{"fanout_parallelism", c.FanoutParallelism, "ws_endpoint", c.ManagementEndpoint}
 	},

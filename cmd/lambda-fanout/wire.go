@@ -21,8 +21,10 @@ import (
 // newHandler builds the consumer once per process: the SDK configuration
 // with enough idle connections per host for parallel posts, the DynamoDB
 // store and presence, the pusher on the configured endpoint, and the ws use
-// cases (no authenticator: this function admits no connection).
-func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdaenv.LoadOption) (*apigw.FanoutHandler, error) {
+// cases (no authenticator: this function admits no connection),
+// instrumented with m (jobs by result and duration, pushes and frames out,
+// store errors) and m flushed after every batch.
+func newHandler(ctx context.Context, c Config, log *slog.Logger, m *lambdaenv.Metrics, opts ...lambdaenv.LoadOption) (handler, error) {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConnsPerHost = max(64, 2*c.FanoutParallelism)
 	})
@@ -49,6 +51,7 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 		}},
 		Endpoint: c.ManagementEndpoint, Presence: presence, Timeout: c.PushTimeout, MaxAttempts: c.PushAttempts, Log: log,
 	}
-	svc := &ws.Service{Store: store, Presence: presence, Pusher: pusher, FanoutParallelism: c.FanoutParallelism, Log: log}
-	return &apigw.FanoutHandler{Service: svc, Log: log}, nil
+	svc := &ws.Service{Store: m.Store(store), Presence: presence, Pusher: m.Pusher(pusher), FanoutParallelism: c.FanoutParallelism, Log: log}
+	h := &apigw.FanoutHandler{Service: m.Fanout(svc), Log: log}
+	return lambdaenv.Flushed(m, h.Handle), nil
 }

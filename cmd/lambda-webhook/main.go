@@ -10,17 +10,24 @@
 package main
 
 import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
-	webhookstream "github.com/tripsense/tripsense/webhook/stream"
 )
 
-var function = lambdaenv.Function[Config, *webhookstream.Handler]{
+// handler is what the Lambda runtime invokes: webhook/stream's handler
+// with the function's metrics flushed after every batch
+// (lambdaenv.Flushed).
+type handler = func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+var function = lambdaenv.Function[Config, handler]{
 	Name:    "lambda-webhook",
 	Config:  configFromEnv,
 	Handler: newHandler,
-	Start:   func(h *webhookstream.Handler) { lambda.Start(h.Handle) },
+	Start:   func(h handler) { lambda.Start(h) },
 	Ready: func(c Config) []any {
 		return []any{"webhook_url", c.URL, "webhooks_on", c.URL != ""}
 	},

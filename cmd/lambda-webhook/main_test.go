@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +46,8 @@ func TestColdStartDeliversAStreamRecord(t *testing.T) {
 	rcv := webhooktest.NewReceiver(t)
 	env["TRIPSENSE_WEBHOOK_URL"] = rcv.URL + "/hooks"
 	env["TRIPSENSE_WEBHOOK_SECRET"] = webhooktest.Secret
-	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), io.Discard, lambdaenvtest.StaticCreds)
+	logs := lambdaenvtest.NewLog()
+	h, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), logs, lambdaenvtest.StaticCreds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +58,12 @@ func TestColdStartDeliversAStreamRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := h.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{{
-		EventName: "INSERT", Change: events.DynamoDBStreamRecord{SequenceNumber: "1", Keys: map[string]events.DynamoDBAttributeValue{
-			"room": events.NewStringAttribute(m.Room), "index": events.NewNumberAttribute("1")}}}}})
+	insert := func(seq string, index int64, created time.Time) events.DynamoDBEventRecord {
+		return events.DynamoDBEventRecord{EventName: "INSERT", Change: events.DynamoDBStreamRecord{SequenceNumber: seq,
+			ApproximateCreationDateTime: events.SecondsEpochTime{Time: created}, Keys: map[string]events.DynamoDBAttributeValue{
+				"room": events.NewStringAttribute(m.Room), "index": events.NewNumberAttribute(fmt.Sprint(index))}}}
+	}
+	resp, err := h(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{insert("1", 1, time.Now())}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("%+v %v", resp, err)
 	}
@@ -73,5 +77,40 @@ func TestColdStartDeliversAStreamRecord(t *testing.T) {
 	}
 	if err := json.Unmarshal(g[0].Body, &ev); err != nil || ev.Type != "message.created" || strings.Join(ev.Data.OfflineMembers, ",") != "uuid2" {
 		t.Fatalf("%s %v", g[0].Body, err)
+	}
+	fn := []string{"function", "lambda-webhook"}
+	recs := lambdaenvtest.EMF(t, logs.Bytes())
+	if got := lambdaenvtest.Sum(recs, "tripsense_webhook_deliveries_total", append(fn, "result", "delivered")...); got != 1 {
+		t.Errorf("delivered %v, want 1", got)
+	}
+	if got := lambdaenvtest.Sum(recs, "tripsense_webhook_attempt_seconds_count", fn...); got != 1 {
+		t.Errorf("attempts timed %v, want 1", got)
+	}
+	if !lambdaenvtest.Has(recs, "tripsense_webhook_backlog", append(fn, "state", "pending")...) || lambdaenvtest.Sum(recs, "tripsense_webhook_backlog", fn...) != 0 {
+		t.Errorf("backlog after a delivered batch: want a pending gauge of 0")
+	}
+
+	// The receiver fails: the batch stops at its first record, whose age
+	// (a minute, by the stream's creation time) and the two records left
+	// are the backlog the flush reports.
+	if _, _, err := st.Append(context.Background(), tripsense.NewMessage{Room: "uuidroom2", UserID: "uuid1", Body: "again", Type: "text", CreateTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	rcv.Status.Store(503)
+	before := len(logs.Bytes())
+	resp, err = h(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		insert("2", 2, time.Now().Add(-time.Minute)), insert("3", 3, time.Now())}})
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "2" {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	recs = lambdaenvtest.EMF(t, logs.Bytes()[before:])
+	if got := lambdaenvtest.Sum(recs, "tripsense_webhook_deliveries_total", append(fn, "result", "failed")...); got != 1 {
+		t.Errorf("failed %v, want 1", got)
+	}
+	if got := lambdaenvtest.Sum(recs, "tripsense_webhook_backlog", append(fn, "state", "pending")...); got != 2 {
+		t.Errorf("backlog %v, want 2", got)
+	}
+	if got := lambdaenvtest.Sum(recs, "tripsense_webhook_oldest_pending_seconds", fn...); got < 59 || got > 120 {
+		t.Errorf("oldest pending %vs, want about 60", got)
 	}
 }

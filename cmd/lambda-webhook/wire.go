@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -20,9 +21,11 @@ import (
 
 // newHandler builds the consumer once per process: the DynamoDB store (the
 // entries and members) and presence (who is online, for offlineMembers),
-// and the sender with the secret read from SSM. Without a URL the handler
+// and the sender with the secret read from SSM, instrumented with m
+// (attempts by outcome and duration, the backlog the last batch left,
+// store errors) and m flushed after every batch. Without a URL the handler
 // has no sender and acknowledges every record.
-func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdaenv.LoadOption) (*webhookstream.Handler, error) {
+func newHandler(ctx context.Context, c Config, log *slog.Logger, m *lambdaenv.Metrics, opts ...lambdaenv.LoadOption) (handler, error) {
 	opts = append([]lambdaenv.LoadOption{config.WithRegion(c.Region)}, opts...)
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -37,10 +40,15 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 	if err := dcfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &webhookstream.Handler{Source: dynamo.New(db, dcfg), Online: dynamo.NewPresence(db, dcfg), Log: log}
+	h := &webhookstream.Handler{Source: m.Store(dynamo.New(db, dcfg)), Online: dynamo.NewPresence(db, dcfg), Log: log, Observer: m}
+	m.WebhookBacklog(func() (int, int, time.Duration, bool) {
+		b := h.LastBacklog()
+		return b.Pending, -1, b.Oldest, true // failed batches are in the dead-letter queue, not counted here
+	})
+	invoke := lambdaenv.Flushed(m, h.Handle)
 	if c.URL == "" {
 		log.Warn("TRIPSENSE_WEBHOOK_URL is empty: webhooks are off, stream records are acknowledged unsent")
-		return h, nil
+		return invoke, nil
 	}
 	secret := c.Secret
 	if c.SecretParam != "" {
@@ -51,7 +59,7 @@ func newHandler(ctx context.Context, c Config, log *slog.Logger, opts ...lambdae
 	if h.Sender, err = webhook.NewSender(c.URL, secret, c.Timeout, &http.Client{Timeout: c.Timeout}); err != nil {
 		return nil, fmt.Errorf("TRIPSENSE_WEBHOOK_URL / secret: %w", err)
 	}
-	return h, nil
+	return invoke, nil
 }
 
 // readSecret reads the SecureString parameter (decrypted), bounded by

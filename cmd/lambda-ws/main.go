@@ -15,15 +15,17 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tripsense/tripsense/cmd/internal/lambdaenv"
-	"github.com/tripsense/tripsense/metrics"
-	"github.com/tripsense/tripsense/ws/apigw"
 )
 
-var function = lambdaenv.Function[Config, *apigw.Handler]{
+// handler is what the Lambda runtime invokes: ws/apigw's handler with the
+// function's metrics flushed after every event (lambdaenv.Flushed).
+type handler = func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+
+var function = lambdaenv.Function[Config, handler]{
 	Name:    "lambda-ws",
 	Config:  configFromEnv,
 	Handler: newHandler,
-	Start:   func(h *apigw.Handler) { lambda.Start(withMetrics(h.Handle)) },
+	Start:   func(h handler) { lambda.Start(h) },
 	Ready: func(c Config) []any {
 		endpoint := c.ManagementEndpoint
 		if endpoint == "" {
@@ -34,18 +36,3 @@ var function = lambdaenv.Function[Config, *apigw.Handler]{
 }
 
 func main() { function.Main() }
-
-// emf writes the function's metrics to its log; newHandler sets it.
-var emf *metrics.EMF
-
-// withMetrics flushes the metrics after every event, so each invocation's
-// counts reach CloudWatch with its log lines.
-func withMetrics(handle func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		resp, err := handle(ctx, req)
-		if emf != nil {
-			_ = emf.Flush() // a metric must never fail the event
-		}
-		return resp, err
-	}
-}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,28 +22,19 @@ func TestHandlerWiring(t *testing.T) {
 	t.Parallel()
 	env := lambdaenvtest.Dynalite(t, "lws")
 
-	// Every Lambda instance the gateway starts runs the real cold start.
-	// A file, not a buffer: the handler may still log a $disconnect while
-	// the test reads.
-	logs := filepath.Join(t.TempDir(), "log")
-	w, err := os.Create(logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	// Every Lambda instance the gateway starts runs the real cold start,
+	// logging (and writing its EMF records) to logs.
+	logs := lambdaenvtest.NewLog()
 	var getenv func(string) string
-	// One instance: the EMF writer is per process (the package's emf, set by
-	// the last Init), as in a Lambda, so the frames must all reach the
-	// instance whose metrics it writes.
-	gw := gateway.New(nil, gateway.Options{Routes: apigw.Routes, Logf: t.Logf, Instances: 1, NewHandler: func() gateway.Handler {
-		h, err := function.Init(context.Background(), getenv, w, lambdaenvtest.StaticCreds)
+	gw := gateway.New(nil, gateway.Options{Routes: apigw.Routes, Logf: t.Logf, NewHandler: func() gateway.Handler {
+		h, err := function.Init(context.Background(), getenv, logs, lambdaenvtest.StaticCreds)
 		if err != nil {
 			t.Error(err)
 			return func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 				return events.APIGatewayProxyResponse{}, err
 			}
 		}
-		return h.Handle
+		return h
 	}})
 	defer gw.Close()
 	env["TRIPSENSE_WS_ENDPOINT"] = gw.Endpoint // the harness is plain http
@@ -70,23 +59,49 @@ func TestHandlerWiring(t *testing.T) {
 		t.Fatalf("message %v", m)
 	}
 	u1.ExpectNone()
-	u2.Close()
-	// The function's metrics, as the EMF records withMetrics writes after
-	// each event, counted the send.
-	var rec strings.Builder
-	emf.Out = &rec
-	if err := emf.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`"tripsense_sends_total":1`, `"result":"stored"`, `"function":"lambda-ws"`, `"Namespace":"Tripsense"`, `"tripsense_append_seconds_count":1`} {
-		if !strings.Contains(rec.String(), want) {
-			t.Errorf("no %s in the EMF records:\n%s", want, rec.String())
+	// A sync ends with the store's epoch, as on the single binary.
+	u2.Send(`{"action":"sync"}`)
+	done := false
+	for i := 0; i < 10 && !done; i++ { // messages, synced per room, then syncDone
+		f := u2.Next()
+		if done = f["type"] == "syncDone"; done {
+			if e, _ := f["epoch"].(string); len(e) != 16 {
+				t.Fatalf("syncDone %v, want the store epoch", f)
+			}
 		}
 	}
-	b, err := os.ReadFile(logs)
-	if err != nil {
-		t.Fatal(err)
+	if !done {
+		t.Fatal("no syncDone after 10 frames")
 	}
+	u2.Close()
+	// The function's metrics, as the EMF records written after each event
+	// (summed over the gateway's instances: each writes its own
+	// increments), counted the send, its frames and its commit.
+	fn := []string{"function", "lambda-ws"}
+	recs := logs.WaitEMF(t, 10*time.Second, func(r []lambdaenvtest.EMFRecord) bool {
+		return lambdaenvtest.Sum(r, "tripsense_sends_total", append(fn, "result", "stored")...) == 1 &&
+			lambdaenvtest.Sum(r, "tripsense_frames_out_total", append(fn, "type", "message")...) >= 1
+	})
+	for _, c := range []struct {
+		metric string
+		dims   []string
+		want   float64
+	}{
+		{"tripsense_append_seconds_count", fn, 1},
+		{"tripsense_frames_in_total", append(fn, "action", "sendMessage"), 1},
+		{"tripsense_frames_out_total", append(fn, "type", "ack"), 1},
+	} {
+		if got := lambdaenvtest.Sum(recs, c.metric, c.dims...); got != c.want {
+			t.Errorf("%s %v = %v in the EMF records, want %v", c.metric, c.dims, got, c.want)
+		}
+	}
+	if !lambdaenvtest.Has(recs, "tripsense_pushes_total", append(fn, "result", "ok")...) {
+		t.Errorf("no pushes counted")
+	}
+	if ns := recs[0]["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Namespace"]; ns != "Tripsense" {
+		t.Errorf("namespace %v", ns)
+	}
+	b := logs.Bytes()
 	for _, want := range []string{`"msg":"ready"`, `"duplicate_connections":"replace"`, `"management_endpoint":"` + gw.Endpoint + `"`, `"msg":"connected"`, `"fn":"lambda-ws"`} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("no %s in the logs:\n%s", want, b)

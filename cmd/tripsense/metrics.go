@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/tripsense/tripsense/cmd/internal/buildinfo"
 	"github.com/tripsense/tripsense/metrics"
+	"github.com/tripsense/tripsense/store/bolt"
+	"github.com/tripsense/tripsense/webhook"
 )
 
 // newMetrics builds the collectors and the gauges read at scrape time.
@@ -33,6 +37,26 @@ func (m *Main) newMetrics() *metrics.Metrics {
 	mt.Counter("store_commits_total", "Durable commits of the store (each one fdatasync pair; many writes share one).", func() float64 { return float64(st.Stats().Commits) })
 	mt.Counter("store_commit_writes_total", "Writes (appends, cursor and membership updates) carried by those commits: divided by store_commits_total, the mean group-commit size.", func() float64 { return float64(st.Stats().Writes) })
 	return mt
+}
+
+// webhookBacklog reads the outbox's backlog at scrape time, bounded to 2 s;
+// a store that does not answer leaves the gauges out of that scrape (and
+// is logged).
+func webhookBacklog(st *bolt.Store, log *slog.Logger) func() (int, int, time.Duration, bool) {
+	return func() (int, int, time.Duration, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		b, err := webhook.ReadBacklog(ctx, st)
+		if err != nil {
+			log.Warn("webhook backlog not read", "err", err)
+			return 0, 0, 0, false
+		}
+		var age time.Duration
+		if !b.Oldest.IsZero() {
+			age = max(0, time.Since(b.Oldest))
+		}
+		return b.Pending, b.Failed, age, true
+	}
 }
 
 // gzipJSON compresses JSON answers over 1 KiB for clients that send

@@ -23,33 +23,13 @@ func durationsInMs(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// route names a request's route for metrics, from a fixed list (the
-// label's values stay bounded whatever clients send).
-func route(r *http.Request) string {
-	p := r.URL.Path
-	switch p {
-	case "/ws", "/healthz", "/readyz", "/metrics", "/v1/sync", "/v1/rooms", "/v1/admin/backup":
-		return p
-	}
-	if rest, ok := strings.CutPrefix(p, "/v1/rooms/"); ok {
-		parts := strings.Split(rest, "/")
-		switch {
-		case len(parts) == 2 && (parts[1] == "messages" || parts[1] == "cursor" || parts[1] == "receipts" || parts[1] == "members"):
-			return "/v1/rooms/{room}/" + parts[1]
-		case len(parts) == 3 && parts[1] == "members":
-			return "/v1/rooms/{room}/members/{userId}"
-		}
-	}
-	return "other"
-}
-
 // observeHTTP counts and times every request (metrics may be nil) and logs
 // each refused WebSocket upgrade with its status, reason and the client's
 // address, at warn for 401/403/409/429 and info otherwise.
 func observeHTTP(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rt := route(r)
+		rt := metrics.Route(r)
 		sw := &statusWriter{ResponseWriter: w, keep: rt == "/ws"}
 		next.ServeHTTP(sw, r)
 		code := sw.status

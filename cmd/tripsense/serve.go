@@ -142,8 +142,9 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 		if err != nil {
 			return err
 		}
-		m.webhooks = &webhook.Dispatcher{Outbox: st, Source: st, Online: m.hub, Sender: snd, Log: m.Log}
+		m.webhooks = &webhook.Dispatcher{Outbox: st, Source: st, Online: m.hub, Sender: snd, Log: m.Log, Observer: m.Metrics}
 		svc.Appended = m.webhooks.Notify
+		m.Metrics.WebhookBacklog(webhookBacklog(st, m.Log))
 	}
 	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins}
 	apiHandler := api.New(api.Config{

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/store/bolt"
+	"github.com/tripsense/tripsense/webhook/webhooktest"
 )
 
 // TestWebhooksCommandOffline: with the server stopped, tripsense webhooks
@@ -86,6 +91,62 @@ func TestWebhookConfig(t *testing.T) {
 		}
 		if err != nil && tc.secret != "" && strings.Contains(err.Error(), tc.secret) {
 			t.Errorf("the error shows the secret: %v", err)
+		}
+	}
+}
+
+// TestWebhookMetrics: with the receiver failing, a send's event is counted
+// as a failed attempt and waits in the backlog with its age; once the
+// receiver answers, the retry is counted as delivered and the backlog is
+// empty.
+func TestWebhookMetrics(t *testing.T) {
+	t.Parallel()
+	rcv := webhooktest.NewReceiver(t)
+	rcv.Status.Store(http.StatusServiceUnavailable)
+	logs := newSyncBuffer()
+	m := startMainWith(t, map[string]string{"TRIPSENSE_WEBHOOK_SECRET": webhooktest.Secret}, logs,
+		"--log-level", "debug", "--metrics-addr", "127.0.0.1:0", "--webhook-url", rcv.URL+"/hooks")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := scrape(t, m.MetricsAddr())
+	if v, ok := before[`tripsense_webhook_backlog{state="pending"}`]; !ok || v != 0 {
+		t.Fatalf("backlog before any send: %v %v", v, ok)
+	}
+	c, _, err := websocket.Dial(ctx, "ws://"+m.Addr()+"/ws?userId=uuid1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"sendMessage","chatroomId":"uuidroom2","chatMessage":"hook me","messageType":"text"}`)); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "webhook attempt failed", 20*time.Second)
+	got := scrape(t, m.MetricsAddr())
+	for series, want := range map[string]float64{
+		`tripsense_webhook_deliveries_total{result="failed"}`:    1,
+		`tripsense_webhook_deliveries_total{result="delivered"}`: 0,
+		`tripsense_webhook_attempt_seconds_count`:                1,
+		`tripsense_webhook_backlog{state="pending"}`:             1,
+		`tripsense_webhook_backlog{state="failed"}`:              0,
+	} {
+		if got[series] != want {
+			t.Errorf("after the failed attempt %s = %v, want %v", series, got[series], want)
+		}
+	}
+	if age := got["tripsense_webhook_oldest_pending_seconds"]; age <= 0 || age > 20 {
+		t.Errorf("oldest pending %vs", age)
+	}
+	rcv.Status.Store(0) // 204 from now on
+	logs.waitFor(t, "webhook delivered", 20*time.Second)
+	got = scrape(t, m.MetricsAddr())
+	for series, want := range map[string]float64{
+		`tripsense_webhook_deliveries_total{result="delivered"}`: 1,
+		`tripsense_webhook_attempt_seconds_count`:                2,
+		`tripsense_webhook_backlog{state="pending"}`:             0,
+		`tripsense_webhook_oldest_pending_seconds`:               0,
+	} {
+		if got[series] != want {
+			t.Errorf("after the delivery %s = %v, want %v", series, got[series], want)
 		}
 	}
 }

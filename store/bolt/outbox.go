@@ -183,3 +183,29 @@ func (s *Store) OutboxReplay(ctx context.Context, seq uint64, now time.Time) (in
 	})
 	return n, err
 }
+
+// OutboxBacklog counts the pending and the failed entries and returns the
+// creation time of the oldest pending one (zero when none is pending), for
+// the webhook metrics. It counts the keys of the two buckets (bbolt's
+// bucket statistics walk their pages, without decoding an entry) and
+// decodes only the first pending entry: entries are keyed by their
+// sequence, so the first one is the oldest.
+func (s *Store) OutboxBacklog(ctx context.Context) (pending, failed int, oldest time.Time, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	err = s.view("outbox backlog", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		pending = b.Stats().KeyN
+		failed = tx.Bucket(bucketOutboxFailed).Stats().KeyN
+		if k, v := b.Cursor().First(); k != nil {
+			e, err := decodeOutbox(k, v)
+			if err != nil {
+				return err
+			}
+			oldest = e.CreatedAt
+		}
+		return nil
+	})
+	return pending, failed, oldest, err
+}

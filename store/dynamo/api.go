@@ -17,6 +17,9 @@ type API interface {
 	// Scan is used by EraseUser only (an erasure reads the whole messages
 	// table once; nothing else scans).
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	// DescribeTable is used by Epoch only (once per process: the messages
+	// table's identity).
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 }
 
 // AdminAPI is the part of *dynamodb.Client that CreateTables uses.

@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +20,29 @@ import (
 // over them, as a new Lambda process would. Retention is by TTL: dynalite
 // has none, so sweepExpired deletes what TTL would.
 func TestConformance(t *testing.T) {
+	var tablesOf sync.Map // *dynamo.Store -> dynamo.Tables, for Restore
 	storetest.RunOptions{
 		Reopen: true, Processes: 4,
+		Epoch: func(t *testing.T, s tripsense.Store) string {
+			e, err := s.(*dynamo.Store).Epoch(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		},
+		// A point-in-time restore: new tables (new TableIds) holding the
+		// items of the store's tables.
+		Restore: func(t *testing.T, s tripsense.Store) storetest.Opener {
+			from, ok := tablesOf.Load(s)
+			if !ok {
+				t.Fatal("restore of a store the opener did not make")
+			}
+			to := mustTables(t)
+			for _, spec := range dynamo.TableSpecs() {
+				copyTable(t, from.(dynamo.Tables).Name(spec.Base), to.Name(spec.Base))
+			}
+			return func(t *testing.T) tripsense.Store { return dynamo.New(sharedClient(), dynamo.Config{Tables: to}) }
+		},
 		OpenExpiring: func(t *testing.T, retention time.Duration, now func() time.Time) (tripsense.Store, func()) {
 			tables := mustTables(t)
 			s := dynamo.New(sharedClient(), dynamo.Config{Tables: tables, Retention: retention, Now: now})
@@ -29,9 +51,34 @@ func TestConformance(t *testing.T) {
 	}.Run(t, func(t *testing.T) storetest.Opener {
 		tables := mustTables(t)
 		return func(t *testing.T) tripsense.Store {
-			return dynamo.New(sharedClient(), dynamo.Config{Tables: tables})
+			s := dynamo.New(sharedClient(), dynamo.Config{Tables: tables})
+			tablesOf.Store(s, tables)
+			return s
 		}
 	})
+}
+
+// copyTable puts every item of table from into table to.
+func copyTable(tb testing.TB, from, to string) {
+	tb.Helper()
+	ctx := testCtx(tb)
+	var start map[string]types.AttributeValue
+	for range 1000 {
+		out, err := sharedClient().Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(from), ConsistentRead: aws.Bool(true), ExclusiveStartKey: start})
+		if err != nil {
+			tb.Fatalf("scan %s: %v", from, err)
+		}
+		for _, item := range out.Items {
+			if _, err := sharedClient().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(to), Item: item}); err != nil {
+				tb.Fatalf("put into %s: %v", to, err)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return
+		}
+		start = out.LastEvaluatedKey
+	}
+	tb.Fatalf("copy %s: more than 1000 pages", from)
 }
 
 // TestConformanceWithRetention runs the suite again on stores with a

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/tripsense/tripsense"
@@ -18,6 +19,9 @@ type Store struct {
 	t     Tables
 	cfg   Config
 	gates roomGates // one Append per room at a time in this process
+
+	epochMu sync.Mutex
+	epoch   string // once read (epoch.go)
 }
 
 // New returns a store that uses client for every call. The client is not

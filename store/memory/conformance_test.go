@@ -11,7 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	// The memory store cannot be reopened: every call of the opener returns
 	// the same instance, and the reopen subtests are skipped.
-	storetest.RunOptions{Reopen: false}.Run(t, func(t *testing.T) storetest.Opener {
+	storetest.RunOptions{Reopen: false, Epoch: func(_ *testing.T, s tripsense.Store) string { return s.(*memory.Store).Epoch() }}.Run(t, func(t *testing.T) storetest.Opener {
 		s := memory.New()
 		return func(t *testing.T) tripsense.Store { return s }
 	})

@@ -2,6 +2,8 @@ package memory
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"sync"
 	"time"
@@ -28,6 +30,7 @@ type Store struct {
 	info     map[string]tripsense.RoomInfo              // room metadata (rooms.go)
 	outbox   []tripsense.OutboxEntry                    // pending and failed, by seq (rooms.go)
 	seq      uint64
+	epoch    string
 	// Outbox makes every append record an outbox entry (set before use).
 	Outbox bool
 }
@@ -55,7 +58,19 @@ func New() *Store {
 		userRoom: make(map[string]map[string]struct{}),
 		cursors:  make(map[string]map[string]tripsense.Cursor),
 		reads:    make(map[string]map[string]tripsense.ReadCursor),
+		epoch:    newEpoch(),
 	}
+}
+
+// Epoch is the store's epoch: random, made by New. An in-memory store's
+// data lives as long as the store, so each store is its own epoch (as a
+// restored bbolt or DynamoDB store is a new one).
+func (s *Store) Epoch() string { return s.epoch }
+
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Close releases nothing; the data stays readable (an in-memory store has

@@ -35,6 +35,15 @@ type RunOptions struct {
 	// deletes the expired entries the store lets TTL delete, as TTL does
 	// (lazily). The retention subtest then runs on a store opened with it.
 	OpenExpiring func(t *testing.T, retention time.Duration, now func() time.Time) (s tripsense.Store, sweep func())
+	// Epoch reads a store's epoch (the id clients compare after a restore:
+	// docs/operations.md); nil skips the epoch subtest.
+	Epoch func(t *testing.T, s tripsense.Store) string
+	// Restore copies the data under s (open, in use) to new data as a
+	// restore from a backup does (bbolt: an online Backup, then Restore
+	// into another file; DynamoDB: new tables holding the items, as a
+	// point-in-time restore creates them) and returns an Opener over the
+	// copy. nil: the epoch subtest skips its restore half.
+	Restore func(t *testing.T, s tripsense.Store) Opener
 }
 
 // Run runs the whole suite, including close and reopen. newOpener is called
@@ -77,6 +86,7 @@ func (o RunOptions) Run(t *testing.T, newOpener func(t *testing.T) Opener) {
 		{"ReadCursorConcurrentAdvances", testReadCursorConcurrent},
 		{"ReadCursorsAndReceipts", testReadCursorsAndReceipts},
 		{"ReopenKeepsEverything", testReopen},
+		{"EpochStableUntilRestore", testEpoch},
 		{"LifecycleRules", testLifecycleRules},
 		{"LifecycleIdempotentEvents", testLifecycleIdempotent},
 		{"LifecycleConcurrentEditsAndDeletes", testConcurrentEditsAndDeletes},

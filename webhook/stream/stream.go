@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -27,6 +28,29 @@ type Handler struct {
 	Sender *webhook.Sender
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Observer, when set, is told the outcome and duration of every
+	// delivery attempt (metrics).
+	Observer webhook.Observer
+
+	mu      sync.Mutex
+	backlog Backlog
+}
+
+// Backlog is what the last batch left: the INSERT records from its failed
+// one on (Lambda hands them over again) and the age of the oldest of
+// them, by the stream's ApproximateCreationDateTime, when it ended. Both
+// are 0 after a batch that was delivered whole. The stream's own backlog
+// is the event source mapping's IteratorAge metric.
+type Backlog struct {
+	Pending int
+	Oldest  time.Duration
+}
+
+// LastBacklog is the backlog the last Handle left.
+func (h *Handler) LastBacklog() Backlog {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.backlog
 }
 
 // Handle delivers the INSERT records in order and stops at the first
@@ -49,7 +73,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	if h.Sender == nil {
 		return resp, nil // webhooks off: every record is acknowledged
 	}
-	for _, r := range ev.Records {
+	for i, r := range ev.Records {
 		if r.EventName != string(events.DynamoDBOperationTypeInsert) {
 			continue
 		}
@@ -60,13 +84,38 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			log.Error("webhook stream: record without (room, index)", "id", r.EventID, "err", err)
 			continue
 		}
-		if err := webhook.Deliver(ctx, h.Source, h.Online, h.Sender, room, index, now(), log); err != nil {
+		start := time.Now()
+		outcome, err := webhook.Deliver(ctx, h.Source, h.Online, h.Sender, room, index, now(), log)
+		if h.Observer != nil {
+			h.Observer.WebhookAttempt(outcome, time.Since(start))
+		}
+		if err != nil {
 			log.Warn("webhook delivery failed; Lambda retries from this record", "room", room, "index", index, "err", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
+			h.setBacklog(ev.Records[i:], now())
 			return resp, nil
 		}
 	}
+	h.setBacklog(nil, now())
 	return resp, nil
+}
+
+// setBacklog records the INSERT records left for a retry and the age of
+// the oldest of them at now.
+func (h *Handler) setBacklog(left []events.DynamoDBEventRecord, now time.Time) {
+	var b Backlog
+	for _, r := range left {
+		if r.EventName != string(events.DynamoDBOperationTypeInsert) {
+			continue
+		}
+		b.Pending++
+		if t := r.Change.ApproximateCreationDateTime.Time; !t.IsZero() && now.Sub(t) > b.Oldest {
+			b.Oldest = now.Sub(t)
+		}
+	}
+	h.mu.Lock()
+	h.backlog = b
+	h.mu.Unlock()
 }
 
 func key(keys map[string]events.DynamoDBAttributeValue) (string, int64, error) {

@@ -15,8 +15,10 @@ type Function[C interface{ Shared() Config }, H any] struct {
 	Name string
 	// Config reads and checks the configuration.
 	Config func(getenv func(string) string) (C, error)
-	// Handler builds the handler from a valid configuration.
-	Handler func(ctx context.Context, c C, log *slog.Logger, opts ...LoadOption) (H, error)
+	// Handler builds the handler from a valid configuration, with the
+	// function's logger and metrics (m: written to the log as EMF records
+	// after every invocation when the handler is wrapped in Flushed).
+	Handler func(ctx context.Context, c C, log *slog.Logger, m *Metrics, opts ...LoadOption) (H, error)
 	// Start hands the handler to the Lambda runtime (lambda.Start).
 	Start func(H)
 	// Ready are the function's own attributes of the "ready" record.
@@ -26,18 +28,19 @@ type Function[C interface{ Shared() Config }, H any] struct {
 // Init is the cold start up to the runtime: it reads the configuration with
 // getenv, logs to w at the configured level, and builds the handler (opts
 // are extra SDK options). It logs why it fails, or "ready" with the init
-// time.
+// time. The logs and the metrics' EMF records share w, one line per write.
 func (f Function[C, H]) Init(ctx context.Context, getenv func(string) string, w io.Writer, opts ...LoadOption) (H, error) {
 	start := time.Now()
 	var none H
 	cfg, err := f.Config(getenv)
 	c := cfg.Shared()
+	w = &lockedWriter{w: w}
 	log := NewLogger(w, c.LogLevel, f.Name)
 	if err != nil {
 		log.Error("invalid configuration", "err", err)
 		return none, err
 	}
-	h, err := f.Handler(ctx, cfg, log, opts...)
+	h, err := f.Handler(ctx, cfg, log, NewMetrics(f.Name, w, log), opts...)
 	if err != nil {
 		log.Error("init failed", "err", err)
 		return none, err

@@ -150,7 +150,7 @@ func TestColdStartReadsSecretFromSSM(t *testing.T) {
 	srv := newSSMServer(t, paramSecret)
 	var logs bytes.Buffer
 	env := map[string]string{"TRIPSENSE_TOKEN_SECRET": "", "TRIPSENSE_TOKEN_SECRET_PARAM": paramName, "TRIPSENSE_SSM_ENDPOINT": srv.URL}
-	b, err := function.Init(context.Background(), lambdaenvtest.Getenv(env), &logs, lambdaenvtest.StaticCreds)
+	b, err := function.Init(context.Background(), lambdaenvtest.BaseTables(t, env), &logs, lambdaenvtest.StaticCreds)
 	if err != nil {
 		t.Fatalf("Init: %v\n%s", err, logs.String())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/auth"
+	"github.com/tripsense/tripsense/metrics"
 	"github.com/tripsense/tripsense/store/dynamo"
 	catchup "github.com/tripsense/tripsense/sync"
 	"github.com/tripsense/tripsense/ws"
@@ -38,12 +39,30 @@ type Backend struct {
 	Presence *dynamo.Presence
 	Catchup  *catchup.Service
 	Auth     tripsense.Authenticator
+	// Epoch is the store's epoch (dynamo.Store.Epoch: the messages table's
+	// identity), sent in every syncDone, GET /v1/sync answer and
+	// Tripsense-Epoch header, so clients notice a restored table.
+	Epoch string
+
+	metrics *metrics.Metrics
+	store   tripsense.Store // Store, decorated by metrics once Instrument ran
+}
+
+// Instrument makes the pieces built from b from now on report to m, as
+// on the single binary: the store (sends, commit latency, errors) under
+// the catch-up service and the ws use cases, the pusher (frames out,
+// pushes), and the frames in (Observer).
+func (b *Backend) Instrument(m *metrics.Metrics) {
+	b.metrics = m
+	b.store = m.Store(b.Store)
+	b.Catchup = &catchup.Service{Store: b.store, Epoch: b.Epoch}
 }
 
 // NewBackend loads the SDK configuration (region from c, credentials from
 // the Lambda environment, then opts), and builds the DynamoDB client, store
 // and presence, the catch-up service and the identity mode's
-// Authenticator. In token mode with TokenSecretParam it reads the secret
+// Authenticator, and reads the store's epoch (DescribeTable of the
+// messages table). In token mode with TokenSecretParam it reads the secret
 // from SSM first (ReadTokenSecret): once per process, at cold start.
 func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, error) {
 	opts = append([]LoadOption{config.WithRegion(c.Region)}, opts...)
@@ -71,13 +90,19 @@ func NewBackend(ctx context.Context, c Config, opts ...LoadOption) (*Backend, er
 	if err != nil {
 		return nil, err
 	}
+	epoch, err := store.Epoch(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &Backend{
 		Config:   c,
 		AWS:      awsCfg,
 		Store:    store,
 		Presence: dynamo.NewPresence(db, dcfg),
-		Catchup:  &catchup.Service{Store: store},
+		Catchup:  &catchup.Service{Store: store, Epoch: epoch},
 		Auth:     authn,
+		Epoch:    epoch,
+		store:    store,
 	}, nil
 }
 
@@ -100,18 +125,26 @@ func (b *Backend) Pusher(log *slog.Logger) *apigw.Pusher {
 
 // Service returns the ws use cases over the store, the presence, pusher and
 // the catch-up service, with the replace policy and API Gateway's body
-// limit; a function that configures more sets it on the result.
+// limit, instrumented when Instrument ran; a function that configures more
+// sets it on the result.
 func (b *Backend) Service(pusher tripsense.Pusher, log *slog.Logger) *ws.Service {
 	var authn tripsense.Authenticator
 	if b.Config.Auth != "dev" {
 		authn = b.Auth // auth frames: in-band token refresh
 	}
+	var obs ws.Observer
+	if b.metrics != nil {
+		pusher = b.metrics.Pusher(pusher)
+		obs = b.metrics
+	}
 	return &ws.Service{
 		Auth:     authn,
-		Store:    b.Store,
+		Store:    b.store,
 		Presence: b.Presence,
 		Pusher:   pusher,
 		Catchup:  b.Catchup,
+		Observer: obs,
+		Epoch:    b.Epoch,
 		Policy:   ws.Replace,
 		// A Lambda cannot push a deferred receipt after its invocation
 		// returned: receipts go out at once.

@@ -16,7 +16,7 @@ import (
 
 func TestNewBackend(t *testing.T) {
 	t.Parallel()
-	c, err := lambdaenv.FromEnv(lambdaenvtest.Getenv(map[string]string{"TRIPSENSE_WS_ENDPOINT": "https://ws.example.com/prod", "TRIPSENSE_PUSH_TIMEOUT": "2s"}), "X-User-Id")
+	c, err := lambdaenv.FromEnv(lambdaenvtest.BaseTables(t, map[string]string{"TRIPSENSE_WS_ENDPOINT": "https://ws.example.com/prod", "TRIPSENSE_PUSH_TIMEOUT": "2s"}), "X-User-Id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ var function = lambdaenv.Function[lambdaenv.Config, *lambdaenv.Backend]{
 	Config: func(getenv func(string) string) (lambdaenv.Config, error) {
 		return lambdaenv.FromEnv(getenv, "X-User-Id")
 	},
-	Handler: func(ctx context.Context, c lambdaenv.Config, _ *slog.Logger, opts ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
+	Handler: func(ctx context.Context, c lambdaenv.Config, _ *slog.Logger, _ *lambdaenv.Metrics, opts ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
 		return lambdaenv.NewBackend(ctx, c, opts...)
 	},
 	Ready: func(c lambdaenv.Config) []any { return []any{"region", c.Region} },
@@ -61,7 +61,7 @@ var function = lambdaenv.Function[lambdaenv.Config, *lambdaenv.Backend]{
 func TestFunctionInit(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	b, err := function.Init(context.Background(), lambdaenvtest.Getenv(nil), &logs, lambdaenvtest.StaticCreds)
+	b, err := function.Init(context.Background(), lambdaenvtest.BaseTables(t, nil), &logs, lambdaenvtest.StaticCreds)
 	if err != nil || b == nil {
 		t.Fatalf("Init: %v, %v", b, err)
 	}
@@ -84,7 +84,7 @@ func TestFunctionInit(t *testing.T) {
 
 	logs.Reset()
 	failing := function
-	failing.Handler = func(context.Context, lambdaenv.Config, *slog.Logger, ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
+	failing.Handler = func(context.Context, lambdaenv.Config, *slog.Logger, *lambdaenv.Metrics, ...lambdaenv.LoadOption) (*lambdaenv.Backend, error) {
 		return nil, context.DeadlineExceeded
 	}
 	if _, err := failing.Init(context.Background(), lambdaenvtest.Getenv(map[string]string{"TRIPSENSE_LOG_LEVEL": "error"}), &logs); err == nil {

@@ -94,6 +94,26 @@ func Dynalite(tb testing.TB, name string) map[string]string {
 	}
 }
 
+// BaseTables creates the tables of Getenv's base configuration (prefix
+// tripsense-dev-, shared by every test that uses them, with no data) on
+// dynalite and returns Getenv's base configuration with set applied and
+// the dynalite endpoint: a cold start reads the store epoch there.
+func BaseTables(tb testing.TB, set map[string]string) func(string) string {
+	tb.Helper()
+	endpoint := gateway.Dynalite(tb)
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := dynamo.CreateTables(ctx, db, dynamo.TablesWithPrefix("tripsense-dev-")); err != nil {
+		tb.Fatal(err)
+	}
+	all := map[string]string{"TRIPSENSE_DYNAMODB_ENDPOINT": endpoint}
+	for k, v := range set {
+		all[k] = v
+	}
+	return Getenv(all)
+}
+
 // Token mints a token of Secret for user, valid for an hour.
 func Token(tb testing.TB, user string, admin bool) string {
 	tb.Helper()
@@ -111,13 +131,13 @@ func Token(tb testing.TB, user string, admin bool) string {
 // BenchmarkHandler measures f's handler construction (not the
 // configuration's) on Getenv's base configuration.
 func BenchmarkHandler[C interface{ Shared() lambdaenv.Config }, H any](b *testing.B, f lambdaenv.Function[C, H]) {
-	cfg, err := f.Config(Getenv(nil))
+	cfg, err := f.Config(BaseTables(b, nil))
 	if err != nil {
 		b.Fatal(err)
 	}
 	log := lambdaenv.NewLogger(io.Discard, slog.LevelInfo, f.Name)
 	for b.Loop() {
-		if _, err := f.Handler(context.Background(), cfg, log, StaticCreds); err != nil {
+		if _, err := f.Handler(context.Background(), cfg, log, lambdaenv.NewMetrics(f.Name, io.Discard, log), StaticCreds); err != nil {
 			b.Fatal(err)
 		}
 	}
