@@ -237,7 +237,7 @@ export interface SyncedFrame {
 }
 export interface SyncDoneFrame {
     type: "syncDone";
-    /** The store's epoch (single binary): a new one means drop cursors and sync from 0. */
+    /** The store's epoch (the single binary's store; on AWS derived from the messages table): a new one means drop cursors and sync from 0. */
     epoch?: string;
 }
 export interface PongFrame {
