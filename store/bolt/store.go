@@ -40,9 +40,10 @@ type Options struct {
 	// Now is the clock of dedupe records, cursor updates, joinedAt and of a
 	// message with a zero CreateTime. Nil means time.Now.
 	Now func() time.Time
-	// DedupePruneInterval is how often expired dedupe records (older than
-	// tripsense.DedupeTTL) are deleted, within the commits of ordinary writes.
-	// Zero means 1 minute.
+	// DedupePruneInterval is how often, at the least, a prune of expired
+	// dedupe records (older than tripsense.DedupeTTL) is queued by appends;
+	// one is also queued every 1,024 appends (see Store.PruneDedupe). Zero
+	// means 1 minute.
 	DedupePruneInterval time.Duration
 	// Outbox makes every append also record an outbox entry (a webhook
 	// event) in its own transaction (see tripsense.OutboxStore). Off
