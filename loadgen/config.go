@@ -42,6 +42,11 @@ type Config struct {
 	Rate     float64
 	SendRate float64
 	Size     int // chatMessage bytes
+	// ClientMsgIDs is how the clientMsgIds of one sender sort: "ordered"
+	// (in send order, like UUIDv7 or ULID: the SDK's kind) or "random"
+	// (like UUIDv4). The server's dedupe index pays a random page write
+	// per send for random ones.
+	ClientMsgIDs string
 
 	Duration time.Duration // send phase cap (per sender count in durable mode)
 	Warmup   time.Duration // excluded from rates and latency percentiles
@@ -82,6 +87,7 @@ func defaults() Config {
 		Senders:       10,
 		Window:        8,
 		Size:          100,
+		ClientMsgIDs:  "ordered",
 		Duration:      10 * time.Second,
 		Warmup:        time.Second,
 		Messages:      10_000_000,
@@ -202,6 +208,7 @@ func flagSet(c *Config, presetArg *string, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "pace to this many DELIVERIES per second in total (sends/s = rate/(room-size-1)); 0 = unpaced")
 	fs.Float64Var(&c.SendRate, "send-rate", c.SendRate, "pace to this many SENDS per second in total; 0 = unpaced (exclusive with --rate)")
 	fs.IntVar(&c.Size, "size", c.Size, fmt.Sprintf("chatMessage bytes (%d..16384; carries sender, slot, sequence and send time)", minPayloadSize))
+	fs.StringVar(&c.ClientMsgIDs, "client-msg-ids", c.ClientMsgIDs, "fanout: how one sender's clientMsgIds sort: ordered (in send order, like UUIDv7; the SDK's) or random (like UUIDv4)")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "send phase cap (durable: per sender count)")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "start of the send phase left out of rates and latency percentiles")
 	fs.Int64Var(&c.Messages, "messages", c.Messages, "cap on messages sent (durable: per sender count)")
@@ -342,6 +349,9 @@ func (c Config) Validate() error {
 	}
 	if !validID(c.Admin) {
 		bad("--admin %q: not a valid user id", c.Admin)
+	}
+	if c.ClientMsgIDs != "ordered" && c.ClientMsgIDs != "random" {
+		bad("--client-msg-ids %q: want ordered or random", c.ClientMsgIDs)
 	}
 	if c.Size < minPayloadSize || c.Size > 16384 {
 		bad("--size %d: want %d..16384", c.Size, minPayloadSize)

@@ -20,6 +20,7 @@ type fanoutParams struct {
 	window       int
 	interval     time.Duration // per sender between sends; 0 = unpaced
 	size         int
+	randomIDs    bool // clientMsgIds that sort randomly (--client-msg-ids random)
 	duration     time.Duration
 	warmup       time.Duration
 	messages     int64
@@ -355,7 +356,7 @@ func (e *engine) runSender(ctx context.Context, s *sender, start time.Time, phas
 		s.sentAt[slot].Store(nanos)
 		s.slots[slot].Store(packSlot(seq, s.need))
 		st := stamp{Sender: s.id, Slot: slot, Seq: seq, Nanos: nanos}
-		s.buf = appendSendFrame(s.buf[:0], s.conn.user, s.conn.roomName, st, e.p.size)
+		s.buf = appendSendFrame(s.buf[:0], s.conn.user, s.conn.roomName, st, e.p.size, e.p.randomIDs)
 		// The connection is closed (unblocking Write) when the phase ends.
 		if err := s.conn.ws.Write(context.Background(), websocket.MessageText, s.buf); err != nil {
 			e.writeErrors.Add(1)

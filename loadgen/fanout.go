@@ -197,7 +197,7 @@ func (r *runner) params(label string, p plan, c Config) fanoutParams {
 	return fanoutParams{
 		label: label, plan: p, window: c.Window,
 		interval: sendInterval(c, len(p.senders), min(c.RoomSize, len(p.users))),
-		size:     c.Size, duration: c.Duration, warmup: c.Warmup, messages: c.Messages,
+		size:     c.Size, randomIDs: c.ClientMsgIDs == "random", duration: c.Duration, warmup: c.Warmup, messages: c.Messages,
 		progress: c.Progress, stallTimeout: c.StallTimeout, drainTimeout: c.DrainTimeout,
 	}
 }

@@ -75,18 +75,61 @@ func parseUintField(b []byte) (v uint64, n int, ok bool) {
 	return v, n, n > 0
 }
 
-// appendClientMsgID appends "SENDER.SLOT.SEQ": unique per sender user and
-// room, which is all the server's idempotency key needs.
-func appendClientMsgID(dst []byte, s stamp) []byte {
+// seqDigits is the width of the zero-padded sequence number in a
+// clientMsgId (a sender sends far fewer than 10^16 messages in a run;
+// parseUintField reads at most 19 digits).
+const seqDigits = 16
+
+// appendClientMsgID appends "SENDER.SEQ.SLOT" with SEQ zero-padded, so that
+// one sender's ids sort in the order it sends them (as time-ordered ids,
+// UUIDv7 or ULID, do; the SDK sends UUIDv7), or, with random, the same
+// behind "r" and 16 hex digits mixed from sender and seq, so that they sort
+// randomly (as UUIDv4 do). Unique per sender user and room, which is all
+// the server's idempotency key needs.
+func appendClientMsgID(dst []byte, s stamp, random bool) []byte {
+	if random {
+		dst = append(dst, 'r')
+		dst = appendHex64(dst, mix64(uint64(s.Sender)<<44^s.Seq))
+		dst = append(dst, '.')
+	}
 	dst = strconv.AppendInt(dst, int64(s.Sender), 10)
 	dst = append(dst, '.')
-	dst = strconv.AppendInt(dst, int64(s.Slot), 10)
+	var digits [seqDigits]byte
+	v := s.Seq
+	for i := seqDigits - 1; i >= 0; i-- {
+		digits[i] = byte('0' + v%10)
+		v /= 10
+	}
+	dst = append(dst, digits[:]...)
 	dst = append(dst, '.')
-	return strconv.AppendUint(dst, s.Seq, 10)
+	return strconv.AppendInt(dst, int64(s.Slot), 10)
 }
 
-// parseClientMsgID reads what appendClientMsgID wrote.
+// mix64 is splitmix64's finalizer: a bijection that scatters its input.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func appendHex64(dst []byte, v uint64) []byte {
+	const hex = "0123456789abcdef"
+	for i := 60; i >= 0; i -= 4 {
+		dst = append(dst, hex[v>>uint(i)&15])
+	}
+	return dst
+}
+
+// parseClientMsgID reads what appendClientMsgID wrote (either form).
 func parseClientMsgID(b []byte) (sender, slot int, seq uint64, ok bool) {
+	if len(b) > 0 && b[0] == 'r' {
+		if len(b) < 18 || b[17] != '.' {
+			return 0, 0, 0, false
+		}
+		b = b[18:]
+	}
 	var f [3]uint64
 	for i := range f {
 		v, n, good := parseUintField(b)
@@ -102,16 +145,16 @@ func parseClientMsgID(b []byte) (sender, slot int, seq uint64, ok bool) {
 			b = b[1:]
 		}
 	}
-	if len(b) != 0 || f[0] > 1<<31 || f[1] > 1<<31 {
+	if len(b) != 0 || f[0] > 1<<31 || f[2] > 1<<31 {
 		return 0, 0, 0, false
 	}
-	return int(f[0]), int(f[1]), f[2], true
+	return int(f[0]), int(f[2]), f[1], true
 }
 
 // appendSendFrame appends the sendMessage frame of s from user to room.
 // Bench ids and payloads are plain ASCII without quotes or backslashes, so
 // no escaping is needed (ids are checked when the run is planned).
-func appendSendFrame(dst []byte, user, room string, s stamp, size int) []byte {
+func appendSendFrame(dst []byte, user, room string, s stamp, size int, randomIDs bool) []byte {
 	dst = append(dst, `{"action":"sendMessage","userId":"`...)
 	dst = append(dst, user...)
 	dst = append(dst, `","chatroomId":"`...)
@@ -119,6 +162,6 @@ func appendSendFrame(dst []byte, user, room string, s stamp, size int) []byte {
 	dst = append(dst, `","chatMessage":"`...)
 	dst = appendPayload(dst, s, size)
 	dst = append(dst, `","messageType":"text message","clientMsgId":"`...)
-	dst = appendClientMsgID(dst, s)
+	dst = appendClientMsgID(dst, s, randomIDs)
 	return append(dst, `"}`...)
 }

@@ -25,10 +25,12 @@ func TestPayloadRoundTrip(t *testing.T) {
 				t.Fatalf("parsePayload(%q) = %+v, %v; want %+v", b, got, ok, s)
 			}
 		}
-		id := appendClientMsgID(nil, s)
-		sender, slot, seq, ok := parseClientMsgID(id)
-		if !ok || sender != s.Sender || slot != s.Slot || seq != s.Seq {
-			t.Fatalf("parseClientMsgID(%q) = %d %d %d %v", id, sender, slot, seq, ok)
+		for _, random := range []bool{false, true} {
+			id := appendClientMsgID(nil, s, random)
+			sender, slot, seq, ok := parseClientMsgID(id)
+			if !ok || sender != s.Sender || slot != s.Slot || seq != s.Seq {
+				t.Fatalf("parseClientMsgID(%q) = %d %d %d %v", id, sender, slot, seq, ok)
+			}
 		}
 	}
 }
@@ -40,7 +42,7 @@ func TestPayloadRejectsForeignText(t *testing.T) {
 			t.Errorf("parsePayload(%q) = %+v, want rejection", in, s)
 		}
 	}
-	for _, in := range []string{"", "1.2", "1.2.", "1.2.3.4", "a.b.c", "1..3", "1.2.3x"} {
+	for _, in := range []string{"", "1.2", "1.2.", "1.2.3.4", "a.b.c", "1..3", "1.2.3x", "r1.2.3", "r0123456789abcdef1.2.3", "r0123456789abcdef."} {
 		if _, _, _, ok := parseClientMsgID([]byte(in)); ok {
 			t.Errorf("parseClientMsgID(%q) accepted", in)
 		}
@@ -50,7 +52,7 @@ func TestPayloadRejectsForeignText(t *testing.T) {
 func TestSendFrameIsTheProtocolsJSON(t *testing.T) {
 	t.Parallel()
 	s := stamp{Sender: 3, Slot: 1, Seq: 9, Nanos: 1_700_000_000_000_000_000}
-	b := appendSendFrame(nil, "bench-x0-u00004", "bench-x0-r0001", s, 120)
+	b := appendSendFrame(nil, "bench-x0-u00004", "bench-x0-r0001", s, 120, false)
 	var f struct {
 		Action, UserID, ChatroomID, ChatMessage, MessageType, ClientMsgID string
 	}
@@ -58,10 +60,33 @@ func TestSendFrameIsTheProtocolsJSON(t *testing.T) {
 		t.Fatalf("frame %s: %v", b, err)
 	}
 	if f.Action != "sendMessage" || f.UserID != "bench-x0-u00004" || f.ChatroomID != "bench-x0-r0001" ||
-		f.MessageType != "text message" || f.ClientMsgID != "3.1.9" || len(f.ChatMessage) != 120 {
+		f.MessageType != "text message" || f.ClientMsgID != "3.0000000000000009.1" || len(f.ChatMessage) != 120 {
 		t.Fatalf("frame = %+v", f)
 	}
 	if got, ok := parsePayload([]byte(f.ChatMessage)); !ok || got != s {
 		t.Fatalf("payload = %+v, %v", got, ok)
+	}
+}
+
+// TestClientMsgIDsSortAsAsked: ordered ids of one sender sort in send order
+// (what keeps the server's dedupe index append-only), random ones do not.
+func TestClientMsgIDsSortAsAsked(t *testing.T) {
+	t.Parallel()
+	for _, random := range []bool{false, true} {
+		inOrder := 0
+		prev := ""
+		for seq := uint64(1); seq <= 1000; seq++ {
+			id := string(appendClientMsgID(nil, stamp{Sender: 7, Slot: int(seq % 256), Seq: seq}, random))
+			if id > prev {
+				inOrder++
+			}
+			prev = id
+		}
+		if !random && inOrder != 1000 {
+			t.Fatalf("ordered ids: %d of 1000 sort after the one before", inOrder)
+		}
+		if random && (inOrder < 350 || inOrder > 650) {
+			t.Fatalf("random ids: %d of 1000 sort after the one before, want about half", inOrder)
+		}
 	}
 }

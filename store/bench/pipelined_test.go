@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -22,10 +23,12 @@ func BenchmarkPipelinedAppend(b *testing.B) {
 	for _, c := range []struct {
 		producers, window, rooms int
 		nosync                   bool
+		ids                      string
 	}{
-		{4, 256, 4, false}, {100, 256, 100, false}, {4, 256, 4, true}, {1, 256, 1, false},
+		{4, 256, 4, false, "seq"}, {4, 256, 4, false, "slots"}, {4, 256, 4, false, "random"},
+		{100, 256, 100, false, "slots"}, {4, 256, 4, true, "slots"}, {1, 256, 1, false, "slots"},
 	} {
-		name := fmt.Sprintf("producers=%d/window=%d/rooms=%d", c.producers, c.window, c.rooms)
+		name := fmt.Sprintf("producers=%d/window=%d/rooms=%d/ids=%s", c.producers, c.window, c.rooms, c.ids)
 		if c.nosync {
 			name += "/nosync"
 		}
@@ -57,7 +60,7 @@ func BenchmarkPipelinedAppend(b *testing.B) {
 					for i := range per {
 						_, result := s.AppendQueued(context.Background(), tripsense.NewMessage{
 							Room: fmt.Sprintf("room-%03d", p%c.rooms), UserID: user, Body: body, Type: "text message",
-							CreateTime: time.Now(), ClientMsgID: fmt.Sprintf("c-%d-%d", p, i)})
+							CreateTime: time.Now(), ClientMsgID: clientMsgID(c.ids, p, i, c.window)})
 						inflight <- result
 					}
 					close(inflight)
@@ -87,4 +90,19 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clientMsgID is the i-th clientMsgId of producer p: "seq" counts up
+// (consecutive ids sort next to each other, the kindest case for the dedupe
+// index), "slots" is the load generator's sender.slot.seq (window slots
+// interleave), "random" is a random UUID-like id (what most apps send).
+func clientMsgID(kind string, p, i, window int) string {
+	switch kind {
+	case "seq":
+		return fmt.Sprintf("c-%d-%09d", p, i)
+	case "slots":
+		return fmt.Sprintf("%d.%d.%d", p, i%window, i/window)
+	default:
+		return fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
+	}
 }
