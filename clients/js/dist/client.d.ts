@@ -292,6 +292,13 @@ export declare class TripsenseClient {
     private persistNow;
     private newId;
 }
+/**
+ * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+ * The ids of one client sort by the time they were made, so the server's
+ * dedupe records of a sender land next to each other (a random UUIDv4 costs
+ * the server's index a page write of its own per send, docs/protocol.md).
+ */
+export declare function uuidv7(ms: number, fill: (bytes: Uint8Array) => void): string;
 /** The claims of a JWT, unverified (the client only reads exp and sub). */
 export declare function decodeClaims(token: string): {
     sub?: string;

@@ -1,4 +1,4 @@
-export { TripsenseClient, decodeClaims } from "./client.js";
+export { TripsenseClient, decodeClaims, uuidv7 } from "./client.js";
 export type { Ack, ClientOptions, ConnectionState, OutboxEntry, OutboxFrame, TokenProvider, WebSocketConstructor, WebSocketLike } from "./client.js";
 export { TripsenseError } from "./errors.js";
 export { IndexedDBStorage, MemoryStorage } from "./storage.js";

@@ -34,7 +34,8 @@ test("live delivery, own messages by ack, retries stored once", () =>
     const again = await a.send("uuidroom2", "hello", { clientMsgId: "m-1" });
     assert.equal(again.index, 1);
     assert.equal(again.duplicate, true);
-    await a.send("uuidroom2", "second");
+    const second = await a.send("uuidroom2", "second");
+    assert.match(second.clientMsgId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "the SDK's own clientMsgId is a UUIDv7");
     await until(b, () => b.room("uuidroom2")?.have === 2, 5000, () => JSON.stringify(b.room("uuidroom2")));
     assert.deepEqual(got, [1, 2]);
     assert.deepEqual(held(a, "uuidroom2"), held(b, "uuidroom2"));

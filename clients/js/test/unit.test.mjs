@@ -3,6 +3,7 @@
 // on demand (a room joined while a sync runs, a dead socket, retention).
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import * as UUID from "../dist/index.js";
 import { TripsenseClient } from "../dist/index.js";
 import { until } from "./helpers.mjs";
 
@@ -221,4 +222,18 @@ test("a rate-limited sync is retried after retryAfterMs on its own connection on
   } finally {
     await c.close();
   }
+});
+
+test("clientMsgIds are UUIDv7: unique, and in the order they were made across milliseconds", () => {
+  const { uuidv7 } = UUID;
+  const fill = (b) => {
+    for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
+  };
+  const ids = [];
+  for (let ms = 1_764_000_000_000; ms < 1_764_000_000_000 + 300; ms++) ids.push(uuidv7(ms, fill));
+  for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.deepEqual([...ids].sort(), ids, "ids of later milliseconds sort after earlier ones");
+  assert.equal(new Set(ids).size, ids.length);
+  // The timestamp is the first 48 bits.
+  assert.equal(parseInt(ids[0].replace(/-/g, "").slice(0, 12), 16), 1_764_000_000_000);
 });
