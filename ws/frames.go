@@ -51,6 +51,9 @@ func decodeFrame(data []byte) (inFrame, error) {
 	if len(data) > tripsense.MaxFrameBytes {
 		return f, tripsense.Errorf(tripsense.ETOOLARGE, "frame is over %d bytes", tripsense.MaxFrameBytes)
 	}
+	if fast, ok := decodeSendFast(data); ok {
+		return fast, nil
+	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return f, tripsense.Errorf(tripsense.EINVALID, "frame is not a JSON object: %s", jsonErrorText(err))
 	}
