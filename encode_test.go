@@ -2,6 +2,8 @@ package tripsense_test
 
 import (
 	"encoding/json"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +56,25 @@ func BenchmarkAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = m.AppendJSON(buf[:0], "message")
+	}
+}
+
+// TestJSONSizeHintFitsTheLiveFrame: a new message's live frame (the
+// longest index, a reply, the longest ids of the protocol) fits the hint,
+// so messageOut encodes it with one allocation.
+func TestJSONSizeHintFitsTheLiveFrame(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("r", 128)
+	for _, m := range []tripsense.Message{
+		{Room: "uuidroom2", Index: 1, UserID: "uuid1", Body: "hi", Type: "text message", CreateTime: time.Now()},
+		{Room: long, Index: math.MaxInt64, UserID: long, Body: strings.Repeat("x", 16384), Type: strings.Repeat("t", 64),
+			ClientMsgID: strings.Repeat("c", 128), ReplyTo: math.MaxInt64, CreateTime: time.Date(2026, 12, 31, 23, 59, 59, 999e6, time.UTC)},
+		{Room: long, Index: math.MaxInt64, UserID: long, Kind: tripsense.KindReaction, Target: math.MaxInt64, Reaction: strings.Repeat("e", 64),
+			Remove: true, ClientMsgID: strings.Repeat("c", 128), CreateTime: time.Now()},
+	} {
+		out := m.AppendJSON(nil, m.FrameType())
+		if len(out) > m.JSONSizeHint() {
+			t.Errorf("frame of %d bytes over the hint %d: %s", len(out), m.JSONSizeHint(), out[:min(len(out), 200)])
+		}
 	}
 }

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/tripsense/tripsense"
@@ -63,9 +64,9 @@ type sendKey struct{ user, clientMsgID string }
 // index: those inside Append (any of them may turn out the original) and
 // the original until its fan-out is done.
 type keyState struct {
-	next    uint64              // number of the next claim
-	active  map[uint64]struct{} // claims that may still hand out the index
-	changed chan struct{}       // closed and replaced when a claim ends
+	next    uint64        // number of the next claim
+	active  []uint64      // claims that may still hand out the index (almost always one)
+	changed chan struct{} // made by a waiter, closed (and dropped) when a claim ends
 }
 
 // claim is one send's registration under its key (nil for a send without
@@ -268,12 +269,12 @@ func (q *roomSeq) claim(user, clientMsgID string) *claim {
 		if q.keyed == nil {
 			q.keyed = make(map[sendKey]*keyState)
 		}
-		ks = &keyState{active: make(map[uint64]struct{}), changed: make(chan struct{})}
+		ks = &keyState{}
 		q.keyed[k] = ks
 	}
 	c := &claim{key: k, ks: ks, id: ks.next}
 	ks.next++
-	ks.active[c.id] = struct{}{}
+	ks.active = append(ks.active, c.id)
 	return c
 }
 
@@ -294,9 +295,11 @@ func (q *roomSeq) releaseLocked(c *claim) {
 		return
 	}
 	c.done = true
-	delete(c.ks.active, c.id)
-	close(c.ks.changed)
-	c.ks.changed = make(chan struct{})
+	c.ks.active = slices.DeleteFunc(c.ks.active, func(id uint64) bool { return id == c.id })
+	if c.ks.changed != nil {
+		close(c.ks.changed)
+		c.ks.changed = nil
+	}
 	if len(c.ks.active) == 0 && q.keyed[c.key] == c.ks {
 		delete(q.keyed, c.key)
 	}
@@ -317,7 +320,7 @@ func (q *roomSeq) awaitOriginal(ctx context.Context, c *claim) error {
 	before := c.ks.next
 	for {
 		pending := false
-		for id := range c.ks.active {
+		for _, id := range c.ks.active {
 			if id < before {
 				pending = true
 				break
@@ -326,6 +329,9 @@ func (q *roomSeq) awaitOriginal(ctx context.Context, c *claim) error {
 		if !pending {
 			q.mu.Unlock()
 			return nil
+		}
+		if c.ks.changed == nil {
+			c.ks.changed = make(chan struct{})
 		}
 		ch := c.ks.changed
 		q.mu.Unlock()

@@ -788,7 +788,7 @@ func (s *Service) handOut(ctx context.Context, c Conn, nm tripsense.NewMessage) 
 // messageOut is the live frame of m (a message, or its event's frame type),
 // encoded once for every recipient.
 func messageOut(m *tripsense.Message) tripsense.Outbound {
-	return tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, 160+len(m.Body)), m.FrameType()), Room: m.Room, Index: m.Index}
+	return tripsense.Outbound{Data: m.AppendJSON(make([]byte, 0, m.JSONSizeHint()), m.FrameType()), Room: m.Room, Index: m.Index}
 }
 
 // fanoutRun pushes a run of a room's messages, in index order, to the
