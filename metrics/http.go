@@ -43,14 +43,9 @@ func Route(r *http.Request) string {
 func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &codeWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		code := sw.code
-		if sw.hijacked {
-			code = http.StatusSwitchingProtocols
-		} else if code == 0 {
-			code = http.StatusOK
-		}
+		code := sw.Code()
 		m.ObserveHTTP(Route(r), code, time.Since(start))
 		if code == http.StatusTooManyRequests {
 			m.HTTPRateLimited()
@@ -58,43 +53,65 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	})
 }
 
-// codeWriter records the status; it passes Flush, Hijack and Unwrap on.
-type codeWriter struct {
+// StatusWriter records the status of an answer and, with KeepErrorBody,
+// the first 512 bytes of an error answer (Body); it passes Flush, Hijack
+// (the WebSocket upgrade) and Unwrap on. Both HTTP instrumentations use
+// it: Metrics.HTTP and the single binary's middleware, which logs refused
+// upgrades with their reason.
+type StatusWriter struct {
 	http.ResponseWriter
-	code     int
+	KeepErrorBody bool
+	Body          []byte
+
+	status   int
 	hijacked bool
 }
 
-func (c *codeWriter) WriteHeader(code int) {
-	if c.code == 0 {
-		c.code = code
+// Code is the answer's status: 101 for a hijacked (upgraded) connection,
+// 200 when the handler wrote nothing.
+func (s *StatusWriter) Code() int {
+	switch {
+	case s.hijacked:
+		return http.StatusSwitchingProtocols
+	case s.status == 0:
+		return http.StatusOK
 	}
-	c.ResponseWriter.WriteHeader(code)
+	return s.status
 }
 
-func (c *codeWriter) Write(b []byte) (int, error) {
-	if c.code == 0 {
-		c.code = http.StatusOK
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
 	}
-	return c.ResponseWriter.Write(b)
+	s.ResponseWriter.WriteHeader(code)
 }
 
-func (c *codeWriter) Flush() {
-	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if s.KeepErrorBody && s.status >= 400 && len(s.Body) < 512 {
+		s.Body = append(s.Body, b[:min(len(b), 512-len(s.Body))]...)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *StatusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-func (c *codeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := c.ResponseWriter.(http.Hijacker)
+func (s *StatusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := s.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, http.ErrNotSupported
 	}
-	conn, rw, err := h.Hijack()
+	c, rw, err := h.Hijack()
 	if err == nil {
-		c.hijacked = true
+		s.hijacked = true
 	}
-	return conn, rw, err
+	return c, rw, err
 }
 
-func (c *codeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

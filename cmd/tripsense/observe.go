@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
-
 	"strings"
 	"time"
 
@@ -30,14 +27,9 @@ func observeHTTP(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rt := metrics.Route(r)
-		sw := &statusWriter{ResponseWriter: w, keep: rt == "/ws"}
+		sw := &metrics.StatusWriter{ResponseWriter: w, KeepErrorBody: rt == "/ws"}
 		next.ServeHTTP(sw, r)
-		code := sw.status
-		if sw.hijacked {
-			code = http.StatusSwitchingProtocols
-		} else if code == 0 {
-			code = http.StatusOK
-		}
+		code := sw.Code()
 		if m != nil {
 			m.ObserveHTTP(rt, code, time.Since(start))
 		}
@@ -47,7 +39,7 @@ func observeHTTP(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.H
 			case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
 				level = slog.LevelWarn
 			}
-			log.Log(r.Context(), level, "websocket upgrade refused", "status", code, "reason", refusalReason(sw.body),
+			log.Log(r.Context(), level, "websocket upgrade refused", "status", code, "reason", refusalReason(sw.Body),
 				"remote", r.RemoteAddr, "client", clientVersion(r))
 		}
 		if code == http.StatusTooManyRequests && rt != "/ws" && m != nil {
@@ -85,51 +77,3 @@ func refusalReason(body []byte) string {
 	s, _, _ := strings.Cut(string(body), "\n")
 	return s
 }
-
-// statusWriter records the status and, when keep is set, the first bytes
-// of an error answer; it passes Hijack (the WebSocket upgrade), Flush and
-// Unwrap on.
-type statusWriter struct {
-	http.ResponseWriter
-	status   int
-	hijacked bool
-	keep     bool
-	body     []byte
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	if s.keep && s.status >= 400 && len(s.body) < 512 {
-		s.body = append(s.body, b[:min(len(b), 512-len(s.body))]...)
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := s.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, http.ErrNotSupported
-	}
-	c, rw, err := h.Hijack()
-	if err == nil {
-		s.hijacked = true
-	}
-	return c, rw, err
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
