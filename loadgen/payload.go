@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 )
 
@@ -89,7 +91,9 @@ const seqDigits = 16
 func appendClientMsgID(dst []byte, s stamp, random bool) []byte {
 	if random {
 		dst = append(dst, 'r')
-		dst = appendHex64(dst, mix64(uint64(s.Sender)<<44^s.Seq))
+		var mixed [8]byte
+		binary.BigEndian.PutUint64(mixed[:], mix64(uint64(s.Sender)<<44^s.Seq))
+		dst = hex.AppendEncode(dst, mixed[:])
 		dst = append(dst, '.')
 	}
 	dst = strconv.AppendInt(dst, int64(s.Sender), 10)
@@ -112,14 +116,6 @@ func mix64(x uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
-}
-
-func appendHex64(dst []byte, v uint64) []byte {
-	const hex = "0123456789abcdef"
-	for i := 60; i >= 0; i -= 4 {
-		dst = append(dst, hex[v>>uint(i)&15])
-	}
-	return dst
 }
 
 // parseClientMsgID reads what appendClientMsgID wrote (either form).

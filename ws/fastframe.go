@@ -34,30 +34,26 @@ func decodeSendFast(data []byte) (inFrame, bool) {
 			return f, false
 		}
 		var bit uint8
+		var dst *string
 		switch string(name) { // no allocation: the compiler compares in place
 		case "action":
-			bit = 1
-			f.Action = string(val)
+			bit, dst = 1, &f.Action
 		case "userId":
-			bit = 2
-			s := string(val)
-			f.UserID = &s
+			bit, f.UserID = 2, new(string)
+			dst = f.UserID
 		case "chatroomId":
-			bit = 4
-			f.ChatroomID = string(val)
+			bit, dst = 4, &f.ChatroomID
 		case "chatMessage":
-			bit = 8
-			s := string(val)
-			f.ChatMessage = &s
+			bit, f.ChatMessage = 8, new(string)
+			dst = f.ChatMessage
 		case "messageType":
-			bit = 16
-			f.MessageType = string(val)
+			bit, dst = 16, &f.MessageType
 		case "clientMsgId":
-			bit = 32
-			f.ClientMsgID = string(val)
+			bit, dst = 32, &f.ClientMsgID
 		default:
 			return inFrame{}, false
 		}
+		*dst = string(val)
 		if seen&bit != 0 {
 			return inFrame{}, false // given twice: the full path refuses it
 		}
