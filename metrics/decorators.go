@@ -322,6 +322,12 @@ func (m *Metrics) ObserveCatchup(kind string, bytes int64, d time.Duration) {
 	m.catchupSeconds.WithLabelValues(kind).Observe(seconds(d))
 }
 
+// ObserveStoreCommit records the duration of one commit of the single
+// binary's store (store/bolt's commit observer).
+func (m *Metrics) ObserveStoreCommit(d time.Duration) {
+	m.commitSeconds.Observe(seconds(d))
+}
+
 // countingWriter counts what passes through it.
 type countingWriter struct {
 	w io.Writer

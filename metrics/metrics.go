@@ -63,6 +63,7 @@ type Metrics struct {
 	framesOut      *prometheus.CounterVec   // type
 	sends          *prometheus.CounterVec   // result
 	appendSeconds  prometheus.Histogram     // durable commit latency
+	commitSeconds  prometheus.Histogram     // one commit of the single binary's store
 	storeErrors    *prometheus.CounterVec   // op
 	fanoutSeconds  prometheus.Histogram     // handing a message to the room's connections
 	pushSeconds    prometheus.Histogram     // one push (network pushers)
@@ -99,6 +100,8 @@ func New(b Build) *Metrics {
 		Help: "Messages given to the store (sendMessage after its checks), by result: stored, duplicate (a clientMsgId retry) or error."}, []string{"result"})
 	m.appendSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "append_seconds",
 		Help: "Durable-commit latency of a send: Store.Append until the commit synced.", Buckets: latencyBuckets})
+	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "store_commit_seconds",
+		Help: "Duration of one commit of the single binary's store, from its first write to the end of its second fdatasync (many writes share one; see store_commits_total).", Buckets: latencyBuckets})
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "store_errors_total",
 		Help: "Store calls that failed (context cancellations excluded), by operation."}, []string{"op"})
 	m.fanoutSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "fanout_seconds",
@@ -127,7 +130,7 @@ func New(b Build) *Metrics {
 		Help: "Webhook delivery attempts by outcome: delivered (2xx), failed (retried), expired (the last attempt failed; the event waits for a replay) or gone (the entry is no longer stored)."}, []string{"result"})
 	m.webhookSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "webhook_attempt_seconds",
 		Help: "Duration of one webhook delivery attempt: building the event and posting it.", Buckets: requestBuckets})
-	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.storeErrors, m.fanoutSeconds,
+	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.commitSeconds, m.storeErrors, m.fanoutSeconds,
 		m.pushSeconds, m.rateLimited, m.catchupBytes, m.catchupSeconds, m.httpRequests, m.httpSeconds, m.upgrades,
 		m.pushes, m.fanoutJobs, m.fanoutJobSecs, m.webhooks, m.webhookSeconds} {
 		f(c)

@@ -147,6 +147,16 @@ func TestMetricsMoveWhenAMessageIsSent(t *testing.T) {
 	if after["tripsense_store_file_bytes"] <= 0 {
 		t.Error("store size")
 	}
+	// The send's commit (and any other write meanwhile) is counted and timed;
+	// each commit writes at least a data page, the freelist and the meta page.
+	commits := after["tripsense_store_commits_total"] - before["tripsense_store_commits_total"]
+	if commits < 1 || after["tripsense_store_commit_seconds_count"]-before["tripsense_store_commit_seconds_count"] < 1 {
+		t.Errorf("store commits moved by %v, commit_seconds_count by %v", commits,
+			after["tripsense_store_commit_seconds_count"]-before["tripsense_store_commit_seconds_count"])
+	}
+	if pages := after["tripsense_store_page_writes_total"] - before["tripsense_store_page_writes_total"]; pages < 3*commits {
+		t.Errorf("store page writes moved by %v for %v commits", pages, commits)
+	}
 	// The refusal and the connections are in the log, with addresses (the
 	// refusal's line is written after its answer went out).
 	logs.waitFor(t, "websocket upgrade refused", 10*time.Second)

@@ -128,7 +128,12 @@ func (s *Store) fill(batch *[]*op) bool {
 func (s *Store) commit(batch []*op) {
 	for len(batch) > 0 {
 		failed := -1
+		start := time.Now()
+		var pages int64
 		err := s.db.Update(func(tx *bbolt.Tx) error {
+			// Commit handlers run once the transaction is written and
+			// closed; its statistics are final then.
+			tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
 			for i, o := range batch {
 				if err := o.fn(tx); err != nil {
 					failed = i
@@ -142,9 +147,16 @@ func (s *Store) commit(batch []*op) {
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
 		}
+		if err == nil && experimentAfterCommit != nil {
+			err = experimentAfterCommit(len(batch))
+		}
 		if err == nil {
 			s.commits.Add(1)
 			s.writes.Add(int64(len(batch)))
+			s.pageWrites.Add(pages)
+			if fn := s.observer.Load(); fn != nil {
+				(*fn)(CommitStats{Writes: len(batch), PageWrites: pages, Duration: time.Since(start)})
+			}
 		}
 		for _, o := range batch {
 			o.finish(err)
@@ -152,3 +164,12 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 }
+
+// experimentAfterCommit and experimentOpen are nil except in a build with
+// the tag tripsense_syncexp (syncexp.go): the benchmark experiment that
+// measures what the durable commit costs the server by replacing bbolt's
+// fdatasyncs (docs/benchmarks.md, "What durability costs").
+var (
+	experimentAfterCommit func(writes int) error
+	experimentOpen        func(s *Store) error
+)

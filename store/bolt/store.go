@@ -90,17 +90,43 @@ type Store struct {
 	pruneFrom    []byte
 	commits      atomic.Int64 // transactions the committer committed
 	writes       atomic.Int64 // writes those transactions carried
+	pageWrites   atomic.Int64 // pages those transactions wrote
+	observer     atomic.Pointer[func(CommitStats)]
 }
 
 // Stats counts the committer's work since Open.
 type Stats struct {
 	Commits int64 // read-write transactions committed (each one fsync pair)
 	Writes  int64 // writes they carried; Writes/Commits is the mean batch
+	// PageWrites counts the pages those commits wrote, one pwrite each:
+	// every B+tree page a commit changed (copied on write, with its
+	// branch pages up to the root), the freelist and the meta page.
+	PageWrites int64
 }
 
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load()}
+	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), PageWrites: s.pageWrites.Load()}
+}
+
+// CommitStats describes one commit of the committer.
+type CommitStats struct {
+	Writes     int   // writes the commit carried
+	PageWrites int64 // pages it wrote
+	// Duration is the commit from its first write to the end of its second
+	// fdatasync: what every write of the batch waited for after its turn
+	// came.
+	Duration time.Duration
+}
+
+// ObserveCommits makes the committer call fn after every commit that
+// succeeded (in the committer's goroutine: fn must be quick). nil stops it.
+func (s *Store) ObserveCommits(fn func(CommitStats)) {
+	if fn == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&fn)
 }
 
 // Open opens (creating if needed) the store in the file at path, which is
@@ -143,6 +169,12 @@ func Open(path string, opts Options) (*Store, error) {
 		committed: make(chan struct{}),
 	}
 	s.lastPruneMs.Store(opts.Now().UnixMilli())
+	if experimentOpen != nil {
+		if err := experimentOpen(s); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	go s.commitLoop()
 	return s, nil
 }
