@@ -28,6 +28,8 @@ make package
 
 echo "== go vet"
 go vet ./...
+# The benchmark-only durability experiment (store/bolt/syncexp.go) must keep compiling.
+go vet -tags tripsense_syncexp ./store/bolt
 
 echo "== go test -race (unit, store conformance on bbolt and dynalite, end to end)"
 # -json through scripts/testcount: package results, the output of failed
