@@ -589,3 +589,24 @@ test("a room joined while a fallback GET /v1/sync runs is fetched by another pag
     await c.close();
   }
 });
+
+test("a fallback GET /v1/sync answered after close() changes nothing", async () => {
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action === "sync") ws.push(refused);
+  });
+  const late = deferred();
+  const { fetch, requests, until: requested } = scriptedFetch(() => late.promise);
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000 });
+  const events = [];
+  const states = [];
+  c.on("event", (e) => events.push(e.index));
+  c.on("state", (s) => states.push(s));
+  await c.start();
+  await requested(() => requests.length === 1);
+  await c.close();
+  late.resolve({ status: 200, body: { rooms: [syncRoom("r", 0, 2, 2)] } });
+  await requested(() => requests[0].read);
+  await settled();
+  assert.deepEqual([c.state, events, c.room("r"), sockets.length], ["closed", [], undefined, 1]);
+  assert.equal(states.at(-1), "closed");
+});
