@@ -177,6 +177,7 @@ export declare class TripsenseClient {
     private device?;
     private userIdFromToken?;
     private syncRound?;
+    private httpRound?;
     private pausedUntil;
     private timers;
     private loaded?;
@@ -282,7 +283,11 @@ export declare class TripsenseClient {
     private truncate;
     private caughtUp;
     private http;
-    /** Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete. */
+    /**
+     * Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete.
+     * A failed page, or one with no answer within syncTimeoutMs, drops the connection: the reconnect
+     * (with backoff, which only a finished catch-up resets) syncs again.
+     */
     private httpSync;
     /** lastRead, head and receipts of every room, from the HTTP API. */
     private fetchRooms;

@@ -32,6 +32,8 @@ export class TripsenseClient {
     userIdFromToken;
     // again: a sync was asked for while this round ran (a room joined): another round follows it.
     syncRound;
+    // The same for a GET /v1/sync catch-up of connection gen: another page follows.
+    httpRound;
     pausedUntil = 0;
     timers = { reconnect: 0, ping: 0, pong: 0, sync: 0, gap: 0, read: 0, refresh: 0, pump: 0 };
     loaded;
@@ -769,6 +771,8 @@ export class TripsenseClient {
     requestSync() {
         if (this.syncRound)
             this.syncRound.again = true;
+        else if (this.httpRound?.gen === this.gen)
+            this.httpRound.again = true;
         else if (this._state === "online")
             this.startSync();
     }
@@ -902,25 +906,47 @@ export class TripsenseClient {
         catch (e) {
             throw new TripsenseError("network", String(e));
         }
-        const body = (await resp.json());
-        if (resp.status !== 200) {
-            const e = (body.error ?? {});
+        let body;
+        try {
+            const b = await resp.json();
+            if (b !== null && typeof b === "object")
+                body = b;
+        }
+        catch (e) {
+            if (!(e instanceof SyntaxError))
+                throw new TripsenseError("network", String(e), { status: resp.status }); // the body broke off
+        }
+        if (resp.status !== 200 || !body) {
+            // A body that is not a JSON object (a proxy's HTML error page) says only its status.
+            const e = (body?.error ?? {});
             if (resp.status === 401)
                 this.forceRefresh = true;
-            throw new TripsenseError((e.code ?? "internal"), e.message ?? `HTTP ${resp.status}`, { status: resp.status });
+            throw new TripsenseError((e.code ?? "internal"), e.message ?? `HTTP ${resp.status}${body ? "" : ": the body is not a JSON object"}`, { status: resp.status });
         }
         return body;
     }
-    /** Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete. */
+    /**
+     * Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete.
+     * A failed page, or one with no answer within syncTimeoutMs, drops the connection: the reconnect
+     * (with backoff, which only a finished catch-up resets) syncs again.
+     */
     async httpSync() {
         const gen = this.gen;
+        const run = (this.httpRound = { gen, again: false });
         try {
             for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
+                run.again = false;
                 const after = [...this.rooms].map(([id, r]) => `${id}:${r.state.have}`).join(",");
                 const device = this.device ? `&deviceId=${encodeURIComponent(this.device)}` : "";
+                clearTimeout(this.timers.sync);
+                this.timers.sync = setTimeout(() => {
+                    if (gen === this.gen)
+                        this.reconnectNow("sync timed out");
+                }, this.options.syncTimeoutMs);
                 const body = await this.http(`/v1/sync?limit=1000${device}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
                 if (gen !== this.gen)
-                    return;
+                    return; // a later connection's sync owns the state and the timer now
+                clearTimeout(this.timers.sync);
                 if (typeof body.epoch === "string" && this.newEpoch(body.epoch))
                     continue; // again, from 0
                 let more = false;
@@ -938,8 +964,11 @@ export class TripsenseClient {
                         this.truncate(r, e.oldest);
                     this.receive(id, (e.messages ?? []));
                     const head = e.head;
-                    if (head > r.state.head)
+                    if (head > r.state.head) {
                         r.state.head = head;
+                        r.state.unread = Math.max(0, r.state.head - r.state.lastRead);
+                        this.emit("room", r.state);
+                    }
                     if (fresh && this.options.history === "recent" && r.state.have === 0) {
                         r.state.have = e.lastSeen ?? 0;
                         this.receive(id, (e.messages ?? []));
@@ -947,7 +976,7 @@ export class TripsenseClient {
                     if (e.complete === false || r.state.have < head)
                         more = true;
                 }
-                if (!more)
+                if (!more && !run.again)
                     break;
             }
             if (gen === this.gen)
@@ -958,6 +987,10 @@ export class TripsenseClient {
                 return;
             this.emit("error", e instanceof TripsenseError ? e : new TripsenseError("network", String(e)));
             this.reconnectNow("catch-up failed");
+        }
+        finally {
+            if (this.httpRound === run)
+                this.httpRound = undefined;
         }
     }
     /** lastRead, head and receipts of every room, from the HTTP API. */

@@ -176,6 +176,8 @@ export class TripsenseClient {
   private userIdFromToken?: string;
   // again: a sync was asked for while this round ran (a room joined): another round follows it.
   private syncRound?: { results: Map<string, SyncResult>; rounds: number; known: Set<string>; again?: boolean };
+  // The same for a GET /v1/sync catch-up of connection gen: another page follows.
+  private httpRound?: { gen: number; again: boolean };
   private pausedUntil = 0;
   private timers = { reconnect: 0 as unknown, ping: 0 as unknown, pong: 0 as unknown, sync: 0 as unknown, gap: 0 as unknown, read: 0 as unknown, refresh: 0 as unknown, pump: 0 as unknown };
   private loaded?: Promise<void>;
@@ -885,6 +887,7 @@ export class TripsenseClient {
   /** Syncs now when online, or right after the round that runs (whose plan may predate a new room). */
   private requestSync(): void {
     if (this.syncRound) this.syncRound.again = true;
+    else if (this.httpRound?.gen === this.gen) this.httpRound.again = true;
     else if (this._state === "online") this.startSync();
   }
 
@@ -1005,24 +1008,42 @@ export class TripsenseClient {
     } catch (e) {
       throw new TripsenseError("network", String(e));
     }
-    const body = (await resp.json()) as Record<string, unknown>;
-    if (resp.status !== 200) {
-      const e = (body.error ?? {}) as { code?: string; message?: string };
+    let body: Record<string, unknown> | undefined;
+    try {
+      const b = await resp.json();
+      if (b !== null && typeof b === "object") body = b as Record<string, unknown>;
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw new TripsenseError("network", String(e), { status: resp.status }); // the body broke off
+    }
+    if (resp.status !== 200 || !body) {
+      // A body that is not a JSON object (a proxy's HTML error page) says only its status.
+      const e = (body?.error ?? {}) as { code?: string; message?: string };
       if (resp.status === 401) this.forceRefresh = true;
-      throw new TripsenseError((e.code ?? "internal") as TripsenseError["code"], e.message ?? `HTTP ${resp.status}`, { status: resp.status });
+      throw new TripsenseError((e.code ?? "internal") as TripsenseError["code"], e.message ?? `HTTP ${resp.status}${body ? "" : ": the body is not a JSON object"}`, { status: resp.status });
     }
     return body;
   }
 
-  /** Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete. */
+  /**
+   * Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete.
+   * A failed page, or one with no answer within syncTimeoutMs, drops the connection: the reconnect
+   * (with backoff, which only a finished catch-up resets) syncs again.
+   */
   private async httpSync(): Promise<void> {
     const gen = this.gen;
+    const run = (this.httpRound = { gen, again: false });
     try {
       for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
+        run.again = false;
         const after = [...this.rooms].map(([id, r]) => `${id}:${r.state.have}`).join(",");
         const device = this.device ? `&deviceId=${encodeURIComponent(this.device)}` : "";
+        clearTimeout(this.timers.sync as number);
+        this.timers.sync = setTimeout(() => {
+          if (gen === this.gen) this.reconnectNow("sync timed out");
+        }, this.options.syncTimeoutMs);
         const body = await this.http(`/v1/sync?limit=1000${device}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
-        if (gen !== this.gen) return;
+        if (gen !== this.gen) return; // a later connection's sync owns the state and the timer now
+        clearTimeout(this.timers.sync as number);
         if (typeof body.epoch === "string" && this.newEpoch(body.epoch)) continue; // again, from 0
         let more = false;
         for (const e of (body.rooms ?? []) as Record<string, unknown>[]) {
@@ -1037,20 +1058,26 @@ export class TripsenseClient {
           if (e.truncated === true && typeof e.oldest === "number") this.truncate(r, e.oldest);
           this.receive(id, (e.messages ?? []) as LogEntry[]);
           const head = e.head as number;
-          if (head > r.state.head) r.state.head = head;
+          if (head > r.state.head) {
+            r.state.head = head;
+            r.state.unread = Math.max(0, r.state.head - r.state.lastRead);
+            this.emit("room", r.state);
+          }
           if (fresh && this.options.history === "recent" && r.state.have === 0) {
             r.state.have = (e.lastSeen as number) ?? 0;
             this.receive(id, (e.messages ?? []) as LogEntry[]);
           }
           if (e.complete === false || r.state.have < head) more = true;
         }
-        if (!more) break;
+        if (!more && !run.again) break;
       }
       if (gen === this.gen) this.caughtUp();
     } catch (e) {
       if (gen !== this.gen) return;
       this.emit("error", e instanceof TripsenseError ? e : new TripsenseError("network", String(e)));
       this.reconnectNow("catch-up failed");
+    } finally {
+      if (this.httpRound === run) this.httpRound = undefined;
     }
   }
 

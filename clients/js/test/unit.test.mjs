@@ -237,3 +237,376 @@ test("clientMsgIds are UUIDv7: unique, and in the order they were made across mi
   // The timestamp is the first 48 bits.
   assert.equal(parseInt(ids[0].replace(/-/g, "").slice(0, 12), 16), 1_764_000_000_000);
 });
+
+/**
+ * A fetch stand-in for GET /v1/sync: onRequest(req) answers each request ({ path, after, deviceId,
+ * limit, at }) with { status, body } (body undefined: a body that is not JSON, like a proxy's HTML
+ * 502; an Error: a body that broke off, json() throws it) or a promise of one, or throws (a network
+ * error). requests lists them in order; req.read is
+ * set once the client read the body (json()) and req.failed once a thrown error reached it.
+ * until(pred, ms) resolves once pred() holds, checked after every request, read and failure.
+ */
+function scriptedFetch(onRequest) {
+  const requests = [];
+  const waiters = new Set();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  const until = (pred, ms = 5000) =>
+    new Promise((resolve, reject) => {
+      if (pred()) return resolve();
+      const w = () => {
+        if (!pred()) return;
+        clearTimeout(timer);
+        waiters.delete(w);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`timed out after ${ms} ms waiting for a request (${requests.length} made)`));
+      }, ms);
+      waiters.add(w);
+    });
+  const fetch = async (input) => {
+    const u = new URL(input);
+    const req = { path: u.pathname, after: u.searchParams.get("after"), deviceId: u.searchParams.get("deviceId"), limit: u.searchParams.get("limit"), at: Date.now() };
+    requests.push(req);
+    wake();
+    let answer;
+    try {
+      answer = await onRequest(req);
+    } catch (e) {
+      req.failed = true;
+      queueMicrotask(wake);
+      throw e;
+    }
+    return {
+      status: answer.status,
+      json: async () => {
+        req.read = true;
+        queueMicrotask(wake);
+        if (answer.body === undefined) throw new SyntaxError("Unexpected token '<', \"<html><bod\"... is not valid JSON");
+        if (answer.body instanceof Error) throw answer.body;
+        return answer.body;
+      },
+    };
+  };
+  return { fetch, requests, until };
+}
+
+/** Resolves after every microtask queued so far ran (the client's continuation of a fetch it read). */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A promise and its resolve/reject, for a request answered later. */
+function deferred() {
+  let resolve, reject;
+  const promise = new Promise((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** A room entry of a GET /v1/sync answer: entries (lastSeen, to], up to head. */
+const syncRoom = (room, lastSeen, to, head) => ({
+  chatroomId: room, lastSeen, head, unread: head - lastSeen, from: lastSeen + 1,
+  messages: Array.from({ length: to - lastSeen }, (_, i) => msg(room, lastSeen + i + 1)), to,
+  complete: to === head, ...(to !== head && { next: to }),
+});
+
+const refused = { type: "error", code: "internal", message: "internal error", action: "sync" };
+
+test("a sync refused with internal falls back to GET /v1/sync from the client's cursors, paging, each entry delivered once and in order", async () => {
+  // Socket 1 syncs over the WebSocket (r: 1-2, s: 1) and drops; socket 2's sync is refused as a whole.
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    if (ws !== sockets[0]) return void ws.push(refused);
+    ws.push({ type: "messages", chatroomId: "r", messages: [msg("r", 1), msg("r", 2)] });
+    ws.push({ type: "messages", chatroomId: "s", messages: [msg("s", 1)] });
+    ws.push({ type: "synced", chatroomId: "r", head: 2, complete: true });
+    ws.push({ type: "synced", chatroomId: "s", head: 1, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  // Two pages: r 3-4 of head 6 (complete false), then r 5-6; live 5 arrives on socket 2 before page 2.
+  let between;
+  const { fetch, requests } = scriptedFetch(() => {
+    if (requests.length === 1) return { status: 200, body: { rooms: [syncRoom("r", 2, 4, 6), syncRoom("s", 1, 1, 1)] } };
+    const r = c.room("r");
+    between = { have: r.have, head: r.head, unread: r.unread, rendered: rendered.at(-1) };
+    sockets[1].push({ type: "message", ...msg("r", 5) });
+    return { status: 200, body: { rooms: [syncRoom("r", 4, 6, 6), syncRoom("s", 1, 1, 1)] } };
+  });
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, deviceId: "phone", gapFillMs: 600_000 });
+  const events = [];
+  const errors = [];
+  const rendered = [];
+  let synced = 0;
+  c.on("event", (e, room) => events.push([e.chatroomId, e.index, room.have]));
+  c.on("room", (room) => room.chatroomId === "r" && rendered.push({ have: room.have, head: room.head, unread: room.unread }));
+  c.on("error", (e) => errors.push(e));
+  c.on("synced", () => synced++);
+  await c.start();
+  try {
+    await until(c, () => synced === 1);
+    assert.equal(requests.length, 0, "a WebSocket sync that works makes no HTTP request");
+    sockets[0].serverClose(1006);
+    await until(c, () => synced === 2, 5000, () => JSON.stringify([c.state, requests, c.room("r")]));
+    assert.deepEqual(requests.map((r) => [r.path, r.after, r.deviceId, r.limit]), [
+      ["/v1/sync", "r:2,s:1", "phone", "1000"],
+      ["/v1/sync", "r:4,s:1", "phone", "1000"],
+    ]);
+    assert.deepEqual(syncs([sockets[1]]).map((f) => f.cursors), [{ r: 2, s: 1 }], "the refused sync is not sent again");
+    // Between the pages the room shows the head the first page reported, like a WebSocket round's synced.
+    const shown = { have: 4, head: 6, unread: 6 };
+    assert.deepEqual(between, { ...shown, rendered: shown }, "the room's state after page 1 (and its last room event)");
+    assert.equal(sockets.length, 2);
+    assert.equal(c.state, "online");
+    // Each entry once, in index order, and the room's cursor moves with each one.
+    assert.deepEqual(events, [["r", 1, 1], ["r", 2, 2], ["s", 1, 1], ["r", 3, 3], ["r", 4, 4], ["r", 5, 5], ["r", 6, 6]]);
+    const r = c.room("r");
+    assert.deepEqual([r.have, r.head, r.lastRead, r.unread], [6, 6, 0, 6], "cursor, head and unread as after a WebSocket sync");
+    assert.deepEqual(r.messages.map((m) => m.index), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual([c.room("s").have, c.room("s").head], [1, 1]);
+    assert.deepEqual(errors, [], "a refused sync the fallback recovers raises no error");
+    // Live entries after the fallback are delivered as usual.
+    sockets[1].push({ type: "message", ...msg("r", 7) });
+    assert.deepEqual(events.at(-1), ["r", 7, 7]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a rate-limited sync does not fall back to HTTP: the WebSocket sync is sent again after retryAfterMs", async () => {
+  let refusedAt;
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    if (syncs(sockets).length === 1) {
+      refusedAt = Date.now();
+      return void ws.push({ type: "error", code: "rate_limited", message: "slow down", action: "sync", retryAfterMs: 120 });
+    }
+    ws.push({ type: "messages", chatroomId: "r", messages: [msg("r", 1), msg("r", 2)] });
+    ws.push({ type: "synced", chatroomId: "r", head: 2, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  const { fetch, requests } = scriptedFetch(() => ({ status: 500, body: { error: { code: "internal", message: "the test's fetch must not be called" } } }));
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000 });
+  const events = [];
+  c.on("event", (e) => events.push(e.index));
+  c.on("error", () => {});
+  await c.start();
+  try {
+    await until(c, () => c.state === "online", 5000, () => JSON.stringify([c.state, requests, syncs(sockets)]));
+    assert.deepEqual(requests, [], "no GET /v1/sync for a rate-limited sync");
+    const [first, second] = syncs(sockets);
+    assert.equal(syncs(sockets).length, 2);
+    assert.ok(second.at - refusedAt >= 115, `the sync was sent again ${second.at - refusedAt} ms after the refusal, before retryAfterMs (120)`);
+    assert.deepEqual([first.cursors, second.cursors], [{}, {}]);
+    assert.equal(sockets.length, 1);
+    assert.deepEqual(events, [1, 2]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a failed HTTP fallback (500, network error, a body that is not JSON or broke off) raises error and reconnects with growing backoff; nothing is lost", async () => {
+  // The WebSocket sync is refused on every connection; GET /v1/sync fails four times, then works.
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action === "sync") ws.push(refused);
+  });
+  const { fetch, requests } = scriptedFetch(() => {
+    switch (requests.length) {
+      case 1:
+        sockets[0].push({ type: "message", ...msg("r", 3) }); // live, above the entries it missed
+        return { status: 500, body: { error: { code: "internal", message: "internal error" } } };
+      case 2:
+        throw new TypeError("fetch failed");
+      case 3:
+        return { status: 502 }; // a proxy's HTML page
+      case 4:
+        return { status: 200, body: new TypeError("terminated") }; // the connection broke mid-body
+      default:
+        return { status: 200, body: { rooms: [syncRoom("r", 0, 3, 3)] } };
+    }
+  });
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000, backoff: { initialMs: 10, maxMs: 40, factor: 2, jitter: 0 } });
+  const events = [];
+  const errors = [];
+  const offline = [];
+  c.on("event", (e) => events.push(e.index));
+  c.on("error", (e) => errors.push({ code: e.code, status: e.status, message: e.message }));
+  c.on("state", (s, d) => s === "offline" && offline.push([d.delayMs, d.reason]));
+  await c.start();
+  try {
+    await until(c, () => c.state === "online", 5000, () => JSON.stringify([c.state, offline, errors, requests.length]));
+    const failed = [10, 20, 40, 40].map((ms) => [ms, "catch-up failed"]);
+    assert.deepEqual(offline, failed, "reconnect delays grow up to maxMs until a catch-up finishes");
+    assert.deepEqual(errors.map((e) => [e.code, e.status]), [["internal", 500], ["network", undefined], ["internal", 502], ["network", 200]], JSON.stringify(errors));
+    assert.match(errors[2].message, /HTTP 502/);
+    assert.match(errors[3].message, /terminated/);
+    // One WebSocket sync and one GET per connection: no loop without a delay.
+    assert.equal(sockets.length, 5);
+    assert.deepEqual(sockets.map((s) => syncs([s]).length), [1, 1, 1, 1, 1]);
+    assert.equal(requests.length, 5);
+    for (let i = 0; i < 4; i++) assert.deepEqual(sockets[i].closed, [[4002, "catch-up failed"]]);
+    for (let i = 1; i < 5; i++) assert.ok(requests[i].at - requests[i - 1].at >= offline[i - 1][0] - 2, `GET ${i + 1} came ${requests[i].at - requests[i - 1].at} ms after GET ${i}`);
+    // The client's own cursor: nothing delivered yet, so from 0 (the live entry 3 is held, not counted).
+    assert.deepEqual(requests.map((r) => r.after), [null, "r:0", "r:0", "r:0", "r:0"]);
+    assert.deepEqual(events, [1, 2, 3]);
+    assert.deepEqual([c.room("r").have, c.room("r").head], [3, 3]);
+    // Live entries on the new connection are delivered.
+    sockets[4].push({ type: "message", ...msg("r", 4) });
+    assert.deepEqual(events, [1, 2, 3, 4]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a fallback GET /v1/sync with no answer within syncTimeoutMs drops the connection; its late answer is ignored", async () => {
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    if (ws === sockets[0]) return void ws.push(refused);
+    ws.push({ type: "messages", chatroomId: "r", messages: [msg("r", 1), msg("r", 2)] });
+    ws.push({ type: "synced", chatroomId: "r", head: 2, complete: true });
+    ws.push({ type: "syncDone", epoch: "e1" });
+  });
+  const hung = deferred();
+  const { fetch, requests, until: requested } = scriptedFetch(() => hung.promise);
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, syncTimeoutMs: 100, gapFillMs: 600_000 });
+  const events = [];
+  const resets = [];
+  c.on("event", (e) => events.push(e.index));
+  c.on("reset", (r) => resets.push(r));
+  c.on("error", () => {});
+  await c.start();
+  try {
+    await until(c, () => c.state === "online", 5000, () => JSON.stringify([c.state, requests.length, sockets.map((s) => s.closed)]));
+    assert.deepEqual(sockets[0].closed, [[4002, "sync timed out"]]);
+    assert.equal(sockets.length, 2);
+    assert.deepEqual(events, [1, 2]);
+    // The hung request answers now, with another epoch and more entries: it belongs to a dropped connection.
+    hung.resolve({ status: 200, body: { epoch: "e2", rooms: [syncRoom("r", 0, 5, 5)] } });
+    await requested(() => requests[0].read);
+    await settled();
+    assert.deepEqual(resets, []);
+    assert.deepEqual(events, [1, 2]);
+    assert.deepEqual([c.state, c.room("r").have, c.room("r").head, sockets.length], ["online", 2, 2, 2]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a fallback GET /v1/sync answered after its connection was replaced does not apply over the new connection's sync", async () => {
+  // Socket 1's sync is refused and its GET waits; socket 1 drops, socket 2's sync waits too.
+  const { WebSocket, sockets, sent } = scriptedServer((ws, f) => {
+    if (f.action === "sync" && ws === sockets[0]) ws.push(refused);
+  });
+  const stale = deferred();
+  const { fetch, requests, until: requested } = scriptedFetch(() => stale.promise);
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000 });
+  const events = [];
+  const resets = [];
+  let synced = 0;
+  c.on("event", (e) => events.push(e.index));
+  c.on("reset", (r) => resets.push(r));
+  c.on("synced", () => synced++);
+  await c.start();
+  try {
+    await requested(() => requests.length === 1);
+    sockets[0].serverClose(1006);
+    await sent(() => sockets[1] && syncs([sockets[1]]).length === 1);
+    const second = sockets[1];
+    assert.equal(c.state, "syncing");
+    // The old GET answers while the new sync runs: with a new epoch and entries up to 3.
+    stale.resolve({ status: 200, body: { epoch: "e2", rooms: [syncRoom("r", 0, 3, 3)] } });
+    await requested(() => requests[0].read);
+    await settled();
+    assert.deepEqual([c.state, synced, events, resets, c.room("r")], ["syncing", 0, [], [], undefined], "the stale answer was applied");
+    // The new connection's own sync decides: head 2.
+    second.push({ type: "messages", chatroomId: "r", messages: [msg("r", 1), msg("r", 2)] });
+    second.push({ type: "synced", chatroomId: "r", head: 2, complete: true });
+    second.push({ type: "syncDone", epoch: "e1" });
+    assert.deepEqual([c.state, synced, events, c.room("r").have, c.room("r").head], ["online", 1, [1, 2], 2, 2]);
+    assert.equal(requests.length, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a fallback GET /v1/sync that fails after its connection was replaced leaves the new connection alone", async () => {
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    if (ws === sockets[0]) return void ws.push(refused);
+    ws.push({ type: "synced", chatroomId: "r", head: 0, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  const stale = deferred();
+  const { fetch, requests, until: requested } = scriptedFetch(() => stale.promise);
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000 });
+  const errors = [];
+  const states = [];
+  c.on("error", (e) => errors.push(e.message));
+  c.on("state", (s, d) => states.push([s, d.reason]));
+  await c.start();
+  try {
+    await requested(() => requests.length === 1);
+    sockets[0].serverClose(1006);
+    await until(c, () => c.state === "online" && sockets.length === 2);
+    stale.reject(new TypeError("fetch failed"));
+    await requested(() => requests[0].failed);
+    await settled();
+    assert.deepEqual(sockets[1].closed, [], "the new connection was dropped");
+    assert.deepEqual([c.state, sockets.length, errors], ["online", 2, []]);
+    assert.ok(!states.some(([, r]) => r === "catch-up failed"), JSON.stringify(states));
+  } finally {
+    await c.close();
+  }
+});
+
+test("a room joined while a fallback GET /v1/sync runs is fetched by another page before the client is online", async () => {
+  // The first GET's answer predates the join (only "a"); the join's member frame arrives while it waits.
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action === "sync") ws.push(refused);
+  });
+  const join = { chatroomId: "new", index: 3, userId: "u", event: "joined", by: "admin", createTime: "2026-12-01T10:00:00.000Z" };
+  const { fetch, requests } = scriptedFetch(() => {
+    if (requests.length === 1) {
+      sockets[0].push({ type: "member", ...join });
+      return { status: 200, body: { rooms: [syncRoom("a", 0, 0, 0)] } };
+    }
+    const r = syncRoom("new", 0, 3, 3);
+    r.messages[2] = { ...join, kind: "member" };
+    return { status: 200, body: { rooms: [syncRoom("a", 0, 0, 0), r] } };
+  });
+  // The gap fill is out of reach: only another page of this catch-up can fetch the room's history.
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000 });
+  const members = [];
+  c.on("member", (m) => members.push(m));
+  await c.start();
+  try {
+    await until(c, () => c.state === "online", 5000, () => JSON.stringify([c.state, requests]));
+    assert.deepEqual(requests.map((r) => r.after), [null, "new:0,a:0"]);
+    assert.deepEqual([c.room("new").have, c.room("new").head], [3, 3]);
+    assert.deepEqual(c.room("new").messages.map((m) => m.index), [1, 2]);
+    assert.deepEqual(members, [{ chatroomId: "new", userId: "u", event: "joined", index: 3, by: "admin" }]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a fallback GET /v1/sync answered after close() changes nothing", async () => {
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action === "sync") ws.push(refused);
+  });
+  const late = deferred();
+  const { fetch, requests, until: requested } = scriptedFetch(() => late.promise);
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, gapFillMs: 600_000 });
+  const events = [];
+  const states = [];
+  c.on("event", (e) => events.push(e.index));
+  c.on("state", (s) => states.push(s));
+  await c.start();
+  await requested(() => requests.length === 1);
+  await c.close();
+  late.resolve({ status: 200, body: { rooms: [syncRoom("r", 0, 2, 2)] } });
+  await requested(() => requests[0].read);
+  await settled();
+  assert.deepEqual([c.state, events, c.room("r"), sockets.length], ["closed", [], undefined, 1]);
+  assert.equal(states.at(-1), "closed");
+});
