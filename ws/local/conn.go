@@ -43,7 +43,18 @@ type conn struct {
 	closeCode   int
 	closeReason string
 
-	wake  chan struct{} // cap 1: the queue became non-empty
+	// The writer runs only while there is something to write (a queued
+	// frame, a due ping, the close frame): an idle connection has no
+	// writer goroutine, only its reader. startWriter starts a run on a
+	// goroutine of its own; it is nil until the socket is served (frames
+	// queued before wait for it). writing is true from a run's start
+	// until it finds nothing to do, so there is never more than one.
+	startWriter func()
+	writing     bool
+	pingDue     bool          // the ping timer fired; the next run pings
+	pingTimer   *time.Timer   // re-arms itself every ping interval
+	finished    chan struct{} // closed when the last run ended (close sent, or the write failed)
+
 	space chan struct{} // cap 1: the writer drained the queue
 	done  chan struct{} // closed when the connection starts closing
 	// written is non-nil while the writer has a batch out: taken from the
@@ -60,12 +71,69 @@ const unregisterWait = time.Second
 
 func newConn(info tripsense.Connection) *conn {
 	return &conn{
-		info:  info,
-		marks: make(map[string]*tripsense.Watermark),
-		wake:  make(chan struct{}, 1),
-		space: make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		info:     info,
+		marks:    make(map[string]*tripsense.Watermark),
+		space:    make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		finished: make(chan struct{}),
 	}
+}
+
+// kickLocked starts a writer run unless one is running or the socket is
+// not served yet. Called with mu held whenever there is something to
+// write.
+func (c *conn) kickLocked() {
+	if c.writing || c.startWriter == nil {
+		return
+	}
+	c.writing = true
+	c.startWriter()
+}
+
+// serve attaches the socket's writer (start runs one writer run on a
+// goroutine of its own) and pings every pingEvery: frames queued before
+// are written now.
+func (c *conn) serve(start func(), pingEvery time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startWriter = start
+	if !c.closing {
+		c.pingTimer = time.AfterFunc(pingEvery, func() {
+			c.mu.Lock()
+			if !c.closing {
+				c.pingDue = true
+				c.kickLocked()
+				c.pingTimer.Reset(pingEvery)
+			}
+			c.mu.Unlock()
+		})
+	}
+	if c.closing || len(c.queue) > 0 {
+		c.kickLocked()
+	}
+}
+
+// next is a writer run's next job, taken under one lock: the close (the
+// connection is closing), a due ping, the queued frames (the batch,
+// recorded by recordBatch), or nothing, in which case the run ends
+// (writing is false again, so the next frame starts a new run).
+func (c *conn) next() (batch []tripsense.Outbound, ping, closing bool, code int, reason string, idle bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing:
+		return nil, false, true, c.closeCode, c.closeReason, false
+	case c.pingDue: // first: a connection that always has frames queued must still ping
+		c.pingDue = false
+		return nil, true, false, 0, "", false
+	case len(c.queue) > 0:
+		batch = c.queue
+		c.queue = nil
+		c.written = make(chan struct{})
+		return batch, false, false, 0, "", false
+	}
+	c.writing = false
+	return nil, false, false, 0, "", true
 }
 
 func signal(ch chan struct{}) {
@@ -125,9 +193,7 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, lim queueLim
 		c.mu.Lock()
 	}
 	c.queue = append(c.queue, out)
-	if len(c.queue) == 1 {
-		signal(c.wake)
-	}
+	c.kickLocked()
 	c.mu.Unlock()
 	return nil
 }
@@ -157,7 +223,7 @@ func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, lim que
 		c.closeLocked(CloseCodeSlowConsumer, "slow consumer: outgoing queue full; reconnect and sync")
 		return
 	}
-	empty := len(c.queue) == 0
+	empty := len(c.queue) == 0 // else a run is on its way
 	if c.queue == nil {
 		c.queue = make([]tripsense.Outbound, 0, n)
 	}
@@ -170,7 +236,7 @@ func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, lim que
 		}
 	}
 	if empty {
-		signal(c.wake)
+		c.kickLocked()
 	}
 }
 
@@ -182,22 +248,6 @@ func (c *conn) releaseWaitBytes(frames []tripsense.Outbound) {
 			c.waitBytes -= len(frames[i].Data)
 		}
 	}
-}
-
-// take removes and returns every queued frame, or reports that the
-// connection is closing with its close code.
-func (c *conn) take() (batch []tripsense.Outbound, closing bool, code int, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return nil, true, c.closeCode, c.closeReason
-	}
-	batch = c.queue
-	c.queue = nil
-	if len(batch) > 0 {
-		c.written = make(chan struct{})
-	}
-	return batch, false, 0, ""
 }
 
 // recordBatch records the deliveries of a batch the writer took (ok: it
@@ -258,7 +308,11 @@ func (c *conn) closeLocked(code int, reason string) {
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
 	close(c.done)
+	c.kickLocked() // the writer sends the close frame
 }
 
 // pushFront queues data ahead of every frame queued so far: the authed
@@ -269,7 +323,7 @@ func (c *conn) pushFront(data []byte) {
 	c.mu.Lock()
 	if !c.closing {
 		c.queue = append([]tripsense.Outbound{{Data: data}}, c.queue...)
-		signal(c.wake)
+		c.kickLocked()
 	}
 	c.mu.Unlock()
 }

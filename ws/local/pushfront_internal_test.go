@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 )
@@ -18,18 +19,26 @@ func TestAuthedGoesAheadOfQueuedMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.pushFront([]byte(`{"type":"authed"}`))
-	batch, closing, _, _ := c.take()
+	// Served now: the frames queued before go out in one run.
+	runs := 0
+	c.serve(func() { runs++ }, time.Hour)
+	if runs != 1 {
+		t.Fatalf("%d writer runs started, want 1", runs)
+	}
+	batch, _, closing, _, _, _ := c.next()
 	if closing || len(batch) != 2 || string(batch[0].Data) != `{"type":"authed"}` || batch[1].Index != 1 {
 		t.Fatalf("batch %+v", batch)
 	}
-	select {
-	case <-c.wake:
-	default:
-		t.Fatal("the writer was not woken")
+	c.recordBatch(batch, true)
+	if _, _, _, _, _, idle := c.next(); !idle {
+		t.Fatal("the run did not end with nothing to write")
 	}
 	c.close(4000, "x")
+	if runs != 2 {
+		t.Fatalf("%d writer runs started, want a second one for the close", runs)
+	}
 	c.pushFront([]byte(`{"type":"authed"}`)) // closing: nothing queued
-	if _, closing, _, _ := c.take(); !closing {
+	if _, _, closing, _, _, _ := c.next(); !closing {
 		t.Fatal("not closing")
 	}
 }

@@ -461,15 +461,11 @@ func (s *Server) awaitAuth(ctx context.Context, sock *socket, br *bufio.Reader, 
 // serveSocket runs one upgraded connection until it ends.
 func (s *Server) serveSocket(base context.Context, info tripsense.Connection, admin bool, c *conn, sock *socket, br *bufio.Reader) {
 	netConn := sock.conn
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(c, sock)
-	}()
+	c.serve(func() { go s.writeRun(c, sock) }, orDefault(s.PingInterval, DefaultPingInterval))
 	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: admin})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
-	<-writerDone
+	<-c.finished
 	// The writer sent our close frame; give the peer a moment to answer
 	// (unread input at close would reset the connection and could destroy
 	// the close frame in flight), then release the socket.
@@ -712,16 +708,20 @@ func (s *socket) sendClose(code int, reason string) {
 	}
 }
 
-// writeLoop is the connection's only data writer: it takes every queued
-// frame at once, writes the batch with one flush, records each delivered
-// message in the connection's watermark, pings the peer, and sends the
-// close frame once the connection is closing.
-func (s *Server) writeLoop(c *conn, sock *socket) {
-	ping := time.NewTicker(orDefault(s.PingInterval, DefaultPingInterval))
-	defer ping.Stop()
+// writeRun is the connection's only data writer while it runs: it takes
+// every queued frame at once, writes the batch with one flush and records
+// each delivered message in the connection's watermark, pings the peer
+// when the ping timer said so, and sends the close frame once the
+// connection is closing. It ends when there is nothing left to write
+// (conn.next; the next frame, ping or close starts another run) or after
+// the close frame or a failed write, closing c.finished.
+func (s *Server) writeRun(c *conn, sock *socket) {
 	for {
-		batch, closing, code, reason := c.take()
-		if closing {
+		batch, ping, closing, code, reason, idle := c.next()
+		switch {
+		case idle:
+			return
+		case closing:
 			if code == CloseCodeSlowConsumer || code == wscore.CloseReplaced {
 				s.log().Info("closing connection", "conn", c.info.ID, "user", c.info.UserID, "code", code, "reason", reason)
 			}
@@ -729,16 +729,11 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 			// Wake the reader: it waits for the peer's close frame only
 			// this long, and handles no further frame.
 			_ = sock.conn.SetReadDeadline(time.Now().Add(closeGrace))
+			close(c.finished)
 			return
-		}
-		if len(batch) == 0 {
-			select {
-			case <-c.wake:
-			case <-c.done:
-			case <-ping.C:
-				if err := sock.control(ws.NewPingFrame(nil)); err != nil {
-					c.close(CloseCodeRemoved, "ping failed")
-				}
+		case ping:
+			if err := sock.control(ws.NewPingFrame(nil)); err != nil {
+				c.close(CloseCodeRemoved, "ping failed")
 			}
 			continue
 		}
@@ -749,6 +744,7 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 			}
 			c.close(CloseCodeRemoved, "write failed")
 			_ = sock.conn.Close()
+			close(c.finished)
 			return
 		}
 		if s.afterWrite != nil {
@@ -756,13 +752,5 @@ func (s *Server) writeLoop(c *conn, sock *socket) {
 		}
 		c.recordBatch(batch, true)
 		signal(c.space)
-		// A writer that always has something to send must still ping.
-		select {
-		case <-ping.C:
-			if err := sock.control(ws.NewPingFrame(nil)); err != nil {
-				c.close(CloseCodeRemoved, "ping failed")
-			}
-		default:
-		}
 	}
 }

@@ -250,3 +250,41 @@ func TestUpgradeWithoutIdentityIs401(t *testing.T) {
 }
 
 var _ tripsense.Pusher = (*local.Hub)(nil)
+
+// writerGoroutines counts the goroutines running a connection's writer.
+func writerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "ws/local.(*Server).write")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestIdleConnectionsHaveNoWriterGoroutine: a connection's writer runs only
+// while it has something to write, so idle connections cost one goroutine
+// (the reader), and a frame still reaches them. Not parallel: it counts
+// every goroutine of the process.
+func TestIdleConnectionsHaveNoWriterGoroutine(t *testing.T) {
+	f := newFixture(t, 0, ws.Allow, map[string][]string{"room": {"a", "b", "c"}})
+	a, b, c := dial(t, f.url, "a"), dial(t, f.url, "b"), dial(t, f.url, "c")
+	defer a.CloseNow()
+	defer b.CloseNow()
+	defer c.CloseNow()
+	waitUntil(t, "three connections", func() bool { return f.hub.Len() == 3 })
+	waitUntil(t, "no writer goroutine", func() bool { return writerGoroutines() == 0 })
+	for i := range 3 {
+		write(t, a, fmt.Sprintf(`{"action":"sendMessage","chatroomId":"room","chatMessage":"m%d","messageType":"t"}`, i))
+		if fr := readFrame(t, a); fr["type"] != "ack" {
+			t.Fatalf("sender got %v", fr)
+		}
+		for _, r := range []*websocket.Conn{b, c} {
+			if fr := readFrame(t, r); fr["type"] != "message" || fr["chatMessage"] != fmt.Sprintf("m%d", i) {
+				t.Fatalf("member got %v", fr)
+			}
+		}
+		waitUntil(t, "no writer goroutine after the delivery", func() bool { return writerGoroutines() == 0 })
+	}
+}
