@@ -20,14 +20,25 @@ export interface WebSocketLike {
     onerror: ((ev: unknown) => void) | null;
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
-type FetchLike = (input: string, init?: {
+/**
+ * The part of fetch the client uses (globalThis.fetch fits). The client passes an AbortSignal when the
+ * platform has AbortController, and aborts it on the request's deadline and when its connection is
+ * dropped; a fetch that ignores it still works (the client stops waiting for it). headers is read for a
+ * 429's Retry-After; a response without it is fine.
+ */
+export type FetchLike = (input: string, init?: {
     method?: string;
     headers?: Record<string, string>;
     body?: string;
-}) => Promise<{
+    signal?: AbortSignal;
+}) => Promise<FetchResponseLike>;
+export interface FetchResponseLike {
     status: number;
     json(): Promise<unknown>;
-}>;
+    headers?: {
+        get(name: string): string | null;
+    };
+}
 /** Supplies a token (token mode). forceRefresh: the last one was refused or expired. */
 export type TokenProvider = (opts: {
     forceRefresh: boolean;
@@ -71,8 +82,12 @@ export interface ClientOptions {
     /** Application ping interval; no frame within pongTimeoutMs after a ping drops the connection. */
     pingIntervalMs?: number;
     pongTimeoutMs?: number;
-    /** A sync round with no syncDone within this drops the connection. */
+    /** A sync round with no syncDone (or a GET /v1/sync page with no answer) within this drops the connection. */
     syncTimeoutMs?: number;
+    /** The deadline of the other HTTP requests (GET /v1/rooms, receipts): aborted after it. */
+    httpTimeoutMs?: number;
+    /** The longest wait the client takes from a server's Retry-After or retryAfterMs (a longer one is cut to it). */
+    maxRetryAfterMs?: number;
     /** A gap in a room still open after this is filled by a targeted sync. */
     gapFillMs?: number;
     /** markRead calls within this are sent as one frame. */
@@ -155,13 +170,14 @@ interface Events {
  * catch-up from its own cursors and exactly-once, in-order delivery per room.
  */
 export declare class TripsenseClient {
-    readonly options: Required<Pick<ClientOptions, "history" | "catchup" | "pingIntervalMs" | "pongTimeoutMs" | "syncTimeoutMs" | "gapFillMs" | "markReadDelayMs" | "refreshBeforeExpMs" | "outboxWindow" | "messageType" | "fetchRoomsOnConnect">> & ClientOptions;
+    readonly options: Required<Pick<ClientOptions, "history" | "catchup" | "pingIntervalMs" | "pongTimeoutMs" | "syncTimeoutMs" | "httpTimeoutMs" | "maxRetryAfterMs" | "gapFillMs" | "markReadDelayMs" | "refreshBeforeExpMs" | "outboxWindow" | "messageType" | "fetchRoomsOnConnect">> & ClientOptions;
     private readonly storage;
     private readonly WS;
     private readonly fetchFn?;
     private readonly random;
     private readonly listeners;
     private rooms;
+    private touchSeq;
     private outbox;
     private waiters;
     private pendingReads;
@@ -179,6 +195,8 @@ export declare class TripsenseClient {
     private syncRound?;
     private httpRound?;
     private pausedUntil;
+    private reconnectNotBefore;
+    private cancels;
     private timers;
     private loaded?;
     private saveChain;
@@ -248,6 +266,8 @@ export declare class TripsenseClient {
     private onClose;
     /** Drops the current socket (if any) and reconnects after the backoff. */
     private scheduleReconnect;
+    /** The backoff's delay before attempt: min(maxMs, initialMs·factor^attempt), less up to jitter of it. */
+    private backoffMs;
     /** Closes the current connection as broken and reconnects with backoff. */
     private reconnectNow;
     private startPing;
@@ -271,6 +291,22 @@ export declare class TripsenseClient {
     private requestSync;
     private startSync;
     private sendSyncRound;
+    /**
+     * The cursors of the next sync: at most MAX_CURSORS, whose encodings (size(id, have) bytes each)
+     * fit maxBytes. The rooms a client knows it is short in come first (entries held above a gap, a
+     * head above have, a room the last answer left out), then the rooms that had entries delivered
+     * most recently. A room left out starts from the device's stored delivered cursor: a quiet room's
+     * equals its have; a busy room's may lag (entries sent again, ignored by index) or lead (this install
+     * lost what was written to it), and then the answer shows the room short of its head and the next
+     * round sends its cursor. No entry is skipped either way.
+     */
+    private pickCursors;
+    /**
+     * A sync answers every room of the user. A room it was given no cursor for and left out is one the
+     * user is no longer in (or one the server's plan did not see yet): mark it, so that the next round
+     * sends its cursor and the server says not_member (the room is dropped) or syncs it. True when any.
+     */
+    private checkOmitted;
     private onSynced;
     /** Applies a round's results: sync again while a room is short of the head it reported. */
     private finishSyncRound;
@@ -282,7 +318,21 @@ export declare class TripsenseClient {
     private newEpoch;
     private truncate;
     private caughtUp;
+    /**
+     * One GET of the HTTP API. It ends with a TripsenseError: "timeout" after timeoutMs (when given),
+     * "closed" when the connection it belongs to is dropped (close(), a reconnect, a replacement), the
+     * server's code for an error status (rate_limited with retryAfterMs from Retry-After or the body's
+     * retryAfterMs, at most maxRetryAfterMs), "network" for a request or body that failed. The fetch gets
+     * an AbortSignal aborted then; one that ignores it is left behind, its answer unread.
+     */
     private http;
+    /**
+     * How long the server asked to wait: the longer of the Retry-After header (seconds or an HTTP date)
+     * and the error body's retryAfterMs, at most maxRetryAfterMs; undefined when it said nothing.
+     */
+    private retryAfter;
+    /** Resolves after ms, or rejects with "closed" when the connection is dropped first. */
+    private pause;
     /**
      * Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete.
      * A failed page, or one with no answer within syncTimeoutMs, drops the connection: the reconnect

@@ -3,6 +3,14 @@ import { applyEntry, newRoom } from "./state.js";
 import { MemoryStorage } from "./storage.js";
 const OPEN = 1;
 const MAX_SYNC_ROUNDS = 1000;
+/** The server takes at most 1000 cursors in a sync or GET /v1/sync (docs/protocol.md, sync). */
+const MAX_CURSORS = 1000;
+/** A client frame is at most 32768 bytes (larger: too_large); a sync frame stays below it. */
+const MAX_SYNC_FRAME_BYTES = 30_000;
+/** The after= of GET /v1/sync: API Gateway's HTTP API takes 10240 bytes of request line and headers. */
+const MAX_AFTER_BYTES = 6_000;
+/** A rate-limited GET /v1/rooms or receipts request is retried at most this often per pass. */
+const MAX_RATE_LIMIT_WAITS = 5;
 const MAX_CHAT_MESSAGE_BYTES = 16384;
 /**
  * A Tripsense client: one WebSocket with reconnect, a persistent outbox,
@@ -16,6 +24,7 @@ export class TripsenseClient {
     random;
     listeners = new Map();
     rooms = new Map();
+    touchSeq = 0; // the last Room.touched given
     outbox = [];
     waiters = new Map();
     pendingReads = new Map();
@@ -31,10 +40,14 @@ export class TripsenseClient {
     device;
     userIdFromToken;
     // again: a sync was asked for while this round ran (a room joined): another round follows it.
+    // omitted: the rooms this round sent no cursor for (they start from the device's delivered cursor).
     syncRound;
     // The same for a GET /v1/sync catch-up of connection gen: another page follows.
     httpRound;
     pausedUntil = 0;
+    reconnectNotBefore = 0; // a 429's Retry-After: the next reconnect waits at least until then
+    // Ends each HTTP request and wait of the connection in flight (the connection was dropped).
+    cancels = new Set();
     timers = { reconnect: 0, ping: 0, pong: 0, sync: 0, gap: 0, read: 0, refresh: 0, pump: 0 };
     loaded;
     saveChain = Promise.resolve();
@@ -46,7 +59,7 @@ export class TripsenseClient {
         if (!options.userId && !options.token)
             throw new TripsenseError("bad_request", "ClientOptions needs userId (dev mode) or token (token mode)");
         this.options = {
-            history: "all", catchup: "ws", pingIntervalMs: 25_000, pongTimeoutMs: 10_000, syncTimeoutMs: 40_000, gapFillMs: 2_000,
+            history: "all", catchup: "ws", pingIntervalMs: 25_000, pongTimeoutMs: 10_000, syncTimeoutMs: 40_000, httpTimeoutMs: 30_000, maxRetryAfterMs: 60_000, gapFillMs: 2_000,
             markReadDelayMs: 500, refreshBeforeExpMs: 60_000, outboxWindow: 1, messageType: "text message", fetchRoomsOnConnect: true,
             ...options,
         };
@@ -339,6 +352,8 @@ export class TripsenseClient {
         this.timers.pong = 0; // startPing arms a deadline only when none is pending
         clearTimeout(this.timers.sync);
         clearTimeout(this.timers.refresh);
+        for (const cancel of [...this.cancels])
+            cancel(new TripsenseError("closed", `the connection was dropped (${reason || code})`));
         for (const e of this.outbox)
             delete e.sentGen;
         if (ws) {
@@ -387,14 +402,19 @@ export class TripsenseClient {
             return;
         if (gen !== this.gen && this.ws)
             return;
-        const b = this.options.backoff ?? {};
-        const initial = b.initialMs ?? 500, max = b.maxMs ?? 30_000, factor = b.factor ?? 2, jitter = b.jitter ?? 0.5;
-        const base = Math.min(max, initial * Math.pow(factor, Math.min(this.attempt, 64)));
-        const delayMs = Math.round(base * (1 - jitter * this.random()));
+        const delayMs = Math.max(this.backoffMs(this.attempt), this.reconnectNotBefore - Date.now());
+        this.reconnectNotBefore = 0;
         this.attempt++;
         this.setState("offline", { code, reason, delayMs });
         clearTimeout(this.timers.reconnect);
         this.timers.reconnect = setTimeout(() => this.connect(), delayMs);
+    }
+    /** The backoff's delay before attempt: min(maxMs, initialMs·factor^attempt), less up to jitter of it. */
+    backoffMs(attempt) {
+        const b = this.options.backoff ?? {};
+        const initial = b.initialMs ?? 500, max = b.maxMs ?? 30_000, factor = b.factor ?? 2, jitter = b.jitter ?? 0.5;
+        const base = Math.min(max, initial * Math.pow(factor, Math.min(attempt, 64)));
+        return Math.round(base * (1 - jitter * this.random()));
     }
     /** Closes the current connection as broken and reconnects with backoff. */
     reconnectNow(reason) {
@@ -594,7 +614,7 @@ export class TripsenseClient {
     ensureRoom(id) {
         let r = this.rooms.get(id);
         if (!r) {
-            r = { state: newRoom(id), pending: new Map() };
+            r = { state: newRoom(id), pending: new Map(), touched: ++this.touchSeq };
             this.rooms.set(id, r);
         }
         return r;
@@ -637,6 +657,7 @@ export class TripsenseClient {
             }
         }
         if (delivered) {
+            r.touched = ++this.touchSeq;
             this.emit("room", r.state);
             this.scheduleSave();
         }
@@ -784,11 +805,10 @@ export class TripsenseClient {
             this.sendSyncRound(0);
     }
     sendSyncRound(rounds = this.syncRound?.rounds ?? 0) {
-        const cursors = {};
-        for (const [id, r] of this.rooms)
-            cursors[id] = r.state.have;
-        this.syncRound = { results: new Map(), rounds: rounds + 1, known: this.syncRound?.known ?? new Set(this.rooms.keys()) };
-        if (!this.sendFrame({ action: "sync", cursors }))
+        // Each cursor is "id":have, in the frame {"action":"sync","cursors":{...}}.
+        const { cursors, omitted } = this.pickCursors(MAX_SYNC_FRAME_BYTES - 32, (id, have) => utf8Length(JSON.stringify(id)) + String(have).length + 2);
+        this.syncRound = { results: new Map(), answered: new Set(), rounds: rounds + 1, known: this.syncRound?.known ?? new Set(this.rooms.keys()), omitted };
+        if (!this.sendFrame({ action: "sync", cursors: Object.fromEntries(cursors) }))
             return;
         const gen = this.gen;
         clearTimeout(this.timers.sync);
@@ -797,9 +817,55 @@ export class TripsenseClient {
                 this.reconnectNow("sync timed out");
         }, this.options.syncTimeoutMs);
     }
+    /**
+     * The cursors of the next sync: at most MAX_CURSORS, whose encodings (size(id, have) bytes each)
+     * fit maxBytes. The rooms a client knows it is short in come first (entries held above a gap, a
+     * head above have, a room the last answer left out), then the rooms that had entries delivered
+     * most recently. A room left out starts from the device's stored delivered cursor: a quiet room's
+     * equals its have; a busy room's may lag (entries sent again, ignored by index) or lead (this install
+     * lost what was written to it), and then the answer shows the room short of its head and the next
+     * round sends its cursor. No entry is skipped either way.
+     */
+    pickCursors(maxBytes, size) {
+        const short = (r) => (r.check === true || r.pending.size > 0 || r.state.have < r.state.head ? 1 : 0);
+        const all = [...this.rooms];
+        all.sort(([a, x], [b, y]) => short(y) - short(x) || y.touched - x.touched || (a < b ? -1 : a > b ? 1 : 0));
+        const cursors = [];
+        const omitted = [];
+        let bytes = 0;
+        for (const [id, r] of all) {
+            const n = size(id, r.state.have);
+            if (cursors.length < MAX_CURSORS && bytes + n <= maxBytes) {
+                cursors.push([id, r.state.have]);
+                bytes += n;
+                r.check = false;
+            }
+            else
+                omitted.push(id);
+        }
+        cursors.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // sent in room order, as the server lists rooms
+        return { cursors, omitted };
+    }
+    /**
+     * A sync answers every room of the user. A room it was given no cursor for and left out is one the
+     * user is no longer in (or one the server's plan did not see yet): mark it, so that the next round
+     * sends its cursor and the server says not_member (the room is dropped) or syncs it. True when any.
+     */
+    checkOmitted(omitted, answered) {
+        let any = false;
+        for (const id of omitted) {
+            const r = this.rooms.get(id);
+            if (r && !answered.has(id)) {
+                r.check = true;
+                any = true;
+            }
+        }
+        return any;
+    }
     onSynced(f) {
         const room = f.chatroomId;
         const err = f.error;
+        this.syncRound?.answered.add(room);
         if (err) {
             if (err.code === "not_member")
                 this.removeRoom(room);
@@ -835,6 +901,8 @@ export class TripsenseClient {
             if (res.complete === false || r.state.have < (res.head ?? 0))
                 more = true;
         }
+        if (this.checkOmitted(round.omitted, round.answered))
+            more = true;
         if ((more || round.again) && round.rounds < MAX_SYNC_ROUNDS) {
             this.sendSyncRound(round.rounds);
             return;
@@ -891,7 +959,14 @@ export class TripsenseClient {
         if (this.options.fetchRoomsOnConnect && this.fetchFn)
             void this.fetchRooms();
     }
-    async http(path) {
+    /**
+     * One GET of the HTTP API. It ends with a TripsenseError: "timeout" after timeoutMs (when given),
+     * "closed" when the connection it belongs to is dropped (close(), a reconnect, a replacement), the
+     * server's code for an error status (rate_limited with retryAfterMs from Retry-After or the body's
+     * retryAfterMs, at most maxRetryAfterMs), "network" for a request or body that failed. The fetch gets
+     * an AbortSignal aborted then; one that ignores it is left behind, its answer unread.
+     */
+    async http(path, timeoutMs) {
         if (!this.fetchFn)
             throw new TripsenseError("network", "no fetch implementation: pass options.fetch");
         const headers = {};
@@ -899,31 +974,95 @@ export class TripsenseClient {
             headers.Authorization = `Bearer ${this.currentToken ?? (await this.getToken())}`;
         else if (this.options.userId)
             headers["X-User-Id"] = this.options.userId;
-        let resp;
+        const Ctl = globalThis.AbortController;
+        const ctl = typeof Ctl === "function" ? new Ctl() : undefined;
+        let reason;
+        let stop;
+        const stopped = new Promise((_, reject) => (stop = reject));
+        stopped.catch(() => { });
+        const cancel = (e) => {
+            if (reason)
+                return;
+            reason = e;
+            stop(e);
+            try {
+                ctl?.abort(e);
+            }
+            catch {
+                /* an AbortController that cannot abort with a reason */
+            }
+        };
+        this.cancels.add(cancel);
+        const route = path.split("?")[0];
+        const timer = timeoutMs === undefined ? undefined : setTimeout(() => cancel(new TripsenseError("timeout", `${route}: no answer within ${timeoutMs} ms`)), timeoutMs);
         try {
-            resp = await this.fetchFn(new URL(path, this.options.url).toString(), { headers });
+            let resp;
+            try {
+                resp = await Promise.race([this.fetchFn(new URL(path, this.options.url).toString(), { headers, ...(ctl && { signal: ctl.signal }) }), stopped]);
+            }
+            catch (e) {
+                throw reason ?? new TripsenseError("network", String(e));
+            }
+            let body;
+            try {
+                const b = await Promise.race([resp.json(), stopped]);
+                if (b !== null && typeof b === "object")
+                    body = b;
+            }
+            catch (e) {
+                if (reason)
+                    throw reason;
+                if (!(e instanceof SyntaxError))
+                    throw new TripsenseError("network", String(e), { status: resp.status }); // the body broke off
+            }
+            if (resp.status !== 200 || !body) {
+                // A body that is not a JSON object (a proxy's HTML error page) says only its status.
+                const e = (body?.error ?? {});
+                if (resp.status === 401)
+                    this.forceRefresh = true;
+                const code = e.code ?? (resp.status === 429 ? "rate_limited" : "internal");
+                const wait = resp.status === 429 || resp.status === 503 ? this.retryAfter(resp, e.retryAfterMs) : undefined;
+                throw new TripsenseError(code, e.message ?? `HTTP ${resp.status}${body ? "" : ": the body is not a JSON object"}`, { status: resp.status, ...(wait !== undefined && { retryAfterMs: wait }) });
+            }
+            return body;
         }
-        catch (e) {
-            throw new TripsenseError("network", String(e));
+        finally {
+            clearTimeout(timer);
+            this.cancels.delete(cancel);
         }
-        let body;
-        try {
-            const b = await resp.json();
-            if (b !== null && typeof b === "object")
-                body = b;
+    }
+    /**
+     * How long the server asked to wait: the longer of the Retry-After header (seconds or an HTTP date)
+     * and the error body's retryAfterMs, at most maxRetryAfterMs; undefined when it said nothing.
+     */
+    retryAfter(resp, bodyMs) {
+        let ms;
+        const h = resp.headers?.get?.("Retry-After")?.trim();
+        if (h && /^\d+$/.test(h))
+            ms = Number(h) * 1000;
+        else if (h) {
+            const t = Date.parse(h);
+            if (!Number.isNaN(t))
+                ms = Math.max(0, t - Date.now());
         }
-        catch (e) {
-            if (!(e instanceof SyntaxError))
-                throw new TripsenseError("network", String(e), { status: resp.status }); // the body broke off
-        }
-        if (resp.status !== 200 || !body) {
-            // A body that is not a JSON object (a proxy's HTML error page) says only its status.
-            const e = (body?.error ?? {});
-            if (resp.status === 401)
-                this.forceRefresh = true;
-            throw new TripsenseError((e.code ?? "internal"), e.message ?? `HTTP ${resp.status}${body ? "" : ": the body is not a JSON object"}`, { status: resp.status });
-        }
-        return body;
+        if (typeof bodyMs === "number" && Number.isFinite(bodyMs) && bodyMs >= 0)
+            ms = Math.max(ms ?? 0, bodyMs);
+        return ms === undefined ? undefined : Math.min(ms, this.options.maxRetryAfterMs);
+    }
+    /** Resolves after ms, or rejects with "closed" when the connection is dropped first. */
+    pause(ms) {
+        return new Promise((resolve, reject) => {
+            const cancel = (e) => {
+                clearTimeout(timer);
+                this.cancels.delete(cancel);
+                reject(e);
+            };
+            const timer = setTimeout(() => {
+                this.cancels.delete(cancel);
+                resolve();
+            }, ms);
+            this.cancels.add(cancel);
+        });
     }
     /**
      * Catch-up over GET /v1/sync from the client's own cursors, paging until every room is complete.
@@ -936,7 +1075,9 @@ export class TripsenseClient {
         try {
             for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
                 run.again = false;
-                const after = [...this.rooms].map(([id, r]) => `${id}:${r.state.have}`).join(",");
+                // The cursors go in the URL: within MAX_AFTER_BYTES, each as room:have, encoded, and a comma (%2C).
+                const { cursors, omitted } = this.pickCursors(MAX_AFTER_BYTES, (id, have) => encodeURIComponent(`${id}:${have}`).length + 3);
+                const after = cursors.map(([id, have]) => `${id}:${have}`).join(",");
                 const device = this.device ? `&deviceId=${encodeURIComponent(this.device)}` : "";
                 clearTimeout(this.timers.sync);
                 this.timers.sync = setTimeout(() => {
@@ -950,8 +1091,10 @@ export class TripsenseClient {
                 if (typeof body.epoch === "string" && this.newEpoch(body.epoch))
                     continue; // again, from 0
                 let more = false;
+                const answered = new Set();
                 for (const e of (body.rooms ?? [])) {
                     const id = e.chatroomId;
+                    answered.add(id);
                     const err = e.error;
                     if (err) {
                         if (err.code === "not_member")
@@ -976,6 +1119,8 @@ export class TripsenseClient {
                     if (e.complete === false || r.state.have < head)
                         more = true;
                 }
+                if (this.checkOmitted(omitted, answered))
+                    more = true;
                 if (!more && !run.again)
                     break;
             }
@@ -985,7 +1130,11 @@ export class TripsenseClient {
         catch (e) {
             if (gen !== this.gen)
                 return;
-            this.emit("error", e instanceof TripsenseError ? e : new TripsenseError("network", String(e)));
+            const err = e instanceof TripsenseError ? e : new TripsenseError("network", String(e));
+            this.emit("error", err);
+            // A 429 (or 503) said how long to wait: the reconnect waits at least that, whatever the backoff.
+            if (err.retryAfterMs !== undefined)
+                this.reconnectNotBefore = Date.now() + err.retryAfterMs;
             this.reconnectNow("catch-up failed");
         }
         finally {
@@ -996,8 +1145,23 @@ export class TripsenseClient {
     /** lastRead, head and receipts of every room, from the HTTP API. */
     async fetchRooms() {
         const gen = this.gen;
+        // Each request has its deadline (httpTimeoutMs); one answered 429 waits what the server said (at
+        // least the backoff) and is asked again, at most MAX_RATE_LIMIT_WAITS times in this pass.
+        let waits = 0;
+        const get = async (path) => {
+            for (;;) {
+                try {
+                    return await this.http(path, this.options.httpTimeoutMs);
+                }
+                catch (e) {
+                    if (!(e instanceof TripsenseError) || e.code !== "rate_limited" || waits >= MAX_RATE_LIMIT_WAITS || gen !== this.gen)
+                        throw e;
+                    await this.pause(Math.max(e.retryAfterMs ?? 0, this.backoffMs(waits++)));
+                }
+            }
+        };
         try {
-            const body = await this.http("/v1/rooms");
+            const body = await get("/v1/rooms");
             if (gen !== this.gen)
                 return;
             for (const e of (body.rooms ?? [])) {
@@ -1008,7 +1172,9 @@ export class TripsenseClient {
                 }
                 this.setLastRead(r, Math.max(e.lastRead, this.pendingReads.get(e.chatroomId) ?? 0));
                 r.state.unread = Math.max(0, r.state.head - r.state.lastRead);
-                const rc = await this.http(`/v1/rooms/${encodeURIComponent(e.chatroomId)}/receipts`);
+                const rc = await get(`/v1/rooms/${encodeURIComponent(e.chatroomId)}/receipts`);
+                if (gen !== this.gen)
+                    return;
                 for (const x of (rc.receipts ?? [])) {
                     r.state.receipts[x.userId] = Math.max(r.state.receipts[x.userId] ?? 0, x.lastRead);
                 }
@@ -1019,6 +1185,8 @@ export class TripsenseClient {
             this.scheduleSave();
         }
         catch (e) {
+            if (gen !== this.gen)
+                return; // dropped meanwhile (its requests were aborted): the next catch-up asks again
             this.emit("error", e instanceof TripsenseError ? e : new TripsenseError("network", String(e)));
         }
     }
@@ -1030,8 +1198,11 @@ export class TripsenseClient {
                 const s = JSON.parse(raw);
                 if (typeof s.epoch === "string")
                     this.epoch = s.epoch;
-                for (const [id, r] of Object.entries(s.rooms ?? {}))
-                    this.rooms.set(id, { state: r.state, pending: new Map(r.pending.map((e) => [e.index, e])) });
+                for (const [id, r] of Object.entries(s.rooms ?? {})) {
+                    const touched = typeof r.touched === "number" ? r.touched : 0; // state saved before touched existed: 0
+                    this.touchSeq = Math.max(this.touchSeq, touched);
+                    this.rooms.set(id, { state: r.state, pending: new Map(r.pending.map((e) => [e.index, e])), touched });
+                }
                 for (const [id, n] of Object.entries(s.reads ?? {}))
                     this.pendingReads.set(id, n);
             }
@@ -1060,7 +1231,7 @@ export class TripsenseClient {
     save() {
         const rooms = {};
         for (const [id, r] of this.rooms)
-            rooms[id] = { state: r.state, pending: [...r.pending.values()] };
+            rooms[id] = { state: r.state, pending: [...r.pending.values()], touched: r.touched };
         const state = JSON.stringify({ rooms, reads: Object.fromEntries(this.pendingReads), ...(this.epoch !== undefined && { epoch: this.epoch }) });
         const outbox = JSON.stringify(this.outbox.map(({ clientMsgId, frame }) => ({ clientMsgId, frame })));
         this.saveChain = this.saveChain
@@ -1106,6 +1277,9 @@ export function uuidv7(ms, fill) {
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 const SUBPROTOCOL = "tripsense.v1";
+function utf8Length(s) {
+    return new TextEncoder().encode(s).length;
+}
 function checkBody(chatMessage) {
     if (!chatMessage)
         throw new TripsenseError("bad_request", "chatMessage must not be empty");

@@ -2,9 +2,10 @@
 // answers the client's frames, for orderings a real server does not produce
 // on demand (a room joined while a sync runs, a dead socket, retention).
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { test } from "node:test";
 import * as UUID from "../dist/index.js";
-import { TripsenseClient } from "../dist/index.js";
+import { MemoryStorage, TripsenseClient } from "../dist/index.js";
 import { until } from "./helpers.mjs";
 
 /**
@@ -45,7 +46,7 @@ function scriptedServer(onFrame) {
     }
     send(data) {
       const f = JSON.parse(data);
-      this.sent.push({ ...f, at: Date.now() }); // with the time it was sent
+      this.sent.push({ ...f, at: Date.now(), bytes: Buffer.byteLength(data) }); // with the time it was sent and its size
 
       for (const w of [...waiters]) w();
       queueMicrotask(() => onFrame(this, f));
@@ -240,9 +241,10 @@ test("clientMsgIds are UUIDv7: unique, and in the order they were made across mi
 
 /**
  * A fetch stand-in for GET /v1/sync: onRequest(req) answers each request ({ path, after, deviceId,
- * limit, at }) with { status, body } (body undefined: a body that is not JSON, like a proxy's HTML
- * 502; an Error: a body that broke off, json() throws it) or a promise of one, or throws (a network
- * error). requests lists them in order; req.read is
+ * limit, at, signal }) with { status, body, headers } (body undefined: a body that is not JSON, like a
+ * proxy's HTML 502; an Error: a body that broke off, json() throws it; headers: an object of response
+ * headers) or a promise of one, or throws (a network error). It ignores the AbortSignal the client
+ * passes (a user's fetch may), only records it. requests lists them in order; req.read is
  * set once the client read the body (json()) and req.failed once a thrown error reached it.
  * until(pred, ms) resolves once pred() holds, checked after every request, read and failure.
  */
@@ -267,9 +269,9 @@ function scriptedFetch(onRequest) {
       }, ms);
       waiters.add(w);
     });
-  const fetch = async (input) => {
+  const fetch = async (input, init) => {
     const u = new URL(input);
-    const req = { path: u.pathname, after: u.searchParams.get("after"), deviceId: u.searchParams.get("deviceId"), limit: u.searchParams.get("limit"), at: Date.now() };
+    const req = { path: u.pathname, after: u.searchParams.get("after"), deviceId: u.searchParams.get("deviceId"), limit: u.searchParams.get("limit"), at: Date.now(), signal: init?.signal };
     requests.push(req);
     wake();
     let answer;
@@ -280,8 +282,10 @@ function scriptedFetch(onRequest) {
       queueMicrotask(wake);
       throw e;
     }
+    const headers = new Headers(answer.headers ?? {});
     return {
       status: answer.status,
+      headers,
       json: async () => {
         req.read = true;
         queueMicrotask(wake);
@@ -481,9 +485,12 @@ test("a fallback GET /v1/sync with no answer within syncTimeoutMs drops the conn
     assert.equal(sockets.length, 2);
     assert.deepEqual(events, [1, 2]);
     // The hung request answers now, with another epoch and more entries: it belongs to a dropped connection.
+    // Its signal was aborted with the connection; this fetch ignores signals, so it answers anyway.
+    assert.equal(requests[0].signal?.aborted, true, "the request of the dropped connection was not aborted");
     hung.resolve({ status: 200, body: { epoch: "e2", rooms: [syncRoom("r", 0, 5, 5)] } });
-    await requested(() => requests[0].read);
+    await hung.promise;
     await settled();
+    assert.ok(!requests[0].read, "the answer of an abandoned request was read");
     assert.deepEqual(resets, []);
     assert.deepEqual(events, [1, 2]);
     assert.deepEqual([c.state, c.room("r").have, c.room("r").head, sockets.length], ["online", 2, 2, 2]);
@@ -514,9 +521,11 @@ test("a fallback GET /v1/sync answered after its connection was replaced does no
     const second = sockets[1];
     assert.equal(c.state, "syncing");
     // The old GET answers while the new sync runs: with a new epoch and entries up to 3.
+    assert.equal(requests[0].signal?.aborted, true, "the request of the dropped connection was not aborted");
     stale.resolve({ status: 200, body: { epoch: "e2", rooms: [syncRoom("r", 0, 3, 3)] } });
-    await requested(() => requests[0].read);
+    await stale.promise;
     await settled();
+    assert.ok(!requests[0].read, "the answer of an abandoned request was read");
     assert.deepEqual([c.state, synced, events, resets, c.room("r")], ["syncing", 0, [], [], undefined], "the stale answer was applied");
     // The new connection's own sync decides: head 2.
     second.push({ type: "messages", chatroomId: "r", messages: [msg("r", 1), msg("r", 2)] });
@@ -581,7 +590,7 @@ test("a room joined while a fallback GET /v1/sync runs is fetched by another pag
   await c.start();
   try {
     await until(c, () => c.state === "online", 5000, () => JSON.stringify([c.state, requests]));
-    assert.deepEqual(requests.map((r) => r.after), [null, "new:0,a:0"]);
+    assert.deepEqual(requests.map((r) => r.after), [null, "a:0,new:0"]);
     assert.deepEqual([c.room("new").have, c.room("new").head], [3, 3]);
     assert.deepEqual(c.room("new").messages.map((m) => m.index), [1, 2]);
     assert.deepEqual(members, [{ chatroomId: "new", userId: "u", event: "joined", index: 3, by: "admin" }]);
@@ -604,9 +613,301 @@ test("a fallback GET /v1/sync answered after close() changes nothing", async () 
   await c.start();
   await requested(() => requests.length === 1);
   await c.close();
+  assert.equal(requests[0].signal?.aborted, true, "close() did not abort the request");
   late.resolve({ status: 200, body: { rooms: [syncRoom("r", 0, 2, 2)] } });
-  await requested(() => requests[0].read);
+  await late.promise;
   await settled();
+  assert.ok(!requests[0].read, "the answer of an abandoned request was read");
   assert.deepEqual([c.state, events, c.room("r"), sockets.length], ["closed", [], undefined, 1]);
   assert.equal(states.at(-1), "closed");
+});
+
+/**
+ * A user's rooms as a scripted server holds them, for a client whose state knows 1,500 rooms:
+ * 1,400 it is in (have 5 in each; heads 5 to 8), 100 it was removed from (stale), and 20 rooms it
+ * has never seen (head 6). The device's stored delivered cursor of a room (where a sync without the
+ * client's cursor starts) equals have in most rooms, lags it in some (2: entries come again) and
+ * leads it in others (8, clamped to the head: this install lost what was written to it, so a room
+ * left out of the cursors comes back short, and must be gap-filled from have). Room ids are idLen
+ * characters. plan(cursors) is the server's catch-up plan, as sync/plan.go makes it.
+ */
+async function bigUser(idLen) {
+  const id = (p, i) => `${p}${String(i).padStart(4, "0")}`.padEnd(idLen, "x");
+  const heads = new Map(), device = new Map(), known = new Set();
+  for (let i = 0; i < 1400; i++) {
+    heads.set(id("r", i), 5 + (i % 4));
+    device.set(id("r", i), i % 7 === 0 ? 8 : i % 11 === 0 ? 2 : 5);
+  }
+  for (let i = 0; i < 20; i++) {
+    heads.set(id("n", i), 6);
+    device.set(id("n", i), 3);
+  }
+  const state = { rooms: {} };
+  for (let i = 0; i < 1500; i++) {
+    const room = id("r", i);
+    known.add(room);
+    state.rooms[room] = { state: { chatroomId: room, have: 5, head: 5, lastRead: 5, unread: 0, messages: [], receipts: {} }, pending: [] };
+  }
+  const storage = new MemoryStorage();
+  await storage.set("tripsense:state", JSON.stringify(state));
+  await storage.set("tripsense:deviceId", "phone");
+  const world = { heads, known, storage, stale: [...known].filter((r) => !heads.has(r)), leadServed: 0 };
+  world.plan = (cursors) => {
+    const rooms = [...new Set([...heads.keys(), ...Object.keys(cursors)])].sort();
+    return rooms.map((room) => {
+      if (!heads.has(room)) return { room, error: { code: "not_member", message: `not a member of room ${room}` } };
+      const head = heads.get(room);
+      const own = cursors[room];
+      if (own === undefined && known.has(room) && device.get(room) > 5) world.leadServed++;
+      return { room, head, lastSeen: Math.min(Math.max(own ?? device.get(room), 0), head) };
+    });
+  };
+  /** The entries each room must deliver, once and in order: (5, head] of a known room, a new one's from start. */
+  world.expected = (history) => {
+    const out = {};
+    for (const [room, head] of heads) {
+      const from = known.has(room) ? 6 : history === "recent" ? device.get(room) + 1 : 1;
+      out[room] = Array.from({ length: head - from + 1 }, (_, i) => from + i);
+    }
+    return out;
+  };
+  return world;
+}
+
+async function checkBigUser(c, world, history) {
+  const got = {};
+  const errors = [];
+  c.on("event", (e) => (got[e.chatroomId] ??= []).push(e.index));
+  c.on("error", (e) => errors.push(`${e.code}: ${e.message}`));
+  await c.start();
+  const want = world.expected(history);
+  const short = () => [...world.heads].filter(([room, head]) => c.room(room)?.have !== head);
+  const done = () => c.state === "online" && short().length === 0 && world.stale.every((r) => !c.room(r));
+  await until(c, done, 8000, () => JSON.stringify([c.state, errors.slice(0, 3), short().length, world.stale.filter((r) => c.room(r)).length]));
+  for (const room of Object.keys(want)) if (want[room].length === 0) delete want[room];
+  assert.deepEqual(got, want, "every entry of every room once, in order");
+  assert.deepEqual(errors, []);
+  assert.ok(world.leadServed > 0, "no room left out of the cursors started beyond have: the test did not test the gap");
+  assert.equal(c.roomList().length, world.heads.size, "stale rooms were dropped, the others kept");
+}
+
+for (const [name, idLen] of [["1,000 cursors", 5], ["32 KiB", 60]]) {
+  for (const history of ["all", "recent"]) {
+    test(`a client that knows 1,500 rooms syncs over the WebSocket within the server's limits (${name}, history ${history}), skipping nothing`, async () => {
+      const world = await bigUser(idLen);
+      const { WebSocket, sockets } = scriptedServer((ws, f) => {
+        if (f.action !== "sync") return;
+        const bytes = ws.sent.at(-1).bytes;
+        if (bytes > 32768) return void ws.push({ type: "error", code: "too_large", message: "frame is over 32768 bytes" });
+        const cursors = f.cursors ?? {};
+        if (Object.keys(cursors).length > 1000) return void ws.push({ type: "error", code: "bad_request", message: "at most 1000 cursors", action: "sync" });
+        for (const p of world.plan(cursors)) {
+          if (p.error) {
+            ws.push({ type: "synced", chatroomId: p.room, error: p.error });
+            continue;
+          }
+          if (p.head > p.lastSeen) ws.push({ type: "messages", chatroomId: p.room, messages: Array.from({ length: p.head - p.lastSeen }, (_, i) => msg(p.room, p.lastSeen + i + 1)) });
+          ws.push({ type: "synced", chatroomId: p.room, head: p.head, complete: true });
+        }
+        ws.push({ type: "syncDone" });
+      });
+      const c = new TripsenseClient({ ...base, WebSocket, storage: world.storage, history, gapFillMs: 20 });
+      try {
+        await checkBigUser(c, world, history);
+        const frames = syncs(sockets);
+        assert.equal(sockets.length, 1, "the connection was dropped");
+        assert.ok(frames.length >= 2 && frames.length <= 4, `${frames.length} sync rounds`);
+        for (const f of frames) {
+          assert.ok(Object.keys(f.cursors).length <= 1000, `${Object.keys(f.cursors).length} cursors`);
+          assert.ok(f.bytes <= 30_000, `a sync frame of ${f.bytes} bytes`);
+        }
+      } finally {
+        await c.close();
+      }
+    });
+  }
+}
+
+test("a client that knows 1,500 rooms catches up over GET /v1/sync within the URL bound, skipping nothing", async () => {
+  const world = await bigUser(36);
+  const { WebSocket } = scriptedServer(() => {});
+  const lengths = [];
+  const { fetch } = scriptedFetch((req) => {
+    const after = {};
+    for (const e of req.after ? req.after.split(",") : []) after[e.slice(0, e.lastIndexOf(":"))] = Number(e.slice(e.lastIndexOf(":") + 1));
+    lengths.push(encodeURIComponent(req.after ?? "").length);
+    if (Object.keys(after).length > 1000) return { status: 400, body: { error: { code: "bad_request", message: "after: at most 1000 room:index entries" } } };
+    const rooms = world.plan(after).map((p) => (p.error ? { chatroomId: p.room, error: p.error } : syncRoom(p.room, p.lastSeen, p.head, p.head)));
+    return { status: 200, body: { rooms } };
+  });
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, catchup: "http", storage: world.storage, gapFillMs: 20 });
+  try {
+    await checkBigUser(c, world, "all");
+    assert.ok(lengths.length >= 2 && lengths.length <= 6, `${lengths.length} pages`);
+    assert.ok(Math.max(...lengths) <= 6000, `an after= of ${Math.max(...lengths)} bytes`);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a GET /v1/sync answered 429 waits what the server said before the next try: Retry-After in seconds or as a date, the body's retryAfterMs, at most maxRetryAfterMs", async () => {
+  const { WebSocket, sockets } = scriptedServer(() => {});
+  const date = new Date(Date.now() + 2000).toUTCString(); // whole seconds: 1-2 s from now
+  const answered = [];
+  const { fetch, requests } = scriptedFetch(() => {
+    answered.push(Date.now());
+    switch (requests.length) {
+      case 1:
+        return { status: 429, headers: { "Retry-After": "1" }, body: { error: { code: "rate_limited", message: "too many requests" } } };
+      case 2:
+        return { status: 429, headers: { "Retry-After": date }, body: { error: { code: "rate_limited", message: "too many requests" } } };
+      case 3:
+        return { status: 429, body: { error: { code: "rate_limited", message: "slow down", retryAfterMs: 300 } } };
+      case 4:
+        return { status: 429, headers: { "Retry-After": "3600" }, body: { message: "Too Many Requests" } }; // API Gateway's throttle
+      default:
+        return { status: 200, body: { rooms: [syncRoom("r", 0, 1, 1)] } };
+    }
+  });
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, catchup: "http", maxRetryAfterMs: 1200, backoff: { initialMs: 10, maxMs: 10, jitter: 0 } });
+  const errors = [];
+  c.on("error", (e) => errors.push([e.code, e.status, e.retryAfterMs]));
+  await c.start();
+  try {
+    await until(c, () => c.state === "online", 8000, () => JSON.stringify([c.state, requests.map((r) => r.at - requests[0].at)]));
+    const waited = requests.slice(1).map((r, i) => r.at - answered[i]);
+    assert.ok(waited[0] >= 1000, `Retry-After: 1 waited ${waited[0]} ms`);
+    assert.ok(requests[2].at >= Math.min(Date.parse(date), answered[1] + 1200), `Retry-After: ${date} was not waited for`);
+    assert.ok(waited[2] >= 300 && waited[2] < 1000, `retryAfterMs 300 waited ${waited[2]} ms`);
+    assert.ok(waited[3] >= 1200 && waited[3] < 3000, `Retry-After: 3600 capped at 1200 waited ${waited[3]} ms`);
+    assert.equal(errors.length, 4);
+    assert.deepEqual(errors.map(([code, status]) => [code, status]), Array(4).fill(["rate_limited", 429]));
+    assert.equal(errors[0][2], 1000);
+    assert.equal(errors[3][2], 1200);
+    assert.equal(sockets.length, 5, "each failed catch-up drops the connection");
+    assert.equal(c.room("r").have, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("GET /v1/rooms and receipts answered 429 are asked again after the server's wait, on the same connection", async () => {
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    ws.push({ type: "synced", chatroomId: "r", head: 0, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  const answered = [];
+  const { fetch, requests, until: requested } = scriptedFetch((req) => {
+    answered.push(Date.now());
+    const n = requests.filter((r) => r.path === req.path).length;
+    if (req.path === "/v1/rooms") {
+      if (n === 1) return { status: 429, headers: { "Retry-After": "1" }, body: { error: { code: "rate_limited", message: "too many requests" } } };
+      return { status: 200, body: { rooms: [{ chatroomId: "r", head: 0, lastRead: 0 }] } };
+    }
+    if (n === 1) return { status: 429, body: { error: { code: "rate_limited", message: "too many requests", retryAfterMs: 200 } } };
+    return { status: 200, body: { receipts: [{ userId: "v", lastRead: 0 }, { userId: "w", lastRead: 0 }] } };
+  });
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, fetchRoomsOnConnect: true, backoff: { initialMs: 10, maxMs: 10, jitter: 0 } });
+  const errors = [];
+  c.on("error", (e) => errors.push(e));
+  await c.start();
+  try {
+    await requested(() => requests.length === 4 && requests[3].read, 5000);
+    await settled();
+    assert.deepEqual(requests.map((r) => r.path), ["/v1/rooms", "/v1/rooms", "/v1/rooms/r/receipts", "/v1/rooms/r/receipts"]);
+    assert.ok(requests[1].at - answered[0] >= 1000, `GET /v1/rooms asked again after ${requests[1].at - answered[0]} ms`);
+    assert.ok(requests[3].at - answered[2] >= 200, `receipts asked again after ${requests[3].at - answered[2]} ms`);
+    assert.deepEqual(c.room("r").receipts, { v: 0, w: 0 });
+    assert.deepEqual(errors, []);
+    assert.deepEqual([c.state, sockets.length], ["online", 1]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a GET /v1/rooms with no answer is aborted after httpTimeoutMs (also when fetch ignores the signal); close() aborts the next one", async () => {
+  const { WebSocket, sockets } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    ws.push({ type: "synced", chatroomId: "r", head: 0, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  const { fetch, requests, until: requested } = scriptedFetch(() => new Promise(() => {})); // never answers
+  const c = new TripsenseClient({ ...base, WebSocket, fetch, fetchRoomsOnConnect: true, httpTimeoutMs: 100 });
+  const errors = [];
+  c.on("error", (e) => errors.push(e));
+  await c.start();
+  try {
+    await until(c, () => errors.length === 1, 5000, () => JSON.stringify([c.state, requests.length]));
+    assert.equal(errors[0].code, "timeout");
+    assert.match(errors[0].message, /\/v1\/rooms: no answer within 100 ms/);
+    assert.ok(Date.now() - requests[0].at >= 100);
+    assert.equal(requests[0].signal?.aborted, true, "the request was not aborted");
+    assert.equal(c.state, "online", "a failed GET /v1/rooms does not drop the connection");
+    // The next connection's GET /v1/rooms hangs too: close() aborts it, and raises no error.
+    sockets[0].serverClose(1006);
+    await requested(() => requests.length === 2);
+    await c.close();
+    assert.equal(requests[1].signal?.aborted, true, "close() did not abort the request");
+    await settled();
+    assert.equal(errors.length, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("the platform's fetch is really cancelled: a hung GET /v1/sync is aborted at syncTimeoutMs, a hung GET /v1/rooms at close()", async () => {
+  // A 127.0.0.1 HTTP server that never answers: the client's abort closes the request's socket.
+  const seen = []; // [event, path]: "request" when one arrives, "closed" when its socket closes
+  const waiters = new Set();
+  const note = (ev, path) => {
+    seen.push([ev, path]);
+    for (const w of [...waiters]) w();
+  };
+  const happened = (ev, path, what) =>
+    new Promise((resolve, reject) => {
+      const w = () => {
+        if (!seen.some(([e, p]) => e === ev && p === path)) return;
+        clearTimeout(timer);
+        waiters.delete(w);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`${what} (seen: ${JSON.stringify(seen)})`));
+      }, 5000);
+      waiters.add(w);
+      w();
+    });
+  const srv = createServer((req) => {
+    const path = new URL(req.url, "http://x").pathname;
+    note("request", path);
+    req.socket.on("close", () => note("closed", path));
+  });
+  await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${srv.address().port}`;
+  let round = 0;
+  const { WebSocket } = scriptedServer((ws, f) => {
+    if (f.action !== "sync") return;
+    if (++round === 1) return void ws.push(refused); // the first connection falls back to GET /v1/sync
+    ws.push({ type: "synced", chatroomId: "r", head: 0, complete: true });
+    ws.push({ type: "syncDone" });
+  });
+  const c = new TripsenseClient({ ...base, url, WebSocket, syncTimeoutMs: 150, fetchRoomsOnConnect: true });
+  c.on("error", () => {});
+  try {
+    await c.start();
+    await happened("request", "/v1/sync", "no GET /v1/sync");
+    const asked = Date.now();
+    await happened("closed", "/v1/sync", "the hung GET /v1/sync was not aborted");
+    assert.ok(Date.now() - asked >= 140, "aborted before syncTimeoutMs");
+    await happened("request", "/v1/rooms", "no GET /v1/rooms after the reconnect's catch-up");
+    assert.equal(c.state, "online");
+    await c.close();
+    await happened("closed", "/v1/rooms", "close() did not abort the hung GET /v1/rooms");
+  } finally {
+    await c.close();
+    srv.closeAllConnections();
+    await new Promise((resolve) => srv.close(resolve));
+  }
 });
