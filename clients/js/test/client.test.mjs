@@ -305,3 +305,72 @@ test("membership entries reach the member handler once and in index order, live 
     await a.close();
     await b.close();
   }));
+
+/** Runs f(0..n-1), at most width at a time. */
+async function pool(n, width, f) {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < n) await f(next++);
+  }));
+}
+
+test("a user in 1,000 rooms with 50-byte ids reconnects and catches up (each sync under 32 KiB); an install whose device cursor leads its state skips nothing", () =>
+  withServer([], async (s) => {
+    const id = (i) => `trip-${String(i).padStart(4, "0")}-${"x".repeat(40)}`;
+    const t0 = Date.now();
+    // 1,000 rooms: the server's limit of rooms per user (one more is refused 409).
+    await pool(1000, 16, async (i) => {
+      const r = await s.http("POST", "/v1/rooms", "big", { chatroomId: id(i), name: "r" });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    });
+    const made = Date.now() - t0;
+    const post = (n, every) => pool(n, 16, async (i) => {
+      const r = await s.http("POST", `/v1/rooms/${id(i * every)}/messages`, "admin", { chatMessage: `m${i}`, messageType: "text message" });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    });
+    const sent = [];
+    const a = newClient(s, { userId: "big", deviceId: "phone", storage: new MemoryStorage(), fetchRoomsOnConnect: false, WebSocket: recordingWebSocket(sent) });
+    await a.start();
+    await until(a, () => a.state === "online" && a.roomList().length === 1000);
+    await a.close();
+    const saved = await a.storage.get("tripsense:state"); // have 1 (its join) in every room
+    // Offline: messages in 300 rooms, and the user leaves 20 rooms (its state still holds them).
+    await post(300, 3);
+    await pool(20, 10, async (i) => assert.equal((await s.http("DELETE", `/v1/rooms/${id(1 + i * 50)}/members/big`, "big")).status, 200));
+    // 1,000 cursors of 50-byte ids make a 56 KB sync frame: the server answers too_large. The client
+    // sends those that fit and lets the rest start from its device's cursor.
+    await a.start();
+    const heads = async () => new Map(((await s.http("GET", "/v1/rooms", "big")).body.rooms).map((r) => [r.chatroomId, r.head]));
+    let want = await heads();
+    assert.equal(want.size, 980);
+    await until(a, () => a.state === "online" && a.roomList().length === 980 && [...want].every(([r, h]) => a.room(r)?.have === h), 10_000,
+      () => JSON.stringify([a.state, a.roomList().length, [...want].filter(([r, h]) => a.room(r)?.have !== h).length]));
+    const frames = sent.filter((f) => f.action === "sync");
+    assert.ok(frames.length >= 2, "one sync round: the test did not exercise the limit");
+    for (const f of frames) assert.ok(Buffer.byteLength(JSON.stringify(f)) <= 30_000);
+    await a.close(); // the device's delivered cursors are now the heads
+    // More messages; then the same install starts from the state it had saved before (killed before it
+    // wrote the rest): where the client sends no cursor the device's cursor is ahead of what it holds.
+    await post(200, 5);
+    want = await heads();
+    const storage = new MemoryStorage();
+    await storage.set("tripsense:state", saved);
+    const sentB = [];
+    const b = newClient(s, { userId: "big", deviceId: "phone", storage, fetchRoomsOnConnect: false, WebSocket: recordingWebSocket(sentB) });
+    const got = new Map();
+    b.on("event", (e) => got.set(e.chatroomId, [...(got.get(e.chatroomId) ?? []), e.index]));
+    await b.start();
+    await until(b, () => b.state === "online" && b.roomList().length === 980 && [...want].every(([r, h]) => b.room(r)?.have === h), 10_000,
+      () => JSON.stringify([b.state, b.roomList().length, [...want].filter(([r, h]) => b.room(r)?.have !== h).length]));
+    for (const [room, head] of want) {
+      if (head > 1) assert.deepEqual(got.get(room), Array.from({ length: head - 1 }, (_, i) => i + 2), room);
+      else assert.equal(got.get(room), undefined, room);
+    }
+    assert.deepEqual(held(b, id(0)), shape(await s.history(id(0), "big")));
+    // Rooms with messages that the first round sent no cursor for came back short (their device cursor
+    // is ahead): the next round sent their cursor, 1.
+    const [first, second] = sentB.filter((f) => f.action === "sync").map((f) => f.cursors);
+    const refilled = [...want].filter(([r, h]) => h > 1 && first[r] === undefined && second?.[r] === 1);
+    assert.ok(refilled.length > 0, "no room was left out of the first round and refilled from its cursor");
+    console.log(`1,000 rooms made in ${made} ms; the test took ${Date.now() - t0} ms; ${frames.length} sync rounds on reconnect; ${Object.keys(first).length} cursors in the first round of the stale install, ${refilled.length} rooms refilled`);
+  }));
