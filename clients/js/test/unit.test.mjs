@@ -14,10 +14,17 @@ import { until } from "./helpers.mjs";
  * server frame. sockets lists the instances in order; sent(pred, ms)
  * resolves once pred() holds, checked after every frame the client sends.
  */
-function scriptedServer(onFrame) {
-  const sockets = [];
+/**
+ * Conditions waited for with a deadline: until(pred, ms, message) resolves once pred() holds, checked
+ * now and at every wake(); it fails after ms with message(), by default "timed out after ms ms waiting
+ * for " + what().
+ */
+function conditions(what) {
   const waiters = new Set();
-  const sent = (pred, ms = 5000) =>
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  const until = (pred, ms = 5000, message = () => `timed out after ${ms} ms waiting for ${what()}`) =>
     new Promise((resolve, reject) => {
       if (pred()) return resolve();
       const w = () => {
@@ -28,10 +35,16 @@ function scriptedServer(onFrame) {
       };
       const timer = setTimeout(() => {
         waiters.delete(w);
-        reject(new Error(`timed out after ${ms} ms waiting for a frame`));
+        reject(new Error(message()));
       }, ms);
       waiters.add(w);
     });
+  return { wake, until };
+}
+
+function scriptedServer(onFrame) {
+  const sockets = [];
+  const { wake, until: sent } = conditions(() => "a frame");
   class ScriptedWebSocket {
     constructor(url) {
       this.url = url;
@@ -48,7 +61,7 @@ function scriptedServer(onFrame) {
       const f = JSON.parse(data);
       this.sent.push({ ...f, at: Date.now(), bytes: Buffer.byteLength(data) }); // with the time it was sent and its size
 
-      for (const w of [...waiters]) w();
+      wake();
       queueMicrotask(() => onFrame(this, f));
     }
     push(f) {
@@ -250,25 +263,7 @@ test("clientMsgIds are UUIDv7: unique, and in the order they were made across mi
  */
 function scriptedFetch(onRequest) {
   const requests = [];
-  const waiters = new Set();
-  const wake = () => {
-    for (const w of [...waiters]) w();
-  };
-  const until = (pred, ms = 5000) =>
-    new Promise((resolve, reject) => {
-      if (pred()) return resolve();
-      const w = () => {
-        if (!pred()) return;
-        clearTimeout(timer);
-        waiters.delete(w);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(w);
-        reject(new Error(`timed out after ${ms} ms waiting for a request (${requests.length} made)`));
-      }, ms);
-      waiters.add(w);
-    });
+  const { wake, until } = conditions(() => `a request (${requests.length} made)`);
   const fetch = async (input, init) => {
     const u = new URL(input);
     const req = { path: u.pathname, after: u.searchParams.get("after"), deviceId: u.searchParams.get("deviceId"), limit: u.searchParams.get("limit"), at: Date.now(), signal: init?.signal };
@@ -859,26 +854,13 @@ test("a GET /v1/rooms with no answer is aborted after httpTimeoutMs (also when f
 test("the platform's fetch is really cancelled: a hung GET /v1/sync is aborted at syncTimeoutMs, a hung GET /v1/rooms at close()", async () => {
   // A 127.0.0.1 HTTP server that never answers: the client's abort closes the request's socket.
   const seen = []; // [event, path]: "request" when one arrives, "closed" when its socket closes
-  const waiters = new Set();
+  const events = conditions(() => "an event");
   const note = (ev, path) => {
     seen.push([ev, path]);
-    for (const w of [...waiters]) w();
+    events.wake();
   };
   const happened = (ev, path, what) =>
-    new Promise((resolve, reject) => {
-      const w = () => {
-        if (!seen.some(([e, p]) => e === ev && p === path)) return;
-        clearTimeout(timer);
-        waiters.delete(w);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(w);
-        reject(new Error(`${what} (seen: ${JSON.stringify(seen)})`));
-      }, 5000);
-      waiters.add(w);
-      w();
-    });
+    events.until(() => seen.some(([e, p]) => e === ev && p === path), 5000, () => `${what} (seen: ${JSON.stringify(seen)})`);
   const srv = createServer((req) => {
     const path = new URL(req.url, "http://x").pathname;
     note("request", path);
