@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +82,70 @@ func TestIndexCheck(t *testing.T) {
 	c.finish(7)
 	if c.lost != 3 || c.dups != 1 || c.n != 5 { // 3, 6, 7 missing
 		t.Fatalf("check = %+v", c)
+	}
+}
+
+// BenchmarkParseFrame is the load generator's cost per delivered message
+// frame (200-byte body, as the peer presets send).
+func BenchmarkParseFrame(b *testing.B) {
+	body := "lg:1:2:3:1733000000000000000:" + strings.Repeat("x", 171)
+	msg := []byte(`{"type":"message","chatroomId":"bench-4sr4te0-r0042","index":123456,"userId":"bench-4sr4te0-u00417","kind":"message","chatMessage":"` +
+		body + `","messageType":"text message","createTime":"2026-12-01T14:18:57.598Z","clientMsgId":"417.0000000000001234.17"}`)
+	var f frame
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := parseFrame(msg, &f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// scanStringByte is scanString as it was, a byte at a time: the reference
+// the vectorised one must agree with.
+func scanStringByte(b []byte, i int) (end int, escaped bool, err error) {
+	i++
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, escaped, nil
+		case c == '\\':
+			escaped = true
+			i += 2
+		case c < 0x20:
+			return 0, false, errJSON
+		default:
+			i++
+		}
+	}
+	return 0, false, errJSON
+}
+
+func TestScanStringAgreesWithTheByteScan(t *testing.T) {
+	t.Parallel()
+	check := func(in []byte) {
+		t.Helper()
+		e1, x1, err1 := scanString(in, 0)
+		e2, x2, err2 := scanStringByte(in, 0)
+		if e1 != e2 || x1 != x2 || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("%q: vectorised (%d, %v, %v), byte scan (%d, %v, %v)", in, e1, x1, err1, e2, x2, err2)
+		}
+	}
+	for _, s := range []string{`"`, `""`, `"a"`, `"\"`, `"\\"`, `"\""`, `"a\"b"x`, `"\`, `"abc\"`, `"é ✓ \u00e9"`,
+		"\"\x1f\"", "\"abcdefgh\x00ijk\"", "\"abcdefghijklmnop\x7f\x80\xff\"", "\"\\\x01\"", `"01234567\"89"rest"`} {
+		check([]byte(s))
+	}
+	// Random strings over an alphabet heavy in quotes, backslashes, control
+	// and high bytes, at every length up to 40 (the 8-byte blocks and their tails).
+	alphabet := []byte{'"', '\\', 'a', 'z', ' ', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0x9f, 0xa0, 0xdf, 0xe0, 0xff}
+	seed := uint64(1)
+	for n := range 200000 {
+		in := make([]byte, 1+n%40)
+		in[0] = '"'
+		for i := 1; i < len(in); i++ {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			in[i] = alphabet[(seed>>33)%uint64(len(alphabet))]
+		}
+		check(in)
 	}
 }
