@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // fanoutParams is one send phase over a plan.
@@ -62,7 +60,7 @@ type bconn struct {
 	room     int
 	roomName string
 	sender   int // -1 when it only receives
-	ws       *websocket.Conn
+	ws       *rawConn
 	recv     recvLedger // written by the reader goroutine only
 	done     chan struct{}
 }
@@ -206,10 +204,8 @@ func (e *engine) readLoop(c *bconn) {
 	buf := make([]byte, 0, 512)
 	var f frame
 	for {
-		_, r, err := c.ws.Reader(context.Background())
-		if err == nil {
-			buf, err = readAll(buf[:0], r)
-		}
+		var err error
+		buf, err = c.ws.ReadMessage(buf)
 		if err != nil {
 			if !e.closing.Load() {
 				e.closedEarly.Add(1)
@@ -224,7 +220,7 @@ func (e *engine) readLoop(c *bconn) {
 // closeLabel names why a connection ended: the server's close code, or
 // "no close frame" (reset, EOF, read error).
 func closeLabel(err error) string {
-	if code := websocket.CloseStatus(err); code != -1 {
+	if code := closeStatus(err); code != -1 {
 		return strconv.Itoa(int(code))
 	}
 	return "no close frame"
@@ -358,7 +354,7 @@ func (e *engine) runSender(ctx context.Context, s *sender, start time.Time, phas
 		st := stamp{Sender: s.id, Slot: slot, Seq: seq, Nanos: nanos}
 		s.buf = appendSendFrame(s.buf[:0], s.conn.user, s.conn.roomName, st, e.p.size, e.p.randomIDs)
 		// The connection is closed (unblocking Write) when the phase ends.
-		if err := s.conn.ws.Write(context.Background(), websocket.MessageText, s.buf); err != nil {
+		if err := s.conn.ws.WriteText(s.buf); err != nil {
 			e.writeErrors.Add(1)
 			s.forceRelease(slot, seq)
 			return

@@ -7,8 +7,6 @@ import (
 	"math"
 	"net/http"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // runner runs the scenarios of one Config against one server.
@@ -117,7 +115,7 @@ func (r *runner) fanoutPhase(ctx context.Context, p fanoutParams) (*FanoutResult
 	setup := time.Since(t0)
 	r.logf("opening %d connections", len(p.plan.users))
 	t1 := time.Now()
-	err := dialAll(ctx, r.dc, r.t, p.plan.users, r.cfg.DialParallel, func(i int, ws *websocket.Conn) {
+	err := dialAllRaw(ctx, r.t, p.plan.users, r.cfg.DialParallel, func(i int, ws *rawConn) {
 		e.conns[i].ws = ws
 		go e.readLoop(e.conns[i])
 	})

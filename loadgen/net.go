@@ -197,9 +197,25 @@ func dialWS(ctx context.Context, hc *http.Client, t target, user string) (*webso
 // dialAll opens one connection per user, parallel at a time. On error it
 // closes what it opened.
 func dialAll(ctx context.Context, hc *http.Client, t target, users []string, parallel int, onOpen func(i int, c *websocket.Conn)) error {
+	return dialEach(ctx, users, parallel, func(ctx context.Context, user string) (*websocket.Conn, error) {
+		return dialWS(ctx, hc, t, user)
+	}, (*websocket.Conn).CloseNow, onOpen)
+}
+
+// dialAllRaw is dialAll with the fan-out engine's client (rawConn).
+func dialAllRaw(ctx context.Context, t target, users []string, parallel int, onOpen func(i int, c *rawConn)) error {
+	return dialEach(ctx, users, parallel, func(ctx context.Context, user string) (*rawConn, error) {
+		return dialRaw(ctx, t, user)
+	}, (*rawConn).CloseNow, onOpen)
+}
+
+// dialEach opens one connection per user with dial, parallel at a time,
+// then hands each to onOpen in order. On error it closes what it opened.
+func dialEach[C comparable](ctx context.Context, users []string, parallel int, dial func(context.Context, string) (C, error), closeNow func(C) error, onOpen func(i int, c C)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conns := make([]*websocket.Conn, len(users))
+	var none C
+	conns := make([]C, len(users))
 	work := make(chan int)
 	errc := make(chan error, parallel)
 	for range parallel {
@@ -209,7 +225,7 @@ func dialAll(ctx context.Context, hc *http.Client, t target, users []string, par
 				if first != nil {
 					continue
 				}
-				c, err := dialWS(ctx, hc, t, users[i])
+				c, err := dial(ctx, users[i])
 				if err != nil {
 					first = err
 					cancel()
@@ -241,8 +257,8 @@ func dialAll(ctx context.Context, hc *http.Client, t target, users []string, par
 	}
 	if first != nil {
 		for _, c := range conns {
-			if c != nil {
-				_ = c.CloseNow()
+			if c != none {
+				_ = closeNow(c)
 			}
 		}
 		return first
