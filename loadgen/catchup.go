@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -359,6 +360,23 @@ func (r *runner) wsCatchup(ctx context.Context, user, room string, head int64) (
 			}
 		case "error":
 			return run, errors.New("sync: error frame: " + string(f.Code) + ": " + string(f.Message))
+		}
+	}
+}
+
+// readAll reads r to EOF into buf, reusing its capacity.
+func readAll(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
 		}
 	}
 }

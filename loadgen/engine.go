@@ -226,23 +226,6 @@ func closeLabel(err error) string {
 	return "no close frame"
 }
 
-// readAll reads r to EOF into buf, reusing its capacity.
-func readAll(buf []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
 func (e *engine) count(m map[string]int64, key string) {
 	e.mu.Lock()
 	m[key]++

@@ -75,6 +75,7 @@ func (c *rawConn) ReadMessage(buf []byte) ([]byte, error) {
 		if err != nil {
 			return buf, err
 		}
+		// h.Length first: alone it cannot overflow the sum.
 		if h.Length > rawMaxMessage || int64(len(buf))+h.Length > rawMaxMessage {
 			return buf, fmt.Errorf("message over %d bytes", rawMaxMessage)
 		}

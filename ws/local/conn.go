@@ -113,27 +113,37 @@ func (c *conn) serve(start func(), pingEvery time.Duration) {
 	}
 }
 
-// next is a writer run's next job, taken under one lock: the close (the
-// connection is closing), a due ping, the queued frames (the batch,
-// recorded by recordBatch), or nothing, in which case the run ends
-// (writing is false again, so the next frame starts a new run).
-func (c *conn) next() (batch []tripsense.Outbound, ping, closing bool, code int, reason string, idle bool) {
+// writerJob is what a writer run does next (conn.next).
+type writerJob int
+
+const (
+	jobIdle  writerJob = iota // nothing to write: the run ends
+	jobClose                  // the connection is closing: send the close frame
+	jobPing                   // the ping timer fired
+	jobBatch                  // write the queued frames
+)
+
+// next is a writer run's next job, taken under one lock: the close (with
+// its code and reason), a due ping, the queued frames (the batch, recorded
+// by recordBatch), or nothing, in which case the run ends (writing is false
+// again, so the next frame starts a new run).
+func (c *conn) next() (job writerJob, batch []tripsense.Outbound, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closing:
-		return nil, false, true, c.closeCode, c.closeReason, false
+		return jobClose, nil, c.closeCode, c.closeReason
 	case c.pingDue: // first: a connection that always has frames queued must still ping
 		c.pingDue = false
-		return nil, true, false, 0, "", false
+		return jobPing, nil, 0, ""
 	case len(c.queue) > 0:
 		batch = c.queue
 		c.queue = nil
 		c.written = make(chan struct{})
-		return batch, false, false, 0, "", false
+		return jobBatch, batch, 0, ""
 	}
 	c.writing = false
-	return nil, false, false, 0, "", true
+	return jobIdle, nil, 0, ""
 }
 
 func signal(ch chan struct{}) {

@@ -25,12 +25,12 @@ func TestAuthedGoesAheadOfQueuedMessages(t *testing.T) {
 	if runs != 1 {
 		t.Fatalf("%d writer runs started, want 1", runs)
 	}
-	batch, _, closing, _, _, _ := c.next()
-	if closing || len(batch) != 2 || string(batch[0].Data) != `{"type":"authed"}` || batch[1].Index != 1 {
+	job, batch, _, _ := c.next()
+	if job != jobBatch || len(batch) != 2 || string(batch[0].Data) != `{"type":"authed"}` || batch[1].Index != 1 {
 		t.Fatalf("batch %+v", batch)
 	}
 	c.recordBatch(batch, true)
-	if _, _, _, _, _, idle := c.next(); !idle {
+	if job, _, _, _ := c.next(); job != jobIdle {
 		t.Fatal("the run did not end with nothing to write")
 	}
 	c.close(4000, "x")
@@ -38,7 +38,7 @@ func TestAuthedGoesAheadOfQueuedMessages(t *testing.T) {
 		t.Fatalf("%d writer runs started, want a second one for the close", runs)
 	}
 	c.pushFront([]byte(`{"type":"authed"}`)) // closing: nothing queued
-	if _, _, closing, _, _, _ := c.next(); !closing {
+	if job, _, _, _ := c.next(); job != jobClose {
 		t.Fatal("not closing")
 	}
 }

@@ -717,11 +717,11 @@ func (s *socket) sendClose(code int, reason string) {
 // the close frame or a failed write, closing c.finished.
 func (s *Server) writeRun(c *conn, sock *socket) {
 	for {
-		batch, ping, closing, code, reason, idle := c.next()
-		switch {
-		case idle:
+		job, batch, code, reason := c.next()
+		switch job {
+		case jobIdle:
 			return
-		case closing:
+		case jobClose:
 			if code == CloseCodeSlowConsumer || code == wscore.CloseReplaced {
 				s.log().Info("closing connection", "conn", c.info.ID, "user", c.info.UserID, "code", code, "reason", reason)
 			}
@@ -731,7 +731,7 @@ func (s *Server) writeRun(c *conn, sock *socket) {
 			_ = sock.conn.SetReadDeadline(time.Now().Add(closeGrace))
 			close(c.finished)
 			return
-		case ping:
+		case jobPing:
 			if err := sock.control(ws.NewPingFrame(nil)); err != nil {
 				c.close(CloseCodeRemoved, "ping failed")
 			}
