@@ -13,15 +13,23 @@ import (
 // rolled back and run again without it), so it must have no effect outside
 // the transaction except overwriting its own result fields.
 type op struct {
-	fn   func(tx *bbolt.Tx) error
-	err  error         // the commit's outcome, set before done is closed
-	done chan struct{} // closed once err is set (after the commit)
+	fn func(tx *bbolt.Tx) error
+	// after, if set, runs once the op's commit is over, whatever its
+	// outcome, before done is closed (it must be safe to run when the
+	// write failed): it keeps what the store holds in memory true to the
+	// file (memberCache).
+	after func()
+	err   error         // the commit's outcome, set before done is closed
+	done  chan struct{} // closed once err is set (after the commit)
 }
 
 func newOp(fn func(tx *bbolt.Tx) error) *op { return &op{fn: fn, done: make(chan struct{})} }
 
 // finish records the outcome of o and wakes its waiter.
 func (o *op) finish(err error) {
+	if o.after != nil {
+		o.after()
+	}
 	o.err = err
 	close(o.done)
 }
@@ -30,8 +38,16 @@ func (o *op) finish(err error) {
 // committed (and, unless NoSync, synced). If ctx ends first, write returns
 // ctx.Err() and the write may still commit.
 func (s *Store) write(ctx context.Context, opName string, fn func(tx *bbolt.Tx) error) error {
+	return s.writeThen(ctx, opName, fn, nil)
+}
+
+// writeThen is write with an op.after: after runs once the commit is
+// over, even when write returned early because ctx ended.
+func (s *Store) writeThen(ctx context.Context, opName string, fn func(tx *bbolt.Tx) error, after func()) error {
 	o := newOp(fn)
+	o.after = after
 	if err := s.enqueue(ctx, o); err != nil {
+		o.finish(err)
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
 	return s.await(ctx, opName, o)

@@ -233,7 +233,7 @@ func (s *Store) EraseUser(ctx context.Context, user string) (tripsense.Erasure, 
 		}
 		e.Messages += n
 	}
-	err := s.write(ctx, "erase user", func(tx *bbolt.Tx) error {
+	err := s.writeThen(ctx, "erase user", func(tx *bbolt.Tx) error {
 		e.Memberships, e.Cursors, e.ReadCursors = 0, 0, 0
 		p := prefix(user, 0)
 		rooms, err := deletePrefix(tx.Bucket(bucketUserRoom), p)
@@ -263,7 +263,7 @@ func (s *Store) EraseUser(ctx context.Context, user string) (tripsense.Erasure, 
 		}
 		e.ReadCursors = len(reads)
 		return nil
-	})
+	}, func() { s.members.forget() })
 	if err != nil {
 		return tripsense.Erasure{}, err
 	}

@@ -12,11 +12,18 @@ func (s *Store) IsMember(ctx context.Context, user, room string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	var ok bool
+	key := pairKey(user, room)
+	ok, gen := s.members.has(key)
+	if ok {
+		return true, nil
+	}
 	err := s.view("is member", func(tx *bbolt.Tx) error {
-		ok = tx.Bucket(bucketUserRoom).Get(pairKey(user, room)) != nil
+		ok = tx.Bucket(bucketUserRoom).Get(key) != nil
 		return nil
 	})
+	if ok && err == nil {
+		s.members.add(gen, key)
+	}
 	return ok, err
 }
 
@@ -66,10 +73,11 @@ func (s *Store) AddMember(ctx context.Context, room, user string) error {
 
 // RemoveMember removes user from room; removing a non-member is not an error.
 func (s *Store) RemoveMember(ctx context.Context, room, user string) error {
-	return s.write(ctx, "remove member", func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bucketUserRoom).Delete(pairKey(user, room)); err != nil {
+	key := pairKey(user, room)
+	return s.writeThen(ctx, "remove member", func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketUserRoom).Delete(key); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketRoomUser).Delete(pairKey(room, user))
-	})
+	}, func() { s.members.forget(key) })
 }

@@ -92,6 +92,7 @@ type Store struct {
 	writes       atomic.Int64 // writes those transactions carried
 	pageWrites   atomic.Int64 // pages those transactions wrote
 	observer     atomic.Pointer[func(CommitStats)]
+	members      memberCache
 }
 
 // Stats counts the committer's work since Open.

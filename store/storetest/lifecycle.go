@@ -438,6 +438,13 @@ func testEraseUser(t *testing.T, h *harness) {
 	MustAdvanceCursor(t, s, "alice", "tablet", "er2", 1) // a named device's cursor is erased too
 	MustAdvanceReadCursor(t, s, "alice", "er1", 1)
 	MustAdvanceCursor(t, s, "bob", tripsense.DefaultDevice, "er1", 1)
+	// Asked before the erasure, so that a store that remembers answers
+	// (store/bolt's membership cache) has them to forget.
+	for _, r := range []string{"er1", "er2"} {
+		if !MustIsMember(t, s, "alice", r) {
+			t.Fatalf("alice is not a member of %s before the erasure", r)
+		}
+	}
 
 	e, err := s.EraseUser(ctx, "alice")
 	if err != nil {
@@ -462,6 +469,14 @@ func testEraseUser(t *testing.T, h *harness) {
 	}
 	if rooms := MustRooms(t, s, "alice"); len(rooms) != 0 {
 		t.Fatalf("alice is still in %v", rooms)
+	}
+	for _, r := range []string{"er1", "er2"} {
+		if MustIsMember(t, s, "alice", r) {
+			t.Fatalf("IsMember(alice, %s) = true after the erasure", r)
+		}
+		if !MustIsMember(t, s, "bob", r) {
+			t.Fatalf("IsMember(bob, %s) = false after alice's erasure", r)
+		}
 	}
 	if members := MustMembers(t, s, "er1"); !slices.Equal(members, []string{"bob"}) {
 		t.Fatalf("members of er1: %v", members)
