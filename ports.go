@@ -35,6 +35,17 @@ type MessageStore interface {
 	Head(ctx context.Context, room string) (int64, error)
 }
 
+// QueuedAppend is one append a store queued without waiting for its
+// commit (store/bolt's AppendQueued; ws.QueuedAppender says how ws uses
+// it).
+type QueuedAppend interface {
+	// Done is closed once the commit that holds the entry is over.
+	Done() <-chan struct{}
+	// Result returns what Append would have, waiting for Done (bounded by
+	// the context the append was queued with) if it is not closed yet.
+	Result() (msg Message, duplicate bool, err error)
+}
+
 // MembershipStore records who is in which room (the userRoom table).
 type MembershipStore interface {
 	// IsMember reports whether user is a member of room.

@@ -78,52 +78,89 @@ var fieldNames sync.Map // reflect.Type -> []string
 // the JSON object data, best effort: for echoing a request's fields in an
 // answer without decoding it (it reports false on anything unexpected).
 func JSONStringMember(data []byte, key string) (string, bool) {
+	raw, esc, ok := jsonStringMember(data, key)
+	switch {
+	case !ok:
+		return "", false
+	case !esc:
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// JSONStringMemberIn is JSONStringMember for a value expected to be one of
+// names: it returns the name the value equals, and false when it equals
+// none (or on anything unexpected). It allocates nothing for a value
+// without escapes (the metrics and the reader's send check call it for
+// every frame).
+func JSONStringMemberIn(data []byte, key string, names []string) (string, bool) {
+	raw, esc, ok := jsonStringMember(data, key)
+	if !ok {
+		return "", false
+	}
+	if esc {
+		var v string
+		if json.Unmarshal(raw, &v) != nil {
+			return "", false
+		}
+		raw = []byte(v)
+	} else {
+		raw = raw[1 : len(raw)-1]
+	}
+	for _, n := range names {
+		if string(raw) == n {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// jsonStringMember finds the top-level string member key of the JSON
+// object data: raw is its JSON text, quotes included, and esc tells
+// whether it has escapes.
+func jsonStringMember(data []byte, key string) (raw []byte, esc, ok bool) {
 	s := jsonScanner{b: data}
 	s.space()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return "", false
+		return nil, false, false
 	}
 	s.i++
 	for n := 0; n < len(data); n++ { // bounded: every round consumes input
 		s.space()
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
-			return "", false
+			return nil, false, false
 		}
 		name, esc, ok := s.str()
 		if !ok {
-			return "", false
+			return nil, false, false
 		}
 		s.space()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return "", false
+			return nil, false, false
 		}
 		s.i++
 		s.space()
 		if !esc && string(name) == key && s.i < len(s.b) && s.b[s.i] == '"' {
 			start := s.i
-			raw, esc, ok := s.str()
-			if !ok {
-				return "", false
+			if _, esc, ok = s.str(); !ok {
+				return nil, false, false
 			}
-			if !esc {
-				return string(raw), true
-			}
-			var v string
-			if json.Unmarshal(s.b[start:s.i], &v) != nil {
-				return "", false
-			}
-			return v, true
+			return s.b[start:s.i], esc, true
 		}
 		if s.value(1) != nil {
-			return "", false
+			return nil, false, false
 		}
 		s.space()
 		if s.i >= len(s.b) || s.b[s.i] != ',' {
-			return "", false
+			return nil, false, false
 		}
 		s.i++
 	}
-	return "", false
+	return nil, false, false
 }
 
 // jsonScanner walks JSON text that a decoder already accepted; on anything

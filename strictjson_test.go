@@ -110,3 +110,32 @@ func TestJSONStringMember(t *testing.T) {
 		t.Errorf("scanner %q, decoder %q", v, f.Action)
 	}
 }
+
+func TestJSONStringMemberIn(t *testing.T) {
+	// Not parallel: it counts allocations.
+	names := []string{"message", "ack", "error"}
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{`{"type":"ack","clientMsgId":"c"}`, "ack", true},
+		{`{"body":"has \"type\":\"error\" inside","type":"message"}`, "message", true},
+		{`{"type":"a\u0063k"}`, "ack", true}, // escaped, decoded before the comparison
+		{`{"type":"acks"}`, "", false},
+		{`{"type":"ac"}`, "", false},
+		{`{"type":""}`, "", false},
+		{`{"kind":"ack"}`, "", false},
+		{`{"type":1}`, "", false},
+		{`{"type":"ack"`, "ack", true}, // best effort, like JSONStringMember: the member is whole
+		{`{"type":"ack`, "", false},
+		{`junk`, "", false},
+	} {
+		if got, ok := tripsense.JSONStringMemberIn([]byte(tc.in), "type", names); got != tc.want || ok != tc.ok {
+			t.Errorf("%s: got %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	data := []byte(`{"action":"sendMessage","chatroomId":"r"}`)
+	if n := testing.AllocsPerRun(100, func() { tripsense.JSONStringMemberIn(data, "action", []string{"sendMessage"}) }); n != 0 {
+		t.Errorf("JSONStringMemberIn allocates %v times per call", n)
+	}
+}

@@ -34,7 +34,7 @@ func known(list []string, s string) string {
 
 // FrameIn implements ws.Observer: one frame of action arrived.
 func (m *Metrics) FrameIn(action string) {
-	m.framesIn.WithLabelValues(known(actions, action)).Inc()
+	m.framesInBy[known(actions, action)].Inc()
 }
 
 var _ ws.Observer = (*Metrics)(nil)
@@ -83,35 +83,40 @@ type queuedStore struct {
 }
 
 // AppendQueued implements ws.QueuedAppender: the send is counted when its
-// result is taken (once), and its latency runs from the queueing to then.
-func (s *queuedStore) AppendQueued(ctx context.Context, nm tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error)) {
-	start := time.Now()
-	done, result := s.qa.AppendQueued(ctx, nm)
-	var (
-		once gosync.Once
-		msg  tripsense.Message
-		dup  bool
-		err  error
-	)
-	return done, func() (tripsense.Message, bool, error) {
-		once.Do(func() {
-			msg, dup, err = result()
-			s.countSend(start, dup, err)
-		})
-		return msg, dup, err
-	}
+// result is first taken, and its latency runs from the queueing to then.
+func (s *queuedStore) AppendQueued(ctx context.Context, nm tripsense.NewMessage) tripsense.QueuedAppend {
+	return &countedAppend{QueuedAppend: s.qa.AppendQueued(ctx, nm), s: &s.store, start: time.Now()}
+}
+
+// countedAppend is a QueuedAppend whose Result is counted (once).
+type countedAppend struct {
+	tripsense.QueuedAppend
+	s     *store
+	start time.Time
+	once  gosync.Once
+	msg   tripsense.Message
+	dup   bool
+	err   error
+}
+
+func (c *countedAppend) Result() (tripsense.Message, bool, error) {
+	c.once.Do(func() {
+		c.msg, c.dup, c.err = c.QueuedAppend.Result()
+		c.s.countSend(c.start, c.dup, c.err)
+	})
+	return c.msg, c.dup, c.err
 }
 
 // countSend counts one Append's outcome (and times a stored one).
 func (s *store) countSend(start time.Time, dup bool, err error) {
 	switch {
 	case err != nil:
-		s.m.sends.WithLabelValues("error").Inc()
+		s.m.sendsError.Inc()
 		s.m.countStoreErr("append", err)
 	case dup:
-		s.m.sends.WithLabelValues("duplicate").Inc()
+		s.m.sendsDuplicate.Inc()
 	default:
-		s.m.sends.WithLabelValues("stored").Inc()
+		s.m.sendsStored.Inc()
 		s.m.appendSeconds.Observe(seconds(time.Since(start)))
 	}
 }
@@ -200,7 +205,7 @@ func (p *pusher) Push(ctx context.Context, id string, out tripsense.Outbound) er
 	switch {
 	case err == nil:
 		p.m.pushes.WithLabelValues("ok").Inc()
-		p.m.framesOut.WithLabelValues(frameType(out.Data)).Inc()
+		p.m.framesOutBy[frameType(out.Data)].Inc()
 	case errors.Is(err, tripsense.ErrGone) || tripsense.ErrorCode(err) == tripsense.EGONE:
 		p.m.pushes.WithLabelValues("gone").Inc()
 	default:
@@ -227,7 +232,7 @@ func (b *broadcaster) Broadcast(ctx context.Context, room, skip string, out trip
 	gone := b.b.Broadcast(ctx, room, skip, out)
 	b.m.fanoutSeconds.Observe(seconds(time.Since(start)))
 	if n -= len(gone); n > 0 {
-		b.m.framesOut.WithLabelValues(frameType(out.Data)).Add(float64(n))
+		b.m.framesOutBy[frameType(out.Data)].Add(float64(n))
 	}
 	return gone
 }
@@ -252,7 +257,7 @@ func (b *batchBroadcaster) BroadcastBatch(ctx context.Context, room string, outs
 	}
 	for i := range outs {
 		if n > 0 {
-			b.m.framesOut.WithLabelValues(frameType(outs[i].Data)).Add(float64(n))
+			b.m.framesOutBy[frameType(outs[i].Data)].Add(float64(n))
 		}
 	}
 }
@@ -260,8 +265,10 @@ func (b *batchBroadcaster) BroadcastBatch(ctx context.Context, room string, outs
 // frameType reads a frame's "type" (frames start with it, so this is a
 // look at the first bytes).
 func frameType(data []byte) string {
-	t, _ := tripsense.JSONStringMember(data, "type")
-	return known(frameTypes, t)
+	if t, ok := tripsense.JSONStringMemberIn(data, "type", frameTypes); ok {
+		return t
+	}
+	return "other"
 }
 
 // Limiter returns l with its refusals counted by budget.

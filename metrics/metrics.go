@@ -62,6 +62,9 @@ type Metrics struct {
 	framesIn       *prometheus.CounterVec   // action
 	framesOut      *prometheus.CounterVec   // type
 	sends          *prometheus.CounterVec   // result
+	// The children of the vectors every frame counts, looked up once.
+	framesInBy, framesOutBy                 map[string]prometheus.Counter
+	sendsStored, sendsDuplicate, sendsError prometheus.Counter
 	appendSeconds  prometheus.Histogram     // durable commit latency
 	commitSeconds  prometheus.Histogram     // one commit of the single binary's store
 	storeErrors    *prometheus.CounterVec   // op
@@ -137,15 +140,15 @@ func New(b Build) *Metrics {
 	}
 	// Pre-create the common series, so that dashboards and rate() see
 	// zeros before the first event.
+	m.framesInBy, m.framesOutBy = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
 	for _, a := range actions {
-		m.framesIn.WithLabelValues(a)
+		m.framesInBy[a] = m.framesIn.WithLabelValues(a)
 	}
 	for _, t := range frameTypes {
-		m.framesOut.WithLabelValues(t)
+		m.framesOutBy[t] = m.framesOut.WithLabelValues(t)
 	}
-	for _, r := range []string{"stored", "duplicate", "error"} {
-		m.sends.WithLabelValues(r)
-	}
+	m.sendsStored, m.sendsDuplicate, m.sendsError = m.sends.WithLabelValues("stored"),
+		m.sends.WithLabelValues("duplicate"), m.sends.WithLabelValues("error")
 	for _, b := range []string{"send", "control", "http"} {
 		m.rateLimited.WithLabelValues(b)
 	}

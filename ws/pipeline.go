@@ -77,6 +77,8 @@ type pipeItem struct {
 	reply       []byte
 }
 
+var sendAction = []string{"sendMessage"}
+
 // NewPipeline returns the pipeline of connection c.
 func (s *Service) NewPipeline(c Conn, o PipelineOptions) *Pipeline {
 	if o.MaxSends <= 0 {
@@ -100,11 +102,11 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	if err := p.goneErr(); err != nil {
 		return err
 	}
-	action := ""
+	send := false
 	if len(data) <= tripsense.MaxFrameBytes {
-		action, _ = tripsense.JSONStringMember(data, "action")
+		_, send = tripsense.JSONStringMemberIn(data, "action", sendAction)
 	}
-	if _, queued := p.s.Store.(QueuedAppender); action != "sendMessage" || !queued {
+	if _, queued := p.s.Store.(QueuedAppender); !send || !queued {
 		// Not a send, or a store that appends synchronously (nothing to
 		// overlap): answered here, after every earlier frame.
 		p.Drain()

@@ -26,22 +26,36 @@ func newGatedStore(st tripsense.Store) *gatedStore {
 	return &gatedStore{Store: st, queued: make(chan int, 100)}
 }
 
-func (g *gatedStore) AppendQueued(ctx context.Context, m tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error)) {
-	msg, dup, err := g.Store.Append(ctx, m)
-	gate := make(chan struct{})
+func (g *gatedStore) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripsense.QueuedAppend {
+	a := &gatedAppend{ctx: ctx, gate: make(chan struct{})}
+	a.msg, a.dup, a.err = g.Store.Append(ctx, m)
 	g.mu.Lock()
-	g.gates = append(g.gates, gate)
+	g.gates = append(g.gates, a.gate)
 	n := len(g.gates)
 	g.mu.Unlock()
 	g.queued <- n
-	return gate, func() (tripsense.Message, bool, error) {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return tripsense.Message{}, false, ctx.Err()
-		}
-		return msg, dup, err
+	return a
+}
+
+// gatedAppend is an append of a gatedStore: stored at once, its Result
+// waits for its gate.
+type gatedAppend struct {
+	ctx  context.Context
+	gate chan struct{}
+	msg  tripsense.Message
+	dup  bool
+	err  error
+}
+
+func (a *gatedAppend) Done() <-chan struct{} { return a.gate }
+
+func (a *gatedAppend) Result() (tripsense.Message, bool, error) {
+	select {
+	case <-a.gate:
+	case <-a.ctx.Done():
+		return tripsense.Message{}, false, a.ctx.Err()
 	}
+	return a.msg, a.dup, a.err
 }
 
 // open releases the wait of append n (1-based).

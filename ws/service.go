@@ -533,11 +533,10 @@ type sendOp struct {
 	// entry is the send's entry number in seq, -1 once resolved (see
 	// roomOrder); bound is what its offer returned, for handOut.
 	entry, bound int64
-	// done is closed once result returns without waiting: at once when
-	// the store has no queue (the Append ran in startSend), after the
-	// commit otherwise.
-	done   <-chan struct{}
-	result func() (tripsense.Message, bool, error)
+	// q is the send's append: its Done is closed at once when the store
+	// has no queue (the Append ran in startSend), after the commit
+	// otherwise.
+	q tripsense.QueuedAppend
 
 	// Set by land.
 	landed bool
@@ -557,7 +556,7 @@ func (op *sendOp) resolve() {
 // ready reports whether op's Append has returned (land will not wait).
 func (op *sendOp) ready() bool {
 	select {
-	case <-op.done:
+	case <-op.q.Done():
 		return true
 	default:
 		return false
@@ -565,6 +564,17 @@ func (op *sendOp) ready() bool {
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// appended is the QueuedAppend of an Append that is over (a store that is
+// not a QueuedAppender).
+type appended struct {
+	m   tripsense.Message
+	dup bool
+	err error
+}
+
+func (a *appended) Done() <-chan struct{}                    { return closedChan }
+func (a *appended) Result() (tripsense.Message, bool, error) { return a.m, a.dup, a.err }
 
 // QueuedAppender is a store whose appends can be queued now and awaited
 // later (store/bolt). Appends are committed in the order they were queued,
@@ -574,10 +584,11 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // connection in the store at once; without it each Append completes before
 // the next frame is read.
 //
-// done is closed once the commit that holds the message is over; result
-// returns what Append would have (waiting for done, bounded by ctx).
+// The QueuedAppend's Done is closed once the commit that holds the message
+// is over; its Result returns what Append would have (waiting for Done,
+// bounded by ctx).
 type QueuedAppender interface {
-	AppendQueued(ctx context.Context, m tripsense.NewMessage) (done <-chan struct{}, result func() (tripsense.Message, bool, error))
+	AppendQueued(ctx context.Context, m tripsense.NewMessage) tripsense.QueuedAppend
 }
 
 // startSend checks a sendMessage (the frame's user, the message, the
@@ -641,10 +652,10 @@ func (s *Service) startEntry(ctx context.Context, c Conn, nm tripsense.NewMessag
 		op.cl = op.seq.claim(nm.UserID, nm.ClientMsgID)
 	}
 	if qa, ok := s.Store.(QueuedAppender); ok {
-		op.done, op.result = qa.AppendQueued(ctx, nm)
+		op.q = qa.AppendQueued(ctx, nm)
 	} else {
 		m, dup, err := s.Store.Append(ctx, nm)
-		op.done, op.result = closedChan, func() (tripsense.Message, bool, error) { return m, dup, err }
+		op.q = &appended{m, dup, err}
 	}
 	return op, nil
 }
@@ -667,7 +678,7 @@ func (s *Service) land(ctx context.Context, c Conn, op *sendOp) {
 		return
 	}
 	op.landed = true
-	op.m, op.dup, op.err = op.result()
+	op.m, op.dup, op.err = op.q.Result()
 	if op.err != nil || op.dup {
 		// No new index to offer: the room's hand-out stops waiting for
 		// this send (a failed send's index, if it was committed, is then

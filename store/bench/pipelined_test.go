@@ -48,17 +48,17 @@ func BenchmarkPipelinedAppend(b *testing.B) {
 			for p := range c.producers {
 				wg.Go(func() {
 					user := fmt.Sprintf("user-%03d", p)
-					inflight := make(chan func() (tripsense.Message, bool, error), c.window)
+					inflight := make(chan tripsense.QueuedAppend, c.window)
 					var rwg sync.WaitGroup
 					rwg.Go(func() {
 						for result := range inflight {
-							if _, dup, err := result(); err != nil || dup {
+							if _, dup, err := result.Result(); err != nil || dup {
 								b.Errorf("append: dup=%v err=%v", dup, err)
 							}
 						}
 					})
 					for i := range per {
-						_, result := s.AppendQueued(context.Background(), tripsense.NewMessage{
+						result := s.AppendQueued(context.Background(), tripsense.NewMessage{
 							Room: fmt.Sprintf("room-%03d", p%c.rooms), UserID: user, Body: body, Type: "text message",
 							CreateTime: time.Now(), ClientMsgID: clientMsgID(c.ids, p, i, c.window)})
 						inflight <- result

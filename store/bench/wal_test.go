@@ -113,13 +113,17 @@ func (w *walAppender) commitLoop() {
 	}
 }
 
-func (w *walAppender) AppendQueued(_ context.Context, m tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error)) {
+func (w *walAppender) AppendQueued(_ context.Context, m tripsense.NewMessage) tripsense.QueuedAppend {
 	o := &walOp{m: m, done: make(chan struct{})}
 	w.queue <- o
-	return o.done, func() (tripsense.Message, bool, error) {
-		<-o.done
-		return tripsense.Message{Room: m.Room, Index: o.index}, o.dup, nil
-	}
+	return o
+}
+
+func (o *walOp) Done() <-chan struct{} { return o.done }
+
+func (o *walOp) Result() (tripsense.Message, bool, error) {
+	<-o.done
+	return tripsense.Message{Room: o.m.Room, Index: o.index}, o.dup, nil
 }
 
 func (w *walAppender) Close() error {
@@ -129,7 +133,7 @@ func (w *walAppender) Close() error {
 }
 
 type queuedAppender interface {
-	AppendQueued(ctx context.Context, m tripsense.NewMessage) (<-chan struct{}, func() (tripsense.Message, bool, error))
+	AppendQueued(ctx context.Context, m tripsense.NewMessage) tripsense.QueuedAppend
 	Close() error
 }
 
@@ -164,13 +168,13 @@ func BenchmarkPacedCommitLatency(b *testing.B) {
 				wg.Go(func() {
 					type pending struct {
 						at     time.Time
-						result func() (tripsense.Message, bool, error)
+						result tripsense.QueuedAppend
 					}
 					inflight := make(chan pending, 256)
 					var rwg sync.WaitGroup
 					rwg.Go(func() {
 						for q := range inflight {
-							if _, _, err := q.result(); err != nil {
+							if _, _, err := q.result.Result(); err != nil {
 								b.Error(err)
 							}
 							lat[p] = append(lat[p], time.Since(q.at))
@@ -183,7 +187,7 @@ func BenchmarkPacedCommitLatency(b *testing.B) {
 						}
 						next = next.Add(interval)
 						at := time.Now()
-						_, result := s.AppendQueued(context.Background(), tripsense.NewMessage{
+						result := s.AppendQueued(context.Background(), tripsense.NewMessage{
 							Room: fmt.Sprintf("room-%d", p), UserID: fmt.Sprintf("user-%d", p), Body: body,
 							Type: "text message", CreateTime: at, ClientMsgID: clientMsgID("seq", p, i, 256)})
 						inflight <- pending{at, result}

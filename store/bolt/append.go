@@ -22,59 +22,76 @@ const maxPrunePerCommit = 1000
 // an error the message may or may not be stored: retry with the same
 // ClientMsgID.
 func (s *Store) Append(ctx context.Context, m tripsense.NewMessage) (tripsense.Message, bool, error) {
-	_, result := s.AppendQueued(ctx, m)
-	return result()
+	return s.AppendQueued(ctx, m).Result()
 }
 
 // AppendQueued queues m like Append and returns without waiting for the
-// commit: done is closed once the commit that holds the message synced (or
-// failed), and result returns what Append would have, waiting for done
-// (bounded by ctx) if it is not closed yet. Appends are committed in the
-// order they were queued, so the messages of one room that one goroutine
-// queues get increasing indexes, and queued appends of many goroutines
-// share commits. AppendQueued blocks only while the committer's queue is
-// full (bounded by ctx).
-func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) (done <-chan struct{}, result func() (tripsense.Message, bool, error)) {
+// commit: its Done is closed once the commit that holds the message synced
+// (or failed), and its Result returns what Append would have, waiting for
+// Done (bounded by ctx) if it is not closed yet. Appends are committed in
+// the order they were queued, so the messages of one room that one
+// goroutine queues get increasing indexes, and queued appends of many
+// goroutines share commits. AppendQueued blocks only while the committer's
+// queue is full (bounded by ctx).
+func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripsense.QueuedAppend {
 	now := s.opts.Now()
-	ct := m.CreateTime
-	if ct.IsZero() {
-		ct = now
+	if m.CreateTime.IsZero() {
+		m.CreateTime = now
 	}
-	createMs := ct.UnixMilli()
-	a := &appendOp{
-		room:  m.Room,
-		value: encodeMessage(&m, createMs),
-		nowMs: now.UnixMilli(),
-	}
+	createMs := m.CreateTime.UnixMilli()
+	a := &QueuedAppend{appendOp: appendOp{
+		room:     m.Room,
+		value:    encodeMessage(&m, createMs),
+		nowMs:    now.UnixMilli(),
+		outbox:   s.opts.Outbox,
+		decided:  m.Decided(),
+		m:        m,
+		createMs: createMs,
+	}, s: s, ctx: ctx, now: now}
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	a.outbox = s.opts.Outbox
-	if m.Decided() {
-		a.ev, a.createMs = &m, createMs
+	a.op = op{fn: a.run, done: make(chan struct{})}
+	if a.queueErr = s.enqueue(ctx, &a.op); a.queueErr != nil {
+		a.op.finish(a.queueErr)
 	}
-	o := newOp(a.run)
-	if err := s.enqueue(ctx, o); err != nil {
-		o.finish(err)
-		return o.done, func() (tripsense.Message, bool, error) {
-			return tripsense.Message{}, false, fmt.Errorf("bolt: append: %w", err)
-		}
+	return a
+}
+
+// QueuedAppend is an append AppendQueued queued: a tripsense.QueuedAppend.
+type QueuedAppend struct {
+	appendOp
+	op       op
+	s        *Store
+	ctx      context.Context
+	now      time.Time
+	queueErr error // the queue refused it
+}
+
+// Done is closed once the commit that holds the message is over.
+func (a *QueuedAppend) Done() <-chan struct{} { return a.op.done }
+
+// Result returns what Append would have: the stored message and whether
+// it is a duplicate of an earlier send. It waits for Done, bounded by the
+// ctx given to AppendQueued.
+func (a *QueuedAppend) Result() (tripsense.Message, bool, error) {
+	if a.queueErr != nil {
+		return tripsense.Message{}, false, fmt.Errorf("bolt: append: %w", a.queueErr)
 	}
-	return o.done, func() (tripsense.Message, bool, error) {
-		if err := s.await(ctx, "append", o); err != nil {
-			return tripsense.Message{}, false, err
-		}
-		if a.refused != nil {
-			return tripsense.Message{}, false, a.refused
-		}
-		if a.dup {
-			return a.original, true, nil
-		}
-		s.maybePrune(ctx, now)
-		return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
-			CreateTime: msTime(createMs), ClientMsgID: m.ClientMsgID, Kind: m.Kind, Target: m.Target,
-			ReplyTo: m.ReplyTo, Reaction: m.Reaction, Remove: m.Remove}, false, nil
+	if err := a.s.await(a.ctx, "append", &a.op); err != nil {
+		return tripsense.Message{}, false, err
 	}
+	if a.refused != nil {
+		return tripsense.Message{}, false, a.refused
+	}
+	if a.dup {
+		return a.original, true, nil
+	}
+	a.s.maybePrune(a.ctx, a.now)
+	m := &a.m
+	return tripsense.Message{Room: m.Room, Index: a.index, UserID: m.UserID, Body: m.Body, Type: m.Type,
+		CreateTime: msTime(a.createMs), ClientMsgID: m.ClientMsgID, Kind: m.Kind, Target: m.Target,
+		ReplyTo: m.ReplyTo, Reaction: m.Reaction, Remove: m.Remove}, false, nil
 }
 
 // appendOp allocates the next index of room and stores the message and its
@@ -86,9 +103,11 @@ type appendOp struct {
 	nowMs int64
 	// outbox records an outbox entry for the message in the same transaction.
 	outbox bool
-	// ev is the entry when a rule decides it (an event, or a reply):
-	// ApplyEvent or CheckReply run in the transaction (lifecycle.go).
-	ev       *tripsense.NewMessage
+	// m is the entry, createMs its time. When a rule decides it (an
+	// event, or a reply), ApplyEvent or CheckReply run in the transaction
+	// (lifecycle.go).
+	m        tripsense.NewMessage
+	decided  bool
 	createMs int64
 
 	// results, overwritten by every run
@@ -141,7 +160,7 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 	}
 	index := head + 1
 	messages := tx.Bucket(bucketMessages)
-	if a.ev != nil {
+	if a.decided {
 		// The rule decides before anything is written: a refusal leaves
 		// the transaction untouched, so the batch needs no rerun.
 		var err error

@@ -12,7 +12,7 @@ import (
 	"github.com/tripsense/tripsense"
 )
 
-// decide runs the rule of the entry a.ev (an event, or a reply) against the
+// decide runs the rule of the entry a.m (an event, or a reply) against the
 // stored target inside the append's transaction, before anything is
 // written. When the rule allows it, the target's new state is written (and
 // a delete removes the bodies of the target's earlier edits); when it
@@ -31,8 +31,8 @@ func (a *appendOp) decide(tx *bbolt.Tx, index int64) (refused, err error) {
 		}
 		return &m, nil
 	}
-	if a.ev.ReplyTo > 0 {
-		t, err := load(a.ev.ReplyTo)
+	if a.m.ReplyTo > 0 {
+		t, err := load(a.m.ReplyTo)
 		if err != nil {
 			return nil, err
 		}
@@ -40,14 +40,14 @@ func (a *appendOp) decide(tx *bbolt.Tx, index int64) (refused, err error) {
 			return refused, nil
 		}
 	}
-	if a.ev.Kind == "" {
+	if a.m.Kind == "" {
 		return nil, nil
 	}
-	t, err := load(a.ev.Target)
+	t, err := load(a.m.Target)
 	if err != nil {
 		return nil, err
 	}
-	if refused := tripsense.ApplyEvent(t, a.ev, index, msTime(a.createMs)); refused != nil {
+	if refused := tripsense.ApplyEvent(t, &a.m, index, msTime(a.createMs)); refused != nil {
 		return refused, nil
 	}
 	if t.Deleted {
