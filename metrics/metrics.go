@@ -59,28 +59,29 @@ type Build struct {
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	framesIn  *prometheus.CounterVec // action
-	framesOut *prometheus.CounterVec // type
-	sends     *prometheus.CounterVec // result
+	framesIn       *prometheus.CounterVec   // action
+	framesOut      *prometheus.CounterVec   // type
+	sends          *prometheus.CounterVec   // result
+	appendSeconds  prometheus.Histogram     // durable commit latency
+	commitSeconds  prometheus.Histogram     // one commit of the single binary's store
+	storeErrors    *prometheus.CounterVec   // op
+	fanoutSeconds  prometheus.Histogram     // handing a message to the room's connections
+	pushSeconds    prometheus.Histogram     // one push (network pushers)
+	rateLimited    *prometheus.CounterVec   // budget
+	catchupBytes   *prometheus.HistogramVec // kind
+	catchupSeconds *prometheus.HistogramVec // kind
+	httpRequests   *prometheus.CounterVec   // route, code
+	httpSeconds    *prometheus.HistogramVec // route
+	upgrades       *prometheus.CounterVec   // result: upgraded, or the refusal's status
+	pushes         *prometheus.CounterVec   // result: ok, gone, error
+	fanoutJobs     *prometheus.CounterVec   // result: delivered, failed (AWS queued fan-out)
+	fanoutJobSecs  prometheus.Histogram     // one queued fan-out job
+	webhooks       *prometheus.CounterVec   // result: delivered, failed, expired, gone
+	webhookSeconds prometheus.Histogram     // one delivery attempt
+
 	// The children of the vectors every frame counts, looked up once.
 	framesInBy, framesOutBy                 map[string]prometheus.Counter
 	sendsStored, sendsDuplicate, sendsError prometheus.Counter
-	appendSeconds                           prometheus.Histogram     // durable commit latency
-	commitSeconds                           prometheus.Histogram     // one commit of the single binary's store
-	storeErrors                             *prometheus.CounterVec   // op
-	fanoutSeconds                           prometheus.Histogram     // handing a message to the room's connections
-	pushSeconds                             prometheus.Histogram     // one push (network pushers)
-	rateLimited                             *prometheus.CounterVec   // budget
-	catchupBytes                            *prometheus.HistogramVec // kind
-	catchupSeconds                          *prometheus.HistogramVec // kind
-	httpRequests                            *prometheus.CounterVec   // route, code
-	httpSeconds                             *prometheus.HistogramVec // route
-	upgrades                                *prometheus.CounterVec   // result: upgraded, or the refusal's status
-	pushes                                  *prometheus.CounterVec   // result: ok, gone, error
-	fanoutJobs                              *prometheus.CounterVec   // result: delivered, failed (AWS queued fan-out)
-	fanoutJobSecs                           prometheus.Histogram     // one queued fan-out job
-	webhooks                                *prometheus.CounterVec   // result: delivered, failed, expired, gone
-	webhookSeconds                          prometheus.Histogram     // one delivery attempt
 }
 
 // New returns the collectors registered in a new registry, with Go's
