@@ -62,13 +62,29 @@ type Pipeline struct {
 	bytes   int         // their frame bytes
 	gone    error       // an answer could not be pushed: the connection is gone
 	freed   chan struct{}
+	epoch   *frameEpoch // the context new sends get
+}
+
+// frameEpoch is a context that the sends read within a quarter of
+// FrameTimeout of each other share, its deadline FrameTimeout after the
+// first of them: each send's work is bounded by 3/4 to all of
+// FrameTimeout, without a context and a timer of its own (which were 6
+// of a send's allocations and 2.5% of the server's CPU with 100 senders).
+// It is cancelled once it is no longer handed out and its last send is
+// answered.
+type frameEpoch struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	reuse   time.Time // handed out to sends read before this
+	users   int       // sends holding it, not yet answered
+	retired bool      // no longer handed out
 }
 
 // pipeItem is one frame of a pipeline, answered in read order.
 type pipeItem struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	size   int
+	ctx   context.Context // epoch's
+	epoch *frameEpoch
+	size  int
 	// Exactly one of: a send to finish, an error of its checks (with the
 	// frame's action and clientMsgId for the error frame), a ready answer.
 	op          *sendOp
@@ -119,7 +135,8 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	}
 	p.acquire(len(data))
 	it := &pipeItem{size: len(data)}
-	it.ctx, it.cancel = context.WithTimeout(ctx, p.o.FrameTimeout)
+	it.epoch = p.enterEpoch(ctx)
+	it.ctx = it.epoch.ctx
 	if refusal := p.s.refusal(p.c, data); refusal != nil {
 		it.reply = refusal
 	} else if f, err := p.s.decodeObserved(data); err != nil {
@@ -140,6 +157,35 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	return nil
 }
 
+// enterEpoch returns the frame epoch for a send read now, counted as one
+// more of its users.
+func (p *Pipeline) enterEpoch(ctx context.Context) *frameEpoch {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.epoch
+	if e == nil || !now.Before(e.reuse) {
+		p.retireEpochLocked()
+		e = &frameEpoch{reuse: now.Add(p.o.FrameTimeout / 4)}
+		e.ctx, e.cancel = context.WithDeadline(ctx, now.Add(p.o.FrameTimeout))
+		p.epoch = e
+	}
+	e.users++
+	return e
+}
+
+// retireEpochLocked stops handing out the current epoch (cancelling it
+// if no send holds it). Called with p.mu held.
+func (p *Pipeline) retireEpochLocked() {
+	if e := p.epoch; e != nil {
+		e.retired = true
+		if e.users == 0 {
+			e.cancel()
+		}
+		p.epoch = nil
+	}
+}
+
 // Drain waits until every frame taken so far has been answered. The
 // reader calls it before the connection's disconnect, so that the sends in
 // flight finish (their room order and the sender's watermark) first. Each
@@ -150,6 +196,13 @@ func (p *Pipeline) Drain() {
 		n := p.sends
 		p.mu.Unlock()
 		if n == 0 {
+			// Nothing holds the epoch: release its timer (the next send
+			// starts another).
+			p.mu.Lock()
+			if p.sends == 0 {
+				p.retireEpochLocked()
+			}
+			p.mu.Unlock()
 			return
 		}
 		<-p.freed
@@ -253,9 +306,12 @@ func (p *Pipeline) answer(it *pipeItem) {
 	default:
 		err = p.s.answer(it.ctx, p.c, it.action, it.cid, it.err)
 	}
-	it.cancel()
-
 	p.mu.Lock()
+	e := it.epoch
+	e.users--
+	if e.users == 0 && e.retired {
+		e.cancel()
+	}
 	p.sends--
 	p.bytes -= it.size
 	if err != nil && p.gone == nil {

@@ -309,3 +309,50 @@ func TestSlowIndexKeepsItsPlace(t *testing.T) {
 		t.Fatalf("reader got %v, want 1 then 2", got)
 	}
 }
+
+// TestPipelineFrameTimeoutBoundsASend: a send whose commit does not come
+// is answered with an error once FrameTimeout (at the most) has passed,
+// and the connection's next send, after a drain, has a context of its own
+// (the pipeline's frame epochs) and is acked.
+func TestPipelineFrameTimeoutBoundsASend(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	w := f.connect(t, "w", "uuid1")
+	const timeout = 300 * time.Millisecond
+	p := f.svc.NewPipeline(w, ws.PipelineOptions{FrameTimeout: timeout})
+	ctx := context.Background()
+	drained := func() {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { p.Drain(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the send was not answered")
+		}
+	}
+	start := time.Now()
+	if err := p.Handle(ctx, []byte(sendWithID("uuidroom2", "a", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 1) // its gate stays shut
+	drained()
+	if took := time.Since(start); took < timeout*3/4 {
+		t.Fatalf("the send timed out after %v, before 3/4 of FrameTimeout %v", took, timeout)
+	}
+	if got := f.rec.take("w"); len(got) != 1 || got[0]["type"] != "error" || got[0]["clientMsgId"] != "c1" {
+		t.Fatalf("writer got %v, want one error for c1", got)
+	}
+	if err := p.Handle(ctx, []byte(sendWithID("uuidroom2", "b", "c2"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 2)
+	g.open(2)
+	drained()
+	if got := f.rec.take("w"); len(got) != 1 || got[0]["type"] != "ack" || got[0]["clientMsgId"] != "c2" {
+		t.Fatalf("writer got %v, want the ack of c2", got)
+	}
+}
