@@ -113,7 +113,9 @@ func (s *Service) NewPipeline(c Conn, o PipelineOptions) *Pipeline {
 // once it is in flight (after waiting for room under the bounds); any
 // other frame returns once it was answered. Like Service.Handle it returns
 // an error only when the connection is gone, possibly found out by an
-// earlier frame's answer.
+// earlier frame's answer. ctx is the connection's, the same for every
+// frame: the sends read close together share a context derived from it
+// (frameEpoch).
 func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	if err := p.goneErr(); err != nil {
 		return err
