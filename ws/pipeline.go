@@ -70,14 +70,13 @@ type Pipeline struct {
 // first of them: each send's work is bounded by 3/4 to all of
 // FrameTimeout, without a context and a timer of its own (which were 6
 // of a send's allocations and 2.5% of the server's CPU with 100 senders).
-// It is cancelled once it is no longer handed out and its last send is
-// answered.
+// It is cancelled once it is no longer handed out (no longer the
+// pipeline's epoch) and its last send is answered.
 type frameEpoch struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	reuse   time.Time // handed out to sends read before this
-	users   int       // sends holding it, not yet answered
-	retired bool      // no longer handed out
+	ctx    context.Context
+	cancel context.CancelFunc
+	reuse  time.Time // handed out to sends read before this
+	users  int       // sends holding it, not yet answered
 }
 
 // pipeItem is one frame of a pipeline, answered in read order.
@@ -180,7 +179,6 @@ func (p *Pipeline) enterEpoch(ctx context.Context) *frameEpoch {
 // if no send holds it). Called with p.mu held.
 func (p *Pipeline) retireEpochLocked() {
 	if e := p.epoch; e != nil {
-		e.retired = true
 		if e.users == 0 {
 			e.cancel()
 		}
@@ -311,7 +309,7 @@ func (p *Pipeline) answer(it *pipeItem) {
 	p.mu.Lock()
 	e := it.epoch
 	e.users--
-	if e.users == 0 && e.retired {
+	if e.users == 0 && p.epoch != e {
 		e.cancel()
 	}
 	p.sends--

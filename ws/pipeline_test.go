@@ -58,6 +58,17 @@ func (a *gatedAppend) Result() (tripsense.Message, bool, error) {
 	return a.msg, a.dup, a.err
 }
 
+// newGatedFixture returns a fixture whose service appends through a
+// gatedStore, with rooms in hand-out order (as on the single binary).
+func newGatedFixture(t *testing.T) (*fixture, *gatedStore) {
+	t.Helper()
+	f := newFixture(t, ws.Allow)
+	g := newGatedStore(f.store)
+	f.svc.Store = g
+	f.svc.OrderedRooms = true
+	return f, g
+}
+
 // open releases the wait of append n (1-based).
 func (g *gatedStore) open(n int) {
 	g.mu.Lock()
@@ -86,10 +97,7 @@ func waitQueued(t *testing.T, g *gatedStore, want int) {
 // answered after them.
 func TestPipelineAnswersInReadOrder(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ws.Allow)
-	g := newGatedStore(f.store)
-	f.svc.Store = g
-	f.svc.OrderedRooms = true
+	f, g := newGatedFixture(t)
 	w := f.connect(t, "w", "uuid1")
 	f.connect(t, "reader", "uuid2")
 	p := f.svc.NewPipeline(w, ws.PipelineOptions{})
@@ -150,10 +158,7 @@ func TestPipelineBoundsSendsInFlight(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, ws.Allow)
-			g := newGatedStore(f.store)
-			f.svc.Store = g
-			f.svc.OrderedRooms = true
+			f, g := newGatedFixture(t)
 			w := f.connect(t, "w", "uuid1")
 			p := f.svc.NewPipeline(w, o)
 			ctx := context.Background()
@@ -226,10 +231,7 @@ func (b *batchRecorder) BroadcastBatch(ctx context.Context, room string, outs []
 // not in three.
 func TestPipelineHandsOutOneCommitAsOneRun(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ws.Allow)
-	g := newGatedStore(f.store)
-	f.svc.Store = g
-	f.svc.OrderedRooms = true
+	f, g := newGatedFixture(t)
 	br := &batchRecorder{recorder: f.rec, pushes: map[string]int{}}
 	f.svc.Pusher = br
 	w := f.connect(t, "w", "uuid1")
@@ -272,10 +274,7 @@ func TestPipelineHandsOutOneCommitAsOneRun(t *testing.T) {
 // the slow one late, out of order.)
 func TestSlowIndexKeepsItsPlace(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ws.Allow)
-	g := newGatedStore(f.store)
-	f.svc.Store = g
-	f.svc.OrderedRooms = true
+	f, g := newGatedFixture(t)
 	f.svc.MaxConnectionsPerUser = 10
 	a := f.connect(t, "a", "uuid1")
 	b := f.connect(t, "b", "uuid1")
@@ -316,10 +315,7 @@ func TestSlowIndexKeepsItsPlace(t *testing.T) {
 // (the pipeline's frame epochs) and is acked.
 func TestPipelineFrameTimeoutBoundsASend(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ws.Allow)
-	g := newGatedStore(f.store)
-	f.svc.Store = g
-	f.svc.OrderedRooms = true
+	f, g := newGatedFixture(t)
 	w := f.connect(t, "w", "uuid1")
 	const timeout = 300 * time.Millisecond
 	p := f.svc.NewPipeline(w, ws.PipelineOptions{FrameTimeout: timeout})
