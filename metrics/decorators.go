@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tripsense/tripsense"
@@ -88,23 +88,22 @@ func (s *queuedStore) AppendQueued(ctx context.Context, nm tripsense.NewMessage)
 	return &countedAppend{QueuedAppend: s.qa.AppendQueued(ctx, nm), s: &s.store, start: time.Now()}
 }
 
-// countedAppend is a QueuedAppend whose Result is counted (once).
+// countedAppend is a QueuedAppend whose first Result is counted. It keeps
+// no copy of the result: Result returns what the store's returns, every
+// time.
 type countedAppend struct {
 	tripsense.QueuedAppend
-	s     *store
-	start time.Time
-	once  gosync.Once
-	msg   tripsense.Message
-	dup   bool
-	err   error
+	s       *store
+	start   time.Time
+	counted atomic.Bool
 }
 
 func (c *countedAppend) Result() (tripsense.Message, bool, error) {
-	c.once.Do(func() {
-		c.msg, c.dup, c.err = c.QueuedAppend.Result()
-		c.s.countSend(c.start, c.dup, c.err)
-	})
-	return c.msg, c.dup, c.err
+	msg, dup, err := c.QueuedAppend.Result()
+	if c.counted.CompareAndSwap(false, true) {
+		c.s.countSend(c.start, dup, err)
+	}
+	return msg, dup, err
 }
 
 // countSend counts one Append's outcome (and times a stored one).

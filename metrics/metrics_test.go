@@ -96,6 +96,73 @@ func TestStoreDecorator(t *testing.T) {
 	}
 }
 
+// queued is a ws.QueuedAppender over the memory store whose appends are
+// over once queued; results counts the Result calls that reached it.
+type queued struct {
+	tripsense.Store
+	results int
+}
+
+type over struct {
+	q   *queued
+	msg tripsense.Message
+	dup bool
+	err error
+}
+
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (q *queued) AppendQueued(ctx context.Context, nm tripsense.NewMessage) tripsense.QueuedAppend {
+	msg, dup, err := q.Append(ctx, nm)
+	return &over{q: q, msg: msg, dup: dup, err: err}
+}
+
+func (o *over) Done() <-chan struct{} { return closedDone }
+
+func (o *over) Result() (tripsense.Message, bool, error) {
+	o.q.results++
+	return o.msg, o.dup, o.err
+}
+
+// A queued append is counted once, when its result is first taken, and
+// every Result returns the store's answer.
+func TestQueuedStoreDecoratorCountsASendOnce(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(metrics.Build{Version: "v1", Revision: "abc", GoVersion: "go1"})
+	under := &queued{Store: memory.New()}
+	qa, ok := m.Store(under).(ws.QueuedAppender)
+	if !ok {
+		t.Fatal("the decorator of a QueuedAppender is not one")
+	}
+	ctx := context.Background()
+	nm := tripsense.NewMessage{Room: "r", UserID: "u", Body: "hi", Type: "text", ClientMsgID: "c1"}
+	first := qa.AppendQueued(ctx, nm)
+	for range 3 {
+		msg, dup, err := first.Result()
+		if err != nil || dup || msg.Index != 1 || msg.Body != "hi" {
+			t.Fatalf("Result = %+v, %v, %v; want index 1, stored", msg, dup, err)
+		}
+	}
+	again := qa.AppendQueued(ctx, nm)
+	for range 2 {
+		if msg, dup, err := again.Result(); err != nil || !dup || msg.Index != 1 {
+			t.Fatalf("Result of the resend = %+v, %v, %v; want the duplicate of index 1", msg, dup, err)
+		}
+	}
+	if under.results != 5 {
+		t.Errorf("the store's Result was called %d times, want 5 (each call passes through)", under.results)
+	}
+	if got := value(t, m, "tripsense_sends_total", "result", "stored"); got != 1 {
+		t.Errorf("stored: %v, want 1", got)
+	}
+	if got := value(t, m, "tripsense_sends_total", "result", "duplicate"); got != 1 {
+		t.Errorf("duplicate: %v, want 1", got)
+	}
+	if got := value(t, m, "tripsense_append_seconds"); got != 1 {
+		t.Errorf("append_seconds count %v, want 1", got)
+	}
+}
+
 // recorder is a Pusher and Broadcaster that knows room sizes.
 type recorder struct{ pushed, broadcast int }
 

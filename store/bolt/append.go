@@ -85,7 +85,7 @@ func (a *QueuedAppend) Result() (tripsense.Message, bool, error) {
 		return tripsense.Message{}, false, a.refused
 	}
 	if a.dup {
-		return a.original, true, nil
+		return *a.original, true, nil
 	}
 	a.s.maybePrune(a.ctx, a.now)
 	m := &a.m
@@ -113,12 +113,12 @@ type appendOp struct {
 	// results, overwritten by every run
 	index    int64
 	dup      bool
-	original tripsense.Message
+	original *tripsense.Message // set with dup (a pointer: most appends are not)
 	refused  error // the rule refused the entry; nothing was written
 }
 
 func (a *appendOp) run(tx *bbolt.Tx) error {
-	a.index, a.dup, a.original, a.refused = 0, false, tripsense.Message{}, nil
+	a.index, a.dup, a.original, a.refused = 0, false, nil, nil
 	dedupe := tx.Bucket(bucketDedupe)
 	if a.dk != nil {
 		if rec := dedupe.Get(a.dk); rec != nil {
@@ -132,7 +132,7 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 				if v == nil {
 					if oldest, err := readOldest(tx, a.room); err == nil && index < oldest {
 						// Retention removed the original: say which index it had.
-						a.dup, a.original = true, tripsense.Message{Room: a.room, Index: index}
+						a.dup, a.original = true, &tripsense.Message{Room: a.room, Index: index}
 						return nil
 					}
 					return fmt.Errorf("message %d of the dedupe record is missing: %w", index, errCorrupt)
@@ -141,7 +141,7 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 				if err != nil {
 					return err
 				}
-				a.dup, a.original = true, orig
+				a.dup, a.original = true, &orig
 				return nil
 			}
 			// Expired and not yet pruned: this send is a new message, and

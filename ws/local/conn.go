@@ -19,7 +19,8 @@ const (
 )
 
 // conn is the hub's state of one connection: its rooms with their delivery
-// watermarks and its outgoing queue. An idle connection holds no queue slice.
+// watermarks and its outgoing queue. An idle connection holds no queue
+// slice, only at most the small spare one its writer handed back (spare).
 type conn struct {
 	info tripsense.Connection
 	// sendLimiter and ctlLimiter are the connection's budgets for
@@ -32,6 +33,11 @@ type conn struct {
 	mu    sync.Mutex
 	marks map[string]*tripsense.Watermark // rooms this connection receives
 	queue []tripsense.Outbound
+	// spare is the slice of the writer's last batch, emptied, kept for the
+	// next queue when it holds at most maxSpareFrames: a busy connection
+	// then allocates no queue per batch, and an idle one keeps at most
+	// maxSpareFrames*56 bytes.
+	spare []tripsense.Outbound
 	// waitBytes is how many bytes of waiting pushes (Outbound.Wait: the
 	// connection's own sync) are queued or in the writer's batch, not yet
 	// written: the sync's byte budget (queueLimits.waitBytes) bounds it.
@@ -57,10 +63,40 @@ type conn struct {
 
 	space chan struct{} // cap 1: the writer drained the queue
 	done  chan struct{} // closed when the connection starts closing
-	// written is non-nil while the writer has a batch out: taken from the
-	// queue, not yet recorded in marks. It is closed once the batch's
+	// batchOut is true while the writer has a batch out: taken from the
+	// queue, not yet recorded in marks. written is made only for someone
+	// who waits for that batch (Unregister), and closed once the batch's
 	// deliveries are recorded (or the write failed).
-	written chan struct{}
+	batchOut bool
+	written  chan struct{}
+}
+
+// maxSpareFrames bounds the queue slice a connection keeps for reuse.
+const maxSpareFrames = 16
+
+// takeQueueLocked returns c.queue, made non-nil from the spare (or with
+// room for n frames) when it was empty. Called with mu held.
+func (c *conn) takeQueueLocked(n int) []tripsense.Outbound {
+	if c.queue == nil {
+		if c.spare != nil && cap(c.spare) >= n {
+			c.queue, c.spare = c.spare, nil
+		} else {
+			c.queue = make([]tripsense.Outbound, 0, max(n, 1))
+		}
+	}
+	return c.queue
+}
+
+// writtenLocked returns a channel closed once the batch the writer has out
+// is recorded, or nil when it has none. Called with mu held.
+func (c *conn) writtenLocked() chan struct{} {
+	if !c.batchOut {
+		return nil
+	}
+	if c.written == nil {
+		c.written = make(chan struct{})
+	}
+	return c.written
 }
 
 // unregisterWait bounds how long Unregister waits for the writer to record
@@ -139,7 +175,7 @@ func (c *conn) next() (job writerJob, batch []tripsense.Outbound, code int, reas
 	case len(c.queue) > 0:
 		batch = c.queue
 		c.queue = nil
-		c.written = make(chan struct{})
+		c.batchOut = true
 		return jobBatch, batch, 0, ""
 	}
 	c.writing = false
@@ -202,7 +238,7 @@ func (c *conn) enqueue(ctx context.Context, out tripsense.Outbound, lim queueLim
 		}
 		c.mu.Lock()
 	}
-	c.queue = append(c.queue, out)
+	c.queue = append(c.takeQueueLocked(1), out)
 	c.kickLocked()
 	c.mu.Unlock()
 	return nil
@@ -234,9 +270,7 @@ func (c *conn) enqueueBatch(outs []tripsense.Outbound, senders []string, lim que
 		return
 	}
 	empty := len(c.queue) == 0 // else a run is on its way
-	if c.queue == nil {
-		c.queue = make([]tripsense.Outbound, 0, n)
-	}
+	c.takeQueueLocked(n)
 	for i := range outs {
 		if senders[i] != c.info.ID {
 			c.queue = append(c.queue, outs[i])
@@ -268,32 +302,49 @@ func (c *conn) recordBatch(batch []tripsense.Outbound, ok bool) {
 	c.mu.Lock()
 	c.releaseWaitBytes(batch)
 	if ok {
+		// A batch is mostly runs of one room: its watermark is looked up
+		// once per run.
+		var room string
+		var wm *tripsense.Watermark
 		for i := range batch {
-			if batch[i].Index > 0 {
-				c.deliveredLocked(batch[i].Room, batch[i].Index, batch[i].Through)
+			f := &batch[i]
+			if f.Index <= 0 {
+				continue
 			}
+			if wm == nil || f.Room != room {
+				room, wm = f.Room, c.marks[f.Room]
+			}
+			recordDelivery(wm, f.Index, f.Through)
 		}
 	}
+	c.batchOut = false
 	if c.written != nil {
 		close(c.written)
 		c.written = nil
+	}
+	if cap(batch) <= maxSpareFrames && !c.closing {
+		clear(batch) // the frames' data is the GC's once written
+		c.spare = batch[:0]
 	}
 	c.mu.Unlock()
 }
 
 func (c *conn) delivered(room string, index int64, through bool) {
 	c.mu.Lock()
-	c.deliveredLocked(room, index, through)
+	recordDelivery(c.marks[room], index, through)
 	c.mu.Unlock()
 }
 
-func (c *conn) deliveredLocked(room string, index int64, through bool) {
-	if wm := c.marks[room]; wm != nil {
-		if through {
-			wm.SeenThrough(index) // a sync's batch: everything up to index
-		} else {
-			wm.Delivered(index)
-		}
+// recordDelivery records index in wm (nil: the connection does not receive
+// the room).
+func recordDelivery(wm *tripsense.Watermark, index int64, through bool) {
+	if wm == nil {
+		return
+	}
+	if through {
+		wm.SeenThrough(index) // a sync's batch: everything up to index
+	} else {
+		wm.Delivered(index)
 	}
 }
 
@@ -314,7 +365,7 @@ func (c *conn) closeLocked(code int, reason string) {
 	c.closeCode = code
 	c.closeReason = reason
 	c.releaseWaitBytes(c.queue)
-	c.queue = nil
+	c.queue, c.spare = nil, nil
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}

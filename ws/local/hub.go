@@ -233,7 +233,7 @@ func (h *Hub) Unregister(ctx context.Context, id string) (tripsense.Connection, 
 	}
 	h.mu.Unlock()
 	c.closeLocked(CloseCodeRemoved, "connection removed")
-	written := c.written
+	written := c.writtenLocked()
 	c.mu.Unlock()
 	if written != nil {
 		t := time.NewTimer(unregisterWait)

@@ -420,6 +420,7 @@ func (s *Server) awaitAuth(ctx context.Context, sock *socket, br *bufio.Reader, 
 		frames++
 		return frames <= wscore.MaxUnauthenticatedFrames
 	}}
+	defer rd.release()
 	for {
 		msg, code, reason, err := rd.next(func() bool { return true })
 		switch {
@@ -510,6 +511,7 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 		MaxSends: s.MaxInFlightSends, MaxBytes: s.MaxInFlightBytes, FrameTimeout: frameTimeout,
 	})
 	defer pipe.Drain()
+	defer rd.release()
 	for {
 		msg, code, reason, err := rd.next(func() bool {
 			_ = sock.conn.SetReadDeadline(time.Now().Add(idle))
@@ -542,9 +544,29 @@ type frameReader struct {
 	br        *bufio.Reader
 	sock      *socket
 	allowPing func() bool
+	// held is the pooled buffer of the message next returned last; the
+	// next call (or release) gives it back.
+	held *[]byte
 }
 
-// next returns the next whole text or binary message. before runs ahead of
+// pooledMessageBytes bounds the messages read into a pooled buffer: every
+// sendMessage of a usual size. A larger one, and each fragment of a
+// fragmented one, gets a buffer of its own.
+const pooledMessageBytes = 4 << 10
+
+var messageBuffers = sync.Pool{New: func() any { b := make([]byte, pooledMessageBytes); return &b }}
+
+// release gives back the buffer of the message next returned last.
+func (fr *frameReader) release() {
+	if fr.held != nil {
+		messageBuffers.Put(fr.held)
+		fr.held = nil
+	}
+}
+
+// next returns the next whole text or binary message, valid until the next
+// call to next or release (the reader reuses its buffer: what handles the
+// message must copy what it keeps, as ws.Service does). before runs ahead of
 // every frame header (it arms the read deadline) and stops the read when it
 // returns false. A close from the server is due (code > 0, with its
 // reason) on the peer's close frame (its code echoed), a protocol
@@ -552,6 +574,7 @@ type frameReader struct {
 // invalid UTF-8 in a text message (1007). err is a read error or
 // errStopped.
 func (fr *frameReader) next(before func() bool) (msg []byte, code int, reason string, err error) {
+	fr.release()
 	var msgOp ws.OpCode
 	fragmented := false
 	for {
@@ -572,7 +595,13 @@ func (fr *frameReader) next(before func() bool) (msg []byte, code int, reason st
 		if h.Length > tripsense.HardFrameBytes || int64(len(msg))+h.Length > tripsense.HardFrameBytes {
 			return nil, int(ws.StatusMessageTooBig), "message too big", nil
 		}
-		payload := make([]byte, h.Length)
+		var payload []byte
+		if whole := h.Fin && !fragmented && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary); whole && h.Length <= pooledMessageBytes {
+			fr.held = messageBuffers.Get().(*[]byte)
+			payload = (*fr.held)[:h.Length]
+		} else {
+			payload = make([]byte, h.Length)
+		}
 		if _, err := io.ReadFull(fr.br, payload); err != nil {
 			return nil, 0, "", err
 		}
