@@ -27,8 +27,18 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another process
 	// that has the same file open. Zero means 1s.
 	LockTimeout time.Duration
-	// MaxBatch bounds how many writes one commit carries. Zero means 1024.
+	// MaxBatch bounds how many writes one commit carries. Zero means 4096.
+	// A commit takes what was queued while the previous one ran, so it is
+	// this large only when the store is saturated; then a larger commit
+	// spreads its fixed cost (two fdatasyncs, the pages of the B+tree's
+	// paths) over more writes.
 	MaxBatch int
+	// MaxQueued bounds the writes queued for the committer: a writer
+	// blocks while that many wait. Zero means four commits' worth
+	// (4*MaxBatch, 16,384 by default), more than the pipelined sends of 64
+	// connections at their bound, so that writers rarely block on the queue
+	// itself (the callers bound what they have in flight).
+	MaxQueued int
 	// MaxBatchDelay bounds how long a commit waits for the writers of the
 	// previous commit to come back when fewer have arrived (they usually do
 	// within microseconds; a lone writer never waits). Zero means 200µs;
@@ -56,7 +66,10 @@ func (o Options) withDefaults() Options {
 		o.LockTimeout = time.Second
 	}
 	if o.MaxBatch <= 0 {
-		o.MaxBatch = 1024
+		o.MaxBatch = 4096
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 4 * o.MaxBatch
 	}
 	if o.MaxBatchDelay == 0 {
 		o.MaxBatchDelay = 200 * time.Microsecond
@@ -166,7 +179,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db:        db,
 		opts:      opts,
 		epoch:     epoch,
-		queue:     make(chan *op, opts.MaxBatch),
+		queue:     make(chan *op, opts.MaxQueued),
 		committed: make(chan struct{}),
 	}
 	s.lastPruneMs.Store(opts.Now().UnixMilli())

@@ -225,3 +225,64 @@ func TestCommitObserver(t *testing.T) {
 		t.Errorf("observed %d writes, want the 3 appends", writes)
 	}
 }
+
+// TestCommitSizeAndQueueBounds: a commit carries at most MaxBatch writes of
+// what was queued while the committer was busy, the queue holds MaxQueued
+// writes beyond the running commit, and a write that finds it full waits
+// (bounded by its ctx) without being stored.
+func TestCommitSizeAndQueueBounds(t *testing.T) {
+	t.Parallel()
+	const maxBatch, maxQueued = 8, 32
+	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{MaxBatch: maxBatch, MaxQueued: maxQueued, MaxBatchDelay: -1})
+	t.Cleanup(func() { _ = s.Close() })
+	// The observer runs on the committer after each commit: holding the
+	// first one stalls the committer with everything else queued.
+	observed := make(chan int, 64)
+	release := make(chan struct{})
+	commits := 0 // only the committer touches it
+	s.ObserveCommits(func(c bolt.CommitStats) {
+		observed <- c.Writes
+		if commits++; commits == 1 {
+			<-release
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nm := func(i int) tripsense.NewMessage {
+		return tripsense.NewMessage{Room: "r", UserID: "u", Body: fmt.Sprint(i), Type: "text", ClientMsgID: fmt.Sprint("c", i)}
+	}
+	first := s.AppendQueued(ctx, nm(0))
+	select {
+	case <-observed: // the first commit is over; the committer is held
+	case <-ctx.Done():
+		t.Fatal("the first commit never came")
+	}
+	var queued []tripsense.QueuedAppend
+	for i := 1; i <= maxQueued; i++ {
+		queued = append(queued, s.AppendQueued(ctx, nm(i)))
+	}
+	// The queue is full: one more write waits for room until its ctx ends.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	over := s.AppendQueued(short, nm(maxQueued+1))
+	if _, _, err := over.Result(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a write past MaxQueued: %v, want it to wait for room until its ctx ended", err)
+	}
+	cancelShort()
+	close(release)
+	if m, _, err := first.Result(); err != nil || m.Index != 1 {
+		t.Fatalf("first append: %+v, %v", m, err)
+	}
+	for i, q := range queued {
+		if m, dup, err := q.Result(); err != nil || dup || m.Index != int64(i+2) {
+			t.Fatalf("queued append %d: index %d, dup %v, %v; want index %d", i+1, m.Index, dup, err, i+2)
+		}
+	}
+	for want := maxQueued; want > 0; want -= maxBatch {
+		if got := <-observed; got != min(want, maxBatch) {
+			t.Fatalf("a commit carried %d writes, want %d: the %d queued writes in commits of at most %d", got, min(want, maxBatch), maxQueued, maxBatch)
+		}
+	}
+	if h, err := s.Head(ctx, "r"); err != nil || h != maxQueued+1 {
+		t.Fatalf("head %d, %v; want %d: the write that found the queue full was not stored", h, err, maxQueued+1)
+	}
+}
