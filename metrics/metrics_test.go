@@ -152,14 +152,14 @@ func TestQueuedStoreDecoratorCountsASendOnce(t *testing.T) {
 	if under.results != 5 {
 		t.Errorf("the store's Result was called %d times, want 5 (each call passes through)", under.results)
 	}
-	if got := value(t, m, "tripsense_sends_total", "result", "stored"); got != 1 {
-		t.Errorf("stored: %v, want 1", got)
-	}
-	if got := value(t, m, "tripsense_sends_total", "result", "duplicate"); got != 1 {
-		t.Errorf("duplicate: %v, want 1", got)
-	}
-	if got := value(t, m, "tripsense_append_seconds"); got != 1 {
-		t.Errorf("append_seconds count %v, want 1", got)
+	for _, series := range [][]string{
+		{"tripsense_sends_total", "result", "stored"},
+		{"tripsense_sends_total", "result", "duplicate"},
+		{"tripsense_append_seconds"},
+	} {
+		if got := value(t, m, series[0], series[1:]...); got != 1 {
+			t.Errorf("%v: %v, want 1", series, got)
+		}
 	}
 }
 
