@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,55 @@ func BenchmarkSingleWriterSync(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "syncs/s")
 	})
+}
+
+// BenchmarkCommitShapedSync is the disk's latency for the syncs of one
+// commit in the paced shape (peer-10-paced: 5-6 writes per commit), with no
+// CPU work around them: bbolt's commit writes about 21 pages, fdatasyncs,
+// writes the meta page and fdatasyncs again; a write-ahead log's commit is
+// one write and one fdatasync. It reports the median, p99 and max of one
+// commit. A send waits for the commit under way and then its own.
+func BenchmarkCommitShapedSync(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		pages int  // 4 KiB pages written before the first sync
+		meta  bool // then one more page and a second sync
+	}{{"bbolt/21pages+fdatasync+meta+fdatasync", 21, true}, {"log/1write+fdatasync", 1, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			const filePages = 16384
+			f := createFile(b, filePages*4096)
+			buf := make([]byte, 4096)
+			took := make([]time.Duration, 0, b.N)
+			fd := int(f.Fd())
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				for p := range c.pages {
+					if _, err := f.WriteAt(buf, int64((i*c.pages+p)%(filePages-1)+1)*4096); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := syscall.Fdatasync(fd); err != nil {
+					b.Fatal(err)
+				}
+				if c.meta {
+					if _, err := f.WriteAt(buf, 0); err != nil {
+						b.Fatal(err)
+					}
+					if err := syscall.Fdatasync(fd); err != nil {
+						b.Fatal(err)
+					}
+				}
+				took = append(took, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(took)
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
+			b.ReportMetric(ms(took[len(took)*99/100]), "p99-ms")
+			b.ReportMetric(ms(took[len(took)-1]), "max-ms")
+		})
+	}
 }
 
 func createFile(b *testing.B, size int64) *os.File {
