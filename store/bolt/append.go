@@ -51,7 +51,7 @@ func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripse
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	a.op = op{fn: a.run, done: make(chan struct{})}
+	a.op = op{fn: a.run, done: make(chan struct{}), weight: int64(len(a.value))}
 	if a.queueErr = s.enqueue(ctx, &a.op); a.queueErr != nil {
 		a.op.finish(a.queueErr)
 	}
@@ -114,7 +114,7 @@ type appendOp struct {
 	index    int64
 	dup      bool
 	original *tripsense.Message // set with dup (a pointer: most appends are not)
-	refused  error // the rule refused the entry; nothing was written
+	refused  error              // the rule refused the entry; nothing was written
 }
 
 func (a *appendOp) run(tx *bbolt.Tx) error {

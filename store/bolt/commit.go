@@ -6,6 +6,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/semaphore"
 )
 
 // op is one write: fn runs inside the committer's transaction. fn may run
@@ -21,12 +22,17 @@ type op struct {
 	after func()
 	err   error         // the commit's outcome, set before done is closed
 	done  chan struct{} // closed once err is set (after the commit)
+	// weight is the bytes the op holds of the store's queued budget
+	// (an append's message), acquired by enqueue, released by finish.
+	weight int64
+	budget *semaphore.Weighted
 }
 
 func newOp(fn func(tx *bbolt.Tx) error) *op { return &op{fn: fn, done: make(chan struct{})} }
 
 // finish records the outcome of o and wakes its waiter.
 func (o *op) finish(err error) {
+	o.releaseBudget()
 	if o.after != nil {
 		o.after()
 	}
@@ -66,20 +72,40 @@ func (s *Store) await(ctx context.Context, opName string, o *op) error {
 	}
 }
 
+// enqueue queues o for the committer, first taking o.weight bytes of the
+// queued budget (MaxQueuedBytes), waiting for both (bounded by ctx).
 func (s *Store) enqueue(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if o.weight > 0 {
+		o.weight = min(o.weight, s.opts.MaxQueuedBytes) // one message always fits
+		if err := s.queued.Acquire(ctx, o.weight); err != nil {
+			o.weight = 0
+			return err
+		}
+		o.budget = s.queued
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
+		o.releaseBudget()
 		return ErrClosed
 	}
 	select {
 	case s.queue <- o:
 		return nil
 	case <-ctx.Done():
+		o.releaseBudget()
 		return ctx.Err()
+	}
+}
+
+// releaseBudget gives back the bytes o holds of the queued budget, once.
+func (o *op) releaseBudget() {
+	if o.budget != nil {
+		o.budget.Release(o.weight)
+		o.budget = nil
 	}
 }
 

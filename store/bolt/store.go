@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/tripsense/tripsense"
 )
@@ -39,6 +40,13 @@ type Options struct {
 	// connections at their bound, so that writers rarely block on the queue
 	// itself (the callers bound what they have in flight).
 	MaxQueued int
+	// MaxQueuedBytes bounds the bytes of the encoded messages queued for
+	// the committer or in the commit being written: an append blocks while
+	// its message does not fit. Zero means 32 MiB, which messages of a few
+	// hundred bytes never reach; it keeps the memory of a queue of large
+	// messages (up to tripsense.MaxChatMessageBytes each) near what 1,024
+	// of them take.
+	MaxQueuedBytes int64
 	// MaxBatchDelay bounds how long a commit waits for the writers of the
 	// previous commit to come back when fewer have arrived (they usually do
 	// within microseconds; a lone writer never waits). Zero means 200µs;
@@ -71,6 +79,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 4 * o.MaxBatch
 	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 32 << 20
+	}
 	if o.MaxBatchDelay == 0 {
 		o.MaxBatchDelay = 200 * time.Microsecond
 	}
@@ -90,9 +101,12 @@ type Store struct {
 	epoch string
 
 	// mu guards closed and sending on queue: Close takes it exclusively.
-	mu        sync.RWMutex
-	closed    bool
-	queue     chan *op
+	mu     sync.RWMutex
+	closed bool
+	queue  chan *op
+	// queued holds the bytes of the messages queued or being committed
+	// (Options.MaxQueuedBytes); an op weighs what it acquired (op.weight).
+	queued    *semaphore.Weighted
 	committed chan struct{} // closed when the committer has exited
 
 	lastPruneMs atomic.Int64
@@ -180,6 +194,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts:      opts,
 		epoch:     epoch,
 		queue:     make(chan *op, opts.MaxQueued),
+		queued:    semaphore.NewWeighted(opts.MaxQueuedBytes),
 		committed: make(chan struct{}),
 	}
 	s.lastPruneMs.Store(opts.Now().UnixMilli())

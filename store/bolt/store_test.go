@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,5 +285,60 @@ func TestCommitSizeAndQueueBounds(t *testing.T) {
 	}
 	if h, err := s.Head(ctx, "r"); err != nil || h != maxQueued+1 {
 		t.Fatalf("head %d, %v; want %d: the write that found the queue full was not stored", h, err, maxQueued+1)
+	}
+}
+
+// TestQueuedBytesBound: the messages queued for the committer or in its
+// commit hold at most MaxQueuedBytes; an append whose message does not fit
+// waits (bounded by its ctx) without being stored, small ones still fit
+// until then, and a message larger than the whole budget is still taken.
+func TestQueuedBytesBound(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("b", 4000) // its encoded message is a little over 4,000 bytes
+	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{MaxQueuedBytes: 10_000, MaxBatchDelay: -1})
+	t.Cleanup(func() { _ = s.Close() })
+	held := make(chan struct{})
+	release := make(chan struct{})
+	commits := 0 // only the committer touches it
+	s.ObserveCommits(func(bolt.CommitStats) {
+		if commits++; commits == 1 {
+			close(held)
+			<-release
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nm := func(i int, body string) tripsense.NewMessage {
+		return tripsense.NewMessage{Room: "r", UserID: "u", Body: body, Type: "text", ClientMsgID: fmt.Sprint("c", i)}
+	}
+	// The first commit holds one large message and is held after its
+	// write: its bytes still count until it is over.
+	first := s.AppendQueued(ctx, nm(0, body))
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("the first commit never came")
+	}
+	second := s.AppendQueued(ctx, nm(1, body)) // about 8,100 of 10,000 bytes now
+	small := s.AppendQueued(ctx, nm(2, "hi"))  // a small one still fits
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	over := s.AppendQueued(short, nm(3, body))
+	if _, _, err := over.Result(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a message past MaxQueuedBytes: %v, want it to wait for room until its ctx ended", err)
+	}
+	cancelShort()
+	close(release)
+	for i, q := range []tripsense.QueuedAppend{first, second, small} {
+		if m, _, err := q.Result(); err != nil || m.Index != int64(i+1) {
+			t.Fatalf("append %d: index %d, %v; want %d", i, m.Index, err, i+1)
+		}
+	}
+	// Once the commits are over, their bytes are back: a message larger
+	// than the whole budget is taken too.
+	if m, _, err := s.Append(ctx, nm(4, strings.Repeat("x", 12_000))); err != nil || m.Index != 4 {
+		t.Fatalf("a message over the budget: index %d, %v; want 4", m.Index, err)
+	}
+	if h, err := s.Head(ctx, "r"); err != nil || h != 4 {
+		t.Fatalf("head %d, %v; want 4: the write that found no room was not stored", h, err)
 	}
 }
