@@ -227,6 +227,25 @@ func TestCommitObserver(t *testing.T) {
 	}
 }
 
+// holdAfterFirstCommit stalls s's committer once its first commit is over
+// (the commit observer runs on the committer), until release is called:
+// everything queued meanwhile waits. writes receives each commit's number
+// of writes; held is closed once the committer is held.
+func holdAfterFirstCommit(s *bolt.Store) (writes <-chan int, held <-chan struct{}, release func()) {
+	w := make(chan int, 1024)
+	h := make(chan struct{})
+	r := make(chan struct{})
+	commits := 0 // only the committer touches it
+	s.ObserveCommits(func(c bolt.CommitStats) {
+		w <- c.Writes
+		if commits++; commits == 1 {
+			close(h)
+			<-r
+		}
+	})
+	return w, h, sync.OnceFunc(func() { close(r) })
+}
+
 // TestCommitSizeAndQueueBounds: a commit carries at most MaxBatch writes of
 // what was queued while the committer was busy, the queue holds MaxQueued
 // writes beyond the running commit, and a write that finds it full waits
@@ -236,17 +255,8 @@ func TestCommitSizeAndQueueBounds(t *testing.T) {
 	const maxBatch, maxQueued = 8, 32
 	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{MaxBatch: maxBatch, MaxQueued: maxQueued, MaxBatchDelay: -1})
 	t.Cleanup(func() { _ = s.Close() })
-	// The observer runs on the committer after each commit: holding the
-	// first one stalls the committer with everything else queued.
-	observed := make(chan int, 64)
-	release := make(chan struct{})
-	commits := 0 // only the committer touches it
-	s.ObserveCommits(func(c bolt.CommitStats) {
-		observed <- c.Writes
-		if commits++; commits == 1 {
-			<-release
-		}
-	})
+	observed, held, release := holdAfterFirstCommit(s)
+	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nm := func(i int) tripsense.NewMessage {
@@ -254,7 +264,8 @@ func TestCommitSizeAndQueueBounds(t *testing.T) {
 	}
 	first := s.AppendQueued(ctx, nm(0))
 	select {
-	case <-observed: // the first commit is over; the committer is held
+	case <-held:
+		<-observed // the first commit's own writes
 	case <-ctx.Done():
 		t.Fatal("the first commit never came")
 	}
@@ -269,7 +280,7 @@ func TestCommitSizeAndQueueBounds(t *testing.T) {
 		t.Fatalf("a write past MaxQueued: %v, want it to wait for room until its ctx ended", err)
 	}
 	cancelShort()
-	close(release)
+	release()
 	if m, _, err := first.Result(); err != nil || m.Index != 1 {
 		t.Fatalf("first append: %+v, %v", m, err)
 	}
@@ -297,15 +308,8 @@ func TestQueuedBytesBound(t *testing.T) {
 	body := strings.Repeat("b", 4000) // its encoded message is a little over 4,000 bytes
 	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{MaxQueuedBytes: 10_000, MaxBatchDelay: -1})
 	t.Cleanup(func() { _ = s.Close() })
-	held := make(chan struct{})
-	release := make(chan struct{})
-	commits := 0 // only the committer touches it
-	s.ObserveCommits(func(bolt.CommitStats) {
-		if commits++; commits == 1 {
-			close(held)
-			<-release
-		}
-	})
+	_, held, release := holdAfterFirstCommit(s)
+	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nm := func(i int, body string) tripsense.NewMessage {
@@ -327,7 +331,7 @@ func TestQueuedBytesBound(t *testing.T) {
 		t.Fatalf("a message past MaxQueuedBytes: %v, want it to wait for room until its ctx ended", err)
 	}
 	cancelShort()
-	close(release)
+	release()
 	for i, q := range []tripsense.QueuedAppend{first, second, small} {
 		if m, _, err := q.Result(); err != nil || m.Index != int64(i+1) {
 			t.Fatalf("append %d: index %d, %v; want %d", i, m.Index, err, i+1)
