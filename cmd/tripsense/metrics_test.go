@@ -147,6 +147,11 @@ func TestMetricsMoveWhenAMessageIsSent(t *testing.T) {
 	if after["tripsense_store_file_bytes"] <= 0 {
 		t.Error("store size")
 	}
+	for _, gauge := range []string{"tripsense_store_queued_writes", "tripsense_store_queued_bytes"} {
+		if _, ok := after[gauge]; !ok {
+			t.Errorf("no %s", gauge)
+		}
+	}
 	// The send's commit (and any other write meanwhile) is counted and timed;
 	// each commit writes at least a data page, the freelist and the meta page.
 	commits := after["tripsense_store_commits_total"] - before["tripsense_store_commits_total"]

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -26,6 +27,7 @@ type op struct {
 	// (an append's message), acquired by enqueue, released by finish.
 	weight int64
 	budget *semaphore.Weighted
+	held   *atomic.Int64 // the store's count of those bytes (Stats.QueuedBytes)
 }
 
 func newOp(fn func(tx *bbolt.Tx) error) *op { return &op{fn: fn, done: make(chan struct{})} }
@@ -84,7 +86,8 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 			o.weight = 0
 			return err
 		}
-		o.budget = s.queued
+		o.budget, o.held = s.queued, &s.queuedBytes
+		o.held.Add(o.weight)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -104,6 +107,7 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 // releaseBudget gives back the bytes o holds of the queued budget, once.
 func (o *op) releaseBudget() {
 	if o.budget != nil {
+		o.held.Add(-o.weight)
 		o.budget.Release(o.weight)
 		o.budget = nil
 	}

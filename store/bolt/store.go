@@ -118,6 +118,7 @@ type Store struct {
 	commits      atomic.Int64 // transactions the committer committed
 	writes       atomic.Int64 // writes those transactions carried
 	pageWrites   atomic.Int64 // pages those transactions wrote
+	queuedBytes  atomic.Int64 // bytes of the queued budget held (Options.MaxQueuedBytes)
 	observer     atomic.Pointer[func(CommitStats)]
 	members      memberCache
 }
@@ -130,11 +131,18 @@ type Stats struct {
 	// every B+tree page a commit changed (copied on write, with its
 	// branch pages up to the root), the freelist and the meta page.
 	PageWrites int64
+	// Queued is how many writes wait for the committer now, and
+	// QueuedBytes the bytes of their messages and of those in the commit
+	// under way (Options.MaxQueued, MaxQueuedBytes): a store that keeps
+	// them near their bounds is saturated.
+	Queued      int
+	QueuedBytes int64
 }
 
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), PageWrites: s.pageWrites.Load()}
+	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), PageWrites: s.pageWrites.Load(),
+		Queued: len(s.queue), QueuedBytes: s.queuedBytes.Load()}
 }
 
 // CommitStats describes one commit of the committer.

@@ -273,6 +273,9 @@ func TestCommitSizeAndQueueBounds(t *testing.T) {
 	for i := 1; i <= maxQueued; i++ {
 		queued = append(queued, s.AppendQueued(ctx, nm(i)))
 	}
+	if st := s.Stats(); st.Queued != maxQueued {
+		t.Fatalf("Stats says %d writes queued, want %d", st.Queued, maxQueued)
+	}
 	// The queue is full: one more write waits for room until its ctx ends.
 	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
 	over := s.AppendQueued(short, nm(maxQueued+1))
@@ -296,6 +299,9 @@ func TestCommitSizeAndQueueBounds(t *testing.T) {
 	}
 	if h, err := s.Head(ctx, "r"); err != nil || h != maxQueued+1 {
 		t.Fatalf("head %d, %v; want %d: the write that found the queue full was not stored", h, err, maxQueued+1)
+	}
+	if st := s.Stats(); st.Queued != 0 || st.QueuedBytes != 0 {
+		t.Fatalf("Stats says %d writes and %d bytes queued once every write is over, want none", st.Queued, st.QueuedBytes)
 	}
 }
 
@@ -325,6 +331,9 @@ func TestQueuedBytesBound(t *testing.T) {
 	}
 	second := s.AppendQueued(ctx, nm(1, body)) // about 8,100 of 10,000 bytes now
 	small := s.AppendQueued(ctx, nm(2, "hi"))  // a small one still fits
+	if b := s.Stats().QueuedBytes; b < 8000 || b > 10_000 {
+		t.Fatalf("Stats says %d bytes queued, want the two large messages and the small one (8,000 to 10,000)", b)
+	}
 	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
 	over := s.AppendQueued(short, nm(3, body))
 	if _, _, err := over.Result(); !errors.Is(err, context.DeadlineExceeded) {
@@ -344,5 +353,8 @@ func TestQueuedBytesBound(t *testing.T) {
 	}
 	if h, err := s.Head(ctx, "r"); err != nil || h != 4 {
 		t.Fatalf("head %d, %v; want 4: the write that found no room was not stored", h, err)
+	}
+	if b := s.Stats().QueuedBytes; b != 0 {
+		t.Fatalf("Stats says %d bytes queued once every append is over, want 0", b)
 	}
 }
