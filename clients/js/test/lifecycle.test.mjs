@@ -145,6 +145,9 @@ test("deviceId: made once per install and kept in storage; another install is an
       assert.notEqual(dev[0], dev[2], "another install has another one");
       assert.equal(again.state, "online", "a second device does not replace the first");
     } finally {
+      // Closed first: an open client may still be saving its state into dir
+      // (a temporary file, then a rename) while it is removed.
+      await closeAll();
       rmSync(dir, { recursive: true, force: true });
     }
   }));
