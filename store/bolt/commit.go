@@ -23,11 +23,39 @@ type op struct {
 	after func()
 	err   error         // the commit's outcome, set before done is closed
 	done  chan struct{} // closed once err is set (after the commit)
-	// weight is the bytes the op holds of the store's queued budget
-	// (an append's message), acquired by enqueue, released by finish.
+	// weight is the bytes of an append's message: enqueue takes them from
+	// the store's queued budget, finish gives them back (budget is nil
+	// while the op holds none).
 	weight int64
-	budget *semaphore.Weighted
-	held   *atomic.Int64 // the store's count of those bytes (Stats.QueuedBytes)
+	budget *byteBudget
+}
+
+// byteBudget bounds the bytes of the messages queued for the committer or
+// in its commit under way (Options.MaxQueuedBytes).
+type byteBudget struct {
+	sem  *semaphore.Weighted
+	max  int64
+	held atomic.Int64 // Stats.QueuedBytes
+}
+
+func newByteBudget(size int64) *byteBudget {
+	return &byteBudget{sem: semaphore.NewWeighted(size), max: size}
+}
+
+// acquire waits (bounded by ctx) for n bytes, at most the whole budget so
+// that one message always fits, and returns how many it took.
+func (b *byteBudget) acquire(ctx context.Context, n int64) (int64, error) {
+	n = min(n, b.max)
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return 0, err
+	}
+	b.held.Add(n)
+	return n, nil
+}
+
+func (b *byteBudget) release(n int64) {
+	b.held.Add(-n)
+	b.sem.Release(n)
 }
 
 func newOp(fn func(tx *bbolt.Tx) error) *op { return &op{fn: fn, done: make(chan struct{})} }
@@ -81,13 +109,11 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 		return err
 	}
 	if o.weight > 0 {
-		o.weight = min(o.weight, s.opts.MaxQueuedBytes) // one message always fits
-		if err := s.queued.Acquire(ctx, o.weight); err != nil {
-			o.weight = 0
+		n, err := s.queued.acquire(ctx, o.weight)
+		if err != nil {
 			return err
 		}
-		o.budget, o.held = s.queued, &s.queuedBytes
-		o.held.Add(o.weight)
+		o.weight, o.budget = n, s.queued
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -107,8 +133,7 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 // releaseBudget gives back the bytes o holds of the queued budget, once.
 func (o *op) releaseBudget() {
 	if o.budget != nil {
-		o.held.Add(-o.weight)
-		o.budget.Release(o.weight)
+		o.budget.release(o.weight)
 		o.budget = nil
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/tripsense/tripsense"
 )
@@ -101,12 +100,10 @@ type Store struct {
 	epoch string
 
 	// mu guards closed and sending on queue: Close takes it exclusively.
-	mu     sync.RWMutex
-	closed bool
-	queue  chan *op
-	// queued holds the bytes of the messages queued or being committed
-	// (Options.MaxQueuedBytes); an op weighs what it acquired (op.weight).
-	queued    *semaphore.Weighted
+	mu        sync.RWMutex
+	closed    bool
+	queue     chan *op
+	queued    *byteBudget   // bytes of the messages queued or being committed
 	committed chan struct{} // closed when the committer has exited
 
 	lastPruneMs atomic.Int64
@@ -118,7 +115,6 @@ type Store struct {
 	commits      atomic.Int64 // transactions the committer committed
 	writes       atomic.Int64 // writes those transactions carried
 	pageWrites   atomic.Int64 // pages those transactions wrote
-	queuedBytes  atomic.Int64 // bytes of the queued budget held (Options.MaxQueuedBytes)
 	observer     atomic.Pointer[func(CommitStats)]
 	members      memberCache
 }
@@ -142,7 +138,7 @@ type Stats struct {
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), PageWrites: s.pageWrites.Load(),
-		Queued: len(s.queue), QueuedBytes: s.queuedBytes.Load()}
+		Queued: len(s.queue), QueuedBytes: s.queued.held.Load()}
 }
 
 // CommitStats describes one commit of the committer.
@@ -202,7 +198,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts:      opts,
 		epoch:     epoch,
 		queue:     make(chan *op, opts.MaxQueued),
-		queued:    semaphore.NewWeighted(opts.MaxQueuedBytes),
+		queued:    newByteBudget(opts.MaxQueuedBytes),
 		committed: make(chan struct{}),
 	}
 	s.lastPruneMs.Store(opts.Now().UnixMilli())
