@@ -54,6 +54,9 @@ func (s *Store) Epoch() string { return s.epoch }
 // HTTP handler sends its headers there); its error aborts the backup.
 func (s *Store) Backup(w io.Writer, begin func(size int64, epoch string) error) (int64, error) {
 	var n int64
+	if experimentBeforeRead != nil {
+		experimentBeforeRead(s)
+	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if begin != nil {
 			if err := begin(tx.Size(), s.epoch); err != nil {

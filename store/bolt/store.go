@@ -244,6 +244,9 @@ func (s *Store) Size() (int64, error) {
 
 // view runs fn in a read-only transaction.
 func (s *Store) view(opName string, fn func(tx *bbolt.Tx) error) error {
+	if experimentBeforeRead != nil {
+		experimentBeforeRead(s)
+	}
 	if err := s.db.View(fn); err != nil {
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
