@@ -2,8 +2,8 @@
 
 package bolt
 
-// The durability experiment of docs/benchmarks.md ("What durability
-// costs"): a build with the tag tripsense_syncexp reads
+// The durability experiments of docs/benchmarks.md ("What durability
+// costs", "bbolt off the ack path"): a build with the tag tripsense_syncexp reads
 // TRIPSENSE_EXPERIMENT_SYNC at Open and replaces bbolt's two fdatasyncs
 // per commit with
 //
@@ -17,17 +17,20 @@ package bolt
 //	      bbolt write transaction kept open across commits and is acked
 //	      after one pwrite of its messages' bytes (plus 64 per write) to
 //	      the log and one fdatasync of it. The open transaction is
-//	      committed (durably, by bbolt) every deferredEvery appends, when
-//	      it is deferredAge old, before any other write, before a read
-//	      and at close. This is what a write-ahead log in front of bbolt
+//	      committed (durably, by bbolt) after deferredEvery appends, at
+//	      the first commit after it is deferredAge old, before any other
+//	      write, before a read that finds acked appends in it, and at
+//	      close. This is what a write-ahead log in front of bbolt
 //	      would cost on the ack path and in CPU, with bbolt's page writes
 //	      amortized over many commits; nothing is replayed at open, and a
 //	      failed append's partial writes stay in the transaction.
 //
 // Unset, the store is unchanged. Never build a server for real use with
-// this tag: both settings lose acknowledged messages in a power failure.
+// this tag: none and log lose acknowledged messages in a power failure,
+// deferred in any crash.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -211,20 +214,13 @@ func (d *deferred) commit(s *Store, batch []*op) bool {
 		d.pending.Add(int64(len(batch)))
 	}
 	for i, o := range batch {
-		o.finish(cmpOr(errs[i], err))
+		o.finish(cmp.Or(errs[i], err))
 	}
 	d.inTx += len(batch)
 	if d.inTx >= deferredEvery || time.Since(d.opened) >= deferredAge {
 		d.checkpoint()
 	}
 	return true
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // checkpoint commits the open transaction (bbolt's two fdatasyncs).
