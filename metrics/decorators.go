@@ -37,7 +37,16 @@ func (m *Metrics) FrameIn(action string) {
 	m.framesInBy[known(actions, action)].Inc()
 }
 
-var _ ws.Observer = (*Metrics)(nil)
+// SendAnswered implements ws.SendObserver: a pipelined send was answered
+// d after its frame was read.
+func (m *Metrics) SendAnswered(d time.Duration) {
+	m.sendAnswerSeconds.Observe(seconds(d))
+}
+
+var (
+	_ ws.Observer     = (*Metrics)(nil)
+	_ ws.SendObserver = (*Metrics)(nil)
+)
 
 // countStoreErr counts a failed store call.
 func (m *Metrics) countStoreErr(op string, err error) {

@@ -59,25 +59,26 @@ type Build struct {
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	framesIn       *prometheus.CounterVec   // action
-	framesOut      *prometheus.CounterVec   // type
-	sends          *prometheus.CounterVec   // result
-	appendSeconds  prometheus.Histogram     // durable commit latency
-	commitSeconds  prometheus.Histogram     // one commit of the single binary's store
-	storeErrors    *prometheus.CounterVec   // op
-	fanoutSeconds  prometheus.Histogram     // handing a message to the room's connections
-	pushSeconds    prometheus.Histogram     // one push (network pushers)
-	rateLimited    *prometheus.CounterVec   // budget
-	catchupBytes   *prometheus.HistogramVec // kind
-	catchupSeconds *prometheus.HistogramVec // kind
-	httpRequests   *prometheus.CounterVec   // route, code
-	httpSeconds    *prometheus.HistogramVec // route
-	upgrades       *prometheus.CounterVec   // result: upgraded, or the refusal's status
-	pushes         *prometheus.CounterVec   // result: ok, gone, error
-	fanoutJobs     *prometheus.CounterVec   // result: delivered, failed (AWS queued fan-out)
-	fanoutJobSecs  prometheus.Histogram     // one queued fan-out job
-	webhooks       *prometheus.CounterVec   // result: delivered, failed, expired, gone
-	webhookSeconds prometheus.Histogram     // one delivery attempt
+	framesIn          *prometheus.CounterVec   // action
+	framesOut         *prometheus.CounterVec   // type
+	sends             *prometheus.CounterVec   // result
+	appendSeconds     prometheus.Histogram     // durable commit latency
+	sendAnswerSeconds prometheus.Histogram     // a pipelined send, frame read to answer queued (ws.SendObserver)
+	commitSeconds     prometheus.Histogram     // one commit of the single binary's store
+	storeErrors       *prometheus.CounterVec   // op
+	fanoutSeconds     prometheus.Histogram     // handing a message to the room's connections
+	pushSeconds       prometheus.Histogram     // one push (network pushers)
+	rateLimited       *prometheus.CounterVec   // budget
+	catchupBytes      *prometheus.HistogramVec // kind
+	catchupSeconds    *prometheus.HistogramVec // kind
+	httpRequests      *prometheus.CounterVec   // route, code
+	httpSeconds       *prometheus.HistogramVec // route
+	upgrades          *prometheus.CounterVec   // result: upgraded, or the refusal's status
+	pushes            *prometheus.CounterVec   // result: ok, gone, error
+	fanoutJobs        *prometheus.CounterVec   // result: delivered, failed (AWS queued fan-out)
+	fanoutJobSecs     prometheus.Histogram     // one queued fan-out job
+	webhooks          *prometheus.CounterVec   // result: delivered, failed, expired, gone
+	webhookSeconds    prometheus.Histogram     // one delivery attempt
 
 	// The children of the vectors every frame counts, looked up once.
 	framesInBy, framesOutBy                 map[string]prometheus.Counter
@@ -104,6 +105,8 @@ func New(b Build) *Metrics {
 		Help: "Messages given to the store (sendMessage after its checks), by result: stored, duplicate (a clientMsgId retry) or error."}, []string{"result"})
 	m.appendSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "append_seconds",
 		Help: "Durable-commit latency of a send: Store.Append until the commit synced.", Buckets: latencyBuckets})
+	m.sendAnswerSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "send_answer_seconds",
+		Help: "A send's time in the single binary: from its sendMessage frame read to its answer (ack or error) queued for the connection, after its durable commit and its hand-out to the room's online members; the socket writes follow.", Buckets: latencyBuckets})
 	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "store_commit_seconds",
 		Help: "Duration of one commit of the single binary's store, from its first write to the end of its second fdatasync (many writes share one; see store_commits_total).", Buckets: latencyBuckets})
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "store_errors_total",
@@ -134,7 +137,7 @@ func New(b Build) *Metrics {
 		Help: "Webhook delivery attempts by outcome: delivered (2xx), failed (retried), expired (the last attempt failed; the event waits for a replay) or gone (the entry is no longer stored)."}, []string{"result"})
 	m.webhookSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "webhook_attempt_seconds",
 		Help: "Duration of one webhook delivery attempt: building the event and posting it.", Buckets: requestBuckets})
-	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.commitSeconds, m.storeErrors, m.fanoutSeconds,
+	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.sendAnswerSeconds, m.commitSeconds, m.storeErrors, m.fanoutSeconds,
 		m.pushSeconds, m.rateLimited, m.catchupBytes, m.catchupSeconds, m.httpRequests, m.httpSeconds, m.upgrades,
 		m.pushes, m.fanoutJobs, m.fanoutJobSecs, m.webhooks, m.webhookSeconds} {
 		f(c)

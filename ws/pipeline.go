@@ -51,9 +51,10 @@ type PipelineOptions struct {
 // Handle and Drain must be called from one goroutine (the connection's
 // reader).
 type Pipeline struct {
-	s *Service
-	c Conn
-	o PipelineOptions
+	s       *Service
+	c       Conn
+	o       PipelineOptions
+	sendObs SendObserver // the Service's Observer, when it is one
 
 	mu      sync.Mutex
 	queue   []*pipeItem // read, not yet taken by the answering goroutine
@@ -90,6 +91,8 @@ type pipeItem struct {
 	err         error
 	action, cid string
 	reply       []byte
+	// read is when Handle took the frame; set only for a SendObserver.
+	read time.Time
 }
 
 var sendAction = []string{"sendMessage"}
@@ -105,7 +108,8 @@ func (s *Service) NewPipeline(c Conn, o PipelineOptions) *Pipeline {
 	if o.FrameTimeout <= 0 {
 		o.FrameTimeout = DefaultFrameTimeout
 	}
-	return &Pipeline{s: s, c: c, o: o, freed: make(chan struct{}, 1)}
+	sendObs, _ := s.Observer.(SendObserver)
+	return &Pipeline{s: s, c: c, o: o, sendObs: sendObs, freed: make(chan struct{}, 1)}
 }
 
 // Handle takes the next frame of the connection. A sendMessage returns
@@ -134,8 +138,12 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 		defer cancel()
 		return p.s.Handle(fctx, p.c, data)
 	}
+	var read time.Time
+	if p.sendObs != nil {
+		read = time.Now()
+	}
 	p.acquire(len(data))
-	it := &pipeItem{size: len(data)}
+	it := &pipeItem{size: len(data), read: read}
 	it.epoch = p.enterEpoch(ctx)
 	it.ctx = it.epoch.ctx
 	if refusal := p.s.refusal(p.c, data); refusal != nil {
@@ -305,6 +313,9 @@ func (p *Pipeline) answer(it *pipeItem) {
 		err = p.s.reply(it.ctx, p.c, it.reply)
 	default:
 		err = p.s.answer(it.ctx, p.c, it.action, it.cid, it.err)
+	}
+	if p.sendObs != nil {
+		p.sendObs.SendAnswered(time.Since(it.read))
 	}
 	p.mu.Lock()
 	e := it.epoch

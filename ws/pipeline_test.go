@@ -352,3 +352,64 @@ func TestPipelineFrameTimeoutBoundsASend(t *testing.T) {
 		t.Fatalf("writer got %v, want the ack of c2", got)
 	}
 }
+
+// sendTimes is a ws.Observer and ws.SendObserver that passes on each
+// send's time.
+type sendTimes chan time.Duration
+
+func (sendTimes) FrameIn(string)                 {}
+func (s sendTimes) SendAnswered(d time.Duration) { s <- d }
+
+// TestPipelineTellsEachSendsTimeInTheServer: the SendObserver hears of
+// every send once it is answered (its error after FrameTimeout, an ack
+// after its commit), with the time since the frame was taken; a frame that
+// is not a send is not counted.
+func TestPipelineTellsEachSendsTimeInTheServer(t *testing.T) {
+	t.Parallel()
+	f, g := newGatedFixture(t)
+	times := make(sendTimes, 10)
+	f.svc.Observer = times
+	w := f.connect(t, "w", "uuid1")
+	const timeout = 200 * time.Millisecond
+	p := f.svc.NewPipeline(w, ws.PipelineOptions{FrameTimeout: timeout})
+	ctx := context.Background()
+	next := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-times:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatal("no send time was reported")
+			return 0
+		}
+	}
+	start := time.Now()
+	if err := p.Handle(ctx, []byte(sendWithID("uuidroom2", "a", "c1"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 1) // its gate stays shut: answered with an error at the frame's deadline
+	d := next()
+	if took := time.Since(start); d < timeout*3/4 || d > took {
+		t.Fatalf("the timed-out send took %v in the server, want between %v and %v", d, timeout*3/4, took)
+	}
+	start = time.Now()
+	if err := p.Handle(ctx, []byte(sendWithID("uuidroom2", "b", "c2"))); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, g, 2)
+	opened := time.Now()
+	g.open(2)
+	d = next()
+	if d < opened.Sub(start) || d > time.Since(start) {
+		t.Fatalf("the acked send took %v in the server, want between %v and %v", d, opened.Sub(start), time.Since(start))
+	}
+	if err := p.Handle(ctx, []byte(`{"action":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.rec.take("w"); len(got) != 3 || got[0]["type"] != "error" || got[1]["type"] != "ack" || got[2]["type"] != "pong" {
+		t.Fatalf("writer got %v, want error, ack, pong", got)
+	}
+	if len(times) != 0 {
+		t.Fatalf("%d more send times reported, want none for the ping", len(times))
+	}
+}

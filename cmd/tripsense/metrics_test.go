@@ -134,6 +134,14 @@ func TestMetricsMoveWhenAMessageIsSent(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", series, got, want)
 		}
 	}
+	// The send's time in the server is recorded once its answer is
+	// queued, which may be just after the client read it.
+	const answered = `tripsense_send_answer_seconds_count`
+	for deadline := time.Now().Add(10 * time.Second); after[answered]-before[answered] != 1; after = scrape(t, m.MetricsAddr()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s moved by %v, want 1", answered, after[answered]-before[answered])
+		}
+	}
 	if after[`tripsense_ws_upgrades_total{result="upgraded"}`] != 2 {
 		t.Errorf("upgrades %v", after[`tripsense_ws_upgrades_total{result="upgraded"}`])
 	}
