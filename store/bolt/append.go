@@ -51,7 +51,7 @@ func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripse
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	a.op = op{fn: a.run, done: make(chan struct{}), weight: int64(len(a.value))}
+	a.op = op{fn: a.run, done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp}
 	if a.queueErr = s.enqueue(ctx, &a.op); a.queueErr != nil {
 		a.op.finish(a.queueErr)
 	}

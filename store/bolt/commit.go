@@ -28,6 +28,9 @@ type op struct {
 	// while the op holds none).
 	weight int64
 	budget *byteBudget
+	// append is the op's append (nil for every other write): its room
+	// and, once run, its index.
+	append *appendOp
 }
 
 // byteBudget bounds the bytes of the messages queued for the committer or
@@ -247,12 +250,14 @@ func (s *Store) commit(batch []*op) {
 // what the durable commit costs the server by replacing bbolt's fdatasyncs
 // (docs/benchmarks.md, "What durability costs" and "bbolt off the ack
 // path"). experimentCommit, when it reports true, has committed batch
-// itself; experimentBeforeRead runs before every read transaction, and
-// experimentClose when the committer exits.
+// itself; experimentBeforeRead runs before every read transaction,
+// experimentClose when the committer exits, and experimentHead, when it
+// reports true, has answered Head.
 var (
 	experimentAfterCommit func(writes int) error
 	experimentOpen        func(s *Store) error
 	experimentCommit      func(s *Store, batch []*op) bool
 	experimentBeforeRead  func(s *Store)
 	experimentClose       func(s *Store)
+	experimentHead        func(s *Store, room string) (int64, bool, error)
 )

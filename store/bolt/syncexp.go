@@ -63,10 +63,32 @@ func init() {
 		if d := deferredOf(s); d != nil {
 			d.checkpoint()
 			_ = d.log.Close()
+			if d.checkpoints > 0 {
+				fmt.Fprintf(os.Stderr, "bolt: experiment: %d commits of the deferred transaction, %v on average, the longest %v\n",
+					d.checkpoints, d.ckTotal/time.Duration(d.checkpoints), d.ckMax)
+			}
 			deferredMu.Lock()
 			delete(deferredStores, s)
 			deferredMu.Unlock()
 		}
+	}
+	experimentHead = func(s *Store, room string) (int64, bool, error) {
+		d := deferredOf(s)
+		if d == nil {
+			return 0, false, nil
+		}
+		d.headsMu.Lock()
+		h, ok := d.heads[room]
+		d.headsMu.Unlock()
+		if ok {
+			return h, true, nil
+		}
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			h, err = readHead(tx, room)
+			return err
+		})
+		return h, true, err
 	}
 	experimentOpen = func(s *Store) error {
 		switch mode := os.Getenv("TRIPSENSE_EXPERIMENT_SYNC"); mode {
@@ -140,6 +162,17 @@ type deferred struct {
 	inTx    int          // appends in tx
 	pending atomic.Int64 // appends acked and not yet committed by bbolt
 	buf     []byte
+	// heads holds the head of every room with acked appends in the open
+	// transaction (the committer writes it before the acks, and clears
+	// it after the transaction's commit): Head answers from it, or from
+	// bbolt without the read barrier, since a room not in it has its head
+	// committed.
+	headsMu sync.Mutex
+	heads   map[string]int64
+	// checkpoints counts the open transaction's commits and adds up
+	// their time; the longest is ckMax (printed at close).
+	checkpoints    int
+	ckTotal, ckMax time.Duration
 }
 
 const (
@@ -165,7 +198,7 @@ func openDeferred(s *Store) error {
 		return err
 	}
 	deferredMu.Lock()
-	deferredStores[s] = &deferred{log: f}
+	deferredStores[s] = &deferred{log: f, heads: map[string]int64{}}
 	deferredMu.Unlock()
 	return nil
 }
@@ -175,7 +208,7 @@ func openDeferred(s *Store) error {
 // is then committed as usual (it reports false).
 func (d *deferred) commit(s *Store, batch []*op) bool {
 	for _, o := range batch {
-		if o.weight == 0 { // only appends weigh something
+		if o.append == nil {
 			d.checkpoint()
 			return false
 		}
@@ -212,6 +245,13 @@ func (d *deferred) commit(s *Store, batch []*op) bool {
 			(*fn)(CommitStats{Writes: len(batch), Duration: time.Since(start)})
 		}
 		d.pending.Add(int64(len(batch)))
+		d.headsMu.Lock()
+		for i, o := range batch {
+			if a := o.append; errs[i] == nil && a.index > 0 {
+				d.heads[a.room] = a.index
+			}
+		}
+		d.headsMu.Unlock()
 	}
 	for i, o := range batch {
 		o.finish(cmp.Or(errs[i], err))
@@ -228,9 +268,17 @@ func (d *deferred) checkpoint() {
 	if d.tx == nil {
 		return
 	}
+	start := time.Now()
 	if err := d.tx.Commit(); err != nil {
 		panic(fmt.Sprintf("bolt: experiment: commit of the deferred transaction: %v", err))
 	}
+	took := time.Since(start)
+	d.checkpoints++
+	d.ckTotal += took
+	d.ckMax = max(d.ckMax, took)
 	d.tx, d.inTx = nil, 0
 	d.pending.Store(0)
+	d.headsMu.Lock()
+	clear(d.heads)
+	d.headsMu.Unlock()
 }
