@@ -20,7 +20,8 @@ package bolt
 //	      committed (durably, by bbolt) after deferredEvery appends, at
 //	      the first commit after it is deferredAge old, before any other
 //	      write, before a read that finds acked appends in it, and at
-//	      close. This is what a write-ahead log in front of bbolt
+//	      close; Head answers from the heads of the rooms with acked
+//	      appends in it. This is what a write-ahead log in front of bbolt
 //	      would cost on the ack path and in CPU, with bbolt's page writes
 //	      amortized over many commits; nothing is replayed at open, and a
 //	      failed append's partial writes stay in the transaction.
