@@ -78,18 +78,8 @@ var fieldNames sync.Map // reflect.Type -> []string
 // the JSON object data, best effort: for echoing a request's fields in an
 // answer without decoding it (it reports false on anything unexpected).
 func JSONStringMember(data []byte, key string) (string, bool) {
-	raw, esc, ok := jsonStringMember(data, key)
-	switch {
-	case !ok:
-		return "", false
-	case !esc:
-		return string(raw[1 : len(raw)-1]), true
-	}
-	var v string
-	if json.Unmarshal(raw, &v) != nil {
-		return "", false
-	}
-	return v, true
+	v, ok := jsonStringMemberValue(data, key)
+	return string(v), ok
 }
 
 // JSONStringMemberIn is JSONStringMember for a value expected to be one of
@@ -98,25 +88,33 @@ func JSONStringMember(data []byte, key string) (string, bool) {
 // without escapes (the metrics and the reader's send check call it for
 // every frame).
 func JSONStringMemberIn(data []byte, key string, names []string) (string, bool) {
-	raw, esc, ok := jsonStringMember(data, key)
+	v, ok := jsonStringMemberValue(data, key)
 	if !ok {
 		return "", false
 	}
-	if esc {
-		var v string
-		if json.Unmarshal(raw, &v) != nil {
-			return "", false
-		}
-		raw = []byte(v)
-	} else {
-		raw = raw[1 : len(raw)-1]
-	}
 	for _, n := range names {
-		if string(raw) == n {
+		if string(v) == n {
 			return n, true
 		}
 	}
 	return "", false
+}
+
+// jsonStringMemberValue is the unquoted value of the top-level string
+// member key: a part of data when it has no escapes (nothing allocated).
+func jsonStringMemberValue(data []byte, key string) ([]byte, bool) {
+	raw, esc, ok := jsonStringMember(data, key)
+	switch {
+	case !ok:
+		return nil, false
+	case !esc:
+		return raw[1 : len(raw)-1], true
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		return nil, false
+	}
+	return []byte(v), true
 }
 
 // jsonStringMember finds the top-level string member key of the JSON

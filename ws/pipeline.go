@@ -201,18 +201,14 @@ func (p *Pipeline) retireEpochLocked() {
 func (p *Pipeline) Drain() {
 	for {
 		p.mu.Lock()
-		n := p.sends
-		p.mu.Unlock()
-		if n == 0 {
+		if p.sends == 0 {
 			// Nothing holds the epoch: release its timer (the next send
 			// starts another).
-			p.mu.Lock()
-			if p.sends == 0 {
-				p.retireEpochLocked()
-			}
+			p.retireEpochLocked()
 			p.mu.Unlock()
 			return
 		}
+		p.mu.Unlock()
 		<-p.freed
 	}
 }
