@@ -343,6 +343,12 @@ func (m *Metrics) ObserveStoreCommit(d time.Duration) {
 	m.commitSeconds.Observe(seconds(d))
 }
 
+// ObserveStoreCheckpoint records the duration of one checkpoint of the
+// single binary's write-ahead log (store/bolt's checkpoint observer).
+func (m *Metrics) ObserveStoreCheckpoint(d time.Duration) {
+	m.checkpointSeconds.Observe(seconds(d))
+}
+
 // countingWriter counts what passes through it.
 type countingWriter struct {
 	w io.Writer

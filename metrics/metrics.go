@@ -65,6 +65,7 @@ type Metrics struct {
 	appendSeconds     prometheus.Histogram     // durable commit latency
 	sendAnswerSeconds prometheus.Histogram     // a pipelined send, frame read to answer queued (ws.SendObserver)
 	commitSeconds     prometheus.Histogram     // one commit of the single binary's store
+	checkpointSeconds prometheus.Histogram     // one checkpoint of its write-ahead log
 	storeErrors       *prometheus.CounterVec   // op
 	fanoutSeconds     prometheus.Histogram     // handing a message to the room's connections
 	pushSeconds       prometheus.Histogram     // one push (network pushers)
@@ -108,7 +109,9 @@ func New(b Build) *Metrics {
 	m.sendAnswerSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "send_answer_seconds",
 		Help: "A send's time in the single binary: from its sendMessage frame read to its answer (ack or error) queued for the connection, after its durable commit and its hand-out to the room's online members; the socket writes follow.", Buckets: latencyBuckets})
 	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "store_commit_seconds",
-		Help: "Duration of one commit of the single binary's store, from its first write to the end of its second fdatasync (many writes share one; see store_commits_total).", Buckets: latencyBuckets})
+		Help: "Duration of one commit of the single binary's store, from its first write to the end of its last fdatasync: the write-ahead log's one, or bbolt's second (many writes share one; see store_commits_total).", Buckets: latencyBuckets})
+	m.checkpointSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "store_checkpoint_seconds",
+		Help: "Duration of one checkpoint of the single binary's write-ahead log: bbolt's commit of the appends the log acked (its page writes and two fdatasyncs). Writes queued meanwhile wait for it.", Buckets: latencyBuckets})
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "store_errors_total",
 		Help: "Store calls that failed (context cancellations excluded), by operation."}, []string{"op"})
 	m.fanoutSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "fanout_seconds",
@@ -137,7 +140,7 @@ func New(b Build) *Metrics {
 		Help: "Webhook delivery attempts by outcome: delivered (2xx), failed (retried), expired (the last attempt failed; the event waits for a replay) or gone (the entry is no longer stored)."}, []string{"result"})
 	m.webhookSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "webhook_attempt_seconds",
 		Help: "Duration of one webhook delivery attempt: building the event and posting it.", Buckets: requestBuckets})
-	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.sendAnswerSeconds, m.commitSeconds, m.storeErrors, m.fanoutSeconds,
+	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.sends, m.appendSeconds, m.sendAnswerSeconds, m.commitSeconds, m.checkpointSeconds, m.storeErrors, m.fanoutSeconds,
 		m.pushSeconds, m.rateLimited, m.catchupBytes, m.catchupSeconds, m.httpRequests, m.httpSeconds, m.upgrades,
 		m.pushes, m.fanoutJobs, m.fanoutJobSecs, m.webhooks, m.webhookSeconds} {
 		f(c)

@@ -37,9 +37,6 @@ echo "== go test -race (unit, store conformance on bbolt and dynalite, end to en
 go build -o dist/.testcount ./scripts/testcount
 go test -race -count=1 -timeout 20m -json ./... | dist/.testcount
 
-echo "== the benchmark experiment that keeps bbolt off the ack path still reads every acked write (store conformance, TRIPSENSE_EXPERIMENT_SYNC=deferred)"
-TRIPSENSE_EXPERIMENT_SYNC=deferred go test -race -count=1 -tags tripsense_syncexp -run '^TestConformance$' ./store/bolt
-
 echo "== SDK: clients/js (npm ci, tsc, node --test against the real binary, with the fault-injecting proxy)"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test)
 

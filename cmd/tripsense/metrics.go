@@ -34,12 +34,14 @@ func (m *Main) newMetrics() *metrics.Metrics {
 		n, _ := st.Size()
 		return float64(n)
 	})
-	mt.Counter("store_commits_total", "Durable commits of the store (each one fdatasync pair; many writes share one).", func() float64 { return float64(st.Stats().Commits) })
+	mt.Counter("store_commits_total", "Durable commits of the store (each one fdatasync of the write-ahead log, or a pair of bbolt's; many writes share one).", func() float64 { return float64(st.Stats().Commits) })
 	mt.Counter("store_commit_writes_total", "Writes (appends, cursor and membership updates) carried by those commits: divided by store_commits_total, the mean group-commit size.", func() float64 { return float64(st.Stats().Writes) })
-	mt.Counter("store_page_writes_total", "Pages those commits wrote (one pwrite each: every B+tree page a commit changed, its branch pages up to the root, the freelist and the meta page): divided by store_commits_total, the pages per commit.", func() float64 { return float64(st.Stats().PageWrites) })
+	mt.Counter("store_page_writes_total", "Pages bbolt wrote, in commits and in the write-ahead log's checkpoints (one pwrite each: every B+tree page a commit changed, its branch pages up to the root, the freelist and the meta page).", func() float64 { return float64(st.Stats().PageWrites) })
+	mt.Counter("store_checkpoints_total", "Checkpoints of the write-ahead log: bbolt's commits of the appends the log acked (after 1,024 appends, 50 ms, before any other write, before a read while appends are pending).", func() float64 { return float64(st.Stats().Checkpoints) })
 	mt.Gauge("store_queued_writes", "Writes waiting for the store's committer (at most 16,384): near the bound, the store is saturated.", func() float64 { return float64(st.Stats().Queued) })
 	mt.Gauge("store_queued_bytes", "Bytes of the messages waiting for the committer or in its commit under way (at most 32 MiB).", func() float64 { return float64(st.Stats().QueuedBytes) })
 	st.ObserveCommits(func(c bolt.CommitStats) { mt.ObserveStoreCommit(c.Duration) })
+	st.ObserveCheckpoints(func(c bolt.CheckpointStats) { mt.ObserveStoreCheckpoint(c.Duration) })
 	return mt
 }
 

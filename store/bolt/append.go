@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -51,7 +52,7 @@ func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripse
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	a.op = op{fn: a.run, done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp}
+	a.op = op{fn: a.run, done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp, logged: true}
 	if a.queueErr = s.enqueue(ctx, &a.op); a.queueErr != nil {
 		a.op.finish(a.queueErr)
 	}
@@ -109,6 +110,10 @@ type appendOp struct {
 	m        tripsense.NewMessage
 	decided  bool
 	createMs int64
+
+	// log, when set (by the write-ahead log's commit, for one run),
+	// collects the keys and values the run puts as a frame's payload.
+	log *[]byte
 
 	// results, overwritten by every run
 	index    int64
@@ -169,27 +174,41 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 		}
 	}
 	messages.FillPercent = 0.9 // keys of a room grow at its end
-	if err := messages.Put(messageKey(a.room, index), a.value); err != nil {
+	if err := a.put(messages, logMessages, messageKey(a.room, index), a.value); err != nil {
 		return err
 	}
-	if err := heads.Put(roomKey, u64(index)); err != nil {
+	if err := a.put(heads, logHeads, roomKey, u64(index)); err != nil {
 		return err
 	}
 	if a.dk != nil {
 		rec := make([]byte, 16)
 		copy(rec, u64(index))
 		copy(rec[8:], u64(a.nowMs))
-		if err := dedupe.Put(a.dk, rec); err != nil {
+		if err := a.put(dedupe, logDedupe, a.dk, rec); err != nil {
 			return err
 		}
 	}
 	if a.outbox {
-		if err := putOutbox(tx, a.room, index, a.nowMs); err != nil {
+		outbox := tx.Bucket(bucketOutbox)
+		seq, err := outbox.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := a.put(outbox, logOutbox, binary.BigEndian.AppendUint64(nil, seq), newOutboxEntry(a.room, index, a.nowMs)); err != nil {
 			return err
 		}
 	}
 	a.index = index
 	return nil
+}
+
+// put puts k, v into b (whose id in a log frame is id), and into the
+// frame when the log is collecting one.
+func (a *appendOp) put(b *bbolt.Bucket, id byte, k, v []byte) error {
+	if a.log != nil {
+		*a.log = appendPut(*a.log, id, k, v)
+	}
+	return b.Put(k, v)
 }
 
 // maybePrune queues a prune of expired dedupe records when the last one is
@@ -208,10 +227,13 @@ func (s *Store) maybePrune(ctx context.Context, now time.Time) {
 	written = s.dedupeWrites.Swap(0)
 	budget := min(max(maxPrunePerCommit, 2*int(written)), maxPruneExamined)
 	nowMs := now.UnixMilli()
-	o := newOp(func(tx *bbolt.Tx) error {
-		_, err := s.pruneDedupe(tx, nowMs, budget)
+	// The write-ahead log takes it (its deletes are recorded), so a
+	// prune does not checkpoint the log.
+	o := &op{done: make(chan struct{}), logged: true}
+	o.fn = func(tx *bbolt.Tx) error {
+		_, err := s.pruneDedupe(tx, nowMs, budget, o.log)
 		return err
-	})
+	}
 	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next one
 }
 
@@ -232,7 +254,7 @@ func (s *Store) PruneDedupe(ctx context.Context, now time.Time, limit int) (int,
 	var n int
 	err := s.write(ctx, "prune dedupe", func(tx *bbolt.Tx) error {
 		var err error
-		n, err = s.pruneDedupe(tx, now.UnixMilli(), limit)
+		n, err = s.pruneDedupe(tx, now.UnixMilli(), limit, nil)
 		return err
 	})
 	return n, err
@@ -247,7 +269,7 @@ func (s *Store) PruneDedupe(ctx context.Context, now time.Time, limit int) (int,
 // the committer's), so a rerun of its batch at most skips a stretch until
 // the next pass. It also drains dedupeByTime, the time index of older
 // versions, which nothing reads now.
-func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int) (int, error) {
+func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int, log *[]byte) (int, error) {
 	cutoff := nowMs - tripsense.DedupeTTL.Milliseconds() // records at or before cutoff are expired
 	dedupe := tx.Bucket(bucketDedupe)
 	var expired [][]byte
@@ -285,21 +307,28 @@ func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int) (int, error) {
 		s.pruneFrom = bytes.Clone(k)
 	}
 	for _, k := range expired {
+		if log != nil {
+			*log = appendDelete(*log, logDedupe, k)
+		}
 		if err := dedupe.Delete(k); err != nil {
 			return 0, err
 		}
 	}
-	if err := drainByTime(tx, limit); err != nil {
+	if err := drainByTime(tx, limit, log); err != nil {
 		return 0, err
 	}
 	return len(expired), nil
 }
 
 // drainByTime deletes up to limit keys of dedupeByTime (written by older
-// versions; the records it indexed are pruned by the scan).
-func drainByTime(tx *bbolt.Tx, limit int) error {
+// versions; the records it indexed are pruned by the scan), recording them
+// in log when set.
+func drainByTime(tx *bbolt.Tx, limit int, log *[]byte) error {
 	c := tx.Bucket(bucketDedupeByTime).Cursor()
 	for k, _ := c.First(); k != nil && limit > 0; k, _ = c.First() {
+		if log != nil {
+			*log = appendDelete(*log, logDedupeByTime, k)
+		}
 		if err := c.Delete(); err != nil {
 			return err
 		}

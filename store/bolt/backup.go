@@ -54,8 +54,8 @@ func (s *Store) Epoch() string { return s.epoch }
 // HTTP handler sends its headers there); its error aborts the backup.
 func (s *Store) Backup(w io.Writer, begin func(size int64, epoch string) error) (int64, error) {
 	var n int64
-	if experimentBeforeRead != nil {
-		experimentBeforeRead(s)
+	if err := s.barrier(); err != nil {
+		return 0, fmt.Errorf("bolt: backup: %w", err)
 	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if begin != nil {
@@ -174,17 +174,15 @@ func Restore(path, from string, now time.Time) (RestoreResult, error) {
 		return res, err
 	}
 	res.BackupEpoch = backupEpoch
-	// Nobody may have the store open: take its lock for a moment.
+	// Nobody may have the store open: take its lock for a moment, and
+	// fold its write-ahead log into it, so that the file kept aside holds
+	// all it acked and the restored store finds no log.
 	if _, err := os.Stat(path); err == nil {
-		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-		if errors.Is(err, bbolt.ErrTimeout) {
-			return res, fmt.Errorf("bolt: restore %s: %w; stop the server first", path, ErrInUse)
+		if err := foldLog(path); errors.Is(err, ErrInUse) {
+			return res, fmt.Errorf("bolt: restore %s: %w; stop the server first", path, err)
 		}
 		// An unreadable file is replaced all the same (that may be why a
 		// restore is run); it is kept aside below.
-		if err == nil {
-			_ = db.Close()
-		}
 	}
 	tmp := path + ".restoring"
 	if err := copyFile(tmp, from); err != nil {
@@ -202,6 +200,10 @@ func Restore(path, from string, now time.Time) (RestoreResult, error) {
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(metaEpoch, []byte(res.Epoch)); err != nil {
+			return err
+		}
+		// No frame of a log beside path applies to the backup.
+		if err := meta.Delete(metaLogGeneration); err != nil {
 			return err
 		}
 		if err := meta.Put(metaRestoredFrom, []byte(backupEpoch)); err != nil {
@@ -229,9 +231,15 @@ func Restore(path, from string, now time.Time) (RestoreResult, error) {
 
 // Compact rewrites the store file at path without its free pages (bbolt's
 // file never shrinks by itself: freed pages are reused, not returned),
-// while no process has it open. The epoch stays: the data is the same.
-// The file that was at path is kept as path.pre-compact-<UTC time>.
+// while no process has it open, after folding its write-ahead log into it.
+// The epoch stays: the data is the same. The file that was at path is kept
+// as path.pre-compact-<UTC time>.
 func Compact(path string, now time.Time) (before, after int64, kept string, err error) {
+	if err := foldLog(path); errors.Is(err, ErrInUse) {
+		return 0, 0, "", fmt.Errorf("bolt: compact %s: %w; stop the server first", path, err)
+	} else if err != nil {
+		return 0, 0, "", fmt.Errorf("bolt: compact: %w", err)
+	}
 	src, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return 0, 0, "", fmt.Errorf("bolt: compact %s: %w; stop the server first", path, ErrInUse)
@@ -269,6 +277,20 @@ func Compact(path string, now time.Time) (before, after int64, kept string, err 
 		return 0, 0, "", fmt.Errorf("bolt: compact: %w", err)
 	}
 	return before, after, kept, syncDir(filepath.Dir(path))
+}
+
+// foldLog opens the store at path with the log off, which replays the
+// write-ahead log into bbolt and removes it, and closes it. It fails with
+// ErrInUse while another process has the store open.
+func foldLog(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return err // not a store to create
+	}
+	s, err := Open(path, Options{NoLog: true})
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
 
 // copyFile copies from to a new file at to and syncs it.

@@ -31,6 +31,22 @@ type op struct {
 	// append is the op's append (nil for every other write): its room
 	// and, once run, its index.
 	append *appendOp
+	// barrier marks a read's wait for the checkpoint (Store.barrier): it
+	// has no fn.
+	barrier bool
+	// logged says fn records its writes in log when log is set, so the
+	// write-ahead log may take the op (appends and dedupe prunes); log is
+	// set by the log's commit for one run.
+	logged bool
+	log    *[]byte
+}
+
+// setLog makes o's next run record its writes in l (nil: not).
+func (o *op) setLog(l *[]byte) {
+	o.log = l
+	if o.append != nil {
+		o.append.log = l
+	}
 }
 
 // byteBudget bounds the bytes of the messages queued for the committer or
@@ -150,14 +166,22 @@ func (o *op) releaseBudget() {
 // not. The loop exits when the queue is closed and drained.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
-	if experimentClose != nil {
-		defer experimentClose(s)
+	if s.wal != nil {
+		defer func() {
+			if err := s.wal.close(s); err != nil {
+				s.closeErr = err
+			}
+		}()
 	}
 	batch := make([]*op, 0, s.opts.MaxBatch)
 	expect := 1
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for o := range s.queue {
+	for {
+		o, ok := s.next()
+		if !ok {
+			return
+		}
 		batch = append(batch[:0], o)
 		open := s.fill(&batch)
 		if open && len(batch) < expect && s.opts.MaxBatchDelay > 0 {
@@ -183,6 +207,27 @@ func (s *Store) commitLoop() {
 	}
 }
 
+// next waits for the next queued op. While the log's overlay is open, it
+// checkpoints the overlay once it is CheckpointInterval old if no op came
+// by then, so an idle store's appends do not wait in the log.
+func (s *Store) next() (*op, bool) {
+	for {
+		w := s.wal
+		if w == nil || w.tx == nil {
+			o, ok := <-s.queue
+			return o, ok
+		}
+		s.ckTimer.Reset(time.Until(w.opened.Add(s.opts.CheckpointInterval)))
+		select {
+		case o, ok := <-s.queue:
+			s.ckTimer.Stop()
+			return o, ok
+		case <-s.ckTimer.C:
+			w.checkpoint(s)
+		}
+	}
+}
+
 // fill appends the ops already queued to batch, up to MaxBatch, without
 // waiting. It reports whether the queue is still open.
 func (s *Store) fill(batch *[]*op) bool {
@@ -203,8 +248,11 @@ func (s *Store) fill(batch *[]*op) bool {
 // commit runs the ops of batch in one transaction. An op that fails is
 // taken out and gets its error; the others are run again without it.
 func (s *Store) commit(batch []*op) {
-	if experimentCommit != nil && experimentCommit(s, batch) {
-		return
+	if w := s.wal; w != nil {
+		if w.commit(s, batch) {
+			return
+		}
+		batch = w.direct(batch)
 	}
 	for len(batch) > 0 {
 		failed := -1
@@ -248,16 +296,8 @@ func (s *Store) commit(batch []*op) {
 // The experiment hooks are nil except in a build with the tag
 // tripsense_syncexp (syncexp.go): the benchmark experiments that measure
 // what the durable commit costs the server by replacing bbolt's fdatasyncs
-// (docs/benchmarks.md, "What durability costs" and "bbolt off the ack
-// path"). experimentCommit, when it reports true, has committed batch
-// itself; experimentBeforeRead runs before every read transaction,
-// experimentClose when the committer exits, and experimentHead, when it
-// reports true, has answered Head.
+// (docs/benchmarks.md, "What durability costs").
 var (
 	experimentAfterCommit func(writes int) error
 	experimentOpen        func(s *Store) error
-	experimentCommit      func(s *Store, batch []*op) bool
-	experimentBeforeRead  func(s *Store)
-	experimentClose       func(s *Store)
-	experimentHead        func(s *Store, room string) (int64, bool, error)
 )

@@ -21,7 +21,13 @@ func MustOpen(tb testing.TB, path string, opts bolt.Options) *bolt.Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
+// The store's conformance, with the write-ahead log (the default) and with
+// every write committed into bbolt itself (NoLog).
+func TestConformance(t *testing.T) { runConformance(t, bolt.Options{}) }
+
+func TestConformanceNoLog(t *testing.T) { runConformance(t, bolt.Options{NoLog: true}) }
+
+func runConformance(t *testing.T, opts bolt.Options) {
 	storetest.RunOptions{
 		Reopen: true,
 		Epoch:  func(_ *testing.T, s tripsense.Store) string { return s.(*bolt.Store).Epoch() },
@@ -42,11 +48,11 @@ func TestConformance(t *testing.T) {
 			if _, err := bolt.Restore(path, backup, time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			return func(t *testing.T) tripsense.Store { return MustOpen(t, path, bolt.Options{}) }
+			return func(t *testing.T) tripsense.Store { return MustOpen(t, path, opts) }
 		},
 	}.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "tripsense.db")
-		return func(t *testing.T) tripsense.Store { return MustOpen(t, path, bolt.Options{}) }
+		return func(t *testing.T) tripsense.Store { return MustOpen(t, path, opts) }
 	})
 }
 

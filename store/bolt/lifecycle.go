@@ -57,13 +57,13 @@ func (a *appendOp) decide(tx *bbolt.Tx, index int64) (refused, err error) {
 				return nil, err
 			}
 			if ed != nil && tripsense.Redact(ed) {
-				if err := messages.Put(messageKey(a.room, e), encodeEntry(ed)); err != nil {
+				if err := a.put(messages, logMessages, messageKey(a.room, e), encodeEntry(ed)); err != nil {
 					return nil, err
 				}
 			}
 		}
 	}
-	return nil, messages.Put(messageKey(a.room, t.Index), encodeEntry(t))
+	return nil, a.put(messages, logMessages, messageKey(a.room, t.Index), encodeEntry(t))
 }
 
 // readOldest returns the lowest index of room retention kept (1 when it

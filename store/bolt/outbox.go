@@ -20,14 +20,9 @@ var _ tripsense.OutboxStore = (*Store)(nil)
 // entries move to the outboxFailed bucket (same keys and values), so that
 // however many wait for a replay, the scan for due entries never reads them.
 
-func putOutbox(tx *bbolt.Tx, room string, index, nowMs int64) error {
-	b := tx.Bucket(bucketOutbox)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	return b.Put(binary.BigEndian.AppendUint64(nil, seq), encodeOutbox(tripsense.OutboxEntry{
-		Room: room, Index: index, CreatedAt: msTime(nowMs), NextAt: msTime(nowMs)}))
+// newOutboxEntry is the encoded outbox entry of a new message.
+func newOutboxEntry(room string, index, nowMs int64) []byte {
+	return encodeOutbox(tripsense.OutboxEntry{Room: room, Index: index, CreatedAt: msTime(nowMs), NextAt: msTime(nowMs)})
 }
 
 func encodeOutbox(e tripsense.OutboxEntry) []byte {

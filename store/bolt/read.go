@@ -94,13 +94,19 @@ func (s *Store) Head(ctx context.Context, room string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if experimentHead != nil {
-		if h, ok, err := experimentHead(s, room); ok {
-			return h, err
-		}
-	}
 	var head int64
-	err := s.view("head", func(tx *bbolt.Tx) error {
+	read := s.view
+	if w := s.wal; w != nil {
+		// The send path asks for a room's head whenever the room has no
+		// send in flight: it must not wait for a checkpoint. A room with
+		// appends not checkpointed has its head in the log's heads, any
+		// other its head in bbolt.
+		if h, ok := w.head(room); ok {
+			return h, nil
+		}
+		read = s.viewNow
+	}
+	err := read("head", func(tx *bbolt.Tx) error {
 		var err error
 		head, err = readHead(tx, room)
 		return err

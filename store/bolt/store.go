@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,24 @@ type Options struct {
 	// negative means never wait.
 	MaxBatchDelay time.Duration
 	// NoSync skips fsync on commit. The store is then NOT durable: use it only
-	// to load test or benchmark data fast.
+	// to load test or benchmark data fast. It also turns the log off.
 	NoSync bool
+	// NoLog commits every write to bbolt itself (two fdatasyncs and the
+	// changed B+tree pages per commit) instead of acking appends after
+	// one write and fdatasync of the write-ahead log (the file path.wal
+	// beside the store; wal.go). Open replays what the log holds either
+	// way. The log is on by default.
+	NoLog bool
+	// LogBytes is the write-ahead log's capacity: when the next commit's
+	// frame does not fit, bbolt commits the overlay (a checkpoint) and the
+	// log is written from its start again. Zero means 8 MiB.
+	LogBytes int64
+	// CheckpointAppends and CheckpointInterval bound the appends the log
+	// holds before bbolt commits them (a checkpoint), in number and in
+	// age; a checkpoint also comes before any other write and before a
+	// read while appends are pending. Zero means 1,024 and 50ms.
+	CheckpointAppends  int
+	CheckpointInterval time.Duration
 	// Now is the clock of dedupe records, cursor updates, joinedAt and of a
 	// message with a zero CreateTime. Nil means time.Now.
 	Now func() time.Time
@@ -87,6 +104,15 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.LogBytes <= 0 {
+		o.LogBytes = 8 << 20
+	}
+	if o.CheckpointAppends <= 0 {
+		o.CheckpointAppends = 1024
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 50 * time.Millisecond
+	}
 	if o.DedupePruneInterval <= 0 {
 		o.DedupePruneInterval = time.Minute
 	}
@@ -116,7 +142,16 @@ type Store struct {
 	writes       atomic.Int64 // writes those transactions carried
 	pageWrites   atomic.Int64 // pages those transactions wrote
 	observer     atomic.Pointer[func(CommitStats)]
+	ckObserver   atomic.Pointer[func(CheckpointStats)]
 	members      memberCache
+
+	// wal is the write-ahead log (nil with NoLog or NoSync), ckTimer the
+	// committer's timer of its checkpoints, closeErr the committer's last
+	// checkpoint's error, for Close.
+	wal      *wal
+	ckTimer  *time.Timer
+	closeErr error
+	replayed int64 // frames of the log replayed at Open
 }
 
 // Stats counts the committer's work since Open.
@@ -133,21 +168,32 @@ type Stats struct {
 	// them near their bounds is saturated.
 	Queued      int
 	QueuedBytes int64
+	// Checkpoints counts the write-ahead log's checkpoints: the commits
+	// of its overlay into bbolt (their pages are in PageWrites).
+	// Replayed is how many of the log's frames (one per commit) Open
+	// found not yet in bbolt and replayed.
+	Checkpoints int64
+	Replayed    int64
 }
 
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), PageWrites: s.pageWrites.Load(),
-		Queued: len(s.queue), QueuedBytes: s.queued.held.Load()}
+	st := Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), PageWrites: s.pageWrites.Load(),
+		Queued: len(s.queue), QueuedBytes: s.queued.held.Load(), Replayed: s.replayed}
+	if s.wal != nil {
+		st.Checkpoints = s.wal.checkpoints.Load()
+	}
+	return st
 }
 
 // CommitStats describes one commit of the committer.
 type CommitStats struct {
 	Writes     int   // writes the commit carried
-	PageWrites int64 // pages it wrote
-	// Duration is the commit from its first write to the end of its second
-	// fdatasync: what every write of the batch waited for after its turn
-	// came.
+	PageWrites int64 // pages it wrote into bbolt (0 for a commit through the log)
+	LogBytes   int64 // bytes it wrote to the write-ahead log (0 for a commit into bbolt)
+	// Duration is the commit from its first write to the end of its last
+	// fdatasync (the log's, or bbolt's second): what every write of the
+	// batch waited for after its turn came.
 	Duration time.Duration
 }
 
@@ -159,6 +205,25 @@ func (s *Store) ObserveCommits(fn func(CommitStats)) {
 		return
 	}
 	s.observer.Store(&fn)
+}
+
+// CheckpointStats describes one checkpoint of the write-ahead log: the
+// commit into bbolt of the appends it held.
+type CheckpointStats struct {
+	Appends    int   // appends it carried (acked through the log, or in the batch that filled it)
+	PageWrites int64 // pages it wrote
+	Duration   time.Duration
+}
+
+// ObserveCheckpoints makes the committer call fn after every checkpoint
+// that succeeded (in the committer's goroutine: fn must be quick). nil
+// stops it.
+func (s *Store) ObserveCheckpoints(fn func(CheckpointStats)) {
+	if fn == nil {
+		s.ckObserver.Store(nil)
+		return
+	}
+	s.ckObserver.Store(&fn)
 }
 
 // Open opens (creating if needed) the store in the file at path, which is
@@ -178,7 +243,15 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	// The log is replayed even when it is off now: it holds acked appends
+	// if the last process that had the store open crashed with it on.
+	w, err := openLog(path, opts.LogBytes)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	var epoch string
+	var replayed int64
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -186,12 +259,29 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		var err error
-		epoch, err = ensureEpoch(tx)
-		return err
+		if epoch, err = ensureEpoch(tx); err != nil {
+			return err
+		}
+		if replayed, err = w.replay(tx, -1); err != nil {
+			return fmt.Errorf("replay the write-ahead log %s: %w", logPath(path), err)
+		}
+		return nil
 	})
+	if err == nil {
+		// The log's file must be there after a crash, to be replayed.
+		err = syncDir(filepath.Dir(path))
+	}
 	if err != nil {
+		_ = w.f.Close()
 		_ = db.Close()
-		return nil, fmt.Errorf("bolt: create buckets in %s: %w", path, err)
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	if opts.NoLog || opts.NoSync {
+		// Replayed, and bbolt has a new generation: nothing in the file
+		// applies again.
+		_ = w.f.Close()
+		_ = os.Remove(logPath(path))
+		w = nil
 	}
 	s := &Store{
 		db:        db,
@@ -200,7 +290,11 @@ func Open(path string, opts Options) (*Store, error) {
 		queue:     make(chan *op, opts.MaxQueued),
 		queued:    newByteBudget(opts.MaxQueuedBytes),
 		committed: make(chan struct{}),
+		wal:       w,
+		ckTimer:   time.NewTimer(time.Hour),
+		replayed:  replayed,
 	}
+	s.ckTimer.Stop()
 	s.lastPruneMs.Store(opts.Now().UnixMilli())
 	if experimentOpen != nil {
 		if err := experimentOpen(s); err != nil {
@@ -224,7 +318,7 @@ func (s *Store) Close() error {
 	close(s.queue)
 	s.mu.Unlock()
 	<-s.committed
-	if err := s.db.Close(); err != nil {
+	if err := errors.Join(s.closeErr, s.db.Close()); err != nil {
 		return fmt.Errorf("bolt: close: %w", err)
 	}
 	return nil
@@ -244,9 +338,18 @@ func (s *Store) Size() (int64, error) {
 
 // view runs fn in a read-only transaction.
 func (s *Store) view(opName string, fn func(tx *bbolt.Tx) error) error {
-	if experimentBeforeRead != nil {
-		experimentBeforeRead(s)
+	if err := s.barrier(); err != nil {
+		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("bolt: %s: %w", opName, err)
+	}
+	return nil
+}
+
+// viewNow is view without the wait for the log's checkpoint: fn must read
+// nothing an acked append not yet checkpointed may have changed.
+func (s *Store) viewNow(opName string, fn func(tx *bbolt.Tx) error) error {
 	if err := s.db.View(fn); err != nil {
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}

@@ -181,49 +181,61 @@ func TestCloseWhileAppending(t *testing.T) {
 }
 
 // Every commit is observed once, with the writes it carried and the pages
-// it wrote, and the observations add up to Stats.
+// it wrote into bbolt (NoLog) or the bytes it wrote to the log, and the
+// observations add up to Stats.
 func TestCommitObserver(t *testing.T) {
-	ctx := context.Background()
-	s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	defer s.Close()
-	var mu sync.Mutex
-	var seen []bolt.CommitStats
-	before := s.Stats()
-	s.ObserveCommits(func(c bolt.CommitStats) {
-		mu.Lock()
-		seen = append(seen, c)
-		mu.Unlock()
-	})
-	for i := range 3 {
-		if _, _, err := s.Append(ctx, tripsense.NewMessage{Room: "r", UserID: "u", Body: fmt.Sprint(i), Type: "text"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := s.Stats()
-	s.ObserveCommits(nil)
-	if _, _, err := s.Append(ctx, tripsense.NewMessage{Room: "r", UserID: "u", Body: "unobserved", Type: "text"}); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if int64(len(seen)) != after.Commits-before.Commits || len(seen) < 1 {
-		t.Fatalf("%d commits observed, Stats counted %d", len(seen), after.Commits-before.Commits)
-	}
-	var writes, pages int64
-	for _, c := range seen {
-		// A commit writes at least one page of data, the freelist and the meta page.
-		if c.Writes < 1 || c.PageWrites < 3 || c.Duration <= 0 {
-			t.Errorf("commit %+v", c)
-		}
-		writes += int64(c.Writes)
-		pages += c.PageWrites
-	}
-	if writes != after.Writes-before.Writes || pages != after.PageWrites-before.PageWrites {
-		t.Errorf("observed %d writes and %d pages, Stats counted %d and %d", writes, pages,
-			after.Writes-before.Writes, after.PageWrites-before.PageWrites)
-	}
-	if writes != 3 {
-		t.Errorf("observed %d writes, want the 3 appends", writes)
+	for _, noLog := range []bool{true, false} {
+		t.Run(fmt.Sprintf("NoLog=%v", noLog), func(t *testing.T) {
+			ctx := context.Background()
+			// No checkpoint comes between the log's commits here.
+			s := MustOpen(t, filepath.Join(t.TempDir(), "db"), bolt.Options{NoLog: noLog, CheckpointInterval: time.Hour})
+			defer s.Close()
+			var mu sync.Mutex
+			var seen []bolt.CommitStats
+			before := s.Stats()
+			s.ObserveCommits(func(c bolt.CommitStats) {
+				mu.Lock()
+				seen = append(seen, c)
+				mu.Unlock()
+			})
+			for i := range 3 {
+				if _, _, err := s.Append(ctx, tripsense.NewMessage{Room: "r", UserID: "u", Body: fmt.Sprint(i), Type: "text"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			after := s.Stats()
+			s.ObserveCommits(nil)
+			if _, _, err := s.Append(ctx, tripsense.NewMessage{Room: "r", UserID: "u", Body: "unobserved", Type: "text"}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if int64(len(seen)) != after.Commits-before.Commits || len(seen) < 1 {
+				t.Fatalf("%d commits observed, Stats counted %d", len(seen), after.Commits-before.Commits)
+			}
+			var writes, pages int64
+			for _, c := range seen {
+				// A commit into bbolt writes at least one page of data, the
+				// freelist and the meta page; one through the log, a frame
+				// (a 16-byte header and the message's puts) and no page.
+				ok := c.PageWrites >= 3 && c.LogBytes == 0
+				if !noLog {
+					ok = c.PageWrites == 0 && c.LogBytes > 16
+				}
+				if c.Writes < 1 || c.Duration <= 0 || !ok {
+					t.Errorf("commit %+v", c)
+				}
+				writes += int64(c.Writes)
+				pages += c.PageWrites
+			}
+			if writes != after.Writes-before.Writes || pages != after.PageWrites-before.PageWrites {
+				t.Errorf("observed %d writes and %d pages, Stats counted %d and %d", writes, pages,
+					after.Writes-before.Writes, after.PageWrites-before.PageWrites)
+			}
+			if writes != 3 {
+				t.Errorf("observed %d writes, want the 3 appends", writes)
+			}
+		})
 	}
 }
 

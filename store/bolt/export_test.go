@@ -1,0 +1,25 @@
+package bolt
+
+import (
+	"context"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// PutRawMessageForTest writes value as the message index of room,
+// bypassing the codec (to plant a corrupt record).
+func PutRawMessageForTest(s *Store, room string, index int64, value []byte) error {
+	return s.write(context.Background(), "test put", func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMessages).Put(messageKey(room, index), value)
+	})
+}
+
+// DedupeRecordsForTest counts the dedupe records.
+func DedupeRecordsForTest(s *Store) (int, error) {
+	n := 0
+	err := s.view("test count", func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketDedupe).Stats().KeyN
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,380 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/store/bolt"
+	"github.com/tripsense/tripsense/store/storetest"
+)
+
+// noCheckpoints keeps every append in the log until Close.
+var noCheckpoints = bolt.Options{CheckpointAppends: 1 << 30, CheckpointInterval: time.Hour, Outbox: true}
+
+// crashCopy copies the store file at path and its log into a new directory
+// while the store is open and idle, as a crash would leave them: bbolt's
+// file holds the last checkpoint (the overlay's pages are only in memory),
+// the log what was acked since. It returns the copy's store path.
+func crashCopy(t *testing.T, path string) string {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), "tripsense.db")
+	for _, suffix := range []string{"", ".wal"} {
+		copyFileT(t, to+suffix, path+suffix)
+	}
+	return to
+}
+
+func copyFileT(t *testing.T, to, from string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logEnd counts the bytes s's commits wrote to the log (where its next
+// frame goes while no checkpoint came).
+func logEnd(s *bolt.Store) *atomic.Int64 {
+	var end atomic.Int64
+	s.ObserveCommits(func(c bolt.CommitStats) { end.Add(c.LogBytes) })
+	return &end
+}
+
+// The log alone holds what was acked since the last checkpoint, and Open
+// replays all of it: messages, heads, events applied to their targets,
+// dedupe records and outbox entries (with the outbox's sequence).
+func TestLogReplaysWhatACrashLeftInIt(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, noCheckpoints)
+	defer s.Close()
+	var sent []tripsense.Message
+	for i := range 30 {
+		sent = append(sent, storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: fmt.Sprint("room-", i%3), UserID: "u",
+			Body: fmt.Sprint("message ", i), Type: "text", ClientMsgID: fmt.Sprint("c", i)}))
+	}
+	edit := storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "room-0", UserID: "u", Body: "edited",
+		Kind: tripsense.KindEdit, Target: sent[0].Index})
+	if st := s.Stats(); st.Checkpoints != 0 {
+		t.Fatalf("%d checkpoints: the test needs every append in the log", st.Checkpoints)
+	}
+
+	c := MustOpen(t, crashCopy(t, path), bolt.Options{Outbox: true})
+	defer c.Close()
+	if st := c.Stats(); st.Replayed != 31 {
+		t.Fatalf("replayed %d frames, want the 31 commits", st.Replayed)
+	}
+	for r := range 3 {
+		room := fmt.Sprint("room-", r)
+		want := int64(10)
+		if r == 0 {
+			want = 11
+		}
+		if head := storetest.MustHead(t, c, room); head != want {
+			t.Fatalf("%s: head %d, want %d", room, head, want)
+		}
+	}
+	got := storetest.MustMessagesAfter(t, c, "room-0", 0, 100)
+	if len(got) != 11 || got[0].Body != "edited" || len(got[0].Edits) != 1 || got[10].Index != edit.Index || got[10].Kind != tripsense.KindEdit {
+		t.Fatalf("room-0 after replay: %+v", got)
+	}
+	// The dedupe records came back: a retry is a duplicate with its index.
+	m, dup := storetest.MustAppend(t, c, tripsense.NewMessage{Room: sent[7].Room, UserID: "u", Body: "retry", Type: "text", ClientMsgID: "c7"})
+	if !dup || m.Index != sent[7].Index {
+		t.Fatalf("retry of c7: #%d dup=%v, want #%d dup", m.Index, dup, sent[7].Index)
+	}
+	// The outbox's entries and sequence came back: the next entry follows them.
+	storetest.MustAppendNew(t, c, tripsense.NewMessage{Room: "room-1", UserID: "u", Body: "after", Type: "text"})
+	es, err := c.OutboxList(ctx, 100)
+	if err != nil || len(es) != 32 {
+		t.Fatalf("outbox: %d entries, %v", len(es), err)
+	}
+	for i, e := range es {
+		if e.Seq != uint64(i)+1 {
+			t.Fatalf("outbox entry %d has seq %d", i, e.Seq)
+		}
+	}
+}
+
+// A frame whose write did not finish (it was never acked) ends the log:
+// the frames before it are replayed, it is not.
+func TestLogStopsAtATornFrame(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, noCheckpoints)
+	defer s.Close()
+	end := logEnd(s)
+	storetest.MustAppendN(t, s, "r", "u", 5)
+	copyPath := crashCopy(t, path)
+	f, err := os.OpenFile(copyPath+".wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{0}
+	if _, err := f.ReadAt(b, end.Load()-1); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff // the last byte of the last frame
+	if _, err := f.WriteAt(b, end.Load()-1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	c := MustOpen(t, copyPath, bolt.Options{})
+	defer c.Close()
+	if st := c.Stats(); st.Replayed != 4 {
+		t.Fatalf("replayed %d frames, want the 4 before the torn one", st.Replayed)
+	}
+	if head := storetest.MustHead(t, c, "r"); head != 4 {
+		t.Fatalf("head %d, want 4", head)
+	}
+	// The room goes on gap-free from there.
+	if m := storetest.MustAppendNew(t, c, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"}); m.Index != 5 {
+		t.Fatalf("next index %d, want 5", m.Index)
+	}
+}
+
+// Frames from before a checkpoint stay in the log's file (it is written
+// from its start again) but are never applied again: here they would bring
+// back the bodies an erasure removed after them.
+func TestLogNeverReappliesCheckpointedFrames(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, noCheckpoints)
+	storetest.MustAppendN(t, s, "r", "u", 5)
+	// The erasure checkpoints the appends first, then rewrites them in bbolt.
+	if e, err := s.EraseUser(ctx, "u"); err != nil || e.Messages != 5 {
+		t.Fatalf("erase: %+v %v", e, err)
+	}
+	if st := s.Stats(); st.Checkpoints != 1 {
+		t.Fatalf("%d checkpoints, want the erasure's 1", st.Checkpoints)
+	}
+	c := MustOpen(t, crashCopy(t, path), bolt.Options{})
+	if st := c.Stats(); st.Replayed != 0 {
+		t.Fatalf("replayed %d frames of before the checkpoint", st.Replayed)
+	}
+	for _, m := range storetest.MustMessagesAfter(t, c, "r", 0, 10) {
+		if m.Body != "" {
+			t.Fatalf("#%d has its body %q back", m.Index, m.Body)
+		}
+	}
+	_ = c.Close()
+	// The same after a clean close and reopen.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = MustOpen(t, path, bolt.Options{})
+	defer s.Close()
+	if st := s.Stats(); st.Replayed != 0 {
+		t.Fatalf("replayed %d frames after a clean close", st.Replayed)
+	}
+	for _, m := range storetest.MustMessagesAfter(t, s, "r", 0, 10) {
+		if m.Body != "" {
+			t.Fatalf("#%d has its body %q back after reopen", m.Index, m.Body)
+		}
+	}
+}
+
+// An append that fails in the overlay takes none of the others with it:
+// the overlay is rolled back, the log's frames are checkpointed, and the
+// batch runs again without it.
+func TestLogKeepsAckedAppendsWhenOneFails(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, noCheckpoints)
+	defer s.Close()
+	storetest.MustAppendN(t, s, "r", "u", 3)
+	// A message of room "bad" whose key is there but whose value is not a
+	// message: a reply to it fails while its rule reads it.
+	if err := bolt.PutRawMessageForTest(s, "bad", 1, []byte{0xff}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustAppendN(t, s, "r", "u", 2) // in the log again
+	_, _, err := s.Append(t.Context(), tripsense.NewMessage{Room: "bad", UserID: "u", Body: "re", Type: "t", ReplyTo: 1})
+	if err == nil || errors.Is(err, bolt.ErrClosed) {
+		t.Fatalf("append of a reply to a corrupt message: %v", err)
+	}
+	if m := storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"}); m.Index != 6 {
+		t.Fatalf("next index of r is %d, want 6", m.Index)
+	}
+	c := MustOpen(t, crashCopy(t, path), bolt.Options{})
+	defer c.Close()
+	if head := storetest.MustHead(t, c, "r"); head != 6 {
+		t.Fatalf("after a crash, head of r is %d, want 6", head)
+	}
+	if got := storetest.MustMessagesAfter(t, c, "r", 0, 10); len(got) != 6 {
+		t.Fatalf("after a crash, r has %d messages", len(got))
+	}
+}
+
+// A log smaller than a frame: bbolt commits every batch itself (a
+// checkpoint), and nothing is lost.
+func TestLogFullCheckpoints(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, bolt.Options{LogBytes: 600, CheckpointAppends: 1 << 30, CheckpointInterval: time.Hour})
+	defer s.Close()
+	for i := range 10 {
+		storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: fmt.Sprintf("%0200d", i), Type: "t"})
+	}
+	if st := s.Stats(); st.Checkpoints < 3 {
+		t.Fatalf("%d checkpoints of a log that holds 2 frames", st.Checkpoints)
+	}
+	c := MustOpen(t, crashCopy(t, path), bolt.Options{})
+	defer c.Close()
+	if got := storetest.MustMessagesAfter(t, c, "r", 0, 20); len(got) != 10 || got[9].Body != fmt.Sprintf("%0200d", 9) {
+		t.Fatalf("after a crash: %d messages", len(got))
+	}
+}
+
+// An idle store checkpoints within CheckpointInterval.
+func TestLogCheckpointsWhenIdle(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "tripsense.db"), bolt.Options{CheckpointInterval: time.Millisecond})
+	defer s.Close()
+	done := make(chan bolt.CheckpointStats, 1)
+	s.ObserveCheckpoints(func(c bolt.CheckpointStats) {
+		select {
+		case done <- c:
+		default:
+		}
+	})
+	storetest.MustAppendN(t, s, "r", "u", 1)
+	select {
+	case c := <-done:
+		if c.Appends != 1 || c.PageWrites < 3 {
+			t.Fatalf("checkpoint %+v, want the one append", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint of an idle store in 10s")
+	}
+	if st := s.Stats(); st.Checkpoints != 1 {
+		t.Fatalf("Stats %+v", st)
+	}
+}
+
+// Opened with the log off, a store still replays what its log holds.
+func TestNoLogReplaysTheLog(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, noCheckpoints)
+	defer s.Close()
+	storetest.MustAppendN(t, s, "r", "u", 4)
+	copyPath := crashCopy(t, path)
+	c := MustOpen(t, copyPath, bolt.Options{NoLog: true})
+	if st := c.Stats(); st.Replayed != 4 || storetest.MustHead(t, c, "r") != 4 {
+		t.Fatalf("replayed %d, head %d", st.Replayed, storetest.MustHead(t, c, "r"))
+	}
+	storetest.MustAppendN(t, c, "r", "u", 1)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(copyPath + ".wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the log is still there with the log off: %v", err)
+	}
+	c = MustOpen(t, copyPath, bolt.Options{})
+	defer c.Close()
+	if head := storetest.MustHead(t, c, "r"); head != 5 {
+		t.Fatalf("head %d, want 5", head)
+	}
+}
+
+// Restore folds the log of the store it replaces into the file it keeps
+// aside, and the restored store never replays that log.
+func TestRestoreFoldsTheLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, backup := filepath.Join(dir, "tripsense.db"), filepath.Join(dir, "backup.db")
+	s := MustOpen(t, path, noCheckpoints)
+	storetest.MustAppendN(t, s, "r", "u", 2)
+	f, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(f, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	storetest.MustAppendN(t, s, "r", "u", 3) // after the backup, in the log only
+	crashed := crashCopy(t, path)
+	s.Close()
+	res, err := bolt.Restore(crashed, backup, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpen(t, crashed, bolt.Options{})
+	if head := storetest.MustHead(t, r, "r"); head != 2 {
+		t.Fatalf("restored head %d, want the backup's 2", head)
+	}
+	_ = r.Close()
+	p := MustOpen(t, res.Previous, bolt.Options{})
+	defer p.Close()
+	if head, err := p.Head(ctx, "r"); err != nil || head != 5 {
+		t.Fatalf("the store kept aside has head %d (%v), want 5", head, err)
+	}
+}
+
+// The prune of expired dedupe records goes through the log too (a prune
+// does not checkpoint it), and its deletes are replayed.
+func TestLogReplaysDedupePrunes(t *testing.T) {
+	t.Parallel()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+	opts := noCheckpoints
+	opts.Now = func() time.Time { return time.UnixMilli(now.Load()) }
+	opts.DedupePruneInterval = time.Minute
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, opts)
+	defer s.Close()
+	var writes atomic.Int64
+	pruned := make(chan struct{})
+	s.ObserveCommits(func(c bolt.CommitStats) {
+		if writes.Add(int64(c.Writes)) == 7 {
+			close(pruned)
+		}
+	})
+	for i := range 5 {
+		storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: fmt.Sprint("c", i)})
+	}
+	now.Add((tripsense.DedupeTTL + time.Hour).Milliseconds())
+	// This append finds the last prune older than DedupePruneInterval and
+	// queues one: it deletes the 5 expired records.
+	storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: "fresh"})
+	select {
+	case <-pruned:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the prune was not committed in 10s: %+v", s.Stats())
+	}
+	if st := s.Stats(); st.Checkpoints != 0 {
+		t.Fatalf("%d checkpoints: the prune went around the log", st.Checkpoints)
+	}
+	c := MustOpen(t, crashCopy(t, path), opts)
+	defer c.Close()
+	if st := c.Stats(); st.Replayed != 7 {
+		t.Fatalf("replayed %d frames, want 6 appends and the prune", st.Replayed)
+	}
+	if n, err := bolt.DedupeRecordsForTest(c); err != nil || n != 1 {
+		t.Fatalf("%d dedupe records after replay (%v), want only the fresh one", n, err)
+	}
+}
