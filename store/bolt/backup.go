@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -54,7 +55,7 @@ func (s *Store) Epoch() string { return s.epoch }
 // HTTP handler sends its headers there); its error aborts the backup.
 func (s *Store) Backup(w io.Writer, begin func(size int64, epoch string) error) (int64, error) {
 	var n int64
-	if err := s.barrier(); err != nil {
+	if err := s.barrier(context.Background()); err != nil {
 		return 0, fmt.Errorf("bolt: backup: %w", err)
 	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -221,6 +222,11 @@ func Restore(path, from string, now time.Time) (RestoreResult, error) {
 		res.Previous = path + ".pre-restore-" + now.UTC().Format("20060102T150405Z")
 		if err := os.Rename(path, res.Previous); err != nil {
 			return res, fmt.Errorf("bolt: restore: keep the old store: %w", err)
+		}
+		// A log foldLog could not replay (the old file was unreadable)
+		// goes with its store: the restored store starts a fresh one.
+		if err := os.Rename(logPath(path), logPath(res.Previous)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return res, fmt.Errorf("bolt: restore: keep the old store's log: %w", err)
 		}
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -83,7 +83,7 @@ func (s *Store) OutboxDue(ctx context.Context, now time.Time, limit int) ([]trip
 		return nil, err
 	}
 	var out []tripsense.OutboxEntry
-	err := s.view("outbox due", func(tx *bbolt.Tx) error {
+	err := s.viewAcked(ctx, "outbox due", func(tx *bbolt.Tx) error {
 		var err error
 		out, err = scanBucket(tx, bucketOutbox, limit, func(e tripsense.OutboxEntry) bool { return !e.NextAt.After(now) }, nil)
 		return err
@@ -99,7 +99,7 @@ func (s *Store) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEn
 	}
 	var out []tripsense.OutboxEntry
 	all := func(tripsense.OutboxEntry) bool { return true }
-	err := s.view("outbox list", func(tx *bbolt.Tx) error {
+	err := s.viewAcked(ctx, "outbox list", func(tx *bbolt.Tx) error {
 		var err error
 		if out, err = scanBucket(tx, bucketOutbox, limit, all, out); err != nil {
 			return err
@@ -189,7 +189,7 @@ func (s *Store) OutboxBacklog(ctx context.Context) (pending, failed int, oldest 
 	if err := ctx.Err(); err != nil {
 		return 0, 0, time.Time{}, err
 	}
-	err = s.view("outbox backlog", func(tx *bbolt.Tx) error {
+	err = s.viewAcked(ctx, "outbox backlog", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		pending = b.Stats().KeyN
 		failed = tx.Bucket(bucketOutboxFailed).Stats().KeyN

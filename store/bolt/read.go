@@ -23,7 +23,7 @@ func (s *Store) MessagesAfter(ctx context.Context, room string, after int64, lim
 	}
 	after = max(after, 0)
 	out := make([]tripsense.Message, 0, min(limit, 256))
-	err := s.view("messages after", func(tx *bbolt.Tx) error {
+	err := s.viewAcked(ctx, "messages after", func(tx *bbolt.Tx) error {
 		p := prefix(room, 0)
 		c := tx.Bucket(bucketMessages).Cursor()
 		for k, v := c.Seek(messageKey(room, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
@@ -52,7 +52,7 @@ func (s *Store) MessagesBefore(ctx context.Context, room string, before int64, l
 		return nil, nil
 	}
 	out := make([]tripsense.Message, 0, min(limit, 256))
-	err := s.view("messages before", func(tx *bbolt.Tx) error {
+	err := s.viewAcked(ctx, "messages before", func(tx *bbolt.Tx) error {
 		p := prefix(room, 0)
 		c := tx.Bucket(bucketMessages).Cursor()
 		k, v := c.Seek(messageKey(room, before))
@@ -95,18 +95,19 @@ func (s *Store) Head(ctx context.Context, room string) (int64, error) {
 		return 0, err
 	}
 	var head int64
-	read := s.view
 	if w := s.wal; w != nil {
 		// The send path asks for a room's head whenever the room has no
 		// send in flight: it must not wait for a checkpoint. A room with
 		// appends not checkpointed has its head in the log's heads, any
 		// other its head in bbolt.
+		if err := w.broken(); err != nil {
+			return 0, fmt.Errorf("bolt: head: %w", err)
+		}
 		if h, ok := w.head(room); ok {
 			return h, nil
 		}
-		read = s.viewNow
 	}
-	err := read("head", func(tx *bbolt.Tx) error {
+	err := s.view("head", func(tx *bbolt.Tx) error {
 		var err error
 		head, err = readHead(tx, room)
 		return err

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -210,7 +211,7 @@ func (s *Store) ObserveCommits(fn func(CommitStats)) {
 // CheckpointStats describes one checkpoint of the write-ahead log: the
 // commit into bbolt of the appends it held.
 type CheckpointStats struct {
-	Appends    int   // appends it carried (acked through the log, or in the batch that filled it)
+	Writes     int   // logged writes it carried (appends and prunes, acked through the log or in the batch it committed)
 	PageWrites int64 // pages it wrote
 	Duration   time.Duration
 }
@@ -278,9 +279,12 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.NoLog || opts.NoSync {
 		// Replayed, and bbolt has a new generation: nothing in the file
-		// applies again.
+		// applies again. With NoSync that commit may not survive a power
+		// failure, so the file stays, to be replayed again.
 		_ = w.f.Close()
-		_ = os.Remove(logPath(path))
+		if !opts.NoSync {
+			_ = os.Remove(logPath(path))
+		}
 		w = nil
 	}
 	s := &Store{
@@ -336,22 +340,21 @@ func (s *Store) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
-// view runs fn in a read-only transaction.
+// view runs fn in a read-only transaction. fn must read only buckets the
+// write-ahead log does not write (not messages, heads, dedupe records or
+// the outbox: see viewAcked), or, like Head, know where else to look.
 func (s *Store) view(opName string, fn func(tx *bbolt.Tx) error) error {
-	if err := s.barrier(); err != nil {
-		return fmt.Errorf("bolt: %s: %w", opName, err)
-	}
 	if err := s.db.View(fn); err != nil {
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
 	return nil
 }
 
-// viewNow is view without the wait for the log's checkpoint: fn must read
-// nothing an acked append not yet checkpointed may have changed.
-func (s *Store) viewNow(opName string, fn func(tx *bbolt.Tx) error) error {
-	if err := s.db.View(fn); err != nil {
+// viewAcked is view for the buckets appends write: it first waits
+// (bounded by ctx) until bbolt holds every acked append (barrier).
+func (s *Store) viewAcked(ctx context.Context, opName string, fn func(tx *bbolt.Tx) error) error {
+	if err := s.barrier(ctx); err != nil {
 		return fmt.Errorf("bolt: %s: %w", opName, err)
 	}
-	return nil
+	return s.view(opName, fn)
 }

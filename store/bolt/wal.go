@@ -20,6 +20,7 @@ package bolt
 // After a checkpoint the log is written from its start again.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -72,7 +73,8 @@ type wal struct {
 
 	tx     *bbolt.Tx // the overlay, nil between a checkpoint and the next append
 	opened time.Time // when tx began
-	inTx   int       // appends run in tx
+	inTx   int       // logged writes run in tx
+	dirty  bool      // tx has writes (a frame was made of them)
 
 	// pending counts the appends acked and not yet checkpointed: a read
 	// waits for a checkpoint while it is not 0.
@@ -85,11 +87,27 @@ type wal struct {
 	heads   map[string]int64
 
 	// failed is set when a checkpoint failed: bbolt may not hold what was
-	// acked, so every later write and read fails (a restart replays the log).
-	failed error
+	// acked, so every later write and read of what appends write fails (a
+	// restart replays the log). failedErr is it for the readers.
+	failed    error
+	failedErr atomic.Pointer[error]
 
 	checkpoints atomic.Int64
-	replayed    int64 // frames replayed at Open
+}
+
+// fail stops the store with err (see failed).
+func (w *wal) fail(err error) error {
+	w.failed = err
+	w.failedErr.Store(&err)
+	return err
+}
+
+// broken returns failed, for any goroutine.
+func (w *wal) broken() error {
+	if e := w.failedErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // logPath is where the log of the store at path is.
@@ -250,30 +268,47 @@ func appendDelete(p []byte, id byte, k []byte) []byte {
 }
 
 // commit commits a batch of appends (and dedupe prunes: the ops that are
-// logged) through the log and reports true; a batch with any other write
-// it leaves to the caller (false), after a checkpoint. It also reports false, after rolling the overlay back and
-// checkpointing what the log holds, when an append failed in the overlay:
-// the caller's commit then isolates the failure as it always does.
+// logged) through the log and reports true; it answers the batch's read
+// barriers after a checkpoint. A batch with any other write it leaves to
+// the caller (false), after a checkpoint. It also reports false, after
+// rolling the overlay back and checkpointing what the log holds, when an
+// append failed in the overlay: the caller's commit then isolates the
+// failure as it always does.
 func (w *wal) commit(s *Store, batch []*op) bool {
+	barriers := 0
 	for _, o := range batch {
-		if !o.logged {
+		if o.barrier {
+			barriers++
+		} else if !o.logged {
 			w.checkpoint(s)
 			return false
 		}
 	}
-	if w.failed != nil {
+	onlyBarriers := barriers == len(batch)
+	var waiting []*op // the barriers, when the batch has writes too
+	if barriers > 0 && !onlyBarriers {
+		writes := make([]*op, 0, len(batch)-barriers)
 		for _, o := range batch {
-			o.finish(w.failed)
+			if o.barrier {
+				waiting = append(waiting, o)
+			} else {
+				writes = append(writes, o)
+			}
 		}
+		batch = writes
+	}
+	if onlyBarriers || w.failed != nil {
+		_, err := w.checkpoint(s)
+		finishAll(batch, err)
+		finishAll(waiting, err)
 		return true
 	}
 	start := time.Now()
 	if w.tx == nil {
 		tx, err := s.db.Begin(true)
 		if err != nil {
-			for _, o := range batch {
-				o.finish(err)
-			}
+			finishAll(batch, err)
+			finishAll(waiting, err)
 			return true
 		}
 		w.tx, w.opened = tx, start
@@ -285,18 +320,27 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 		o.setLog(nil)
 		if err != nil {
 			w.recover(s, w.off)
-			return false
+			return false // the caller answers the barriers (direct)
 		}
 	}
 	w.inTx += len(batch)
 	var err error
+	var pages int64
 	frame := w.buf
+	if len(frame) == frameHeader {
+		frame = frame[:0] // duplicates, refusals and empty prunes only: nothing to log
+	} else {
+		w.dirty = true
+	}
 	switch {
-	case len(frame) == frameHeader:
-		// Duplicates and refusals only: nothing to log.
-	case w.off+int64(len(frame)) > w.size:
-		// The log is full: bbolt commits the overlay, this batch with it.
-		err = w.checkpoint(s)
+	case len(frame) == 0:
+	case w.inTx >= s.opts.CheckpointAppends || w.off+int64(len(frame)) > w.size:
+		// The overlay is due for a checkpoint, or the log is full: bbolt
+		// commits the overlay with this batch in it, and the batch is not
+		// logged (a saturated store's large batches cost what they cost
+		// without the log).
+		pages, err = w.checkpoint(s)
+		frame = frame[:0]
 	default:
 		binary.LittleEndian.PutUint32(frame[4:], uint32(len(frame)-frameHeader))
 		binary.LittleEndian.PutUint64(frame[8:], w.gen)
@@ -307,7 +351,7 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 		if err != nil {
 			// Not acked: nothing of this batch may stay in the overlay.
 			w.recover(s, w.off)
-			return false
+			return false // the caller answers the barriers (direct)
 		}
 		w.off += int64(len(frame))
 		w.pending.Add(int64(len(batch)))
@@ -323,49 +367,57 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 		s.commits.Add(1)
 		s.writes.Add(int64(len(batch)))
 		if fn := s.observer.Load(); fn != nil {
-			(*fn)(CommitStats{Writes: len(batch), LogBytes: int64(len(frame)), Duration: time.Since(start)})
+			(*fn)(CommitStats{Writes: len(batch), PageWrites: pages, LogBytes: int64(len(frame)), Duration: time.Since(start)})
 		}
 	}
-	for _, o := range batch {
+	finishAll(batch, err)
+	if w.tx != nil && (len(waiting) > 0 || w.inTx >= s.opts.CheckpointAppends || time.Since(w.opened) >= s.opts.CheckpointInterval) {
+		_, err = w.checkpoint(s)
+	}
+	finishAll(waiting, cmp.Or(err, w.failed))
+	return true
+}
+
+func finishAll(ops []*op, err error) {
+	for _, o := range ops {
 		o.finish(err)
 	}
-	if w.tx != nil && (w.inTx >= s.opts.CheckpointAppends || time.Since(w.opened) >= s.opts.CheckpointInterval) {
-		w.checkpoint(s)
-	}
-	return true
 }
 
 // checkpoint commits the overlay into bbolt with a new generation, so the
 // log is written from its start again. A failure fails the store (failed):
 // what the log holds is replayed at the next Open.
-func (w *wal) checkpoint(s *Store) error {
+func (w *wal) checkpoint(s *Store) (pages int64, err error) {
 	if w.tx == nil || w.failed != nil {
-		return w.failed
+		return 0, w.failed
 	}
-	tx, appends := w.tx, w.inTx
-	w.tx = nil
+	tx, writes := w.tx, w.inTx
+	w.tx, w.inTx = nil, 0
+	if !w.dirty {
+		// Nothing was written in it (duplicates, refusals, empty prunes).
+		return 0, tx.Rollback()
+	}
+	w.dirty = false
 	start := time.Now()
 	next := newGeneration(w.gen)
-	var pages int64
 	tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
-	err := tx.Bucket(bucketMeta).Put(metaLogGeneration, binary.BigEndian.AppendUint64(nil, next))
+	err = tx.Bucket(bucketMeta).Put(metaLogGeneration, binary.BigEndian.AppendUint64(nil, next))
 	if err == nil {
 		err = tx.Commit()
 	} else {
 		_ = tx.Rollback()
 	}
 	if err != nil {
-		w.failed = fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err)
-		return w.failed
+		return 0, w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err))
 	}
-	w.gen, w.off, w.inTx = next, 0, 0
+	w.gen, w.off = next, 0
 	w.forget()
 	w.checkpoints.Add(1)
 	s.pageWrites.Add(pages)
 	if fn := s.ckObserver.Load(); fn != nil {
-		(*fn)(CheckpointStats{Appends: appends, PageWrites: pages, Duration: time.Since(start)})
+		(*fn)(CheckpointStats{Writes: writes, PageWrites: pages, Duration: time.Since(start)})
 	}
-	return nil
+	return pages, nil
 }
 
 // recover rolls the overlay back after a failed append or log write and
@@ -373,18 +425,21 @@ func (w *wal) checkpoint(s *Store) error {
 // acked), with a new generation. A failure fails the store.
 func (w *wal) recover(s *Store, end int64) {
 	_ = w.tx.Rollback()
-	w.tx = nil
+	w.tx, w.dirty = nil, false
+	var pages int64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
 		_, err := w.replay(tx, end)
 		return err
 	})
 	if err != nil {
-		w.failed = fmt.Errorf("the write-ahead log could not be checkpointed after a failed write, so the store stopped (a restart replays the log): %w", err)
+		w.fail(fmt.Errorf("the write-ahead log could not be checkpointed after a failed write, so the store stopped (a restart replays the log): %w", err))
 		return
 	}
 	w.inTx = 0
 	w.forget()
 	w.checkpoints.Add(1)
+	s.pageWrites.Add(pages)
 }
 
 // forget clears what the overlay held once bbolt has it.
@@ -405,24 +460,38 @@ func (w *wal) head(room string) (int64, bool) {
 
 // close checkpoints and closes the log (the committer's last act).
 func (w *wal) close(s *Store) error {
-	err := w.checkpoint(s)
+	_, err := w.checkpoint(s)
 	return errors.Join(err, w.f.Close())
 }
 
-// barrier waits until bbolt holds every acked append: a read's first step.
-func (s *Store) barrier() error {
+// barrier waits (bounded by ctx) until bbolt holds every acked append:
+// the first step of a read of the buckets appends write.
+func (s *Store) barrier(ctx context.Context) error {
 	w := s.wal
-	if w == nil || w.pending.Load() == 0 {
+	if w == nil {
+		return nil
+	}
+	if err := w.broken(); err != nil {
+		return err
+	}
+	if w.pending.Load() == 0 {
 		return nil
 	}
 	o := newOp(nil)
 	o.barrier = true
-	if err := s.enqueue(context.Background(), o); err != nil {
-		o.finish(err)
+	if err := s.enqueue(ctx, o); errors.Is(err, ErrClosed) {
+		// Closing: the committer checkpoints as it exits.
+		<-s.committed
+		return w.broken()
+	} else if err != nil {
 		return err
 	}
-	<-o.done
-	return o.err
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // direct returns the ops of a batch the log did not take that bbolt must

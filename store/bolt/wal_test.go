@@ -262,7 +262,7 @@ func TestLogCheckpointsWhenIdle(t *testing.T) {
 	storetest.MustAppendN(t, s, "r", "u", 1)
 	select {
 	case c := <-done:
-		if c.Appends != 1 || c.PageWrites < 3 {
+		if c.Writes != 1 || c.PageWrites < 3 {
 			t.Fatalf("checkpoint %+v, want the one append", c)
 		}
 	case <-time.After(10 * time.Second):
@@ -376,5 +376,130 @@ func TestLogReplaysDedupePrunes(t *testing.T) {
 	}
 	if n, err := bolt.DedupeRecordsForTest(c); err != nil || n != 1 {
 		t.Fatalf("%d dedupe records after replay (%v), want only the fresh one", n, err)
+	}
+}
+
+// A read waits for the checkpoint of the acked appends only as long as
+// its context allows.
+func TestLogReadBarrierHonoursItsContext(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "tripsense.db"), noCheckpoints)
+	defer s.Close()
+	storetest.MustAppendN(t, s, "r", "u", 1) // acked, in the log only
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	// The next commit stalls in the committer, as a slow disk would.
+	s.ObserveCommits(func(bolt.CommitStats) {
+		if once.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+	})
+	appended := make(chan error, 1)
+	go func() {
+		_, _, err := s.Append(context.Background(), tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t"})
+		appended <- err
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.MessagesAfter(ctx, "r", 0, 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read behind a stalled committer: %v, want its deadline", err)
+	}
+	// Reads of what appends do not write never wait.
+	if _, err := s.IsMember(t.Context(), "u", "r"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.MustMessagesAfter(t, s, "r", 0, 10); len(got) != 2 {
+		t.Fatalf("%d messages after the stall, want 2", len(got))
+	}
+}
+
+// A batch of duplicates writes no frame and leaves nothing to checkpoint.
+func TestLogDuplicatesWriteNothing(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, bolt.Options{})
+	m := tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: "c"}
+	storetest.MustAppendNew(t, s, m)
+	storetest.MustMessagesAfter(t, s, "r", 0, 1) // checkpoints it
+	before := s.Stats()
+	var seen []bolt.CommitStats
+	s.ObserveCommits(func(c bolt.CommitStats) { seen = append(seen, c) })
+	if _, dup := storetest.MustAppend(t, s, m); !dup {
+		t.Fatal("not a duplicate")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].LogBytes != 0 || seen[0].PageWrites != 0 {
+		t.Fatalf("commits of a duplicate: %+v", seen)
+	}
+	if after := s.Stats(); after.Checkpoints != before.Checkpoints || after.PageWrites != before.PageWrites {
+		t.Fatalf("a duplicate was checkpointed: %+v, before %+v", after, before)
+	}
+}
+
+// Reads made right after each ack, from many goroutines at once (so that
+// read barriers share batches with appends), see what was acked.
+func TestLogReadsSeeEveryAck(t *testing.T) {
+	t.Parallel()
+	s := MustOpen(t, filepath.Join(t.TempDir(), "tripsense.db"), bolt.Options{})
+	defer s.Close()
+	ctx := t.Context()
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			room := fmt.Sprint("room-", g%2)
+			for i := range 50 {
+				m, _, err := s.Append(ctx, tripsense.NewMessage{Room: room, UserID: "u", Body: fmt.Sprint(g, "-", i), Type: "t"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := s.MessagesAfter(ctx, room, m.Index-1, 1)
+				if err != nil || len(got) != 1 || got[0].Body != m.Body {
+					errs <- fmt.Errorf("read after the ack of %s#%d: %v %v", room, m.Index, got, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A store Restore cannot open keeps its log beside the file kept aside.
+func TestRestoreKeepsTheLogOfAnUnreadableStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, backup := filepath.Join(dir, "tripsense.db"), filepath.Join(dir, "backup.db")
+	s := MustOpen(t, backup, bolt.Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("not a bbolt file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".wal", []byte("its log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := bolt.Restore(path, backup, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(res.Previous + ".wal"); err != nil || string(b) != "its log" {
+		t.Fatalf("the log kept aside: %q %v", b, err)
+	}
+	if _, err := os.Stat(path + ".wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the restored store has the old log: %v", err)
 	}
 }
