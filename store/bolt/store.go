@@ -200,12 +200,15 @@ type CommitStats struct {
 
 // ObserveCommits makes the committer call fn after every commit that
 // succeeded (in the committer's goroutine: fn must be quick). nil stops it.
-func (s *Store) ObserveCommits(fn func(CommitStats)) {
+func (s *Store) ObserveCommits(fn func(CommitStats)) { setObserver(&s.observer, fn) }
+
+// setObserver stores fn in p (nil when fn is nil).
+func setObserver[T any](p *atomic.Pointer[func(T)], fn func(T)) {
 	if fn == nil {
-		s.observer.Store(nil)
+		p.Store(nil)
 		return
 	}
-	s.observer.Store(&fn)
+	p.Store(&fn)
 }
 
 // CheckpointStats describes one checkpoint of the write-ahead log: the
@@ -219,13 +222,7 @@ type CheckpointStats struct {
 // ObserveCheckpoints makes the committer call fn after every checkpoint
 // that succeeded (in the committer's goroutine: fn must be quick). nil
 // stops it.
-func (s *Store) ObserveCheckpoints(fn func(CheckpointStats)) {
-	if fn == nil {
-		s.ckObserver.Store(nil)
-		return
-	}
-	s.ckObserver.Store(&fn)
-}
+func (s *Store) ObserveCheckpoints(fn func(CheckpointStats)) { setObserver(&s.ckObserver, fn) }
 
 // Open opens (creating if needed) the store in the file at path, which is
 // a file inside the data directory; the directory must exist. Only one

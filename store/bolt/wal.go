@@ -2,15 +2,17 @@ package bolt
 
 // The write-ahead log (docs/architecture.md, "The write-ahead log").
 //
-// A commit of appends runs them in a bbolt write transaction that stays
-// open across commits (the overlay), writes the keys and values they put
-// to the log file as one frame with one pwrite, fdatasyncs the log and
-// acks. bbolt commits the overlay (a checkpoint, with its two fdatasyncs)
-// after CheckpointAppends appends, once it is CheckpointInterval old (also
+// A commit of appends (and of the dedupe prunes they queue: the logged
+// ops) runs them in a bbolt write transaction that stays open across
+// commits (the overlay), writes the keys and values they put or deleted to
+// the log file as one frame with one pwrite, fdatasyncs the log and acks.
+// bbolt commits the overlay (a checkpoint, with its two fdatasyncs) after
+// CheckpointAppends logged writes, once it is CheckpointInterval old (also
 // when idle), when the next frame does not fit in the log, before every
-// other write, before a read while acked appends are pending in it, and at
-// Close. So every acked append is in the log or in bbolt, and reads see
-// exactly what was acked. Open replays the log's frames into bbolt.
+// other write, before a read of what appends write while acked appends are
+// pending (viewAcked), and at Close. So every acked append is in the log
+// or in bbolt, and reads see exactly what was acked. Open replays the
+// log's frames into bbolt.
 //
 // Frames are physical: each put's bucket, key and value, so replay decides
 // nothing again. Each frame carries the log's generation, a random number
@@ -114,7 +116,7 @@ func (w *wal) broken() error {
 func logPath(path string) string { return path + ".wal" }
 
 // openLog opens the log of the store at path, creating it if needed, for
-// replayLog and the committer.
+// replay and the committer.
 func openLog(path string, size int64) (*wal, error) {
 	f, err := os.OpenFile(logPath(path), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -198,7 +200,7 @@ func (w *wal) scan(gen uint64, end int64, fn func(payload []byte) error) error {
 	return nil
 }
 
-// applyFrame puts a frame's keys and values into tx.
+// applyFrame applies a frame's puts and deletes to tx.
 func applyFrame(tx *bbolt.Tx, p []byte) error {
 	for len(p) > 0 {
 		id, del := p[0]&^logDelete, p[0]&logDelete != 0
