@@ -365,7 +365,7 @@ func TestGrafanaDashboardNamesRealMetrics(t *testing.T) {
 	m := metrics.New(metrics.Build{})
 	// The gauges cmd/tripsense registers.
 	for _, n := range []string{"ws_queued_frames", "ws_queue_max_frames", "slow_consumer_closes_total", "connections_refused_total", "store_file_bytes",
-		"store_commits_total", "store_commit_writes_total", "store_page_writes_total", "store_queued_writes", "store_queued_bytes"} {
+		"store_commits_total", "store_commit_writes_total", "store_page_writes_total", "store_checkpoints_total", "store_queued_writes", "store_queued_bytes"} {
 		m.Gauge(n, "x", func() float64 { return 0 })
 	}
 	m.GaugeWith("connections", "x", map[string]string{"state": "websocket"}, func() float64 { return 0 })
