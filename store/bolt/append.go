@@ -205,10 +205,7 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 // put puts k, v into b (whose id in a log frame is id), and into the
 // frame when the log is collecting one.
 func (a *appendOp) put(b *bbolt.Bucket, id byte, k, v []byte) error {
-	if a.log != nil {
-		*a.log = appendPut(*a.log, id, k, v)
-	}
-	return b.Put(k, v)
+	return recorder{a.log}.put(b, id, k, v)
 }
 
 // maybePrune queues a prune of expired dedupe records when the last one is
@@ -307,10 +304,7 @@ func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int, log *[]byte) (
 		s.pruneFrom = bytes.Clone(k)
 	}
 	for _, k := range expired {
-		if log != nil {
-			*log = appendDelete(*log, logDedupe, k)
-		}
-		if err := dedupe.Delete(k); err != nil {
+		if err := (recorder{log}).delete(dedupe, logDedupe, k); err != nil {
 			return 0, err
 		}
 	}

@@ -112,15 +112,15 @@ func (s *Store) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEn
 
 // OutboxDone removes the entry seq.
 func (s *Store) OutboxDone(ctx context.Context, seq uint64) error {
-	return s.write(ctx, "outbox done", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketOutbox).Delete(binary.BigEndian.AppendUint64(nil, seq))
+	return s.writeLogged(ctx, "outbox done", func(tx *bbolt.Tx, r recorder) error {
+		return r.delete(tx.Bucket(bucketOutbox), logOutbox, binary.BigEndian.AppendUint64(nil, seq))
 	})
 }
 
 // OutboxUpdate stores the delivery state of the pending entry e.Seq; a
 // failed one moves to the failed bucket.
 func (s *Store) OutboxUpdate(ctx context.Context, e tripsense.OutboxEntry) error {
-	return s.write(ctx, "outbox update", func(tx *bbolt.Tx) error {
+	return s.writeLogged(ctx, "outbox update", func(tx *bbolt.Tx, r recorder) error {
 		b := tx.Bucket(bucketOutbox)
 		k := binary.BigEndian.AppendUint64(nil, e.Seq)
 		v := b.Get(k)
@@ -133,12 +133,12 @@ func (s *Store) OutboxUpdate(ctx context.Context, e tripsense.OutboxEntry) error
 		}
 		cur.Attempts, cur.NextAt, cur.LastError, cur.Failed = e.Attempts, e.NextAt, e.LastError, e.Failed
 		if !cur.Failed {
-			return b.Put(k, encodeOutbox(cur))
+			return r.put(b, logOutbox, k, encodeOutbox(cur))
 		}
-		if err := b.Delete(k); err != nil {
+		if err := r.delete(b, logOutbox, k); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketOutboxFailed).Put(k, encodeOutbox(cur))
+		return r.put(tx.Bucket(bucketOutboxFailed), logOutboxFailed, k, encodeOutbox(cur))
 	})
 }
 

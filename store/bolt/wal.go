@@ -2,8 +2,8 @@ package bolt
 
 // The write-ahead log (docs/architecture.md, "The write-ahead log").
 //
-// A commit of appends (and of the dedupe prunes they queue: the logged
-// ops) runs them in a bbolt write transaction that stays open across
+// A commit of appends (and of the dedupe prunes they queue and the webhook
+// outbox's outcomes: the logged ops) runs them in a bbolt write transaction that stays open across
 // commits (the overlay), writes the keys and values they put or deleted to
 // the log file as one frame with one pwrite, fdatasyncs the log and acks.
 // bbolt commits the overlay (a checkpoint, with its two fdatasyncs) after
@@ -55,12 +55,13 @@ const (
 	logDedupe
 	logOutbox
 	logDedupeByTime
+	logOutboxFailed
 
 	logDelete byte = 0x80 // or'ed into a delete's bucket id
 )
 
 var logBuckets = [...][]byte{logMessages: bucketMessages, logHeads: bucketHeads, logDedupe: bucketDedupe,
-	logOutbox: bucketOutbox, logDedupeByTime: bucketDedupeByTime}
+	logOutbox: bucketOutbox, logDedupeByTime: bucketDedupeByTime, logOutboxFailed: bucketOutboxFailed}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -262,6 +263,39 @@ func appendPut(p []byte, id byte, k, v []byte) []byte {
 	return append(p, v...)
 }
 
+// recorder writes into bbolt and, when log is set (by the write-ahead
+// log's commit, for one run of a logged op), records the write in the
+// frame being built.
+type recorder struct{ log *[]byte }
+
+// put puts k, v into b, whose id in a frame is id.
+func (r recorder) put(b *bbolt.Bucket, id byte, k, v []byte) error {
+	if r.log != nil {
+		*r.log = appendPut(*r.log, id, k, v)
+	}
+	return b.Put(k, v)
+}
+
+// delete deletes k from b, whose id in a frame is id.
+func (r recorder) delete(b *bbolt.Bucket, id byte, k []byte) error {
+	if r.log != nil {
+		*r.log = appendDelete(*r.log, id, k)
+	}
+	return b.Delete(k)
+}
+
+// writeLogged is write for a write the log may take: fn writes through r,
+// which records what it writes when the log runs it.
+func (s *Store) writeLogged(ctx context.Context, opName string, fn func(tx *bbolt.Tx, r recorder) error) error {
+	o := &op{done: make(chan struct{}), logged: true}
+	o.fn = func(tx *bbolt.Tx) error { return fn(tx, recorder{o.log}) }
+	if err := s.enqueue(ctx, o); err != nil {
+		o.finish(err)
+		return fmt.Errorf("bolt: %s: %w", opName, err)
+	}
+	return s.await(ctx, opName, o)
+}
+
 // appendDelete adds a delete to a frame's payload.
 func appendDelete(p []byte, id byte, k []byte) []byte {
 	p = append(p, id|logDelete)
@@ -269,8 +303,8 @@ func appendDelete(p []byte, id byte, k []byte) []byte {
 	return append(p, k...)
 }
 
-// commit commits a batch of appends (and dedupe prunes: the ops that are
-// logged) through the log and reports true; it answers the batch's read
+// commit commits a batch of appends (and dedupe prunes and outbox
+// outcomes: the ops that are logged) through the log and reports true; it answers the batch's read
 // barriers after a checkpoint. A batch with any other write it leaves to
 // the caller (false), after a checkpoint. It also reports false, after
 // rolling the overlay back and checkpointing what the log holds, when an

@@ -503,3 +503,42 @@ func TestRestoreKeepsTheLogOfAnUnreadableStore(t *testing.T) {
 		t.Fatalf("the restored store has the old log: %v", err)
 	}
 }
+
+// The webhook dispatcher's outcomes go through the log too (they do not
+// checkpoint it), and are replayed: a delivered entry stays gone, a failed
+// one stays in the failed bucket.
+func TestLogReplaysOutboxOutcomes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, noCheckpoints)
+	defer s.Close()
+	storetest.MustAppendN(t, s, "r", "u", 3)
+	if err := s.OutboxDone(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OutboxUpdate(ctx, tripsense.OutboxEntry{Seq: 2, Attempts: 9, Failed: true, LastError: "gone for good"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OutboxUpdate(ctx, tripsense.OutboxEntry{Seq: 3, Attempts: 1, NextAt: time.UnixMilli(1e12), LastError: "503"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Checkpoints != 0 {
+		t.Fatalf("%d checkpoints: the outcomes went around the log", st.Checkpoints)
+	}
+	c := MustOpen(t, crashCopy(t, path), bolt.Options{Outbox: true})
+	defer c.Close()
+	if st := c.Stats(); st.Replayed != 6 {
+		t.Fatalf("replayed %d frames, want 3 appends and 3 outcomes", st.Replayed)
+	}
+	es, err := c.OutboxList(ctx, 10)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("outbox after replay: %+v %v", es, err)
+	}
+	if e := es[0]; e.Seq != 3 || e.Failed || e.Attempts != 1 || e.LastError != "503" {
+		t.Errorf("pending entry after replay: %+v", e)
+	}
+	if e := es[1]; e.Seq != 2 || !e.Failed || e.Attempts != 9 {
+		t.Errorf("failed entry after replay: %+v", e)
+	}
+}
