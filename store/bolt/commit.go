@@ -35,7 +35,8 @@ type op struct {
 	// has no fn.
 	barrier bool
 	// logged says fn records its writes in log when log is set, so the
-	// write-ahead log may take the op (appends and dedupe prunes); log is
+	// write-ahead log may take the op (appends, dedupe prunes, outbox
+	// outcomes); log is
 	// set by the log's commit for one run.
 	logged bool
 	log    *[]byte
