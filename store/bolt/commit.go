@@ -36,8 +36,7 @@ type op struct {
 	barrier bool
 	// logged says fn records its writes in log when log is set, so the
 	// write-ahead log may take the op (appends, dedupe prunes, outbox
-	// outcomes); log is
-	// set by the log's commit for one run.
+	// outcomes); log is set by the log's commit for one run.
 	logged bool
 	log    *[]byte
 }
