@@ -4,9 +4,15 @@ package bolt
 
 // The durability experiments of docs/benchmarks.md ("What durability
 // costs"): a build with the tag tripsense_syncexp reads
-// TRIPSENSE_EXPERIMENT_SYNC at Open, turns the write-ahead log off and
-// replaces bbolt's two fdatasyncs per commit with
+// TRIPSENSE_EXPERIMENT_SYNC at Open and, but for checkpoint-nosync, turns
+// the write-ahead log off and replaces bbolt's two fdatasyncs per commit
+// with
 //
+//	checkpoint-nosync
+//	      the write-ahead log as in the product, with bbolt's commits (its
+//	      checkpoints) not synced: what taking the checkpoints' I/O off
+//	      the committer could win (NOT durable: the log is written over
+//	      after a checkpoint that may not be on disk);
 //	none  nothing: commits are NOT durable (the bound of any sync design);
 //	log   one pwrite of about 320 bytes per write of the commit to a
 //	      preallocated, zero-filled log file and one fdatasync of it: the
@@ -30,9 +36,15 @@ func init() {
 		switch mode {
 		case "":
 			return nil
+		case "checkpoint-nosync":
+			// The log as in the product, its checkpoints without bbolt's
+			// two fdatasyncs: what moving their I/O off the committer
+			// could win.
+			s.db.NoSync = true
+			return nil
 		case "none", "log":
 		default:
-			return fmt.Errorf("bolt: TRIPSENSE_EXPERIMENT_SYNC=%q: want none or log", mode)
+			return fmt.Errorf("bolt: TRIPSENSE_EXPERIMENT_SYNC=%q: want none, log or checkpoint-nosync", mode)
 		}
 		if s.wal != nil {
 			_ = s.wal.f.Close()
