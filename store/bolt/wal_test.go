@@ -51,6 +51,23 @@ func copyFileT(t *testing.T, to, from string) {
 	}
 }
 
+// reopenFromLog checks that s, open at path, has not checkpointed yet (so
+// all it acked is in its log), opens a crash image of it with opts (the
+// copy is closed at the test's end), and checks that Open replayed frames
+// frames from the log.
+func reopenFromLog(t *testing.T, s *bolt.Store, path string, opts bolt.Options, frames int64) *bolt.Store {
+	t.Helper()
+	if st := s.Stats(); st.Checkpoints != 0 {
+		t.Fatalf("%d checkpoints: the test needs all that was acked in the log", st.Checkpoints)
+	}
+	c := MustOpen(t, crashCopy(t, path), opts)
+	t.Cleanup(func() { _ = c.Close() })
+	if st := c.Stats(); st.Replayed != frames {
+		t.Fatalf("replayed %d frames, want %d", st.Replayed, frames)
+	}
+	return c
+}
+
 // logEnd counts the bytes s's commits wrote to the log (where its next
 // frame goes while no checkpoint came).
 func logEnd(s *bolt.Store) *atomic.Int64 {
@@ -75,15 +92,7 @@ func TestLogReplaysWhatACrashLeftInIt(t *testing.T) {
 	}
 	edit := storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "room-0", UserID: "u", Body: "edited",
 		Kind: tripsense.KindEdit, Target: sent[0].Index})
-	if st := s.Stats(); st.Checkpoints != 0 {
-		t.Fatalf("%d checkpoints: the test needs every append in the log", st.Checkpoints)
-	}
-
-	c := MustOpen(t, crashCopy(t, path), bolt.Options{Outbox: true})
-	defer c.Close()
-	if st := c.Stats(); st.Replayed != 31 {
-		t.Fatalf("replayed %d frames, want the 31 commits", st.Replayed)
-	}
+	c := reopenFromLog(t, s, path, bolt.Options{Outbox: true}, 31) // 31 commits
 	for r := range 3 {
 		room := fmt.Sprint("room-", r)
 		want := int64(10)
@@ -366,14 +375,7 @@ func TestLogReplaysDedupePrunes(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the prune was not committed in 10s: %+v", s.Stats())
 	}
-	if st := s.Stats(); st.Checkpoints != 0 {
-		t.Fatalf("%d checkpoints: the prune went around the log", st.Checkpoints)
-	}
-	c := MustOpen(t, crashCopy(t, path), opts)
-	defer c.Close()
-	if st := c.Stats(); st.Replayed != 7 {
-		t.Fatalf("replayed %d frames, want 6 appends and the prune", st.Replayed)
-	}
+	c := reopenFromLog(t, s, path, opts, 7) // 6 appends and the prune, which did not checkpoint
 	if n, err := bolt.DedupeRecordsForTest(c); err != nil || n != 1 {
 		t.Fatalf("%d dedupe records after replay (%v), want only the fresh one", n, err)
 	}
@@ -523,14 +525,7 @@ func TestLogReplaysOutboxOutcomes(t *testing.T) {
 	if err := s.OutboxUpdate(ctx, tripsense.OutboxEntry{Seq: 3, Attempts: 1, NextAt: time.UnixMilli(1e12), LastError: "503"}); err != nil {
 		t.Fatal(err)
 	}
-	if st := s.Stats(); st.Checkpoints != 0 {
-		t.Fatalf("%d checkpoints: the outcomes went around the log", st.Checkpoints)
-	}
-	c := MustOpen(t, crashCopy(t, path), bolt.Options{Outbox: true})
-	defer c.Close()
-	if st := c.Stats(); st.Replayed != 6 {
-		t.Fatalf("replayed %d frames, want 3 appends and 3 outcomes", st.Replayed)
-	}
+	c := reopenFromLog(t, s, path, bolt.Options{Outbox: true}, 6) // 3 appends and 3 outcomes, no checkpoint
 	es, err := c.OutboxList(ctx, 10)
 	if err != nil || len(es) != 2 {
 		t.Fatalf("outbox after replay: %+v %v", es, err)
