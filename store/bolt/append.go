@@ -52,7 +52,8 @@ func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripse
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	a.op = op{fn: a.run, done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp, logged: true}
+	a.op = op{done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp, logged: true}
+	a.op.fn = func(tx *bbolt.Tx) error { return a.run(tx, recorder{a.op.log}) }
 	if a.queueErr = s.enqueue(ctx, &a.op); a.queueErr != nil {
 		a.op.finish(a.queueErr)
 	}
@@ -111,9 +112,8 @@ type appendOp struct {
 	decided  bool
 	createMs int64
 
-	// log, when set (by the write-ahead log's commit, for one run),
-	// collects the keys and values the run puts as a frame's payload.
-	log *[]byte
+	// r records the run's writes for the write-ahead log (set per run).
+	r recorder
 
 	// results, overwritten by every run
 	index    int64
@@ -122,8 +122,8 @@ type appendOp struct {
 	refused  error              // the rule refused the entry; nothing was written
 }
 
-func (a *appendOp) run(tx *bbolt.Tx) error {
-	a.index, a.dup, a.original, a.refused = 0, false, nil, nil
+func (a *appendOp) run(tx *bbolt.Tx, r recorder) error {
+	a.index, a.dup, a.original, a.refused, a.r = 0, false, nil, nil, r
 	dedupe := tx.Bucket(bucketDedupe)
 	if a.dk != nil {
 		if rec := dedupe.Get(a.dk); rec != nil {
@@ -205,7 +205,7 @@ func (a *appendOp) run(tx *bbolt.Tx) error {
 // put puts k, v into b (whose id in a log frame is id), and into the
 // frame when the log is collecting one.
 func (a *appendOp) put(b *bbolt.Bucket, id byte, k, v []byte) error {
-	return recorder{a.log}.put(b, id, k, v)
+	return a.r.put(b, id, k, v)
 }
 
 // maybePrune queues a prune of expired dedupe records when the last one is
@@ -226,11 +226,10 @@ func (s *Store) maybePrune(ctx context.Context, now time.Time) {
 	nowMs := now.UnixMilli()
 	// The write-ahead log takes it (its deletes are recorded), so a
 	// prune does not checkpoint the log.
-	o := &op{done: make(chan struct{}), logged: true}
-	o.fn = func(tx *bbolt.Tx) error {
-		_, err := s.pruneDedupe(tx, nowMs, budget, o.log)
+	o := newLoggedOp(func(tx *bbolt.Tx, r recorder) error {
+		_, err := s.pruneDedupe(tx, nowMs, budget, r)
 		return err
-	}
+	})
 	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next one
 }
 
@@ -251,7 +250,7 @@ func (s *Store) PruneDedupe(ctx context.Context, now time.Time, limit int) (int,
 	var n int
 	err := s.write(ctx, "prune dedupe", func(tx *bbolt.Tx) error {
 		var err error
-		n, err = s.pruneDedupe(tx, now.UnixMilli(), limit, nil)
+		n, err = s.pruneDedupe(tx, now.UnixMilli(), limit, recorder{})
 		return err
 	})
 	return n, err
@@ -266,7 +265,7 @@ func (s *Store) PruneDedupe(ctx context.Context, now time.Time, limit int) (int,
 // the committer's), so a rerun of its batch at most skips a stretch until
 // the next pass. It also drains dedupeByTime, the time index of older
 // versions, which nothing reads now.
-func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int, log *[]byte) (int, error) {
+func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int, r recorder) (int, error) {
 	cutoff := nowMs - tripsense.DedupeTTL.Milliseconds() // records at or before cutoff are expired
 	dedupe := tx.Bucket(bucketDedupe)
 	var expired [][]byte
@@ -304,25 +303,23 @@ func (s *Store) pruneDedupe(tx *bbolt.Tx, nowMs int64, limit int, log *[]byte) (
 		s.pruneFrom = bytes.Clone(k)
 	}
 	for _, k := range expired {
-		if err := (recorder{log}).delete(dedupe, logDedupe, k); err != nil {
+		if err := r.delete(dedupe, logDedupe, k); err != nil {
 			return 0, err
 		}
 	}
-	if err := drainByTime(tx, limit, log); err != nil {
+	if err := drainByTime(tx, limit, r); err != nil {
 		return 0, err
 	}
 	return len(expired), nil
 }
 
 // drainByTime deletes up to limit keys of dedupeByTime (written by older
-// versions; the records it indexed are pruned by the scan), recording them
-// in log when set.
-func drainByTime(tx *bbolt.Tx, limit int, log *[]byte) error {
+// versions; the records it indexed are pruned by the scan), recording
+// them through r.
+func drainByTime(tx *bbolt.Tx, limit int, r recorder) error {
 	c := tx.Bucket(bucketDedupeByTime).Cursor()
 	for k, _ := c.First(); k != nil && limit > 0; k, _ = c.First() {
-		if log != nil {
-			*log = appendDelete(*log, logDedupeByTime, k)
-		}
+		r.deleted(logDedupeByTime, k)
 		if err := c.Delete(); err != nil {
 			return err
 		}

@@ -34,19 +34,12 @@ type op struct {
 	// barrier marks a read's wait for the checkpoint (Store.barrier): it
 	// has no fn.
 	barrier bool
-	// logged says fn records its writes in log when log is set, so the
+	// logged says fn records its writes through recorder{log}, so the
 	// write-ahead log may take the op (appends, dedupe prunes, outbox
-	// outcomes); log is set by the log's commit for one run.
+	// outcomes, see newLoggedOp); log is set by the log's commit for one
+	// run.
 	logged bool
 	log    *[]byte
-}
-
-// setLog makes o's next run record its writes in l (nil: not).
-func (o *op) setLog(l *[]byte) {
-	o.log = l
-	if o.append != nil {
-		o.append.log = l
-	}
 }
 
 // byteBudget bounds the bytes of the messages queued for the committer or
@@ -101,6 +94,11 @@ func (s *Store) write(ctx context.Context, opName string, fn func(tx *bbolt.Tx) 
 func (s *Store) writeThen(ctx context.Context, opName string, fn func(tx *bbolt.Tx) error, after func()) error {
 	o := newOp(fn)
 	o.after = after
+	return s.submit(ctx, opName, o)
+}
+
+// submit queues o and waits for its commit (see write).
+func (s *Store) submit(ctx context.Context, opName string, o *op) error {
 	if err := s.enqueue(ctx, o); err != nil {
 		o.finish(err)
 		return fmt.Errorf("bolt: %s: %w", opName, err)
@@ -217,12 +215,12 @@ func (s *Store) next() (*op, bool) {
 			o, ok := <-s.queue
 			return o, ok
 		}
-		s.ckTimer.Reset(time.Until(w.opened.Add(s.opts.CheckpointInterval)))
+		w.timer.Reset(time.Until(w.opened.Add(s.opts.CheckpointInterval)))
 		select {
 		case o, ok := <-s.queue:
-			s.ckTimer.Stop()
+			w.timer.Stop()
 			return o, ok
-		case <-s.ckTimer.C:
+		case <-w.timer.C:
 			w.checkpoint(s)
 		}
 	}

@@ -146,11 +146,9 @@ type Store struct {
 	ckObserver   atomic.Pointer[func(CheckpointStats)]
 	members      memberCache
 
-	// wal is the write-ahead log (nil with NoLog or NoSync), ckTimer the
-	// committer's timer of its checkpoints, closeErr the committer's last
-	// checkpoint's error, for Close.
+	// wal is the write-ahead log (nil with NoLog or NoSync), closeErr the
+	// committer's last checkpoint's error, for Close.
 	wal      *wal
-	ckTimer  *time.Timer
 	closeErr error
 	replayed int64 // frames of the log replayed at Open
 }
@@ -243,7 +241,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	// The log is replayed even when it is off now: it holds acked appends
 	// if the last process that had the store open crashed with it on.
-	w, err := openLog(path, opts.LogBytes)
+	w, created, err := openLog(path, opts.LogBytes)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -265,7 +263,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil
 	})
-	if err == nil {
+	if err == nil && created {
 		// The log's file must be there after a crash, to be replayed.
 		err = syncDir(filepath.Dir(path))
 	}
@@ -292,10 +290,8 @@ func Open(path string, opts Options) (*Store, error) {
 		queued:    newByteBudget(opts.MaxQueuedBytes),
 		committed: make(chan struct{}),
 		wal:       w,
-		ckTimer:   time.NewTimer(time.Hour),
 		replayed:  replayed,
 	}
-	s.ckTimer.Stop()
 	s.lastPruneMs.Store(opts.Now().UnixMilli())
 	if experimentOpen != nil {
 		if err := experimentOpen(s); err != nil {

@@ -91,23 +91,22 @@ type wal struct {
 
 	// failed is set when a checkpoint failed: bbolt may not hold what was
 	// acked, so every later write and read of what appends write fails (a
-	// restart replays the log). failedErr is it for the readers.
-	failed    error
-	failedErr atomic.Pointer[error]
+	// restart replays the log). Read it with broken.
+	failed atomic.Pointer[error]
 
+	timer       *time.Timer // the committer's, for checkpoints of an idle store (Store.next)
 	checkpoints atomic.Int64
 }
 
 // fail stops the store with err (see failed).
 func (w *wal) fail(err error) error {
-	w.failed = err
-	w.failedErr.Store(&err)
+	w.failed.Store(&err)
 	return err
 }
 
-// broken returns failed, for any goroutine.
+// broken returns the error that stopped the store, nil while it runs.
 func (w *wal) broken() error {
-	if e := w.failedErr.Load(); e != nil {
+	if e := w.failed.Load(); e != nil {
 		return *e
 	}
 	return nil
@@ -117,13 +116,17 @@ func (w *wal) broken() error {
 func logPath(path string) string { return path + ".wal" }
 
 // openLog opens the log of the store at path, creating it if needed, for
-// replay and the committer.
-func openLog(path string, size int64) (*wal, error) {
+// replay and the committer. created says it did not exist.
+func openLog(path string, size int64) (w *wal, created bool, err error) {
+	_, err = os.Stat(logPath(path))
+	created = errors.Is(err, os.ErrNotExist)
 	f, err := os.OpenFile(logPath(path), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open the write-ahead log: %w", err)
+		return nil, false, fmt.Errorf("bolt: open the write-ahead log: %w", err)
 	}
-	return &wal{f: f, size: size, heads: map[string]int64{}}, nil
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	return &wal{f: f, size: size, heads: map[string]int64{}, timer: timer}, created, nil
 }
 
 // replay applies to tx the frames of the log's generation in bbolt (none
@@ -278,22 +281,29 @@ func (r recorder) put(b *bbolt.Bucket, id byte, k, v []byte) error {
 
 // delete deletes k from b, whose id in a frame is id.
 func (r recorder) delete(b *bbolt.Bucket, id byte, k []byte) error {
-	if r.log != nil {
-		*r.log = appendDelete(*r.log, id, k)
-	}
+	r.deleted(id, k)
 	return b.Delete(k)
 }
 
-// writeLogged is write for a write the log may take: fn writes through r,
-// which records what it writes when the log runs it.
-func (s *Store) writeLogged(ctx context.Context, opName string, fn func(tx *bbolt.Tx, r recorder) error) error {
+// deleted records the delete of k, whose bucket's id in a frame is id,
+// done by the caller.
+func (r recorder) deleted(id byte, k []byte) {
+	if r.log != nil {
+		*r.log = appendDelete(*r.log, id, k)
+	}
+}
+
+// newLoggedOp is an op the log may take: fn writes through r, which
+// records what it writes when the log runs it.
+func newLoggedOp(fn func(tx *bbolt.Tx, r recorder) error) *op {
 	o := &op{done: make(chan struct{}), logged: true}
 	o.fn = func(tx *bbolt.Tx) error { return fn(tx, recorder{o.log}) }
-	if err := s.enqueue(ctx, o); err != nil {
-		o.finish(err)
-		return fmt.Errorf("bolt: %s: %w", opName, err)
-	}
-	return s.await(ctx, opName, o)
+	return o
+}
+
+// writeLogged is write for a write the log may take (newLoggedOp).
+func (s *Store) writeLogged(ctx context.Context, opName string, fn func(tx *bbolt.Tx, r recorder) error) error {
+	return s.submit(ctx, opName, newLoggedOp(fn))
 }
 
 // appendDelete adds a delete to a frame's payload.
@@ -333,7 +343,7 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 		}
 		batch = writes
 	}
-	if onlyBarriers || w.failed != nil {
+	if onlyBarriers || w.broken() != nil {
 		_, err := w.checkpoint(s)
 		finishAll(batch, err)
 		finishAll(waiting, err)
@@ -351,9 +361,9 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 	}
 	w.buf = append(w.buf[:0], make([]byte, frameHeader)...)
 	for _, o := range batch {
-		o.setLog(&w.buf)
+		o.log = &w.buf
 		err := o.fn(w.tx)
-		o.setLog(nil)
+		o.log = nil
 		if err != nil {
 			w.recover(s, w.off)
 			return false // the caller answers the barriers (direct)
@@ -410,7 +420,7 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 	if w.tx != nil && (len(waiting) > 0 || w.inTx >= s.opts.CheckpointAppends || time.Since(w.opened) >= s.opts.CheckpointInterval) {
 		_, err = w.checkpoint(s)
 	}
-	finishAll(waiting, cmp.Or(err, w.failed))
+	finishAll(waiting, cmp.Or(err, w.broken()))
 	return true
 }
 
@@ -424,8 +434,8 @@ func finishAll(ops []*op, err error) {
 // log is written from its start again. A failure fails the store (failed):
 // what the log holds is replayed at the next Open.
 func (w *wal) checkpoint(s *Store) (pages int64, err error) {
-	if w.tx == nil || w.failed != nil {
-		return 0, w.failed
+	if err := w.broken(); w.tx == nil || err != nil {
+		return 0, err
 	}
 	tx, writes := w.tx, w.inTx
 	w.tx, w.inTx = nil, 0
@@ -535,9 +545,10 @@ func (s *Store) barrier(ctx context.Context) error {
 // fails everything once the store failed.
 func (w *wal) direct(batch []*op) []*op {
 	rest := batch[:0]
+	failed := w.broken()
 	for _, o := range batch {
-		if o.barrier || w.failed != nil {
-			o.finish(w.failed)
+		if o.barrier || failed != nil {
+			o.finish(failed)
 			continue
 		}
 		rest = append(rest, o)
