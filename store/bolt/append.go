@@ -112,8 +112,8 @@ type appendOp struct {
 	decided  bool
 	createMs int64
 
-	// r records the run's writes for the write-ahead log (set per run).
-	r recorder
+	// kv is what the run reads and writes (set per run).
+	kv kv
 
 	// results, overwritten by every run
 	index    int64
@@ -122,20 +122,23 @@ type appendOp struct {
 	refused  error              // the rule refused the entry; nothing was written
 }
 
-func (a *appendOp) run(tx *bbolt.Tx, r recorder) error {
-	a.index, a.dup, a.original, a.refused, a.r = 0, false, nil, nil, r
-	dedupe := tx.Bucket(bucketDedupe)
+func (a *appendOp) run(tx *bbolt.Tx, r recorder) error { return a.runIn(txKV{tx: tx, r: r}) }
+
+// runIn runs the append against kv: bbolt's transaction (run), or the
+// write-ahead log's layers while a checkpoint commits (layerKV).
+func (a *appendOp) runIn(kv kv) error {
+	a.index, a.dup, a.original, a.refused, a.kv = 0, false, nil, nil, kv
 	if a.dk != nil {
-		if rec := dedupe.Get(a.dk); rec != nil {
+		if rec := kv.get(logDedupe, a.dk); rec != nil {
 			index, ok1 := getU64(rec, 0)
 			atMs, ok2 := getU64(rec, 8)
 			if !ok1 || !ok2 {
 				return fmt.Errorf("dedupe record: %w", errCorrupt)
 			}
 			if time.Duration(a.nowMs-atMs)*time.Millisecond < tripsense.DedupeTTL {
-				v := tx.Bucket(bucketMessages).Get(messageKey(a.room, index))
+				v := kv.get(logMessages, messageKey(a.room, index))
 				if v == nil {
-					if oldest, err := readOldest(tx, a.room); err == nil && index < oldest {
+					if oldest, err := kv.oldest(a.room); err == nil && index < oldest {
 						// Retention removed the original: say which index it had.
 						a.dup, a.original = true, &tripsense.Message{Room: a.room, Index: index}
 						return nil
@@ -153,10 +156,9 @@ func (a *appendOp) run(tx *bbolt.Tx, r recorder) error {
 			// its record replaces the old one.
 		}
 	}
-	heads := tx.Bucket(bucketHeads)
 	roomKey := []byte(a.room)
 	var head int64
-	if v := heads.Get(roomKey); v != nil {
+	if v := kv.get(logHeads, roomKey); v != nil {
 		h, ok := getU64(v, 0)
 		if !ok {
 			return fmt.Errorf("head of %q: %w", a.room, errCorrupt)
@@ -164,48 +166,39 @@ func (a *appendOp) run(tx *bbolt.Tx, r recorder) error {
 		head = h
 	}
 	index := head + 1
-	messages := tx.Bucket(bucketMessages)
 	if a.decided {
 		// The rule decides before anything is written: a refusal leaves
 		// the transaction untouched, so the batch needs no rerun.
 		var err error
-		if a.refused, err = a.decide(tx, index); a.refused != nil || err != nil {
+		if a.refused, err = a.decide(index); a.refused != nil || err != nil {
 			return err
 		}
 	}
-	messages.FillPercent = 0.9 // keys of a room grow at its end
-	if err := a.put(messages, logMessages, messageKey(a.room, index), a.value); err != nil {
+	if err := kv.put(logMessages, messageKey(a.room, index), a.value); err != nil {
 		return err
 	}
-	if err := a.put(heads, logHeads, roomKey, u64(index)); err != nil {
+	if err := kv.put(logHeads, roomKey, u64(index)); err != nil {
 		return err
 	}
 	if a.dk != nil {
 		rec := make([]byte, 16)
 		copy(rec, u64(index))
 		copy(rec[8:], u64(a.nowMs))
-		if err := a.put(dedupe, logDedupe, a.dk, rec); err != nil {
+		if err := kv.put(logDedupe, a.dk, rec); err != nil {
 			return err
 		}
 	}
 	if a.outbox {
-		outbox := tx.Bucket(bucketOutbox)
-		seq, err := outbox.NextSequence()
+		seq, err := kv.nextSequence(logOutbox)
 		if err != nil {
 			return err
 		}
-		if err := a.put(outbox, logOutbox, binary.BigEndian.AppendUint64(nil, seq), newOutboxEntry(a.room, index, a.nowMs)); err != nil {
+		if err := kv.put(logOutbox, binary.BigEndian.AppendUint64(nil, seq), newOutboxEntry(a.room, index, a.nowMs)); err != nil {
 			return err
 		}
 	}
 	a.index = index
 	return nil
-}
-
-// put puts k, v into b (whose id in a log frame is id), and into the
-// frame when the log is collecting one.
-func (a *appendOp) put(b *bbolt.Bucket, id byte, k, v []byte) error {
-	return a.r.put(b, id, k, v)
 }
 
 // maybePrune queues a prune of expired dedupe records when the last one is

@@ -39,7 +39,7 @@ type op struct {
 	// outcomes, see newLoggedOp); log is set by the log's commit for one
 	// run.
 	logged bool
-	log    *[]byte
+	log    *wal
 }
 
 // byteBudget bounds the bytes of the messages queued for the committer or
@@ -211,17 +211,26 @@ func (s *Store) commitLoop() {
 func (s *Store) next() (*op, bool) {
 	for {
 		w := s.wal
-		if w == nil || w.tx == nil {
+		switch {
+		case w != nil && w.inflight:
+			select {
+			case o, ok := <-s.queue:
+				return o, ok
+			case out := <-w.done:
+				w.landed(s, out)
+			}
+		case w == nil || w.tx == nil:
 			o, ok := <-s.queue
 			return o, ok
-		}
-		w.timer.Reset(time.Until(w.opened.Add(s.opts.CheckpointInterval)))
-		select {
-		case o, ok := <-s.queue:
-			w.timer.Stop()
-			return o, ok
-		case <-w.timer.C:
-			w.checkpoint(s)
+		default:
+			w.timer.Reset(time.Until(w.opened.Add(s.opts.CheckpointInterval)))
+			select {
+			case o, ok := <-s.queue:
+				w.timer.Stop()
+				return o, ok
+			case <-w.timer.C:
+				w.freeze(s)
+			}
 		}
 	}
 }
@@ -277,12 +286,8 @@ func (s *Store) commit(batch []*op) {
 			err = experimentAfterCommit(len(batch))
 		}
 		if err == nil {
-			s.commits.Add(1)
-			s.writes.Add(int64(len(batch)))
 			s.pageWrites.Add(pages)
-			if fn := s.observer.Load(); fn != nil {
-				(*fn)(CommitStats{Writes: len(batch), PageWrites: pages, Duration: time.Since(start)})
-			}
+			s.observeCommit(len(batch), pages, 0, start)
 		}
 		for _, o := range batch {
 			o.finish(err)

@@ -23,3 +23,10 @@ func DedupeRecordsForTest(s *Store) (int, error) {
 	})
 	return n, err
 }
+
+// SetBeforeCheckpointForTest makes every checkpoint that commits in the
+// background call fn first (in its goroutine). Set it before the store's
+// first write.
+func SetBeforeCheckpointForTest(s *Store, fn func()) {
+	s.wal.beforeCommit = fn
+}

@@ -18,10 +18,9 @@ import (
 // a delete removes the bodies of the target's earlier edits); when it
 // refuses, refused is its error and nothing was written. err is a storage
 // failure.
-func (a *appendOp) decide(tx *bbolt.Tx, index int64) (refused, err error) {
-	messages := tx.Bucket(bucketMessages)
+func (a *appendOp) decide(index int64) (refused, err error) {
 	load := func(i int64) (*tripsense.Message, error) {
-		v := messages.Get(messageKey(a.room, i))
+		v := a.kv.get(logMessages, messageKey(a.room, i))
 		if v == nil {
 			return nil, nil
 		}
@@ -57,13 +56,13 @@ func (a *appendOp) decide(tx *bbolt.Tx, index int64) (refused, err error) {
 				return nil, err
 			}
 			if ed != nil && tripsense.Redact(ed) {
-				if err := a.put(messages, logMessages, messageKey(a.room, e), encodeEntry(ed)); err != nil {
+				if err := a.kv.put(logMessages, messageKey(a.room, e), encodeEntry(ed)); err != nil {
 					return nil, err
 				}
 			}
 		}
 	}
-	return nil, a.put(messages, logMessages, messageKey(a.room, t.Index), encodeEntry(t))
+	return nil, a.kv.put(logMessages, messageKey(a.room, t.Index), encodeEntry(t))
 }
 
 // readOldest returns the lowest index of room retention kept (1 when it

@@ -62,14 +62,17 @@ type Options struct {
 	// beside the store; wal.go). Open replays what the log holds either
 	// way. The log is on by default.
 	NoLog bool
-	// LogBytes is the write-ahead log's capacity: when the next commit's
-	// frame does not fit, bbolt commits the overlay (a checkpoint) and the
-	// log is written from its start again. Zero means 8 MiB.
+	// LogBytes is the write-ahead log's size: two regions of half of it,
+	// which take turns at every checkpoint (the log goes on in one while
+	// bbolt commits what the other holds). When the next commit's frame
+	// does not fit in its region, bbolt commits the overlay at once. Zero
+	// means 8 MiB.
 	LogBytes int64
 	// CheckpointAppends and CheckpointInterval bound the appends the log
-	// holds before bbolt commits them (a checkpoint), in number and in
-	// age; a checkpoint also comes before any other write and before a
-	// read while appends are pending. Zero means 1,024 and 50ms.
+	// holds before bbolt commits them (a checkpoint, in the background),
+	// in number and in age; a checkpoint also comes before any other write
+	// and before a read while appends are pending. Zero means 1,024 and
+	// 50ms.
 	CheckpointAppends  int
 	CheckpointInterval time.Duration
 	// Now is the clock of dedupe records, cursor updates, joinedAt and of a
@@ -173,6 +176,10 @@ type Stats struct {
 	// found not yet in bbolt and replayed.
 	Checkpoints int64
 	Replayed    int64
+	// CheckpointWaits counts the times the committer waited for a
+	// checkpoint committing in the background: for a write that is not
+	// an append, a read's barrier, a full region or layer, or Close.
+	CheckpointWaits int64
 }
 
 // Stats returns the committer's counters.
@@ -181,6 +188,7 @@ func (s *Store) Stats() Stats {
 		Queued: len(s.queue), QueuedBytes: s.queued.held.Load(), Replayed: s.replayed}
 	if s.wal != nil {
 		st.Checkpoints = s.wal.checkpoints.Load()
+		st.CheckpointWaits = s.wal.waits.Load()
 	}
 	return st
 }

@@ -7,19 +7,24 @@ package bolt
 // commits (the overlay), writes the keys and values they put or deleted to
 // the log file as one frame with one pwrite, fdatasyncs the log and acks.
 // bbolt commits the overlay (a checkpoint, with its two fdatasyncs) after
-// CheckpointAppends logged writes, once it is CheckpointInterval old (also
-// when idle), when the next frame does not fit in the log, before every
-// other write, before a read of what appends write while acked appends are
-// pending (viewAcked), and at Close. So every acked append is in the log
-// or in bbolt, and reads see exactly what was acked. Open replays the
-// log's frames into bbolt.
+// CheckpointAppends logged writes or once it is CheckpointInterval old
+// (also when idle): in the background (freeze), while the committer goes
+// on acking appends from the log, which read the overlay being committed
+// from a map of its writes (layerKV). The committer checkpoints the
+// overlay itself, waiting for one in the background first, when the next
+// frame does not fit in the log's region, before every other write, before
+// a read of what appends write while acked appends are pending
+// (viewAcked), and at Close. So every acked append is in the log or in
+// bbolt, and reads see exactly what was acked. Open replays the log's
+// frames into bbolt.
 //
 // Frames are physical: each put's bucket, key and value, so replay decides
-// nothing again. Each frame carries the log's generation, a random number
-// that every checkpoint replaces in bbolt's meta bucket in the same
-// transaction, and a CRC-32C: a frame from before the last checkpoint, or
-// a torn one, is never applied, and the first such frame ends the log.
-// After a checkpoint the log is written from its start again.
+// nothing again. Each frame carries its generation and a CRC-32C; bbolt's
+// meta bucket holds the generation whose frames are not in bbolt yet, and
+// the one the next checkpoint installs, each with its region of the file
+// (logPosition), replaced by every checkpoint in the same transaction. A
+// frame from before the last checkpoint, or a torn one, is never applied,
+// and the first such frame ends a region's replay.
 
 import (
 	"cmp"
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -67,27 +73,54 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // wal is a store's write-ahead log. All of it but pending, heads and the
 // counters is the committer's only.
+//
+// The log's file is two regions of half its size. The frames of one
+// generation are in one region, from its start. A checkpoint commits the
+// overlay with the next generation, in the other region, in bbolt's meta
+// (a position): while it commits in the background (freeze), the log goes
+// on in that other region. So after a crash, Open finds the frames of the
+// generation in bbolt, and after them those of the next one, which were
+// written while the checkpoint that would have installed it committed.
 type wal struct {
-	f    *os.File
-	size int64  // the log's capacity in bytes (Options.LogBytes)
-	gen  uint64 // the generation in bbolt's meta bucket, carried by the frames written since
-	off  int64  // where the next frame goes
-	buf  []byte // the frame being built
+	f     *os.File
+	size  int64 // the log's capacity in bytes (Options.LogBytes)
+	half  int64 // a region's size
+	pos   logPosition
+	off   int64  // where the next frame goes, in the region at pos.start
+	buf   []byte // the frame being built
+	layer layer  // the logged writes since bbolt's last checkpoint (of the ones in flight: since it began)
 
-	tx     *bbolt.Tx // the overlay, nil between a checkpoint and the next append
-	opened time.Time // when tx began
-	inTx   int       // logged writes run in tx
-	dirty  bool      // tx has writes (a frame was made of them)
+	tx      *bbolt.Tx // the overlay: holds layer, nil when layer is empty or a checkpoint is in flight
+	opened  time.Time // when the writes in layer began
+	inTx    int       // logged writes in layer
+	genAcks int64     // of them, the ones acked through the log (pending)
+	dirty   bool      // tx has writes (a frame was made of them)
+
+	// A checkpoint in the background (freeze): inflight until its outcome
+	// comes on done. frozen is the overlay it commits (what readers of the
+	// log's layers see under layer), frozenGen its generation and
+	// frozenAcks its appends acked through the log; seq is the outbox's
+	// sequence past the overlay.
+	inflight   bool
+	done       chan checkpointOutcome
+	frozen     layer
+	frozenGen  uint64
+	frozenAcks int64
+	seq        uint64
+	// beforeCommit, when set (tests), runs in the background checkpoint
+	// before bbolt's commit.
+	beforeCommit func()
 
 	// pending counts the appends acked and not yet checkpointed: a read
 	// waits for a checkpoint while it is not 0.
 	pending atomic.Int64
 	// heads holds the head of every room with appends in the log that are
-	// not checkpointed (the committer sets it before the acks and clears it
-	// after the checkpoint), so Head answers from it without a checkpoint;
-	// a room not in it has its head in bbolt.
+	// not checkpointed, with the generation of the frame that wrote it
+	// (the committer sets it before the acks, and removes a generation's
+	// heads once bbolt has them), so Head answers from it without a
+	// checkpoint; a room not in it has its head in bbolt.
 	headsMu sync.Mutex
-	heads   map[string]int64
+	heads   map[string]logHead
 
 	// failed is set when a checkpoint failed: bbolt may not hold what was
 	// acked, so every later write and read of what appends write fails (a
@@ -96,6 +129,65 @@ type wal struct {
 
 	timer       *time.Timer // the committer's, for checkpoints of an idle store (Store.next)
 	checkpoints atomic.Int64
+	waits       atomic.Int64 // Stats.CheckpointWaits
+}
+
+type logHead struct {
+	index int64
+	gen   uint64
+}
+
+// logPosition is what bbolt's meta bucket holds of the log (under
+// metaLogGeneration): the generation of the frames not yet in bbolt and
+// where its region starts, and the generation that the next checkpoint
+// installs and the start of its region (the other one). A store written
+// before the regions has only the generation (start 0, next 0).
+type logPosition struct {
+	gen, start, next, nextStart uint64
+}
+
+func (p logPosition) encode() []byte {
+	b := make([]byte, 0, 32)
+	for _, v := range [...]uint64{p.gen, p.start, p.next, p.nextStart} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+func readPosition(meta *bbolt.Bucket) (logPosition, error) {
+	v := meta.Get(metaLogGeneration)
+	switch len(v) {
+	case 0:
+		return logPosition{}, nil
+	case 8:
+		return logPosition{gen: binary.BigEndian.Uint64(v)}, nil
+	case 32:
+		return logPosition{gen: binary.BigEndian.Uint64(v), start: binary.BigEndian.Uint64(v[8:]),
+			next: binary.BigEndian.Uint64(v[16:]), nextStart: binary.BigEndian.Uint64(v[24:])}, nil
+	}
+	return logPosition{}, fmt.Errorf("the write-ahead log's position in bbolt (%d bytes): %w", len(v), errCorrupt)
+}
+
+// advance returns the position a checkpoint installs: the next
+// generation, in the other region, and a new next one.
+func (w *wal) advance(p logPosition) logPosition {
+	start, nextStart := uint64(w.half), uint64(0)
+	if p.start >= uint64(w.half) {
+		start, nextStart = 0, uint64(w.half)
+	}
+	gen := p.next
+	if gen == 0 || gen == p.gen {
+		gen = newGeneration(p.gen)
+	}
+	return logPosition{gen: gen, start: start, next: newGeneration(gen), nextStart: nextStart}
+}
+
+// checkpointOutcome is what a background checkpoint reports.
+type checkpointOutcome struct {
+	err      error
+	pages    int64
+	writes   int
+	duration time.Duration
 }
 
 // fail stops the store with err (see failed).
@@ -126,34 +218,45 @@ func openLog(path string, size int64) (w *wal, created bool, err error) {
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	return &wal{f: f, size: size, heads: map[string]int64{}, timer: timer}, created, nil
+	return &wal{f: f, size: size, half: size / 2, layer: layer{}, heads: map[string]logHead{}, timer: timer,
+		done: make(chan checkpointOutcome, 1)}, created, nil
 }
 
 // replay applies to tx the frames of the log's generation in bbolt (none
-// when bbolt has none), up to the first frame that is not one of them,
-// or up to end when end >= 0, and gives bbolt a new generation: the log
-// is then written from its start. It returns the frames applied.
+// when bbolt has none) from its region's start, up to the first frame that
+// is not one of them, or up to end when end >= 0. At Open (end < 0) it
+// then applies the frames of the next generation from its region's start:
+// a checkpoint that would have installed it was committing when they were
+// written. It gives bbolt a new position, so the log is written from its
+// start, and returns the frames applied.
 func (w *wal) replay(tx *bbolt.Tx, end int64) (int64, error) {
 	meta := tx.Bucket(bucketMeta)
-	var gen uint64
-	if v := meta.Get(metaLogGeneration); len(v) == 8 {
-		gen = binary.BigEndian.Uint64(v)
-	}
-	var frames int64
-	if gen != 0 {
-		err := w.scan(gen, end, func(payload []byte) error {
-			frames++
-			return applyFrame(tx, payload)
-		})
-		if err != nil {
-			return 0, err
-		}
-	}
-	next := newGeneration(gen)
-	if err := meta.Put(metaLogGeneration, binary.BigEndian.AppendUint64(nil, next)); err != nil {
+	pos, err := readPosition(meta)
+	if err != nil {
 		return 0, err
 	}
-	w.gen, w.off = next, 0
+	var frames int64
+	apply := func(payload []byte) error {
+		frames++
+		return applyFrame(tx, payload)
+	}
+	if pos.gen != 0 {
+		if err := w.scan(pos.gen, int64(pos.start), end, apply); err != nil {
+			return 0, err
+		}
+		if end < 0 && pos.next != 0 {
+			if err := w.scan(pos.next, int64(pos.nextStart), -1, apply); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// All of it is in tx now: the log starts again in its first region.
+	next := logPosition{gen: newGeneration(pos.gen), start: 0, nextStart: uint64(w.half)}
+	next.next = newGeneration(next.gen)
+	if err := meta.Put(metaLogGeneration, next.encode()); err != nil {
+		return 0, err
+	}
+	w.pos, w.off = next, 0
 	return frames, nil
 }
 
@@ -168,10 +271,10 @@ func newGeneration(old uint64) uint64 {
 	}
 }
 
-// scan calls fn with the payload of each frame of generation gen from the
-// log's start, stopping at the first frame that is torn, of another
+// scan calls fn with the payload of each frame of generation gen from
+// offset from, stopping at the first frame that is torn, of another
 // generation or past end (when end >= 0).
-func (w *wal) scan(gen uint64, end int64, fn func(payload []byte) error) error {
+func (w *wal) scan(gen uint64, from, end int64, fn func(payload []byte) error) error {
 	fi, err := w.f.Stat()
 	if err != nil {
 		return fmt.Errorf("the write-ahead log: %w", err)
@@ -181,7 +284,7 @@ func (w *wal) scan(gen uint64, end int64, fn func(payload []byte) error) error {
 		limit = min(limit, end)
 	}
 	var hdr [frameHeader]byte
-	for off := int64(0); off+frameHeader <= limit; {
+	for off := from; off+frameHeader <= limit; {
 		if _, err := w.f.ReadAt(hdr[:], off); err != nil {
 			return fmt.Errorf("read the write-ahead log at %d: %w", off, err)
 		}
@@ -266,15 +369,16 @@ func appendPut(p []byte, id byte, k, v []byte) []byte {
 	return append(p, v...)
 }
 
-// recorder writes into bbolt and, when log is set (by the write-ahead
-// log's commit, for one run of a logged op), records the write in the
-// frame being built.
-type recorder struct{ log *[]byte }
+// recorder writes into bbolt and, when w is set (by the write-ahead log's
+// commit, for one run of a logged op), records the write in the frame
+// being built and in the log's layer.
+type recorder struct{ w *wal }
 
 // put puts k, v into b, whose id in a frame is id.
 func (r recorder) put(b *bbolt.Bucket, id byte, k, v []byte) error {
-	if r.log != nil {
-		*r.log = appendPut(*r.log, id, k, v)
+	if r.w != nil {
+		r.w.buf = appendPut(r.w.buf, id, k, v)
+		r.w.layer[layerKey(id, k)] = v
 	}
 	return b.Put(k, v)
 }
@@ -288,8 +392,9 @@ func (r recorder) delete(b *bbolt.Bucket, id byte, k []byte) error {
 // deleted records the delete of k, whose bucket's id in a frame is id,
 // done by the caller.
 func (r recorder) deleted(id byte, k []byte) {
-	if r.log != nil {
-		*r.log = appendDelete(*r.log, id, k)
+	if r.w != nil {
+		r.w.buf = appendDelete(r.w.buf, id, k)
+		r.w.layer[layerKey(id, k)] = nil
 	}
 }
 
@@ -321,6 +426,7 @@ func appendDelete(p []byte, id byte, k []byte) []byte {
 // append failed in the overlay: the caller's commit then isolates the
 // failure as it always does.
 func (w *wal) commit(s *Store, batch []*op) bool {
+	w.poll(s)
 	barriers := 0
 	for _, o := range batch {
 		if o.barrier {
@@ -349,6 +455,22 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 		finishAll(waiting, err)
 		return true
 	}
+	if w.inflight {
+		if w.shadow(s, batch) {
+			if len(waiting) > 0 {
+				_, err := w.checkpoint(s)
+				finishAll(waiting, cmp.Or(err, w.broken()))
+			}
+			return true
+		}
+		// Not for the layers: the batch waits for the checkpoint.
+		w.settle(s)
+		if err := w.broken(); err != nil {
+			finishAll(batch, err)
+			finishAll(waiting, err)
+			return true
+		}
+	}
 	start := time.Now()
 	if w.tx == nil {
 		tx, err := s.db.Begin(true)
@@ -361,7 +483,7 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 	}
 	w.buf = append(w.buf[:0], make([]byte, frameHeader)...)
 	for _, o := range batch {
-		o.log = &w.buf
+		o.log = w
 		err := o.fn(w.tx)
 		o.log = nil
 		if err != nil {
@@ -380,47 +502,126 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 	}
 	switch {
 	case len(frame) == 0:
-	case w.inTx >= s.opts.CheckpointAppends || w.off+int64(len(frame)) > w.size:
-		// The overlay is due for a checkpoint, or the log is full: bbolt
-		// commits the overlay with this batch in it, and the batch is not
-		// logged (a saturated store's large batches cost what they cost
-		// without the log).
+	case w.off+int64(len(frame)) > w.regionEnd() ||
+		w.inTx >= s.opts.CheckpointAppends && len(batch) >= s.opts.CheckpointAppends/4:
+		// The log's region is full, or a large batch brings the overlay
+		// to its bound: bbolt commits the overlay with this batch in it,
+		// and the batch is not logged (a saturated store's large batches
+		// cost what they cost without the log).
 		pages, err = w.checkpoint(s)
 		frame = frame[:0]
 	default:
-		binary.LittleEndian.PutUint32(frame[4:], uint32(len(frame)-frameHeader))
-		binary.LittleEndian.PutUint64(frame[8:], w.gen)
-		binary.LittleEndian.PutUint32(frame, crc32.Checksum(frame[4:], castagnoli))
-		if _, err = w.f.WriteAt(frame, w.off); err == nil {
-			err = syscall.Fdatasync(int(w.f.Fd()))
-		}
-		if err != nil {
+		if err = w.writeFrame(frame); err != nil {
 			// Not acked: nothing of this batch may stay in the overlay.
 			w.recover(s, w.off)
 			return false // the caller answers the barriers (direct)
 		}
-		w.off += int64(len(frame))
-		w.pending.Add(int64(len(batch)))
-		w.headsMu.Lock()
-		for _, o := range batch {
-			if a := o.append; a != nil && a.index > 0 {
-				w.heads[a.room] = a.index
-			}
-		}
-		w.headsMu.Unlock()
+		w.acked(batch, len(frame))
 	}
 	if err == nil {
-		s.commits.Add(1)
-		s.writes.Add(int64(len(batch)))
-		if fn := s.observer.Load(); fn != nil {
-			(*fn)(CommitStats{Writes: len(batch), PageWrites: pages, LogBytes: int64(len(frame)), Duration: time.Since(start)})
-		}
+		s.observeCommit(len(batch), pages, int64(len(frame)), start)
 	}
 	finishAll(batch, err)
-	if w.tx != nil && (len(waiting) > 0 || w.inTx >= s.opts.CheckpointAppends || time.Since(w.opened) >= s.opts.CheckpointInterval) {
-		_, err = w.checkpoint(s)
+	if w.tx != nil {
+		switch {
+		case len(waiting) > 0:
+			_, err = w.checkpoint(s)
+		case w.inTx >= s.opts.CheckpointAppends || time.Since(w.opened) >= s.opts.CheckpointInterval:
+			w.freeze(s)
+		}
 	}
 	finishAll(waiting, cmp.Or(err, w.broken()))
+	return true
+}
+
+// observeCommit counts a commit that succeeded and reports it to the
+// observer.
+func (s *Store) observeCommit(writes int, pages, logBytes int64, start time.Time) {
+	s.commits.Add(1)
+	s.writes.Add(int64(writes))
+	if fn := s.observer.Load(); fn != nil {
+		(*fn)(CommitStats{Writes: writes, PageWrites: pages, LogBytes: logBytes, Duration: time.Since(start)})
+	}
+}
+
+// regionEnd is the end of the log's region being written.
+func (w *wal) regionEnd() int64 { return int64(w.pos.start) + w.half }
+
+// writeFrame completes the frame's header, writes it at w.off and syncs
+// the log.
+func (w *wal) writeFrame(frame []byte) error {
+	binary.LittleEndian.PutUint32(frame[4:], uint32(len(frame)-frameHeader))
+	binary.LittleEndian.PutUint64(frame[8:], w.pos.gen)
+	binary.LittleEndian.PutUint32(frame, crc32.Checksum(frame[4:], castagnoli))
+	if _, err := w.f.WriteAt(frame, w.off); err != nil {
+		return err
+	}
+	return syscall.Fdatasync(int(w.f.Fd()))
+}
+
+// acked records a batch whose frame of n bytes the log synced: its appends
+// are pending, and their rooms' heads are in heads.
+func (w *wal) acked(batch []*op, n int) {
+	w.off += int64(n)
+	w.pending.Add(int64(len(batch)))
+	w.genAcks += int64(len(batch))
+	w.headsMu.Lock()
+	for _, o := range batch {
+		if a := o.append; a != nil && a.index > 0 {
+			w.heads[a.room] = logHead{index: a.index, gen: w.pos.gen}
+		}
+	}
+	w.headsMu.Unlock()
+}
+
+// shadow commits a batch of appends through the log while a checkpoint
+// commits the overlay in the background: the appends run against the
+// log's layers (layerKV), and the batch is acked once its frame is
+// synced. It reports false, having written and acked nothing, for a batch
+// with other ops (prunes, outbox outcomes), one that would take the
+// layer past CheckpointAppends or its frame past the region, and one that
+// failed: the caller then waits for the checkpoint and commits the batch
+// as usual.
+func (w *wal) shadow(s *Store, batch []*op) bool {
+	for _, o := range batch {
+		if o.append == nil {
+			return false
+		}
+	}
+	if w.inTx+len(batch) > s.opts.CheckpointAppends {
+		return false
+	}
+	start := time.Now()
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return false
+	}
+	kv := &layerKV{w: w, batch: layer{}, rtx: rtx, seq: w.seq}
+	w.buf = append(w.buf[:0], make([]byte, frameHeader)...)
+	for _, o := range batch {
+		if err := o.append.runIn(kv); err != nil {
+			_ = rtx.Rollback()
+			return false
+		}
+	}
+	_ = rtx.Rollback()
+	frame := w.buf
+	if len(frame) == frameHeader {
+		frame = frame[:0] // duplicates and refusals only
+	} else {
+		if w.off+int64(len(frame)) > w.regionEnd() || w.writeFrame(frame) != nil {
+			return false
+		}
+		if w.inTx == 0 {
+			w.opened = start
+		}
+		maps.Copy(w.layer, kv.batch)
+		w.seq = kv.seq
+		w.inTx += len(batch)
+		w.acked(batch, len(frame))
+	}
+	s.observeCommit(len(batch), 0, int64(len(frame)), start)
+	finishAll(batch, nil)
 	return true
 }
 
@@ -430,10 +631,124 @@ func finishAll(ops []*op, err error) {
 	}
 }
 
-// checkpoint commits the overlay into bbolt with a new generation, so the
-// log is written from its start again. A failure fails the store (failed):
-// what the log holds is replayed at the next Open.
+// freeze starts a checkpoint of the overlay in the background: bbolt
+// commits it with the next position (advance), while the log goes on in
+// the other region (shadow) until the committer takes the outcome
+// (landed).
+func (w *wal) freeze(s *Store) {
+	if w.tx == nil || w.inflight || w.broken() != nil {
+		return
+	}
+	tx, writes := w.tx, w.inTx
+	w.tx, w.inTx = nil, 0
+	if !w.dirty {
+		// Nothing was written in it (duplicates, refusals, empty prunes).
+		_ = tx.Rollback()
+		return
+	}
+	w.dirty = false
+	next := w.advance(w.pos)
+	if err := tx.Bucket(bucketMeta).Put(metaLogGeneration, next.encode()); err != nil {
+		_ = tx.Rollback()
+		w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err))
+		return
+	}
+	w.seq = tx.Bucket(bucketOutbox).Sequence()
+	w.frozen, w.frozenGen, w.frozenAcks = w.layer, w.pos.gen, w.genAcks
+	w.layer, w.genAcks = layer{}, 0
+	w.pos, w.off = next, int64(next.start)
+	w.inflight = true
+	hook := w.beforeCommit
+	go func() {
+		if hook != nil {
+			hook()
+		}
+		start := time.Now()
+		var pages int64
+		tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
+		err := tx.Commit()
+		w.done <- checkpointOutcome{err: err, pages: pages, writes: writes, duration: time.Since(start)}
+	}()
+}
+
+// settle waits for the checkpoint in flight, if any, and takes its
+// outcome (landed).
+func (w *wal) settle(s *Store) {
+	if !w.inflight {
+		return
+	}
+	select {
+	case out := <-w.done:
+		w.landed(s, out)
+	default:
+		w.waits.Add(1)
+		w.landed(s, <-w.done)
+	}
+}
+
+// poll takes the outcome of the checkpoint in flight if it came.
+func (w *wal) poll(s *Store) {
+	if !w.inflight {
+		return
+	}
+	select {
+	case out := <-w.done:
+		w.landed(s, out)
+	default:
+	}
+}
+
+// landed takes the outcome of the checkpoint in flight: bbolt has the
+// frozen overlay, and the overlay opens again with what the log acked
+// meanwhile (layer). A failure fails the store.
+func (w *wal) landed(s *Store, out checkpointOutcome) {
+	w.inflight, w.frozen = false, nil
+	if out.err != nil {
+		w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", out.err))
+		return
+	}
+	w.pending.Add(-w.frozenAcks)
+	w.frozenAcks = 0
+	w.headsMu.Lock()
+	for room, h := range w.heads {
+		if h.gen == w.frozenGen {
+			delete(w.heads, room)
+		}
+	}
+	w.headsMu.Unlock()
+	w.counted(s, out.writes, out.pages, out.duration)
+	if len(w.layer) == 0 {
+		return
+	}
+	tx, err := s.db.Begin(true)
+	if err == nil {
+		if err = w.layer.apply(tx, w.seq); err != nil {
+			_ = tx.Rollback()
+		}
+	}
+	if err != nil {
+		w.fail(fmt.Errorf("the write-ahead log could not open its overlay after a checkpoint, so the store stopped (a restart replays the log): %w", err))
+		return
+	}
+	w.tx, w.dirty = tx, true
+}
+
+// counted counts a checkpoint that succeeded and reports it to the
+// observer.
+func (w *wal) counted(s *Store, writes int, pages int64, d time.Duration) {
+	w.checkpoints.Add(1)
+	s.pageWrites.Add(pages)
+	if fn := s.ckObserver.Load(); fn != nil {
+		(*fn)(CheckpointStats{Writes: writes, PageWrites: pages, Duration: d})
+	}
+}
+
+// checkpoint commits the overlay into bbolt with the next position, after
+// the checkpoint in flight if any, so that bbolt holds everything acked.
+// A failure fails the store (failed): what the log holds is replayed at
+// the next Open.
 func (w *wal) checkpoint(s *Store) (pages int64, err error) {
+	w.settle(s)
 	if err := w.broken(); w.tx == nil || err != nil {
 		return 0, err
 	}
@@ -445,9 +760,9 @@ func (w *wal) checkpoint(s *Store) (pages int64, err error) {
 	}
 	w.dirty = false
 	start := time.Now()
-	next := newGeneration(w.gen)
+	next := w.advance(w.pos)
 	tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
-	err = tx.Bucket(bucketMeta).Put(metaLogGeneration, binary.BigEndian.AppendUint64(nil, next))
+	err = tx.Bucket(bucketMeta).Put(metaLogGeneration, next.encode())
 	if err == nil {
 		err = tx.Commit()
 	} else {
@@ -456,19 +771,16 @@ func (w *wal) checkpoint(s *Store) (pages int64, err error) {
 	if err != nil {
 		return 0, w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err))
 	}
-	w.gen, w.off = next, 0
+	w.pos, w.off = next, int64(next.start)
 	w.forget()
-	w.checkpoints.Add(1)
-	s.pageWrites.Add(pages)
-	if fn := s.ckObserver.Load(); fn != nil {
-		(*fn)(CheckpointStats{Writes: writes, PageWrites: pages, Duration: time.Since(start)})
-	}
+	w.counted(s, writes, pages, time.Since(start))
 	return pages, nil
 }
 
 // recover rolls the overlay back after a failed append or log write and
 // commits, in a new transaction, the log's frames before end (what was
-// acked), with a new generation. A failure fails the store.
+// acked), with a new position. A failure fails the store. No checkpoint is
+// in flight (the committer settled it before it opened the overlay).
 func (w *wal) recover(s *Store, end int64) {
 	_ = w.tx.Rollback()
 	w.tx, w.dirty = nil, false
@@ -491,6 +803,8 @@ func (w *wal) recover(s *Store, end int64) {
 // forget clears what the overlay held once bbolt has it.
 func (w *wal) forget() {
 	w.pending.Store(0)
+	w.genAcks = 0
+	clear(w.layer)
 	w.headsMu.Lock()
 	clear(w.heads)
 	w.headsMu.Unlock()
@@ -501,7 +815,7 @@ func (w *wal) head(room string) (int64, bool) {
 	w.headsMu.Lock()
 	defer w.headsMu.Unlock()
 	h, ok := w.heads[room]
-	return h, ok
+	return h.index, ok
 }
 
 // close checkpoints and closes the log (the committer's last act).

@@ -1,0 +1,172 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tripsense/tripsense"
+	"github.com/tripsense/tripsense/store/bolt"
+	"github.com/tripsense/tripsense/store/storetest"
+)
+
+// A checkpoint held before bbolt's commit, one at a time (released by a
+// send on release), as a slow disk would hold it.
+// When the test ends, they are released (before the store is closed, if
+// the test closes it with t.Cleanup, as it must).
+type heldCheckpoints struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func holdCheckpoints(t *testing.T, s *bolt.Store) *heldCheckpoints {
+	h := &heldCheckpoints{entered: make(chan struct{}), release: make(chan struct{})}
+	end := make(chan struct{})
+	t.Cleanup(func() { close(end) })
+	bolt.SetBeforeCheckpointForTest(s, func() {
+		select {
+		case h.entered <- struct{}{}:
+		case <-end:
+			return
+		}
+		select {
+		case <-h.release:
+		case <-end:
+		}
+	})
+	return h
+}
+
+// openHeld opens a store whose checkpoints are held, closed at the test's
+// end after they are released.
+func openHeld(t *testing.T, path string, opts bolt.Options) (*bolt.Store, *heldCheckpoints) {
+	s := MustOpen(t, path, opts)
+	t.Cleanup(func() { _ = s.Close() })
+	return s, holdCheckpoints(t, s)
+}
+
+func waitFor(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s after 10s", what)
+	}
+}
+
+// The log goes on while a checkpoint commits in the background: appends
+// are acked from the log's other region, they read the overlay being
+// committed (dedupe records, an edit's target, heads, the outbox's
+// sequence), Head answers without waiting, and reads of messages wait for
+// the checkpoint. A crash at that moment loses nothing acked: Open
+// replays both regions. Three rounds, so that the regions take turns and
+// a region's stale frames end its replay.
+func TestLogGoesOnWhileACheckpointCommits(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour, Outbox: true}
+	s, held := openHeld(t, path, opts)
+	landed := make(chan struct{}, 8)
+	s.ObserveCheckpoints(func(bolt.CheckpointStats) { landed <- struct{}{} })
+
+	n := 0
+	send := func(room, body string) tripsense.Message {
+		n++
+		return storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: room, UserID: "u", Body: body, Type: "text", ClientMsgID: fmt.Sprint("c", n)})
+	}
+	for round := range 3 {
+		// Fill the overlay: its 8th write starts the checkpoint, which
+		// is held before bbolt commits.
+		var frozen []tripsense.Message
+		for i := range 8 {
+			frozen = append(frozen, send("a", fmt.Sprint("round ", round, " frozen ", i)))
+		}
+		waitFor(t, held.entered, "checkpoint")
+
+		// Appends go on meanwhile.
+		shadow := send("a", fmt.Sprint("round ", round, " during"))
+		send("b", fmt.Sprint("round ", round, " in b"))
+		storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "a", UserID: "u", Body: fmt.Sprint("round ", round, " edited"),
+			Kind: tripsense.KindEdit, Target: frozen[0].Index})
+		for _, m := range []tripsense.Message{frozen[1], shadow} {
+			got, dup := storetest.MustAppend(t, s, tripsense.NewMessage{Room: "a", UserID: "u", Body: "retry", Type: "text", ClientMsgID: m.ClientMsgID})
+			if !dup || got.Index != m.Index {
+				t.Fatalf("round %d: retry of %s: #%d dup=%v, want #%d", round, m.ClientMsgID, got.Index, dup, m.Index)
+			}
+		}
+		if h := storetest.MustHead(t, s, "a"); h != shadow.Index+1 {
+			t.Fatalf("round %d: head of a %d while the checkpoint is held, want %d", round, h, shadow.Index+1)
+		}
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err := s.MessagesAfter(short, "a", 0, 10)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("round %d: a read while the checkpoint is held: %v, want it to wait", round, err)
+		}
+		image := crashCopy(t, path)
+
+		held.release <- struct{}{}
+		waitFor(t, landed, "checkpoint's outcome")
+		// The read's barrier queued a second checkpoint of what came
+		// meanwhile; it commits in the committer, not held.
+		waitFor(t, landed, "second checkpoint")
+
+		c := MustOpen(t, image, opts)
+		if st := c.Stats(); st.Replayed == 0 {
+			t.Fatalf("round %d: nothing replayed", round)
+		}
+		for _, room := range []string{"a", "b"} {
+			want := storetest.MustMessagesAfter(t, s, room, 0, 1000)
+			if got := storetest.MustMessagesAfter(t, c, room, 0, 1000); !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d: room %s after the crash:\n%+v\nwant what the store acked:\n%+v", round, room, got, want)
+			}
+		}
+		want, err := s.OutboxList(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.OutboxList(ctx, 1000)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d: outbox after the crash: %v\n%+v\nwant\n%+v", round, err, got, want)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A crash after the background checkpoint committed, with appends acked
+// meanwhile in the log's other region and not yet in bbolt: Open replays
+// that region.
+func TestLogReplaysTheRegionWrittenDuringACheckpoint(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
+	s, held := openHeld(t, path, opts)
+	landed := make(chan struct{}, 8)
+	s.ObserveCheckpoints(func(bolt.CheckpointStats) { landed <- struct{}{} })
+	storetest.MustAppendN(t, s, "r", "u", 8)
+	waitFor(t, held.entered, "checkpoint")
+	storetest.MustAppendN(t, s, "r", "u", 3)
+	held.release <- struct{}{}
+	waitFor(t, landed, "checkpoint's outcome")
+	if h := storetest.MustHead(t, s, "r"); h != 11 {
+		t.Fatalf("head %d, want 11", h)
+	}
+	c := MustOpen(t, crashCopy(t, path), opts)
+	defer c.Close()
+	if st := c.Stats(); st.Replayed != 3 {
+		t.Fatalf("replayed %d frames, want the 3 written while the checkpoint committed", st.Replayed)
+	}
+	if h := storetest.MustHead(t, c, "r"); h != 11 {
+		t.Fatalf("head after the crash %d, want 11", h)
+	}
+	if got := storetest.MustMessagesAfter(t, c, "r", 0, 100); len(got) != 11 || got[10].Body != "message 3" {
+		t.Fatalf("after the crash: %+v", got)
+	}
+}
