@@ -216,14 +216,23 @@ func (s *Store) maybePrune(ctx context.Context, now time.Time) {
 	}
 	written = s.dedupeWrites.Swap(0)
 	budget := min(max(maxPrunePerCommit, 2*int(written)), maxPruneExamined)
-	nowMs := now.UnixMilli()
-	// The write-ahead log takes it (its deletes are recorded), so a
-	// prune does not checkpoint the log.
+	_ = s.queuePrune(context.WithoutCancel(ctx), now.UnixMilli(), budget) // a failed prune is retried at the next one
+}
+
+// queuePrune queues a prune of up to budget dedupe records at nowMs and
+// returns it without waiting. The write-ahead log takes it (its deletes
+// are recorded), so a prune does not checkpoint the log, and may run it
+// after a checkpoint in flight (deferrable).
+func (s *Store) queuePrune(ctx context.Context, nowMs int64, budget int) *op {
 	o := newLoggedOp(func(tx *bbolt.Tx, r recorder) error {
 		_, err := s.pruneDedupe(tx, nowMs, budget, r)
 		return err
 	})
-	_ = s.enqueue(context.WithoutCancel(ctx), o) // a failed prune is retried at the next one
+	o.deferrable = true
+	if err := s.enqueue(ctx, o); err != nil {
+		o.finish(err)
+	}
+	return o
 }
 
 // pruneEvery is how many dedupe records are written between two prunes at

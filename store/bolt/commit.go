@@ -40,6 +40,10 @@ type op struct {
 	// run.
 	logged bool
 	log    *wal
+	// deferrable marks a dedupe prune that appends queued: nobody waits
+	// for it, so while a checkpoint commits in the background the log
+	// runs it after that checkpoint, and the appends of its batch go on.
+	deferrable bool
 }
 
 // byteBudget bounds the bytes of the messages queued for the committer or
@@ -205,13 +209,18 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// next waits for the next queued op. While the log's overlay is open, it
+// next waits for the next queued op, or returns an op the log set aside
+// until the checkpoint in flight landed (wal.later). While the log's overlay is open, it
 // checkpoints the overlay once it is CheckpointInterval old if no op came
 // by then, so an idle store's appends do not wait in the log.
 func (s *Store) next() (*op, bool) {
 	for {
 		w := s.wal
 		switch {
+		case w != nil && !w.inflight && len(w.later) > 0:
+			o := w.later[0]
+			w.later = w.later[1:]
+			return o, true
 		case w != nil && w.inflight:
 			select {
 			case o, ok := <-s.queue:

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -29,4 +30,16 @@ func DedupeRecordsForTest(s *Store) (int, error) {
 // first write.
 func SetBeforeCheckpointForTest(s *Store, fn func()) {
 	s.wal.beforeCommit = fn
+}
+
+// QueuePruneForTest queues a prune of the dedupe records at now as
+// appends queue one, and returns a channel closed with its outcome.
+func QueuePruneForTest(s *Store, now time.Time) <-chan error {
+	o := s.queuePrune(context.Background(), now.UnixMilli(), maxPruneExamined)
+	c := make(chan error, 1)
+	go func() {
+		<-o.done
+		c <- o.err
+	}()
+	return c
 }

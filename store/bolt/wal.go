@@ -107,6 +107,10 @@ type wal struct {
 	frozenGen  uint64
 	frozenAcks int64
 	seq        uint64
+	// later holds the deferrable ops (prunes) of batches committed while
+	// a checkpoint was in flight, for the committer's next commit after
+	// it (Store.next).
+	later []*op
 	// beforeCommit, when set (tests), runs in the background checkpoint
 	// before bbolt's commit.
 	beforeCommit func()
@@ -577,16 +581,38 @@ func (w *wal) acked(batch []*op, n int) {
 // shadow commits a batch of appends through the log while a checkpoint
 // commits the overlay in the background: the appends run against the
 // log's layers (layerKV), and the batch is acked once its frame is
-// synced. It reports false, having written and acked nothing, for a batch
-// with other ops (prunes, outbox outcomes), one that would take the
+// synced; it sets its prunes aside (later). It reports false, having
+// written and acked nothing, for a batch with other ops (outbox outcomes),
+// one that would take the
 // layer past CheckpointAppends or its frame past the region, and one that
 // failed: the caller then waits for the checkpoint and commits the batch
 // as usual.
 func (w *wal) shadow(s *Store, batch []*op) bool {
+	var later []*op
 	for _, o := range batch {
 		if o.append == nil {
+			if !o.deferrable {
+				return false
+			}
+			later = append(later, o)
+		}
+	}
+	if len(later) == len(batch) {
+		w.later = append(w.later, later...)
+		return true
+	}
+	if len(later) > 0 {
+		appends := make([]*op, 0, len(batch)-len(later))
+		for _, o := range batch {
+			if o.append != nil {
+				appends = append(appends, o)
+			}
+		}
+		if !w.shadow(s, appends) {
 			return false
 		}
+		w.later = append(w.later, later...)
+		return true
 	}
 	if w.inTx+len(batch) > s.opts.CheckpointAppends {
 		return false
@@ -820,6 +846,7 @@ func (w *wal) head(room string) (int64, bool) {
 
 // close checkpoints and closes the log (the committer's last act).
 func (w *wal) close(s *Store) error {
+	finishAll(w.later, ErrClosed)
 	_, err := w.checkpoint(s)
 	return errors.Join(err, w.f.Close())
 }

@@ -170,3 +170,46 @@ func TestLogReplaysTheRegionWrittenDuringACheckpoint(t *testing.T) {
 		t.Fatalf("after the crash: %+v", got)
 	}
 }
+
+// A dedupe prune queued while a checkpoint commits in the background is
+// set aside until the checkpoint lands, and the appends of its batch and
+// after it go on; it runs then.
+func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
+	s, held := openHeld(t, path, opts)
+	landed := make(chan struct{}, 8)
+	s.ObserveCheckpoints(func(bolt.CheckpointStats) { landed <- struct{}{} })
+	send := func(i int) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if _, _, err := s.Append(ctx, tripsense.NewMessage{Room: "r", UserID: "u", Body: "b", Type: "t", ClientMsgID: fmt.Sprint("c", i)}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	for i := range 8 {
+		send(i)
+	}
+	waitFor(t, held.entered, "checkpoint")
+	pruned := bolt.QueuePruneForTest(s, time.Now().Add(2*tripsense.DedupeTTL)) // every record expired by then
+	send(8)
+	send(9) // acked while the checkpoint is held: the prune did not stop the committer
+	if waits := s.Stats().CheckpointWaits; waits != 0 {
+		t.Fatalf("the committer waited %d times for the checkpoint", waits)
+	}
+	held.release <- struct{}{}
+	waitFor(t, landed, "checkpoint's outcome")
+	select {
+	case err := <-pruned:
+		if err != nil {
+			t.Fatalf("prune: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the prune set aside never ran")
+	}
+	storetest.MustMessagesAfter(t, s, "r", 0, 100) // its barrier checkpoints the prune's deletes
+	if n, err := bolt.DedupeRecordsForTest(s); err != nil || n != 0 {
+		t.Fatalf("%d dedupe records after the prune (%v), want 0", n, err)
+	}
+}
