@@ -700,27 +700,24 @@ func (w *wal) freeze(s *Store) {
 // settle waits for the checkpoint in flight, if any, and takes its
 // outcome (landed).
 func (w *wal) settle(s *Store) {
-	if !w.inflight {
-		return
-	}
-	select {
-	case out := <-w.done:
-		w.landed(s, out)
-	default:
+	if w.inflight && !w.poll(s) {
 		w.waits.Add(1)
 		w.landed(s, <-w.done)
 	}
 }
 
-// poll takes the outcome of the checkpoint in flight if it came.
-func (w *wal) poll(s *Store) {
+// poll takes the outcome of the checkpoint in flight if it came, and
+// reports whether none is in flight now.
+func (w *wal) poll(s *Store) bool {
 	if !w.inflight {
-		return
+		return true
 	}
 	select {
 	case out := <-w.done:
 		w.landed(s, out)
+		return true
 	default:
+		return false
 	}
 }
 

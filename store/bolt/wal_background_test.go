@@ -21,10 +21,12 @@ import (
 type heldCheckpoints struct {
 	entered chan struct{}
 	release chan struct{}
+	landed  chan struct{} // one per checkpoint that succeeded (ObserveCheckpoints)
 }
 
 func holdCheckpoints(t *testing.T, s *bolt.Store) *heldCheckpoints {
-	h := &heldCheckpoints{entered: make(chan struct{}), release: make(chan struct{})}
+	h := &heldCheckpoints{entered: make(chan struct{}), release: make(chan struct{}), landed: make(chan struct{}, 8)}
+	s.ObserveCheckpoints(func(bolt.CheckpointStats) { h.landed <- struct{}{} })
 	end := make(chan struct{})
 	t.Cleanup(func() { close(end) })
 	bolt.SetBeforeCheckpointForTest(s, func() {
@@ -71,8 +73,6 @@ func TestLogGoesOnWhileACheckpointCommits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tripsense.db")
 	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour, Outbox: true}
 	s, held := openHeld(t, path, opts)
-	landed := make(chan struct{}, 8)
-	s.ObserveCheckpoints(func(bolt.CheckpointStats) { landed <- struct{}{} })
 
 	n := 0
 	send := func(room, body string) tripsense.Message {
@@ -111,10 +111,10 @@ func TestLogGoesOnWhileACheckpointCommits(t *testing.T) {
 		image := crashCopy(t, path)
 
 		held.release <- struct{}{}
-		waitFor(t, landed, "checkpoint's outcome")
+		waitFor(t, held.landed, "checkpoint's outcome")
 		// The read's barrier queued a second checkpoint of what came
 		// meanwhile; it commits in the committer, not held.
-		waitFor(t, landed, "second checkpoint")
+		waitFor(t, held.landed, "second checkpoint")
 
 		c := MustOpen(t, image, opts)
 		if st := c.Stats(); st.Replayed == 0 {
@@ -148,13 +148,11 @@ func TestLogReplaysTheRegionWrittenDuringACheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tripsense.db")
 	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
 	s, held := openHeld(t, path, opts)
-	landed := make(chan struct{}, 8)
-	s.ObserveCheckpoints(func(bolt.CheckpointStats) { landed <- struct{}{} })
 	storetest.MustAppendN(t, s, "r", "u", 8)
 	waitFor(t, held.entered, "checkpoint")
 	storetest.MustAppendN(t, s, "r", "u", 3)
 	held.release <- struct{}{}
-	waitFor(t, landed, "checkpoint's outcome")
+	waitFor(t, held.landed, "checkpoint's outcome")
 	if h := storetest.MustHead(t, s, "r"); h != 11 {
 		t.Fatalf("head %d, want 11", h)
 	}
@@ -179,8 +177,6 @@ func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tripsense.db")
 	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
 	s, held := openHeld(t, path, opts)
-	landed := make(chan struct{}, 8)
-	s.ObserveCheckpoints(func(bolt.CheckpointStats) { landed <- struct{}{} })
 	send := func(i int) {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
@@ -199,7 +195,7 @@ func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
 		t.Fatalf("the committer waited %d times for the checkpoint", waits)
 	}
 	held.release <- struct{}{}
-	waitFor(t, landed, "checkpoint's outcome")
+	waitFor(t, held.landed, "checkpoint's outcome")
 	select {
 	case err := <-pruned:
 		if err != nil {
