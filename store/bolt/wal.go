@@ -485,9 +485,15 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 		}
 		w.tx, w.opened = tx, start
 	}
+	// A large batch that brings the overlay to its bound is committed by
+	// bbolt with the overlay, and not logged: a saturated store's large
+	// batches cost what they cost without the log.
+	unlogged := w.inTx+len(batch) >= s.opts.CheckpointAppends && len(batch) >= s.opts.CheckpointAppends/4
 	w.buf = append(w.buf[:0], make([]byte, frameHeader)...)
 	for _, o := range batch {
-		o.log = w
+		if !unlogged {
+			o.log = w
+		}
 		err := o.fn(w.tx)
 		o.log = nil
 		if err != nil {
@@ -499,19 +505,16 @@ func (w *wal) commit(s *Store, batch []*op) bool {
 	var err error
 	var pages int64
 	frame := w.buf
-	if len(frame) == frameHeader {
+	if len(frame) == frameHeader && !unlogged {
 		frame = frame[:0] // duplicates, refusals and empty prunes only: nothing to log
 	} else {
 		w.dirty = true
 	}
 	switch {
 	case len(frame) == 0:
-	case w.off+int64(len(frame)) > w.regionEnd() ||
-		w.inTx >= s.opts.CheckpointAppends && len(batch) >= s.opts.CheckpointAppends/4:
-		// The log's region is full, or a large batch brings the overlay
-		// to its bound: bbolt commits the overlay with this batch in it,
-		// and the batch is not logged (a saturated store's large batches
-		// cost what they cost without the log).
+	case unlogged || w.off+int64(len(frame)) > w.regionEnd():
+		// Or the log's region is full: bbolt commits the overlay with
+		// this batch in it.
 		pages, err = w.checkpoint(s)
 		frame = frame[:0]
 	default:

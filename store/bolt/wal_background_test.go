@@ -209,3 +209,50 @@ func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
 		t.Fatalf("%d dedupe records after the prune (%v), want 0", n, err)
 	}
 }
+
+// While a checkpoint commits in the background, a write that is not an
+// append (a webhook outcome) waits for it and then commits, and an append
+// that fails in the log's layers (its target's record is corrupt) is
+// not acked: it fails as it would without the log, and the appends
+// around it are kept.
+func TestLogWritesThatWaitForTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour, Outbox: true}
+	s, held := openHeld(t, path, opts)
+	if err := bolt.PutRawMessageForTest(s, "x", 1, []byte{0xff, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustAppendN(t, s, "r", "u", 8)
+	waitFor(t, held.entered, "checkpoint")
+	done := make(chan error, 1)
+	go func() { done <- s.OutboxDone(ctx, 1) }()
+	edit := make(chan error, 1)
+	go func() {
+		_, _, err := s.Append(ctx, tripsense.NewMessage{Room: "x", UserID: "u", Body: "e", Kind: tripsense.KindEdit, Target: 1})
+		edit <- err
+	}()
+	held.release <- struct{}{}
+	for _, c := range []chan error{done, edit} {
+		select {
+		case err := <-c:
+			if c == done && err != nil {
+				t.Fatalf("outbox done: %v", err)
+			}
+			if c == edit && err == nil {
+				t.Fatal("an edit of a corrupt record was acked")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write waiting for the checkpoint never finished")
+		}
+	}
+	storetest.MustAppendN(t, s, "r", "u", 2)
+	if got := storetest.MustMessagesAfter(t, s, "r", 0, 100); len(got) != 10 || got[9].Index != 10 {
+		t.Fatalf("room r: %d messages", len(got))
+	}
+	es, err := s.OutboxList(ctx, 100)
+	if err != nil || len(es) != 9 || es[0].Seq != 2 {
+		t.Fatalf("outbox: %d entries (%v), want 9 from seq 2", len(es), err)
+	}
+}
