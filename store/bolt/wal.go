@@ -64,6 +64,13 @@ const (
 	logOutboxFailed
 
 	logDelete byte = 0x80 // or'ed into a delete's bucket id
+
+	// logLink starts the first frame of a region written while a
+	// checkpoint committed: a uvarint, the offset where the frames of
+	// the region before it ended. Replay applies that region only if the
+	// one before it was read to there, so a damaged frame never leaves a
+	// gap.
+	logLink byte = 0x7f
 )
 
 var logBuckets = [...][]byte{logMessages: bucketMessages, logHeads: bucketHeads, logDedupe: bucketDedupe,
@@ -106,6 +113,7 @@ type wal struct {
 	frozen     layer
 	frozenGen  uint64
 	frozenAcks int64
+	frozenEnd  int64 // where the frozen overlay's frames end (logLink)
 	seq        uint64
 	// later holds the deferrable ops (prunes) of batches committed while
 	// a checkpoint was in flight, for the committer's next commit after
@@ -245,11 +253,22 @@ func (w *wal) replay(tx *bbolt.Tx, end int64) (int64, error) {
 		return applyFrame(tx, payload)
 	}
 	if pos.gen != 0 {
-		if err := w.scan(pos.gen, int64(pos.start), end, apply); err != nil {
+		ended, err := w.scan(pos.gen, int64(pos.start), end, apply)
+		if err != nil {
 			return 0, err
 		}
 		if end < 0 && pos.next != 0 {
-			if err := w.scan(pos.next, int64(pos.nextStart), -1, apply); err != nil {
+			first := true
+			_, err := w.scan(pos.next, int64(pos.nextStart), -1, func(p []byte) error {
+				if first {
+					first = false
+					if at, _, ok := cutLink(p); !ok || at != ended {
+						return fmt.Errorf("it was written after a region that ended at offset %d, but that region's frames end at %d: a frame there is damaged, and replaying the frames after it would leave a gap in the rooms' indexes: %w", at, ended, errCorrupt)
+					}
+				}
+				return apply(p)
+			})
+			if err != nil {
 				return 0, err
 			}
 		}
@@ -277,42 +296,47 @@ func newGeneration(old uint64) uint64 {
 
 // scan calls fn with the payload of each frame of generation gen from
 // offset from, stopping at the first frame that is torn, of another
-// generation or past end (when end >= 0).
-func (w *wal) scan(gen uint64, from, end int64, fn func(payload []byte) error) error {
+// generation or past end (when end >= 0). It returns the offset where
+// the frames it read end.
+func (w *wal) scan(gen uint64, from, end int64, fn func(payload []byte) error) (int64, error) {
 	fi, err := w.f.Stat()
 	if err != nil {
-		return fmt.Errorf("the write-ahead log: %w", err)
+		return 0, fmt.Errorf("the write-ahead log: %w", err)
 	}
 	limit := fi.Size()
 	if end >= 0 {
 		limit = min(limit, end)
 	}
 	var hdr [frameHeader]byte
-	for off := from; off+frameHeader <= limit; {
+	off := from
+	for off+frameHeader <= limit {
 		if _, err := w.f.ReadAt(hdr[:], off); err != nil {
-			return fmt.Errorf("read the write-ahead log at %d: %w", off, err)
+			return 0, fmt.Errorf("read the write-ahead log at %d: %w", off, err)
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr[4:]))
 		if binary.LittleEndian.Uint64(hdr[8:]) != gen || n == 0 || off+frameHeader+n > limit {
-			return nil
+			break
 		}
 		frame := make([]byte, frameHeader+n) // bbolt keeps the keys and values until the commit
 		if _, err := w.f.ReadAt(frame, off); err != nil {
-			return fmt.Errorf("read the write-ahead log at %d: %w", off, err)
+			return 0, fmt.Errorf("read the write-ahead log at %d: %w", off, err)
 		}
 		if crc32.Checksum(frame[4:], castagnoli) != binary.LittleEndian.Uint32(frame) {
-			return nil // torn: its write never finished, so it was never acked
+			break // torn: its write never finished, so it was never acked
 		}
 		if err := fn(frame[frameHeader:]); err != nil {
-			return fmt.Errorf("the write-ahead log's frame at %d: %w", off, err)
+			return 0, fmt.Errorf("the write-ahead log's frame at %d: %w", off, err)
 		}
 		off += frameHeader + n
 	}
-	return nil
+	return off, nil
 }
 
 // applyFrame applies a frame's puts and deletes to tx.
 func applyFrame(tx *bbolt.Tx, p []byte) error {
+	if _, rest, ok := cutLink(p); ok {
+		p = rest
+	}
 	for len(p) > 0 {
 		id, del := p[0]&^logDelete, p[0]&logDelete != 0
 		if int(id) >= len(logBuckets) || logBuckets[id] == nil {
@@ -354,6 +378,19 @@ func applyFrame(tx *bbolt.Tx, p []byte) error {
 		}
 	}
 	return nil
+}
+
+// cutLink returns the offset of a frame's leading logLink record and
+// the rest of the payload; ok is false when the frame has none.
+func cutLink(p []byte) (at int64, rest []byte, ok bool) {
+	if len(p) == 0 || p[0] != logLink {
+		return 0, p, false
+	}
+	v, n := binary.Uvarint(p[1:])
+	if n <= 0 || v > 1<<62 {
+		return 0, p, false
+	}
+	return int64(v), p[1+n:], true
 }
 
 func cutBytes(p []byte) (b, rest []byte, ok bool) {
@@ -627,6 +664,10 @@ func (w *wal) shadow(s *Store, batch []*op) bool {
 	}
 	kv := &layerKV{w: w, batch: layer{}, rtx: rtx, seq: w.seq}
 	w.buf = append(w.buf[:0], make([]byte, frameHeader)...)
+	if w.off == int64(w.pos.start) {
+		w.buf = binary.AppendUvarint(append(w.buf, logLink), uint64(w.frozenEnd))
+	}
+	empty := len(w.buf)
 	for _, o := range batch {
 		if err := o.append.runIn(kv); err != nil {
 			_ = rtx.Rollback()
@@ -635,7 +676,7 @@ func (w *wal) shadow(s *Store, batch []*op) bool {
 	}
 	_ = rtx.Rollback()
 	frame := w.buf
-	if len(frame) == frameHeader {
+	if len(frame) == empty {
 		frame = frame[:0] // duplicates and refusals only
 	} else {
 		if w.off+int64(len(frame)) > w.regionEnd() || w.writeFrame(frame) != nil {
@@ -683,7 +724,7 @@ func (w *wal) freeze(s *Store) {
 		return
 	}
 	w.seq = tx.Bucket(bucketOutbox).Sequence()
-	w.frozen, w.frozenGen, w.frozenAcks = w.layer, w.pos.gen, w.genAcks
+	w.frozen, w.frozenGen, w.frozenAcks, w.frozenEnd = w.layer, w.pos.gen, w.genAcks, w.off
 	w.layer, w.genAcks = layer{}, 0
 	w.pos, w.off = next, int64(next.start)
 	w.inflight = true
