@@ -40,7 +40,9 @@ func (t txKV) put(id byte, k, v []byte) error {
 	return t.r.put(b, id, k, v)
 }
 
-func (t txKV) nextSequence(id byte) (uint64, error) { return t.tx.Bucket(logBuckets[id]).NextSequence() }
+func (t txKV) nextSequence(id byte) (uint64, error) {
+	return t.tx.Bucket(logBuckets[id]).NextSequence()
+}
 
 func (t txKV) oldest(room string) (int64, error) { return readOldest(t.tx, room) }
 
