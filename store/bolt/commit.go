@@ -40,6 +40,10 @@ type op struct {
 	// run.
 	logged bool
 	log    *wal
+	// inKV, when set, is the op's writes against a kv (the webhook
+	// outcomes): the log may run it in its layers while a checkpoint
+	// commits, like an append (fn runs it in bbolt).
+	inKV func(kv) error
 	// deferrable marks a dedupe prune that appends queued: nobody waits
 	// for it, so while a checkpoint commits in the background the log
 	// runs it after that checkpoint, and the appends of its batch go on.

@@ -1,6 +1,6 @@
 package bolt
 
-// What an append reads and writes, by the ids of the buckets in a frame of
+// What an append (or a webhook outcome) reads and writes, by the ids of the buckets in a frame of
 // the write-ahead log (wal.go): bbolt's write transaction (txKV), or, while
 // a checkpoint commits the log's overlay in the background, the log's
 // layers of writes over a bbolt read transaction (layerKV).
@@ -16,6 +16,7 @@ type kv interface {
 	// there is none. It is valid until the run ends.
 	get(id byte, k []byte) []byte
 	put(id byte, k, v []byte) error
+	delete(id byte, k []byte) error
 	// nextSequence returns the next sequence number of the bucket (the
 	// outbox's: its entries are keyed by it).
 	nextSequence(id byte) (uint64, error)
@@ -39,6 +40,8 @@ func (t txKV) put(id byte, k, v []byte) error {
 	}
 	return t.r.put(b, id, k, v)
 }
+
+func (t txKV) delete(id byte, k []byte) error { return t.r.delete(t.tx.Bucket(logBuckets[id]), id, k) }
 
 func (t txKV) nextSequence(id byte) (uint64, error) {
 	return t.tx.Bucket(logBuckets[id]).NextSequence()
@@ -118,6 +121,12 @@ func (l *layerKV) get(id byte, k []byte) []byte {
 func (l *layerKV) put(id byte, k, v []byte) error {
 	l.w.buf = appendPut(l.w.buf, id, k, v)
 	l.batch[layerKey(id, k)] = v
+	return nil
+}
+
+func (l *layerKV) delete(id byte, k []byte) error {
+	l.w.buf = appendDelete(l.w.buf, id, k)
+	l.batch[layerKey(id, k)] = nil
 	return nil
 }
 

@@ -112,18 +112,17 @@ func (s *Store) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEn
 
 // OutboxDone removes the entry seq.
 func (s *Store) OutboxDone(ctx context.Context, seq uint64) error {
-	return s.writeLogged(ctx, "outbox done", func(tx *bbolt.Tx, r recorder) error {
-		return r.delete(tx.Bucket(bucketOutbox), logOutbox, binary.BigEndian.AppendUint64(nil, seq))
+	return s.writeKV(ctx, "outbox done", func(kv kv) error {
+		return kv.delete(logOutbox, binary.BigEndian.AppendUint64(nil, seq))
 	})
 }
 
 // OutboxUpdate stores the delivery state of the pending entry e.Seq; a
 // failed one moves to the failed bucket.
 func (s *Store) OutboxUpdate(ctx context.Context, e tripsense.OutboxEntry) error {
-	return s.writeLogged(ctx, "outbox update", func(tx *bbolt.Tx, r recorder) error {
-		b := tx.Bucket(bucketOutbox)
+	return s.writeKV(ctx, "outbox update", func(kv kv) error {
 		k := binary.BigEndian.AppendUint64(nil, e.Seq)
-		v := b.Get(k)
+		v := kv.get(logOutbox, k)
 		if v == nil {
 			return nil
 		}
@@ -133,12 +132,12 @@ func (s *Store) OutboxUpdate(ctx context.Context, e tripsense.OutboxEntry) error
 		}
 		cur.Attempts, cur.NextAt, cur.LastError, cur.Failed = e.Attempts, e.NextAt, e.LastError, e.Failed
 		if !cur.Failed {
-			return r.put(b, logOutbox, k, encodeOutbox(cur))
+			return kv.put(logOutbox, k, encodeOutbox(cur))
 		}
-		if err := r.delete(b, logOutbox, k); err != nil {
+		if err := kv.delete(logOutbox, k); err != nil {
 			return err
 		}
-		return r.put(tx.Bucket(bucketOutboxFailed), logOutboxFailed, k, encodeOutbox(cur))
+		return kv.put(logOutboxFailed, k, encodeOutbox(cur))
 	})
 }
 

@@ -177,8 +177,9 @@ type Stats struct {
 	Checkpoints int64
 	Replayed    int64
 	// CheckpointWaits counts the times the committer waited for a
-	// checkpoint committing in the background: for a write that is not
-	// an append, a read's barrier, a full region or layer, or Close.
+	// checkpoint committing in the background: for a write that is
+	// neither an append nor a webhook outcome, a read's barrier, a full
+	// region or layer, or Close.
 	CheckpointWaits int64
 }
 

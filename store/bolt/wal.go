@@ -447,9 +447,13 @@ func newLoggedOp(fn func(tx *bbolt.Tx, r recorder) error) *op {
 	return o
 }
 
-// writeLogged is write for a write the log may take (newLoggedOp).
-func (s *Store) writeLogged(ctx context.Context, opName string, fn func(tx *bbolt.Tx, r recorder) error) error {
-	return s.submit(ctx, opName, newLoggedOp(fn))
+// writeKV is write for a write of the log's buckets that fn makes
+// against a kv: the log takes it (newLoggedOp), and may run it in its
+// layers while a checkpoint commits.
+func (s *Store) writeKV(ctx context.Context, opName string, fn func(kv) error) error {
+	o := newLoggedOp(func(tx *bbolt.Tx, r recorder) error { return fn(txKV{tx: tx, r: r}) })
+	o.inKV = fn
+	return s.submit(ctx, opName, o)
 }
 
 // appendDelete adds a delete to a frame's payload.
@@ -621,16 +625,16 @@ func (w *wal) acked(batch []*op, n int) {
 // shadow commits a batch of appends through the log while a checkpoint
 // commits the overlay in the background: the appends run against the
 // log's layers (layerKV), and the batch is acked once its frame is
-// synced; it sets its prunes aside (later). It reports false, having
-// written and acked nothing, for a batch with other ops (outbox outcomes),
-// one that would take the
+// synced; the webhook outcomes (inKV) run the same way, and it sets the
+// batch's prunes aside (later). It reports false, having written and
+// acked nothing, for a batch with other ops, one that would take the
 // layer past CheckpointAppends or its frame past the region, and one that
 // failed: the caller then waits for the checkpoint and commits the batch
 // as usual.
 func (w *wal) shadow(s *Store, batch []*op) bool {
 	var later []*op
 	for _, o := range batch {
-		if o.append == nil {
+		if o.append == nil && o.inKV == nil {
 			if !o.deferrable {
 				return false
 			}
@@ -642,13 +646,13 @@ func (w *wal) shadow(s *Store, batch []*op) bool {
 		return true
 	}
 	if len(later) > 0 {
-		appends := make([]*op, 0, len(batch)-len(later))
+		rest := make([]*op, 0, len(batch)-len(later))
 		for _, o := range batch {
-			if o.append != nil {
-				appends = append(appends, o)
+			if !o.deferrable {
+				rest = append(rest, o)
 			}
 		}
-		if !w.shadow(s, appends) {
+		if !w.shadow(s, rest) {
 			return false
 		}
 		w.later = append(w.later, later...)
@@ -669,7 +673,13 @@ func (w *wal) shadow(s *Store, batch []*op) bool {
 	}
 	empty := len(w.buf)
 	for _, o := range batch {
-		if err := o.append.runIn(kv); err != nil {
+		var err error
+		if o.append != nil {
+			err = o.append.runIn(kv)
+		} else {
+			err = o.inKV(kv)
+		}
+		if err != nil {
 			_ = rtx.Rollback()
 			return false
 		}

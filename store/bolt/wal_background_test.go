@@ -232,12 +232,12 @@ func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
 	}
 }
 
-// While a checkpoint commits in the background, a write that is not an
-// append (a webhook outcome) waits for it and then commits, and an append
-// that fails in the log's layers (its target's record is corrupt) is
-// not acked: it fails as it would without the log, and the appends
-// around it are kept.
-func TestLogWritesThatWaitForTheCheckpoint(t *testing.T) {
+// While a checkpoint commits in the background, the webhook dispatcher's
+// outcomes go on through the log's layers like appends (a crash then
+// keeps them), and an append that fails in the layers (its target's
+// record is corrupt) is not acked: it waits for the checkpoint and fails
+// as it would without the log, and the appends around it are kept.
+func TestLogWebhookOutcomesAndAFailedAppendWhileACheckpointCommits(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "tripsense.db")
@@ -248,34 +248,48 @@ func TestLogWritesThatWaitForTheCheckpoint(t *testing.T) {
 	}
 	storetest.MustAppendN(t, s, "r", "u", 8)
 	waitFor(t, held.entered, "checkpoint")
-	done := make(chan error, 1)
-	go func() { done <- s.OutboxDone(ctx, 1) }()
+	bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.OutboxDone(bounded, 1); err != nil {
+		t.Fatalf("outbox done while the checkpoint is held: %v", err)
+	}
+	if err := s.OutboxUpdate(bounded, tripsense.OutboxEntry{Seq: 2, Attempts: 3, LastError: "gone", Failed: true}); err != nil {
+		t.Fatalf("outbox update while the checkpoint is held: %v", err)
+	}
+	if err := s.OutboxUpdate(bounded, tripsense.OutboxEntry{Seq: 3, Attempts: 1, LastError: "later", NextAt: time.UnixMilli(4e12)}); err != nil {
+		t.Fatalf("outbox update while the checkpoint is held: %v", err)
+	}
+	if waits := s.Stats().CheckpointWaits; waits != 0 {
+		t.Fatalf("the committer waited %d times for the checkpoint", waits)
+	}
+	image := crashCopy(t, path)
+
 	edit := make(chan error, 1)
 	go func() {
 		_, _, err := s.Append(ctx, tripsense.NewMessage{Room: "x", UserID: "u", Body: "e", Kind: tripsense.KindEdit, Target: 1})
 		edit <- err
 	}()
 	held.release <- struct{}{}
-	for _, c := range []chan error{done, edit} {
-		select {
-		case err := <-c:
-			if c == done && err != nil {
-				t.Fatalf("outbox done: %v", err)
-			}
-			if c == edit && err == nil {
-				t.Fatal("an edit of a corrupt record was acked")
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("a write waiting for the checkpoint never finished")
+	select {
+	case err := <-edit:
+		if err == nil {
+			t.Fatal("an edit of a corrupt record was acked")
 		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the edit waiting for the checkpoint never finished")
+	}
+	want, err := s.OutboxList(ctx, 100)
+	if err != nil || len(want) != 7 || want[0].Seq != 3 || want[0].LastError != "later" || !want[6].Failed || want[6].Seq != 2 {
+		t.Fatalf("outbox: %+v (%v), want 3..8 pending (3 retried), then 2 failed", want, err)
+	}
+	c := MustOpen(t, image, opts)
+	defer c.Close()
+	if got, err := c.OutboxList(ctx, 100); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("outbox after the crash: %+v (%v)\nwant %+v", got, err, want)
 	}
 	storetest.MustAppendN(t, s, "r", "u", 2)
 	if got := storetest.MustMessagesAfter(t, s, "r", 0, 100); len(got) != 10 || got[9].Index != 10 {
 		t.Fatalf("room r: %d messages", len(got))
-	}
-	es, err := s.OutboxList(ctx, 100)
-	if err != nil || len(es) != 9 || es[0].Seq != 2 {
-		t.Fatalf("outbox: %d entries (%v), want 9 from seq 2", len(es), err)
 	}
 }
 
