@@ -66,12 +66,23 @@ func holdCheckpoints(t *testing.T, s *bolt.Store) *heldCheckpoints {
 	return h
 }
 
-// openHeld opens a store whose checkpoints are held, closed at the test's
-// end after they are released.
-func openHeld(t *testing.T, path string, opts bolt.Options) (*bolt.Store, *heldCheckpoints) {
+// heldOpts are the options of the tests of held checkpoints: the 8th
+// logged write starts a checkpoint, and nothing else does.
+var heldOpts = bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
+
+// openHeld opens a new store with opts whose checkpoints are held, closed
+// at the test's end after they are released, and returns its path.
+func openHeld(t *testing.T, opts bolt.Options) (*bolt.Store, *heldCheckpoints, string) {
+	path := filepath.Join(t.TempDir(), "tripsense.db")
 	s := MustOpen(t, path, opts)
 	t.Cleanup(func() { _ = s.Close() })
-	return s, holdCheckpoints(t, s)
+	return s, holdCheckpoints(t, s), path
+}
+
+// withOutbox is opts recording outbox entries.
+func withOutbox(opts bolt.Options) bolt.Options {
+	opts.Outbox = true
+	return opts
 }
 
 func waitFor(t *testing.T, c <-chan struct{}, what string) {
@@ -93,9 +104,8 @@ func waitFor(t *testing.T, c <-chan struct{}, what string) {
 func TestLogGoesOnWhileACheckpointCommits(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour, Outbox: true}
-	s, held := openHeld(t, path, opts)
+	opts := withOutbox(heldOpts)
+	s, held, path := openHeld(t, opts)
 
 	n := 0
 	send := func(room, body string) tripsense.Message {
@@ -167,9 +177,8 @@ func TestLogGoesOnWhileACheckpointCommits(t *testing.T) {
 // that region.
 func TestLogReplaysTheRegionWrittenDuringACheckpoint(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
-	s, held := openHeld(t, path, opts)
+	opts := heldOpts
+	s, held, path := openHeld(t, opts)
 	storetest.MustAppendN(t, s, "r", "u", 8)
 	waitFor(t, held.entered, "checkpoint")
 	storetest.MustAppendN(t, s, "r", "u", 3)
@@ -196,9 +205,7 @@ func TestLogReplaysTheRegionWrittenDuringACheckpoint(t *testing.T) {
 // after it go on; it runs then.
 func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
-	s, held := openHeld(t, path, opts)
+	s, held, _ := openHeld(t, heldOpts)
 	send := func(i int) {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
@@ -240,9 +247,8 @@ func TestLogSetsAPruneAsideWhileACheckpointCommits(t *testing.T) {
 func TestLogWebhookOutcomesAndAFailedAppendWhileACheckpointCommits(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour, Outbox: true}
-	s, held := openHeld(t, path, opts)
+	opts := withOutbox(heldOpts)
+	s, held, path := openHeld(t, opts)
 	if err := bolt.PutRawMessageForTest(s, "x", 1, []byte{0xff, 1, 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -300,9 +306,8 @@ func TestLogWebhookOutcomesAndAFailedAppendWhileACheckpointCommits(t *testing.T)
 // log.
 func TestLogRefusesToReplayPastADamagedFrame(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	opts := bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour, DedupePruneInterval: time.Hour}
-	s, held := openHeld(t, path, opts)
+	opts := heldOpts
+	s, held, path := openHeld(t, opts)
 	var ends []int64 // where each frame ends, in the first region
 	var off int64
 	s.ObserveCommits(func(c bolt.CommitStats) {
