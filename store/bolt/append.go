@@ -52,8 +52,8 @@ func (s *Store) AppendQueued(ctx context.Context, m tripsense.NewMessage) tripse
 	if m.ClientMsgID != "" {
 		a.dk = dedupeKey(m.Room, m.UserID, m.ClientMsgID)
 	}
-	a.op = op{done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp, logged: true}
-	a.op.fn = func(tx *bbolt.Tx) error { return a.run(tx, recorder{a.op.log}) }
+	a.op = op{done: make(chan struct{}), weight: int64(len(a.value)), append: &a.appendOp}
+	a.op.setKV(a.runIn)
 	if a.queueErr = s.enqueue(ctx, &a.op); a.queueErr != nil {
 		a.op.finish(a.queueErr)
 	}
@@ -112,9 +112,6 @@ type appendOp struct {
 	decided  bool
 	createMs int64
 
-	// kv is what the run reads and writes (set per run).
-	kv kv
-
 	// results, overwritten by every run
 	index    int64
 	dup      bool
@@ -122,12 +119,10 @@ type appendOp struct {
 	refused  error              // the rule refused the entry; nothing was written
 }
 
-func (a *appendOp) run(tx *bbolt.Tx, r recorder) error { return a.runIn(txKV{tx: tx, r: r}) }
-
-// runIn runs the append against kv: bbolt's transaction (run), or the
+// runIn runs the append against kv: bbolt's transaction (txKV), or the
 // write-ahead log's layers while a checkpoint commits (layerKV).
 func (a *appendOp) runIn(kv kv) error {
-	a.index, a.dup, a.original, a.refused, a.kv = 0, false, nil, nil, kv
+	a.index, a.dup, a.original, a.refused = 0, false, nil, nil
 	if a.dk != nil {
 		if rec := kv.get(logDedupe, a.dk); rec != nil {
 			index, ok1 := getU64(rec, 0)
@@ -170,7 +165,7 @@ func (a *appendOp) runIn(kv kv) error {
 		// The rule decides before anything is written: a refusal leaves
 		// the transaction untouched, so the batch needs no rerun.
 		var err error
-		if a.refused, err = a.decide(index); a.refused != nil || err != nil {
+		if a.refused, err = a.decide(kv, index); a.refused != nil || err != nil {
 			return err
 		}
 	}

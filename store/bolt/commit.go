@@ -36,13 +36,13 @@ type op struct {
 	barrier bool
 	// logged says fn records its writes through recorder{log}, so the
 	// write-ahead log may take the op (appends, dedupe prunes, outbox
-	// outcomes, see newLoggedOp); log is set by the log's commit for one
+	// outcomes, see newLoggedOp and setKV); log is set by the log's commit for one
 	// run.
 	logged bool
 	log    *wal
-	// inKV, when set, is the op's writes against a kv (the webhook
-	// outcomes): the log may run it in its layers while a checkpoint
-	// commits, like an append (fn runs it in bbolt).
+	// inKV, when set (setKV: appends, webhook outcomes), is the op's
+	// writes against a kv: fn runs it in bbolt, and the log may run it in
+	// its layers while a checkpoint commits.
 	inKV func(kv) error
 	// deferrable marks a dedupe prune that appends queued: nobody waits
 	// for it, so while a checkpoint commits in the background the log
@@ -79,6 +79,14 @@ func (b *byteBudget) release(n int64) {
 }
 
 func newOp(fn func(tx *bbolt.Tx) error) *op { return &op{fn: fn, done: make(chan struct{})} }
+
+// setKV makes o a logged op whose writes fn makes against a kv: in bbolt
+// (fn, through the recorder the log sets for a run) or in the log's
+// layers (inKV).
+func (o *op) setKV(fn func(kv) error) {
+	o.logged, o.inKV = true, fn
+	o.fn = func(tx *bbolt.Tx) error { return fn(txKV{tx: tx, r: recorder{o.log}}) }
+}
 
 // finish records the outcome of o and wakes its waiter.
 func (o *op) finish(err error) {

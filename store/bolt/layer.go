@@ -34,9 +34,9 @@ type txKV struct {
 func (t txKV) get(id byte, k []byte) []byte { return t.tx.Bucket(logBuckets[id]).Get(k) }
 
 func (t txKV) put(id byte, k, v []byte) error {
-	b := t.tx.Bucket(logBuckets[id])
-	if id == logMessages {
-		b.FillPercent = 0.9 // keys of a room grow at its end
+	b, err := logBucket(t.tx, id)
+	if err != nil {
+		return err
 	}
 	return t.r.put(b, id, k, v)
 }
@@ -71,15 +71,11 @@ func (l layer) lookup(id byte, k []byte) ([]byte, bool) {
 // than tx's.
 func (l layer) apply(tx *bbolt.Tx, outboxSeq uint64) error {
 	for key, v := range l {
-		id, k := key[0], []byte(key[1:])
-		if int(id) >= len(logBuckets) || logBuckets[id] == nil {
-			return fmt.Errorf("bucket %d: %w", id, errCorrupt)
+		b, err := logBucket(tx, key[0])
+		if err != nil {
+			return err
 		}
-		b := tx.Bucket(logBuckets[id])
-		if id == logMessages {
-			b.FillPercent = 0.9
-		}
-		var err error
+		k := []byte(key[1:])
 		if v == nil {
 			err = b.Delete(k)
 		} else {

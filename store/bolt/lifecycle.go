@@ -13,14 +13,14 @@ import (
 )
 
 // decide runs the rule of the entry a.m (an event, or a reply) against the
-// stored target inside the append's transaction, before anything is
+// stored target in kv (the append's transaction or the log's layers), before anything is
 // written. When the rule allows it, the target's new state is written (and
 // a delete removes the bodies of the target's earlier edits); when it
 // refuses, refused is its error and nothing was written. err is a storage
 // failure.
-func (a *appendOp) decide(index int64) (refused, err error) {
+func (a *appendOp) decide(kv kv, index int64) (refused, err error) {
 	load := func(i int64) (*tripsense.Message, error) {
-		v := a.kv.get(logMessages, messageKey(a.room, i))
+		v := kv.get(logMessages, messageKey(a.room, i))
 		if v == nil {
 			return nil, nil
 		}
@@ -56,13 +56,13 @@ func (a *appendOp) decide(index int64) (refused, err error) {
 				return nil, err
 			}
 			if ed != nil && tripsense.Redact(ed) {
-				if err := a.kv.put(logMessages, messageKey(a.room, e), encodeEntry(ed)); err != nil {
+				if err := kv.put(logMessages, messageKey(a.room, e), encodeEntry(ed)); err != nil {
 					return nil, err
 				}
 			}
 		}
 	}
-	return nil, a.kv.put(logMessages, messageKey(a.room, t.Index), encodeEntry(t))
+	return nil, kv.put(logMessages, messageKey(a.room, t.Index), encodeEntry(t))
 }
 
 // readOldest returns the lowest index of room retention kept (1 when it

@@ -332,6 +332,20 @@ func (w *wal) scan(gen uint64, from, end int64, fn func(payload []byte) error) (
 	return off, nil
 }
 
+// logBucket returns tx's bucket whose id in a frame is id (the messages'
+// filled for keys that grow at a room's end), or errCorrupt for an id no
+// bucket has.
+func logBucket(tx *bbolt.Tx, id byte) (*bbolt.Bucket, error) {
+	if int(id) >= len(logBuckets) || logBuckets[id] == nil {
+		return nil, fmt.Errorf("bucket %d: %w", id, errCorrupt)
+	}
+	b := tx.Bucket(logBuckets[id])
+	if id == logMessages {
+		b.FillPercent = 0.9
+	}
+	return b, nil
+}
+
 // applyFrame applies a frame's puts and deletes to tx.
 func applyFrame(tx *bbolt.Tx, p []byte) error {
 	if _, rest, ok := cutLink(p); ok {
@@ -339,8 +353,9 @@ func applyFrame(tx *bbolt.Tx, p []byte) error {
 	}
 	for len(p) > 0 {
 		id, del := p[0]&^logDelete, p[0]&logDelete != 0
-		if int(id) >= len(logBuckets) || logBuckets[id] == nil {
-			return fmt.Errorf("bucket %d: %w", id, errCorrupt)
+		b, err := logBucket(tx, id)
+		if err != nil {
+			return err
 		}
 		k, rest, ok := cutBytes(p[1:])
 		if !ok {
@@ -348,7 +363,7 @@ func applyFrame(tx *bbolt.Tx, p []byte) error {
 		}
 		if del {
 			p = rest
-			if err := tx.Bucket(logBuckets[id]).Delete(k); err != nil {
+			if err := b.Delete(k); err != nil {
 				return err
 			}
 			continue
@@ -358,10 +373,6 @@ func applyFrame(tx *bbolt.Tx, p []byte) error {
 			return fmt.Errorf("value: %w", errCorrupt)
 		}
 		p = rest
-		b := tx.Bucket(logBuckets[id])
-		if id == logMessages {
-			b.FillPercent = 0.9
-		}
 		if err := b.Put(k, v); err != nil {
 			return err
 		}
@@ -448,11 +459,10 @@ func newLoggedOp(fn func(tx *bbolt.Tx, r recorder) error) *op {
 }
 
 // writeKV is write for a write of the log's buckets that fn makes
-// against a kv: the log takes it (newLoggedOp), and may run it in its
-// layers while a checkpoint commits.
+// against a kv (op.setKV).
 func (s *Store) writeKV(ctx context.Context, opName string, fn func(kv) error) error {
-	o := newLoggedOp(func(tx *bbolt.Tx, r recorder) error { return fn(txKV{tx: tx, r: r}) })
-	o.inKV = fn
+	o := newOp(nil)
+	o.setKV(fn)
 	return s.submit(ctx, opName, o)
 }
 
@@ -634,7 +644,7 @@ func (w *wal) acked(batch []*op, n int) {
 func (w *wal) shadow(s *Store, batch []*op) bool {
 	var later []*op
 	for _, o := range batch {
-		if o.append == nil && o.inKV == nil {
+		if o.inKV == nil {
 			if !o.deferrable {
 				return false
 			}
@@ -673,13 +683,7 @@ func (w *wal) shadow(s *Store, batch []*op) bool {
 	}
 	empty := len(w.buf)
 	for _, o := range batch {
-		var err error
-		if o.append != nil {
-			err = o.append.runIn(kv)
-		} else {
-			err = o.inKV(kv)
-		}
-		if err != nil {
+		if err := o.inKV(kv); err != nil {
 			_ = rtx.Rollback()
 			return false
 		}
@@ -716,21 +720,11 @@ func finishAll(ops []*op, err error) {
 // the other region (shadow) until the committer takes the outcome
 // (landed).
 func (w *wal) freeze(s *Store) {
-	if w.tx == nil || w.inflight || w.broken() != nil {
+	if w.inflight || w.broken() != nil {
 		return
 	}
-	tx, writes := w.tx, w.inTx
-	w.tx, w.inTx = nil, 0
-	if !w.dirty {
-		// Nothing was written in it (duplicates, refusals, empty prunes).
-		_ = tx.Rollback()
-		return
-	}
-	w.dirty = false
-	next := w.advance(w.pos)
-	if err := tx.Bucket(bucketMeta).Put(metaLogGeneration, next.encode()); err != nil {
-		_ = tx.Rollback()
-		w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err))
+	tx, writes, next, ok := w.seal()
+	if !ok {
 		return
 	}
 	w.seq = tx.Bucket(bucketOutbox).Sequence()
@@ -744,11 +738,46 @@ func (w *wal) freeze(s *Store) {
 			hook()
 		}
 		start := time.Now()
-		var pages int64
-		tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
-		err := tx.Commit()
+		pages, err := commitTx(tx)
 		w.done <- checkpointOutcome{err: err, pages: pages, writes: writes, duration: time.Since(start)}
 	}()
+}
+
+// seal takes the overlay from the committer with the next position in
+// bbolt's meta, for a checkpoint to commit it. It reports false when there
+// is none: an overlay without writes (duplicates, refusals, empty prunes)
+// is rolled back, and a failed write of the position fails the store.
+func (w *wal) seal() (tx *bbolt.Tx, writes int, next logPosition, ok bool) {
+	tx, writes, dirty := w.tx, w.inTx, w.dirty
+	w.tx, w.inTx, w.dirty = nil, 0, false
+	if tx == nil {
+		return nil, 0, next, false
+	}
+	if !dirty {
+		_ = tx.Rollback()
+		return nil, 0, next, false
+	}
+	next = w.advance(w.pos)
+	if err := tx.Bucket(bucketMeta).Put(metaLogGeneration, next.encode()); err != nil {
+		_ = tx.Rollback()
+		w.checkpointFailed(err)
+		return nil, 0, next, false
+	}
+	return tx, writes, next, true
+}
+
+// commitTx commits tx and returns the pages it wrote.
+func commitTx(tx *bbolt.Tx) (pages int64, err error) {
+	// Commit handlers run once the transaction is written and closed; its
+	// statistics are final then.
+	tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
+	err = tx.Commit()
+	return pages, err
+}
+
+// checkpointFailed fails the store after a checkpoint failed.
+func (w *wal) checkpointFailed(err error) error {
+	return w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err))
 }
 
 // settle waits for the checkpoint in flight, if any, and takes its
@@ -781,7 +810,7 @@ func (w *wal) poll(s *Store) bool {
 func (w *wal) landed(s *Store, out checkpointOutcome) {
 	w.inflight, w.frozen = false, nil
 	if out.err != nil {
-		w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", out.err))
+		w.checkpointFailed(out.err)
 		return
 	}
 	w.pending.Add(-w.frozenAcks)
@@ -826,27 +855,16 @@ func (w *wal) counted(s *Store, writes int, pages int64, d time.Duration) {
 // the next Open.
 func (w *wal) checkpoint(s *Store) (pages int64, err error) {
 	w.settle(s)
-	if err := w.broken(); w.tx == nil || err != nil {
+	if err := w.broken(); err != nil {
 		return 0, err
 	}
-	tx, writes := w.tx, w.inTx
-	w.tx, w.inTx = nil, 0
-	if !w.dirty {
-		// Nothing was written in it (duplicates, refusals, empty prunes).
-		return 0, tx.Rollback()
+	tx, writes, next, ok := w.seal()
+	if !ok {
+		return 0, w.broken()
 	}
-	w.dirty = false
 	start := time.Now()
-	next := w.advance(w.pos)
-	tx.OnCommit(func() { st := tx.Stats(); pages = st.GetWrite() })
-	err = tx.Bucket(bucketMeta).Put(metaLogGeneration, next.encode())
-	if err == nil {
-		err = tx.Commit()
-	} else {
-		_ = tx.Rollback()
-	}
-	if err != nil {
-		return 0, w.fail(fmt.Errorf("the write-ahead log's checkpoint into bbolt failed, so the store stopped (a restart replays the log): %w", err))
+	if pages, err = commitTx(tx); err != nil {
+		return 0, w.checkpointFailed(err)
 	}
 	w.pos, w.off = next, int64(next.start)
 	w.forget()

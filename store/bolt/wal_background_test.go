@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -73,9 +72,7 @@ var heldOpts = bolt.Options{CheckpointAppends: 8, CheckpointInterval: time.Hour,
 // openHeld opens a new store with opts whose checkpoints are held, closed
 // at the test's end after they are released, and returns its path.
 func openHeld(t *testing.T, opts bolt.Options) (*bolt.Store, *heldCheckpoints, string) {
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, opts)
-	t.Cleanup(func() { _ = s.Close() })
+	s, path := openNew(t, opts)
 	return s, holdCheckpoints(t, s), path
 }
 

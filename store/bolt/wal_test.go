@@ -19,6 +19,16 @@ import (
 // noCheckpoints keeps every append in the log until Close.
 var noCheckpoints = bolt.Options{CheckpointAppends: 1 << 30, CheckpointInterval: time.Hour, Outbox: true}
 
+// openNew opens a store with opts in a new directory, closed at the
+// test's end, and returns it and its path.
+func openNew(t *testing.T, opts bolt.Options) (*bolt.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tripsense.db")
+	s := MustOpen(t, path, opts)
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
 // crashCopy copies the store file at path and its log into a new directory
 // while the store is open and idle, as a crash would leave them: bbolt's
 // file holds the last checkpoint (the overlay's pages are only in memory),
@@ -82,9 +92,7 @@ func logEnd(s *bolt.Store) *atomic.Int64 {
 func TestLogReplaysWhatACrashLeftInIt(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, noCheckpoints)
-	defer s.Close()
+	s, path := openNew(t, noCheckpoints)
 	var sent []tripsense.Message
 	for i := range 30 {
 		sent = append(sent, storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: fmt.Sprint("room-", i%3), UserID: "u",
@@ -129,9 +137,7 @@ func TestLogReplaysWhatACrashLeftInIt(t *testing.T) {
 // the frames before it are replayed, it is not.
 func TestLogStopsAtATornFrame(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, noCheckpoints)
-	defer s.Close()
+	s, path := openNew(t, noCheckpoints)
 	end := logEnd(s)
 	storetest.MustAppendN(t, s, "r", "u", 5)
 	copyPath := crashCopy(t, path)
@@ -209,9 +215,7 @@ func TestLogNeverReappliesCheckpointedFrames(t *testing.T) {
 // batch runs again without it.
 func TestLogKeepsAckedAppendsWhenOneFails(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, noCheckpoints)
-	defer s.Close()
+	s, path := openNew(t, noCheckpoints)
 	storetest.MustAppendN(t, s, "r", "u", 3)
 	// A message of room "bad" whose key is there but whose value is not a
 	// message: a reply to it fails while its rule reads it.
@@ -240,9 +244,7 @@ func TestLogKeepsAckedAppendsWhenOneFails(t *testing.T) {
 // checkpoint), and nothing is lost.
 func TestLogFullCheckpoints(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, bolt.Options{LogBytes: 600, CheckpointAppends: 1 << 30, CheckpointInterval: time.Hour})
-	defer s.Close()
+	s, path := openNew(t, bolt.Options{LogBytes: 600, CheckpointAppends: 1 << 30, CheckpointInterval: time.Hour})
 	for i := range 10 {
 		storetest.MustAppendNew(t, s, tripsense.NewMessage{Room: "r", UserID: "u", Body: fmt.Sprintf("%0200d", i), Type: "t"})
 	}
@@ -285,9 +287,7 @@ func TestLogCheckpointsWhenIdle(t *testing.T) {
 // Opened with the log off, a store still replays what its log holds.
 func TestNoLogReplaysTheLog(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, noCheckpoints)
-	defer s.Close()
+	s, path := openNew(t, noCheckpoints)
 	storetest.MustAppendN(t, s, "r", "u", 4)
 	copyPath := crashCopy(t, path)
 	c := MustOpen(t, copyPath, bolt.Options{NoLog: true})
@@ -353,9 +353,7 @@ func TestLogReplaysDedupePrunes(t *testing.T) {
 	opts := noCheckpoints
 	opts.Now = func() time.Time { return time.UnixMilli(now.Load()) }
 	opts.DedupePruneInterval = time.Minute
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, opts)
-	defer s.Close()
+	s, path := openNew(t, opts)
 	var writes atomic.Int64
 	pruned := make(chan struct{})
 	s.ObserveCommits(func(c bolt.CommitStats) {
@@ -512,9 +510,7 @@ func TestRestoreKeepsTheLogOfAnUnreadableStore(t *testing.T) {
 func TestLogReplaysOutboxOutcomes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "tripsense.db")
-	s := MustOpen(t, path, noCheckpoints)
-	defer s.Close()
+	s, path := openNew(t, noCheckpoints)
 	storetest.MustAppendN(t, s, "r", "u", 3)
 	if err := s.OutboxDone(ctx, 1); err != nil {
 		t.Fatal(err)
