@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,5 +229,64 @@ func TestCompactKeepsDataAndEpoch(t *testing.T) {
 	defer st.Close()
 	if st.Epoch() != epoch || storetest.MustHead(t, st, "r") != 300 || len(storetest.MustMessagesAfter(t, st, "r", 0, 1000)) != 300 {
 		t.Fatalf("after compaction: epoch %q (want %q), head %d", st.Epoch(), epoch, storetest.MustHead(t, st, "r"))
+	}
+}
+
+// A backup streams from one read transaction for as long as its reader
+// takes. bbolt cannot grow its memory map while a read transaction is
+// open, so with bbolt's default map (as large as the file, doubled as it
+// grows) a growing store would stop every write until a slow backup
+// client finished. The store maps Options.InitialMmapSize up front, and
+// writes go on.
+func TestBackupToASlowReaderDoesNotStopWrites(t *testing.T) {
+	t.Parallel()
+	s, _ := openNew(t, bolt.Options{})
+	storetest.MustAppendN(t, s, "r", "u", 10)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pr.Close() }) // before the store closes: a failed test must not leave the backup waiting
+	began := make(chan int64, 1)
+	backedUp := make(chan error, 1)
+	go func() {
+		_, err := s.Backup(pw, func(size int64, _ string) error { began <- size; return nil })
+		pw.CloseWithError(err)
+		backedUp <- err
+	}()
+	var before int64
+	select {
+	case before = <-began:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no backup after 10s")
+	}
+	// Nothing reads the backup yet: it holds its read transaction open.
+	body := strings.Repeat("x", 2000)
+	var queued []tripsense.QueuedAppend
+	for i := range 4000 {
+		queued = append(queued, s.AppendQueued(context.Background(), tripsense.NewMessage{Room: fmt.Sprint("room-", i%8), UserID: "u", Body: body, Type: "text"}))
+	}
+	deadline := time.After(20 * time.Second)
+	for i, q := range queued {
+		select {
+		case <-q.Done():
+			if _, _, err := q.Result(); err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatalf("append %d of %d not committed after 20s while a backup waits for its reader", i+1, len(queued))
+		}
+	}
+	// The second backup's barrier makes bbolt hold them all.
+	var grown int64
+	if _, err := s.Backup(io.Discard, func(size int64, _ string) error { grown = size; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if grown < before+4000*2000 {
+		t.Fatalf("the store's data grew from %d to %d bytes, want 8 MB more", before, grown)
+	}
+	n, err := io.Copy(io.Discard, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-backedUp; err != nil || n != before {
+		t.Fatalf("backup: %d bytes, %v; want the %d of the store when it began", n, err, before)
 	}
 }

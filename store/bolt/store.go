@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,16 @@ type Options struct {
 	// 50ms.
 	CheckpointAppends  int
 	CheckpointInterval time.Duration
+	// InitialMmapSize is the size of bbolt's memory map of the file, set
+	// at Open. bbolt grows its map only once every read transaction has
+	// ended, and a Backup reads in one for as long as its reader takes: a
+	// store that outgrew a small map while a slow client downloaded a
+	// backup would stop every write until the download ended. The map is
+	// address space, not memory (pages are read in as they are used, as
+	// before). Zero means 8 GiB, as etcd does with 10 GiB; a store larger
+	// than that grows its map as bbolt does. On Windows, where bbolt
+	// grows the file to its map, zero keeps bbolt's default.
+	InitialMmapSize int
 	// Now is the clock of dedupe records, cursor updates, joinedAt and of a
 	// message with a zero CreateTime. Nil means time.Now.
 	Now func() time.Time
@@ -107,6 +118,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.InitialMmapSize <= 0 && runtime.GOOS != "windows" {
+		o.InitialMmapSize = 8 << 30
 	}
 	if o.LogBytes <= 0 {
 		o.LogBytes = 8 << 20
@@ -238,9 +252,10 @@ func (s *Store) ObserveCheckpoints(fn func(CheckpointStats)) { setObserver(&s.ck
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:      opts.LockTimeout,
-		NoSync:       opts.NoSync,
-		FreelistType: bbolt.FreelistMapType,
+		Timeout:         opts.LockTimeout,
+		NoSync:          opts.NoSync,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: opts.InitialMmapSize,
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, ErrInUse)
