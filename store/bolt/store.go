@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,7 +85,8 @@ type Options struct {
 	// address space, not memory (pages are read in as they are used, as
 	// before). Zero means 8 GiB, as etcd does with 10 GiB; a store larger
 	// than that grows its map as bbolt does. On Windows, where bbolt
-	// grows the file to its map, zero keeps bbolt's default.
+	// grows the file to its map, and on 32-bit platforms, zero keeps
+	// bbolt's default.
 	InitialMmapSize int
 	// Now is the clock of dedupe records, cursor updates, joinedAt and of a
 	// message with a zero CreateTime. Nil means time.Now.
@@ -99,6 +101,10 @@ type Options struct {
 	// when no webhook is configured: nothing would ever drain it.
 	Outbox bool
 }
+
+// defaultInitialMmapSize is 8 GiB on a 64-bit platform, and 0 (bbolt's
+// default) on a 32-bit one, whose address space it would not fit.
+const defaultInitialMmapSize = 8 << 30 * (bits.UintSize / 64)
 
 func (o Options) withDefaults() Options {
 	if o.LockTimeout <= 0 {
@@ -120,7 +126,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.InitialMmapSize <= 0 && runtime.GOOS != "windows" {
-		o.InitialMmapSize = 8 << 30
+		o.InitialMmapSize = defaultInitialMmapSize
 	}
 	if o.LogBytes <= 0 {
 		o.LogBytes = 8 << 20
