@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,5 +289,22 @@ func TestBackupToASlowReaderDoesNotStopWrites(t *testing.T) {
 	}
 	if err := <-backedUp; err != nil || n != before {
 		t.Fatalf("backup: %d bytes, %v; want the %d of the store when it began", n, err, before)
+	}
+}
+
+// The map is at least InitialMmapSize, and twice a store file larger than
+// half of it, so a large store can still double during a backup.
+func TestTheMapIsTwiceALargeStore(t *testing.T) {
+	t.Parallel()
+	if strconv.IntSize < 64 {
+		t.Skip("no 8 GiB map on a 32-bit platform")
+	}
+	const gib = 1 << 30
+	for _, c := range []struct {
+		size, want int64
+	}{{0, 8 * gib}, {16 << 20, 8 * gib}, {4 * gib, 8 * gib}, {5 * gib, 10 * gib}, {40 * gib, 80 * gib}} {
+		if got := bolt.MmapSizeForTest(8*gib, c.size); got != c.want {
+			t.Errorf("the map of a %d-byte file is %d bytes, want %d", c.size, got, c.want)
+		}
 	}
 }

@@ -43,3 +43,6 @@ func QueuePruneForTest(s *Store, now time.Time) <-chan error {
 	}()
 	return c
 }
+
+// MmapSizeForTest is the memory map a store file of size bytes starts with.
+func MmapSizeForTest(least, size int64) int64 { return int64(mmapSize(int(least), size)) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -83,8 +84,9 @@ type Options struct {
 	// store that outgrew a small map while a slow client downloaded a
 	// backup would stop every write until the download ended. The map is
 	// address space, not memory (pages are read in as they are used, as
-	// before). Zero means 8 GiB, as etcd does with 10 GiB; a store larger
-	// than that grows its map as bbolt does. On Windows, where bbolt
+	// before). Zero means 8 GiB, as etcd does with 10 GiB. A store file
+	// larger than half of it is mapped at twice its size at Open, so it
+	// can double before its map must grow. On Windows, where bbolt
 	// grows the file to its map, and on 32-bit platforms, zero keeps
 	// bbolt's default.
 	InitialMmapSize int
@@ -105,6 +107,16 @@ type Options struct {
 // defaultInitialMmapSize is 8 GiB on a 64-bit platform, and 0 (bbolt's
 // default) on a 32-bit one, whose address space it would not fit.
 const defaultInitialMmapSize = 8 << 30 * (bits.UintSize / 64)
+
+// mmapSize is the memory map a store file of size bytes starts with: at
+// least InitialMmapSize, and twice the file, so that a store larger than
+// it can still double before a Backup could hold its writes.
+func mmapSize(least int, size int64) int {
+	if size > int64(least)/2 && size <= int64(math.MaxInt/2) {
+		return int(2 * size)
+	}
+	return least
+}
 
 func (o Options) withDefaults() Options {
 	if o.LockTimeout <= 0 {
@@ -257,11 +269,15 @@ func (s *Store) ObserveCheckpoints(fn func(CheckpointStats)) { setObserver(&s.ck
 // process, waits up to Options.LockTimeout and fails).
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
+	mmap := opts.InitialMmapSize
+	if fi, err := os.Stat(path); err == nil && mmap > 0 {
+		mmap = mmapSize(mmap, fi.Size())
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:         opts.LockTimeout,
 		NoSync:          opts.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
-		InitialMmapSize: opts.InitialMmapSize,
+		InitialMmapSize: mmap,
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, ErrInUse)
