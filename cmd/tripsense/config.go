@@ -89,6 +89,25 @@ type Config struct {
 	// origin: CORS on the HTTP API and the WebSocket Origin check
 	// (TRIPSENSE_ALLOWED_ORIGINS).
 	AllowedOrigins tripsense.Origins
+	// GCHeapFloor is the least heap goal of the garbage collector
+	// (TRIPSENSE_GC_HEAP_FLOOR; 0: Go's own, twice the live heap). See
+	// gcfloor.go.
+	GCHeapFloor byteSize
+}
+
+// byteSize is a flag of a number of bytes, written as GOMEMLIMIT is
+// ("64MiB"; parseBytes).
+type byteSize uint64
+
+func (b *byteSize) String() string { return formatBytes(uint64(*b)) }
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
 }
 
 // envReader reads TRIPSENSE_* variables strictly: an empty variable is
@@ -164,6 +183,19 @@ func (e *envReader) bool(key string, def bool) bool {
 	return b
 }
 
+func (e *envReader) size(key string, def uint64) byteSize {
+	v := e.getenv(key)
+	if v == "" {
+		return byteSize(def)
+	}
+	n, err := parseBytes(v)
+	if err != nil {
+		e.fail(key, v, "a size such as 64MiB, or 0")
+		return byteSize(def)
+	}
+	return byteSize(n)
+}
+
 func (e *envReader) err() error { return errors.Join(e.errs...) }
 
 // envOr reads a string variable (empty means def).
@@ -210,6 +242,8 @@ func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins
 	fs.BoolVar(&c.MetricsOnMain, "metrics-on-main", e.bool("TRIPSENSE_METRICS_ON_MAIN", false), "also serve /metrics on the main listener, to anyone who reaches it (TRIPSENSE_METRICS_ON_MAIN)")
 	fs.BoolVar(&c.Gzip, "gzip", e.bool("TRIPSENSE_GZIP", true), "gzip JSON answers of the HTTP API over 1 KiB for clients that accept it (TRIPSENSE_GZIP)")
 	fs.StringVar(&c.WebhookURL, "webhook-url", e.str("TRIPSENSE_WEBHOOK_URL", ""), "POST every message, edit, delete, reaction, membership change and rename there as a Standard Webhooks event, signed with TRIPSENSE_WEBHOOK_SECRET; empty disables (TRIPSENSE_WEBHOOK_URL)")
+	c.GCHeapFloor = e.size("TRIPSENSE_GC_HEAP_FLOOR", defaultGCHeapFloor)
+	fs.Var(&c.GCHeapFloor, "gc-heap-floor", "the garbage collector lets the heap grow to at least this size before it collects (0: Go's default, twice the live heap); GOGC and GOMEMLIMIT still apply (TRIPSENSE_GC_HEAP_FLOOR)")
 	origins = fs.String("allowed-origins", e.str("TRIPSENSE_ALLOWED_ORIGINS", ""), "comma-separated browser origins (scheme://host[:port]) allowed besides the same origin, for CORS on the HTTP API and the WebSocket Origin check; * opens the HTTP API only, not in dev mode (TRIPSENSE_ALLOWED_ORIGINS)")
 	return noDemo, admins, policy, origins
 }

@@ -284,6 +284,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// The heap floor is the process's: only the server command sets it
+	// (tests run many Mains in one process).
+	defer startHeapFloor(uint64(c.GCHeapFloor), nil).stop()
 	m := &Main{Config: c, Log: newLogger(c, stderr)}
 	defer func() {
 		if err := m.Close(); err != nil {
