@@ -49,14 +49,15 @@ func heapGoal() uint64 {
 // TestHeapFloorSetsTheGoal: with the floor running, a small live heap's
 // goal is the floor (not twice the live heap), a live heap over half the
 // floor gets GOGC's own goal, and stop gives GOGC back. Not parallel: GOGC
-// is the process's.
+// is the process's. The floor is large (256 MiB of goal, not of memory)
+// so that what other tests of the package left live is small beside it.
 func TestHeapFloorSetsTheGoal(t *testing.T) {
 	base := debug.SetGCPercent(100)
 	debug.SetGCPercent(base)
 	if base < 0 {
 		t.Skip("GOGC=off: the floor does not run")
 	}
-	const floor = 64 << 20
+	const floor = 256 << 20
 	f := startHeapFloor(floor, nil)
 	defer f.stop()
 
@@ -67,12 +68,12 @@ func TestHeapFloorSetsTheGoal(t *testing.T) {
 		t.Errorf("heap goal %d MiB with a small heap, want about the floor, %d MiB", g>>20, floor>>20)
 	}
 
-	live := make([]byte, 48<<20) // over half the floor
+	live := make([]byte, 144<<20) // over half the floor
 	if p := afterCycle(f); p != base {
-		t.Errorf("GOGC %d with 48 MiB live, want the base %d", p, base)
+		t.Errorf("GOGC %d with 144 MiB live, want the base %d", p, base)
 	}
 	if g := heapGoal(); g < 2*uint64(len(live))*9/10 {
-		t.Errorf("heap goal %d MiB with 48 MiB live, want GOGC's own (about %d MiB)", g>>20, 2*len(live)>>20)
+		t.Errorf("heap goal %d MiB with 144 MiB live, want GOGC's own (about %d MiB)", g>>20, 2*len(live)>>20)
 	}
 	runtime.KeepAlive(live)
 
