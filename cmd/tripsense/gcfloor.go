@@ -160,16 +160,18 @@ func (f *heapFloor) stop() {
 	debug.SetGCPercent(f.base)
 }
 
+// byteUnits are the suffixes of parseBytes and formatBytes, largest first.
+var byteUnits = []struct {
+	suffix string
+	shift  uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+
 // parseBytes reads a size the way GOMEMLIMIT is written: a number of
 // bytes, optionally followed by B, KiB, MiB, GiB or TiB ("64MiB").
-func parseBytes(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		shift  uint
-	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+func parseBytes(in string) (uint64, error) {
+	s := strings.TrimSpace(in)
 	shift := uint(0)
-	for _, u := range units {
+	for _, u := range byteUnits {
 		if n, ok := strings.CutSuffix(s, u.suffix); ok {
 			s, shift = n, u.shift
 			break
@@ -180,7 +182,7 @@ func parseBytes(s string) (uint64, error) {
 		return 0, errors.New("not a size: want bytes, or a number with B, KiB, MiB, GiB or TiB (64MiB)")
 	}
 	if n > math.MaxUint64>>shift {
-		return 0, fmt.Errorf("%s is too large", s)
+		return 0, fmt.Errorf("%s is too large", strings.TrimSpace(in))
 	}
 	return n << shift, nil
 }
@@ -188,10 +190,7 @@ func parseBytes(s string) (uint64, error) {
 // formatBytes writes n as parseBytes reads it, in the largest unit that
 // divides it.
 func formatBytes(n uint64) string {
-	for _, u := range []struct {
-		suffix string
-		shift  uint
-	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+	for _, u := range byteUnits[:len(byteUnits)-1] {
 		if n != 0 && n%(1<<u.shift) == 0 {
 			return strconv.FormatUint(n>>u.shift, 10) + u.suffix
 		}
