@@ -284,10 +284,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	m := &Main{Config: c, Log: newLogger(c, stderr)}
 	// The heap floor is the process's: only the server command sets it
 	// (tests run many Mains in one process).
-	defer startHeapFloor(uint64(c.GCHeapFloor), nil).stop()
-	m := &Main{Config: c, Log: newLogger(c, stderr)}
+	if floor := startHeapFloor(uint64(c.GCHeapFloor), nil); floor != nil {
+		defer floor.stop()
+		m.Log.Info("gc heap floor", "bytes", floor.floor, "gogc", floor.base)
+	}
 	defer func() {
 		if err := m.Close(); err != nil {
 			m.Log.Error("close store", "err", err)
