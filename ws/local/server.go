@@ -462,7 +462,12 @@ func (s *Server) awaitAuth(ctx context.Context, sock *socket, br *bufio.Reader, 
 // serveSocket runs one upgraded connection until it ends.
 func (s *Server) serveSocket(base context.Context, info tripsense.Connection, admin bool, c *conn, sock *socket, br *bufio.Reader) {
 	netConn := sock.conn
-	c.serve(func() { go s.writeRun(c, sock) }, orDefault(s.PingInterval, DefaultPingInterval))
+	// A writer run starts for every frame of a connection whose writer had
+	// stopped (in rooms of 10, nearly every delivery): run is made once,
+	// so that starting one allocates nothing (a go statement with
+	// arguments allocates their closure each time).
+	run := func() { s.writeRun(c, sock) }
+	c.serve(func() { go run() }, orDefault(s.PingInterval, DefaultPingInterval))
 	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: admin})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
