@@ -31,6 +31,10 @@ go vet ./...
 # The benchmark-only durability experiment (store/bolt/syncexp.go) must keep compiling.
 go vet -tags tripsense_syncexp ./store/bolt
 
+echo "== the server builds for macOS and Windows too (go run ./cmd/tripsense on a developer's machine)"
+GOOS=darwin GOARCH=arm64 go build -o /dev/null ./cmd/tripsense
+GOOS=windows GOARCH=amd64 go build -o /dev/null ./cmd/tripsense
+
 echo "== go test -race (unit, store conformance on bbolt and dynalite, end to end)"
 # -json through scripts/testcount: package results, the output of failed
 # tests, and at the end "N passed, N failed, N skipped".

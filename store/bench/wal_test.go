@@ -1,3 +1,7 @@
+//go:build linux
+
+// These benchmarks measure Linux's fdatasync and fallocate, which the store uses there.
+
 package bench
 
 import (

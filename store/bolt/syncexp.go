@@ -27,7 +27,6 @@ package bolt
 import (
 	"fmt"
 	"os"
-	"syscall"
 )
 
 func init() {
@@ -98,7 +97,7 @@ func openExperimentLog(path string) error {
 			return err
 		}
 		off += int64(len(b))
-		return syscall.Fdatasync(int(f.Fd()))
+		return fdatasync(f)
 	}
 	return nil
 }

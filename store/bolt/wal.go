@@ -38,7 +38,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -614,7 +613,7 @@ func (w *wal) writeFrame(frame []byte) error {
 	if _, err := w.f.WriteAt(frame, w.off); err != nil {
 		return err
 	}
-	return syscall.Fdatasync(int(w.f.Fd()))
+	return fdatasync(w.f)
 }
 
 // acked records a batch whose frame of n bytes the log synced: its appends
