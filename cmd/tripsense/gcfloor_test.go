@@ -30,6 +30,27 @@ func TestFloorPercent(t *testing.T) {
 	}
 }
 
+// gogcOrSkip returns the process's GOGC, skipping the test when the
+// collector is off (the floor does not run then).
+func gogcOrSkip(t *testing.T) int {
+	t.Helper()
+	base := debug.SetGCPercent(100)
+	debug.SetGCPercent(base)
+	if base < 0 {
+		t.Skip("GOGC=off: the floor does not run")
+	}
+	return base
+}
+
+// stopRestores stops f and checks that GOGC is base again.
+func stopRestores(t *testing.T, f *heapFloor, base int) {
+	t.Helper()
+	f.stop()
+	if p := debug.SetGCPercent(base); p != base {
+		t.Errorf("GOGC %d after stop, want %d back", p, base)
+	}
+}
+
 // afterCycle runs a collection, has the floor adjust to it (as its
 // cleanup does after each cycle) and returns the GOGC it set.
 func afterCycle(f *heapFloor) int {
@@ -52,11 +73,7 @@ func heapGoal() uint64 {
 // is the process's. The floor is large (256 MiB of goal, not of memory)
 // so that what other tests of the package left live is small beside it.
 func TestHeapFloorSetsTheGoal(t *testing.T) {
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
-	if base < 0 {
-		t.Skip("GOGC=off: the floor does not run")
-	}
+	base := gogcOrSkip(t)
 	const floor = 256 << 20
 	f := startHeapFloor(floor, nil)
 	defer f.stop()
@@ -81,20 +98,13 @@ func TestHeapFloorSetsTheGoal(t *testing.T) {
 	if p := afterCycle(f); p <= base {
 		t.Errorf("GOGC %d once the heap is small again, want more than %d", p, base)
 	}
-	f.stop()
-	if p := debug.SetGCPercent(base); p != base {
-		t.Errorf("GOGC %d after stop, want %d back", p, base)
-	}
+	stopRestores(t, f, base)
 }
 
 // TestHeapFloorFollowsTheCycles: the floor adjusts by itself after the
 // collector's cycles (its cleanup re-arms every time), until stopped.
 func TestHeapFloorFollowsTheCycles(t *testing.T) {
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
-	if base < 0 {
-		t.Skip("GOGC=off: the floor does not run")
-	}
+	base := gogcOrSkip(t)
 	adjusted := make(chan uint64, 1)
 	f := startHeapFloor(64<<20, func(_ int, cycles uint64) {
 		select {
@@ -119,10 +129,7 @@ func TestHeapFloorFollowsTheCycles(t *testing.T) {
 		default:
 		}
 	}
-	f.stop()
-	if p := debug.SetGCPercent(base); p != base {
-		t.Errorf("GOGC %d after stop, want %d back", p, base)
-	}
+	stopRestores(t, f, base)
 }
 
 // TestHeapFloorOff: a floor of 0 leaves GOGC alone.
