@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The heap floor keeps the garbage collector's heap goal at no less than a
@@ -32,9 +33,19 @@ import (
 // the sentinel is found unreachable) the floor reads the cycle's live heap
 // and roots from runtime/metrics and sets GOGC (debug.SetGCPercent) so that
 // the next goal is the floor, or GOGC's own when that is higher.
+//
+// An idle server would keep the floor's garbage (up to the floor) until a
+// cycle, and with nothing allocated the next one is Go's forced cycle,
+// minutes away. So every idleEvery the floor looks at what was allocated
+// since its last look: under a sixteenth of the floor, with more than an
+// eighth of it to free, it collects and gives the free memory back to the
+// OS (debug.FreeOSMemory), once.
 
 // defaultGCHeapFloor is --gc-heap-floor's default.
 const defaultGCHeapFloor = 64 << 20
+
+// idleEvery is how often the floor looks for an idle server.
+const idleEvery = 30 * time.Second
 
 // goHeapMinimum is the runtime's least heap goal at GOGC=100 (4 MiB,
 // runtime/mgcpacer.go), which it scales with GOGC like the rest of the goal.
@@ -70,6 +81,11 @@ type heapFloor struct {
 	stopped bool
 	percent int
 	samples []metrics.Sample
+
+	quit       chan struct{} // closed by stop: ends the idle looks
+	idleMu     sync.Mutex    // guards idle and lastAllocs
+	idle       []metrics.Sample
+	lastAllocs uint64 // heap bytes allocated in all at the last idle look
 }
 
 // startHeapFloor keeps the heap goal at floor bytes or more until its
@@ -87,11 +103,51 @@ func startHeapFloor(floor uint64, adjusted func(percent int, cycles uint64)) *he
 		{Name: "/gc/scan/globals:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
 	}}
+	f.quit = make(chan struct{})
+	f.idle = []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	f.idleLook()
 	f.arm()
 	// Until the first cycle, Go's minimum goal (4 MB) holds: start from
 	// the floor now, as if the heap were empty.
 	f.adjust()
+	go f.idleLoop()
 	return f
+}
+
+func (f *heapFloor) idleLoop() {
+	t := time.NewTicker(idleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.quit:
+			return
+		case <-t.C:
+			f.idleLook()
+		}
+	}
+}
+
+// idleLook gives the heap's garbage back when the server allocated under a
+// sixteenth of the floor since the last look and the heap holds more than
+// an eighth of the floor besides its live bytes: it reports whether it did.
+func (f *heapFloor) idleLook() (released bool) {
+	f.idleMu.Lock()
+	defer f.idleMu.Unlock()
+	metrics.Read(f.idle)
+	allocs, objects, live := f.idle[0].Value.Uint64(), f.idle[1].Value.Uint64(), f.idle[2].Value.Uint64()
+	quiet := f.lastAllocs != 0 && allocs-f.lastAllocs < f.floor/16
+	f.lastAllocs = allocs
+	if !quiet || objects <= live+f.floor/8 {
+		return false
+	}
+	debug.FreeOSMemory()
+	metrics.Read(f.idle)
+	f.lastAllocs = f.idle[0].Value.Uint64()
+	return true
 }
 
 // sentinel is what the floor's cleanup is attached to: large enough not to
@@ -157,6 +213,7 @@ func (f *heapFloor) stop() {
 		return
 	}
 	f.stopped = true
+	close(f.quit)
 	debug.SetGCPercent(f.base)
 }
 

@@ -132,6 +132,40 @@ func TestHeapFloorFollowsTheCycles(t *testing.T) {
 	stopRestores(t, f, base)
 }
 
+// TestHeapFloorGivesBackAnIdleHeap: garbage the floor let wait is
+// collected and given back once the server is idle (a look after one that
+// saw allocations, with nothing allocated since), and only once.
+func TestHeapFloorGivesBackAnIdleHeap(t *testing.T) {
+	gogcOrSkip(t)
+	const floor = 256 << 20 // 64 MiB of garbage stays under it: no cycle meanwhile
+	f := startHeapFloor(floor, nil)
+	defer f.stop()
+	heap := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	var keep []byte
+	for range 64 {
+		keep = make([]byte, 1<<20) // garbage but the last
+		keep[0] = 1
+	}
+	before := heap()
+	if f.idleLook() {
+		t.Fatal("released while 64 MiB were allocated since the last look")
+	}
+	if !f.idleLook() {
+		t.Fatalf("idle with %d MiB of heap objects, and nothing released", before>>20)
+	}
+	if after := heap(); after > before/2 {
+		t.Errorf("heap objects %d MiB after the release, want well under the %d MiB before", after>>20, before>>20)
+	}
+	if f.idleLook() {
+		t.Error("released again with nothing to release")
+	}
+	runtime.KeepAlive(keep)
+}
+
 // TestHeapFloorOff: a floor of 0 leaves GOGC alone.
 func TestHeapFloorOff(t *testing.T) {
 	base := debug.SetGCPercent(100)
