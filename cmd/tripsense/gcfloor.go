@@ -92,22 +92,22 @@ type heapFloor struct {
 // stop is called, which gives GOGC back its value from before. It returns
 // nil (whose stop does nothing) when floor is 0 or the collector is off.
 func startHeapFloor(floor uint64, adjusted func(percent int, cycles uint64)) *heapFloor {
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
+	base := currentGOGC()
 	if floor == 0 || base < 0 {
 		return nil
 	}
-	f := &heapFloor{floor: floor, base: base, percent: base, adjusted: adjusted, samples: []metrics.Sample{
-		{Name: "/gc/heap/live:bytes"},
-		{Name: "/gc/scan/stack:bytes"},
-		{Name: "/gc/scan/globals:bytes"},
-		{Name: "/gc/cycles/total:gc-cycles"},
-	}}
-	f.quit = make(chan struct{})
-	f.idle = []metrics.Sample{
-		{Name: "/gc/heap/allocs:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/gc/heap/live:bytes"},
+	f := &heapFloor{floor: floor, base: base, percent: base, adjusted: adjusted, quit: make(chan struct{}),
+		samples: []metrics.Sample{
+			{Name: "/gc/heap/live:bytes"},
+			{Name: "/gc/scan/stack:bytes"},
+			{Name: "/gc/scan/globals:bytes"},
+			{Name: "/gc/cycles/total:gc-cycles"},
+		},
+		idle: []metrics.Sample{
+			{Name: "/gc/heap/allocs:bytes"},
+			{Name: "/memory/classes/heap/objects:bytes"},
+			{Name: "/gc/heap/live:bytes"},
+		},
 	}
 	f.idleLook()
 	f.arm()
@@ -116,6 +116,14 @@ func startHeapFloor(floor uint64, adjusted func(percent int, cycles uint64)) *he
 	f.adjust()
 	go f.idleLoop()
 	return f
+}
+
+// currentGOGC is the collector's percent in force (GOGC's; -1 when off).
+// Go has no getter: setting a value returns the one before.
+func currentGOGC() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
 
 func (f *heapFloor) idleLoop() {

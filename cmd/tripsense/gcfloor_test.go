@@ -34,8 +34,7 @@ func TestFloorPercent(t *testing.T) {
 // collector is off (the floor does not run then).
 func gogcOrSkip(t *testing.T) int {
 	t.Helper()
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
+	base := currentGOGC()
 	if base < 0 {
 		t.Skip("GOGC=off: the floor does not run")
 	}
@@ -61,8 +60,11 @@ func afterCycle(f *heapFloor) int {
 	return f.percent
 }
 
-func heapGoal() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+func heapGoal() uint64 { return readMetric("/gc/heap/goal:bytes") }
+
+// readMetric reads one runtime/metrics value of kind uint64.
+func readMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
@@ -140,11 +142,7 @@ func TestHeapFloorGivesBackAnIdleHeap(t *testing.T) {
 	const floor = 256 << 20 // 64 MiB of garbage stays under it: no cycle meanwhile
 	f := startHeapFloor(floor, nil)
 	defer f.stop()
-	heap := func() uint64 {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		metrics.Read(s)
-		return s[0].Value.Uint64()
-	}
+	heap := func() uint64 { return readMetric("/memory/classes/heap/objects:bytes") }
 	var keep []byte
 	for range 64 {
 		keep = make([]byte, 1<<20) // garbage but the last
@@ -168,8 +166,7 @@ func TestHeapFloorGivesBackAnIdleHeap(t *testing.T) {
 
 // TestHeapFloorOff: a floor of 0 leaves GOGC alone.
 func TestHeapFloorOff(t *testing.T) {
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
+	base := currentGOGC()
 	f := startHeapFloor(0, func(int, uint64) { t.Error("the floor ran with 0") })
 	if f != nil {
 		t.Error("startHeapFloor(0) started a floor")
