@@ -125,8 +125,8 @@ type Connection struct {
 	ConnectedAt time.Time
 	ExpiresAt   time.Time // after this the connection is treated as gone
 	// Admin says the connection's principal is an admin (it may delete any
-	// message). A runtime that reads the connection from its record on
-	// every frame (AWS) keeps it there; see AdminRecorder.
+	// message): its latest token's claim (an auth refresh records a new
+	// one through AdminRecorder).
 	Admin bool
 }
 

@@ -234,11 +234,11 @@ type Presence interface {
 	SetExpiry(ctx context.Context, connID string, expiresAt time.Time) error
 }
 
-// AdminRecorder is a Presence that keeps each connection's Admin flag in
-// the connection's record (DynamoDB: the runtime rebuilds the connection
-// from it on every frame). An in-band token refresh records the new
-// token's admin claim through it, so a revoked admin stops moderating on
-// the open connection.
+// AdminRecorder is a Presence that keeps each connection's Admin flag
+// (DynamoDB: in the connection's record, which the runtime reads on every
+// frame; ws/local: on the hub's connection, which its reader reads). An
+// in-band token refresh records the new token's admin claim through it, so
+// a revoked admin stops moderating on the open connection.
 type AdminRecorder interface {
 	// SetAdmin records admin on the live connection connID; ErrNotFound
 	// when it is unknown or expired.

@@ -28,6 +28,11 @@ type PipelineOptions struct {
 	MaxSends     int           // DefaultMaxInFlightSends
 	MaxBytes     int           // DefaultMaxInFlightBytes
 	FrameTimeout time.Duration // DefaultFrameTimeout
+	// Admin, when set, is the connection's admin flag now: every frame
+	// that is not a send runs with it as Conn.Admin (an auth refresh may
+	// have changed it since the pipeline was made; see
+	// tripsense.AdminRecorder). Sends do not depend on the flag.
+	Admin func() bool
 }
 
 // Pipeline runs the frames of one connection in the order they were read,
@@ -136,7 +141,11 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 		}
 		fctx, cancel := context.WithTimeout(ctx, p.o.FrameTimeout)
 		defer cancel()
-		return p.s.Handle(fctx, p.c, data)
+		c := p.c
+		if p.o.Admin != nil {
+			c.Admin = p.o.Admin()
+		}
+		return p.s.Handle(fctx, c, data)
 	}
 	var read time.Time
 	if p.sendObs != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -156,3 +157,63 @@ func decode(t *testing.T, data []byte) map[string]any {
 func asCloseError(err error, ce *websocket.CloseError) bool { return errors.As(err, ce) }
 
 func credentials(token string) tripsense.Credentials { return tripsense.Credentials{Token: token} }
+
+// TestAuthFrameChangesTheAdminFlag: an auth refresh records the new
+// token's admin claim on the open connection, as on AWS
+// (test/aws_lifecycle_test.go): a connection whose token loses the claim
+// may no longer delete another member's message, and one whose token
+// gains it may.
+func TestAuthFrameChangesTheAdminFlag(t *testing.T) {
+	t.Parallel()
+	f := newTokenFixture(t)
+	mint := func(user string, admin bool) string {
+		tok, err := f.tk.Mint(user, time.Hour, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// next reads c's frames until one of type typ.
+	next := func(c *websocket.Conn, typ string) map[string]any {
+		t.Helper()
+		for range 20 {
+			fr := readFrame(t, c)
+			if fr["type"] == typ {
+				return fr
+			}
+			t.Logf("frame %v", fr)
+		}
+		t.Fatalf("no %s frame in 20", typ)
+		return nil
+	}
+	a := f.dial(t, "?token="+mint("a", false), nil)
+	for i := 1; i <= 3; i++ {
+		write(t, a, fmt.Sprintf(`{"action":"sendMessage","chatroomId":"room","chatMessage":"spam %d","messageType":"text message","clientMsgId":"m%d"}`, i, i))
+		next(a, "ack")
+	}
+	del := func(c *websocket.Conn, index int, cid string) map[string]any {
+		t.Helper()
+		write(t, c, fmt.Sprintf(`{"action":"deleteMessage","chatroomId":"room","index":%d,"clientMsgId":%q}`, index, cid))
+		for range 20 {
+			if fr := readFrame(t, c); fr["type"] == "ack" || fr["type"] == "error" {
+				return fr
+			}
+		}
+		t.Fatalf("no answer to %s", cid)
+		return nil
+	}
+	ops := f.dial(t, "?token="+mint("b", true), nil)
+	if fr := del(ops, 1, "d1"); fr["type"] != "ack" {
+		t.Fatalf("the admin's delete: %v", fr)
+	}
+	write(t, ops, `{"action":"auth","token":"`+mint("b", false)+`"}`)
+	next(ops, "authed")
+	if fr := del(ops, 2, "d2"); fr["type"] != "error" || fr["code"] != "forbidden" {
+		t.Fatalf("a delete after the admin claim was dropped: %v, want forbidden", fr)
+	}
+	write(t, ops, `{"action":"auth","token":"`+mint("b", true)+`"}`)
+	next(ops, "authed")
+	if fr := del(ops, 2, "d3"); fr["type"] != "ack" {
+		t.Fatalf("a delete after the admin claim came back: %v", fr)
+	}
+}

@@ -29,6 +29,9 @@ type conn struct {
 	ctlLimiter  *rate.Limiter
 	// slowCloses is the hub's count of slow-consumer closes (nil: none).
 	slowCloses *atomic.Int64
+	// admin is info.Admin, read by the connection's reader for every
+	// frame without mu: an auth refresh changes both (Hub.SetAdmin).
+	admin atomic.Bool
 
 	mu    sync.Mutex
 	marks map[string]*tripsense.Watermark // rooms this connection receives
@@ -106,13 +109,15 @@ func (c *conn) writtenLocked() chan struct{} {
 const unregisterWait = time.Second
 
 func newConn(info tripsense.Connection) *conn {
-	return &conn{
+	c := &conn{
 		info:     info,
 		marks:    make(map[string]*tripsense.Watermark),
 		space:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		finished: make(chan struct{}),
 	}
+	c.admin.Store(info.Admin)
+	return c
 }
 
 // kickLocked starts a writer run unless one is running or the socket is

@@ -367,6 +367,28 @@ func (h *Hub) SetExpiry(_ context.Context, id string, expiresAt time.Time) error
 	return nil
 }
 
+// SetAdmin implements tripsense.AdminRecorder: an auth refresh records the
+// new token's admin claim on the live connection, and its next frames run
+// with it (the reader's pipeline reads conn.admin for each), as on AWS,
+// where every frame reads the connection's record. A revoked admin stops
+// moderating without reconnecting.
+var _ tripsense.AdminRecorder = (*Hub)(nil)
+
+func (h *Hub) SetAdmin(_ context.Context, id string, admin bool) error {
+	c := h.get(id)
+	if c == nil {
+		return tripsense.ErrNotFound
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return tripsense.ErrNotFound
+	}
+	c.info.Admin = admin
+	c.admin.Store(admin)
+	return nil
+}
+
 // Push implements tripsense.Pusher: it queues out for the connection's
 // writer and returns at once. A full queue closes the connection with
 // ws.CloseSlowConsumer and returns ErrGone, unless out.Wait asks to wait for

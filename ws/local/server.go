@@ -283,7 +283,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Store calls outlive the request's context: a frame that was accepted
 	// is finished even while the server shuts down.
 	base := context.WithoutCancel(r.Context())
-	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
+	info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires, Admin: p.Admin}
 	if err := s.Service.Connect(base, info); err != nil {
 		status, _ := tripsense.HTTPStatus(tripsense.ErrorCode(err))
 		if status == http.StatusInternalServerError {
@@ -316,7 +316,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.wg.Done()
 		// A fresh context: the request's would keep its values alive.
-		s.serveSocket(context.Background(), info, p.Admin, c, sock, br)
+		s.serveSocket(context.Background(), info, c, sock, br)
 	}()
 }
 
@@ -368,7 +368,7 @@ func (s *Server) acceptUnauthenticated(w http.ResponseWriter, r *http.Request, p
 		if !ok {
 			return
 		}
-		info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires}
+		info := tripsense.Connection{ID: newConnID(), UserID: p.UserID, DeviceID: device, ConnectedAt: time.Now().UTC(), ExpiresAt: p.Expires, Admin: p.Admin}
 		if err := s.Service.Connect(base, info); err != nil {
 			if tripsense.ErrorCode(err) == tripsense.EINTERNAL {
 				s.log().Error("connect", "user", p.UserID, "err", err)
@@ -393,7 +393,7 @@ func (s *Server) acceptUnauthenticated(w http.ResponseWriter, r *http.Request, p
 		}
 		_ = s.Hub.SetExpiry(base, info.ID, p.Expires)
 		s.log().Info("connected", "conn", info.ID, "user", info.UserID, "device", info.DeviceID, "auth", "first frame")
-		s.serveSocket(base, info, p.Admin, c, sock, br)
+		s.serveSocket(base, info, c, sock, br)
 	}()
 }
 
@@ -460,7 +460,7 @@ func (s *Server) awaitAuth(ctx context.Context, sock *socket, br *bufio.Reader, 
 }
 
 // serveSocket runs one upgraded connection until it ends.
-func (s *Server) serveSocket(base context.Context, info tripsense.Connection, admin bool, c *conn, sock *socket, br *bufio.Reader) {
+func (s *Server) serveSocket(base context.Context, info tripsense.Connection, c *conn, sock *socket, br *bufio.Reader) {
 	netConn := sock.conn
 	// A writer run starts for every frame of a connection whose writer had
 	// stopped (in rooms of 10, nearly every delivery): run is made once,
@@ -468,7 +468,7 @@ func (s *Server) serveSocket(base context.Context, info tripsense.Connection, ad
 	// arguments allocates their closure each time).
 	run := func() { s.writeRun(c, sock) }
 	c.serve(func() { go run() }, orDefault(s.PingInterval, DefaultPingInterval))
-	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: admin})
+	s.readLoop(base, c, sock, br, wscore.Conn{ID: info.ID, UserID: info.UserID, DeviceID: info.DeviceID, Admin: info.Admin})
 	s.disconnect(base, info)
 	c.close(CloseCodeRemoved, "connection removed")
 	<-c.finished
@@ -512,8 +512,11 @@ func (s *Server) readLoop(ctx context.Context, c *conn, sock *socket, br *bufio.
 	}
 	// Sends are pipelined: the next frame is read while earlier sends wait
 	// for their commit; answers go out in read order (ws.Pipeline).
+	// An auth refresh may change the admin flag (Hub.SetAdmin): the
+	// pipeline reads it for every frame that is not a send.
 	pipe := s.Service.NewPipeline(self, wscore.PipelineOptions{
 		MaxSends: s.MaxInFlightSends, MaxBytes: s.MaxInFlightBytes, FrameTimeout: frameTimeout,
+		Admin: c.admin.Load,
 	})
 	defer pipe.Drain()
 	defer rd.release()
