@@ -194,7 +194,7 @@ func flagSet(c *Config, presetArg *string, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "usage: tripsense bench [--preset NAME[,NAME...]|all] [flags]\n\n"+
 			"Drives a RUNNING server on loopback. Presets: %s.\n"+
 			"Start the server with rate limits out of the way, e.g.\n"+
-			"  ulimit -n 20000; tripsense --addr 127.0.0.1:8080 --data /tmp/bench-data --msg-rate 1000000 --msg-burst 1000000 --control-rate 1000000 --control-burst 1000000 --http-rate 0 --max-connections-per-ip 0\n\n"+
+			"  ulimit -n 20000; tripsense --addr 127.0.0.1:8080 --data /tmp/bench-data --msg-rate 1000000 --msg-burst 1000000 --control-rate 1000000 --control-burst 1000000 --http-rate 0 --connect-rate 0 --max-connections-per-ip 0\n\n"+
 			"Flags set explicitly override the preset's values.\n\n", strings.Join(presetNames, ", "))
 		fs.PrintDefaults()
 	}

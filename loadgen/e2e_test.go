@@ -50,7 +50,7 @@ func mustStartServer(t *testing.T) *server {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"), "--no-demo",
-		"--msg-rate", "1000000", "--msg-burst", "1000000", "--http-rate", "0", "--log-level", "warn")
+		"--msg-rate", "1000000", "--msg-burst", "1000000", "--http-rate", "0", "--connect-rate", "0", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -57,6 +57,10 @@ func newDialClient() *http.Client {
 	}
 }
 
+// dialLimitHint follows a WebSocket upgrade refused with 429: the
+// server's limits per client address are in the way of a benchmark.
+const dialLimitHint = " (server limits per address: start it with --connect-rate 0 --max-connections-per-ip 0 for benchmarks)"
+
 // httpError is a non-2xx answer of the server.
 type httpError struct {
 	Method, URL string
@@ -186,7 +190,11 @@ func dialWS(ctx context.Context, hc *http.Client, t target, user string) (*webso
 	})
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("dial %s as %s: HTTP %d: %w", t.WS, user, resp.StatusCode, err)
+			hint := ""
+			if resp.StatusCode == http.StatusTooManyRequests {
+				hint = dialLimitHint
+			}
+			return nil, fmt.Errorf("dial %s as %s: HTTP %d: %w%s", t.WS, user, resp.StatusCode, err, hint)
 		}
 		return nil, fmt.Errorf("dial %s as %s: %w", t.WS, user, err)
 	}

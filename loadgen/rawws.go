@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
@@ -56,6 +57,10 @@ func dialRaw(ctx context.Context, t target, user string) (*rawConn, error) {
 	}}
 	nc, br, _, err := d.Dial(ctx, u)
 	if err != nil {
+		var status ws.StatusError
+		if errors.As(err, &status) && int(status) == http.StatusTooManyRequests {
+			return nil, fmt.Errorf("dial %s as %s: %w%s", t.WS, user, err, dialLimitHint)
+		}
 		return nil, fmt.Errorf("dial %s as %s: %w", t.WS, user, err)
 	}
 	var r io.Reader = nc

@@ -302,6 +302,10 @@ func (l *limiter) Allow(connID string, b ws.Budget) (bool, time.Duration) {
 // HTTPRateLimited counts a refusal of the per-IP HTTP rate limit.
 func (m *Metrics) HTTPRateLimited() { m.rateLimited.WithLabelValues("http").Inc() }
 
+// ConnectRateLimited counts a WebSocket upgrade refused over the per-IP
+// connect rate (--connect-rate).
+func (m *Metrics) ConnectRateLimited() { m.rateLimited.WithLabelValues("connect").Inc() }
+
 // SyncService is the HTTP catch-up (api.SyncService, which it matches
 // method for method).
 type SyncService interface {

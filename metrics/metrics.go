@@ -119,7 +119,7 @@ func New(b Build) *Metrics {
 	m.pushSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "push_seconds",
 		Help: "Time of one push to one connection (answers, and fan-out where it is per connection: AWS).", Buckets: latencyBuckets})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rate_limited_total",
-		Help: "Refusals of the rate limits, by budget: send, control (WebSocket frames) or http (requests per client IP)."}, []string{"budget"})
+		Help: "Refusals of the rate limits, by budget: send, control (WebSocket frames), http (requests per client IP) or connect (WebSocket upgrades per client IP)."}, []string{"budget"})
 	m.catchupBytes = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "catchup_bytes",
 		Help: "Size of catch-up answers before compression, by kind: sync (GET /v1/sync) or history (GET /v1/rooms/{room}/messages).", Buckets: sizeBuckets}, []string{"kind"})
 	m.catchupSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "catchup_seconds",
@@ -156,7 +156,7 @@ func New(b Build) *Metrics {
 	}
 	m.sendsStored, m.sendsDuplicate, m.sendsError = m.sends.WithLabelValues("stored"),
 		m.sends.WithLabelValues("duplicate"), m.sends.WithLabelValues("error")
-	for _, b := range []string{"send", "control", "http"} {
+	for _, b := range []string{"send", "control", "http", "connect"} {
 		m.rateLimited.WithLabelValues(b)
 	}
 	for _, r := range []string{"ok", "gone", "error"} {

@@ -110,7 +110,7 @@ func mustStartEnv(t testing.TB, env []string, args ...string) *server {
 // while they wait for events, and the limits have tests of their own.
 func (s *server) mustRun() {
 	s.t.Helper()
-	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000", "--control-rate", "100000", "--control-burst", "100000", "--http-rate", "0"}, s.args...)
+	args := append([]string{"serve", "--addr", s.addr, "--data", s.dataDir, "--msg-rate", "100000", "--msg-burst", "100000", "--control-rate", "100000", "--control-burst", "100000", "--http-rate", "0", "--connect-rate", "0"}, s.args...)
 	if len(s.prefix) > 0 {
 		s.cmd = exec.Command(s.prefix[0], append(append(s.prefix[1:len(s.prefix):len(s.prefix)], binPath), args...)...)
 	} else {

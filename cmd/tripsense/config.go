@@ -58,6 +58,8 @@ type Config struct {
 	ControlBurst int
 	// HTTPRate bounds HTTP requests per client IP per minute.
 	HTTPRate int
+	// ConnectRate bounds WebSocket upgrades per client IP per minute.
+	ConnectRate int
 	// DebugAddr, when set, serves net/http/pprof on that (loopback) address.
 	DebugAddr string
 
@@ -229,6 +231,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, e *envReader) (noDemo *bool, admins
 	fs.Float64Var(&c.ControlRate, "control-rate", e.float("TRIPSENSE_CONTROL_RATE", local.DefaultControlRate), "other frames (sync, ping, markRead, auth) per second per connection (TRIPSENSE_CONTROL_RATE)")
 	fs.IntVar(&c.ControlBurst, "control-burst", e.int("TRIPSENSE_CONTROL_BURST", local.DefaultControlBurst), "burst of the other frames per connection (TRIPSENSE_CONTROL_BURST)")
 	fs.IntVar(&c.HTTPRate, "http-rate", e.int("TRIPSENSE_HTTP_RATE", 600), "HTTP requests per minute per client IP, 0 disables (TRIPSENSE_HTTP_RATE)")
+	fs.IntVar(&c.ConnectRate, "connect-rate", e.int("TRIPSENSE_CONNECT_RATE", 600), "WebSocket connections opened per minute per client IP, 0 disables (set 0 behind a proxy) (TRIPSENSE_CONNECT_RATE)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", e.str("TRIPSENSE_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; empty disables (TRIPSENSE_DEBUG_ADDR)")
 	fs.DurationVar(&c.HeaderTimeout, "header-timeout", e.duration("TRIPSENSE_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers (TRIPSENSE_HEADER_TIMEOUT)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("TRIPSENSE_READ_TIMEOUT", 30*time.Second), "time a client has to send a whole request, headers and body (TRIPSENSE_READ_TIMEOUT)")
@@ -358,6 +361,9 @@ func (c Config) Validate() error {
 		// net/http starts the write deadline when the headers are read, so
 		// it also covers reading the body.
 		return fmt.Errorf("--write-timeout (TRIPSENSE_WRITE_TIMEOUT) %s is shorter than --read-timeout (TRIPSENSE_READ_TIMEOUT) %s: the write timeout runs from the end of the headers, through the body, to the end of the answer", c.WriteTimeout, c.ReadTimeout)
+	}
+	if c.HTTPRate < 0 || c.ConnectRate < 0 {
+		return errors.New("--http-rate (TRIPSENSE_HTTP_RATE) and --connect-rate (TRIPSENSE_CONNECT_RATE) must not be negative")
 	}
 	if c.ConnLimit < 0 || c.ConnLimitPerIP < 0 {
 		return errors.New("--max-connections (TRIPSENSE_MAX_CONNECTIONS) and --max-connections-per-ip (TRIPSENSE_MAX_CONNECTIONS_PER_IP) must not be negative")

@@ -39,6 +39,9 @@ func TestServeConfig(t *testing.T) {
 		{"write timeout under read timeout", []string{"--write-timeout", "10s"}, nil, "shorter than --read-timeout"},
 		{"negative connection cap", []string{"--max-connections", "-1"}, nil, "must not be negative"},
 		{"per-IP cap off", []string{"--max-connections-per-ip", "0"}, nil, ""},
+		{"negative connect rate", []string{"--connect-rate", "-1"}, nil, "--connect-rate (TRIPSENSE_CONNECT_RATE) must not be negative"},
+		{"negative http rate", nil, map[string]string{"TRIPSENSE_HTTP_RATE": "-5"}, "must not be negative"},
+		{"connect rate from env", nil, map[string]string{"TRIPSENSE_CONNECT_RATE": "30"}, ""},
 		{"zero token ttl", []string{"--max-token-ttl", "0s"}, nil, "--max-token-ttl"},
 	}
 	for _, tc := range cases {
@@ -52,8 +55,11 @@ func TestServeConfig(t *testing.T) {
 		}
 		if tc.name == "defaults" && (c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.Auth != "dev" || c.Policy != "replace" || !c.Demo || len(c.Admins) != 1 ||
 			c.HeaderTimeout != 10*time.Second || c.ReadTimeout != 30*time.Second || c.WriteTimeout != time.Minute || c.IdleTimeout != 2*time.Minute ||
-			c.ConnLimit != 0 || c.ConnLimitPerIP != 256 || c.MaxTokenTTL != 24*time.Hour) {
+			c.ConnLimit != 0 || c.ConnLimitPerIP != 256 || c.MaxTokenTTL != 24*time.Hour || c.HTTPRate != 600 || c.ConnectRate != 600) {
 			t.Errorf("defaults: %+v", c)
+		}
+		if tc.name == "connect rate from env" && c.ConnectRate != 30 {
+			t.Errorf("connect rate from env: %d, want 30", c.ConnectRate)
 		}
 		if tc.name == "timeouts from env" && (c.ReadTimeout != 5*time.Second || c.HeaderTimeout != 5*time.Second || c.WriteTimeout != 2*time.Minute) {
 			t.Errorf("timeouts from env: %+v", c)

@@ -228,3 +228,59 @@ func TestConnLimitFollowsTheDescriptorLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectRate: over --connect-rate, a WebSocket upgrade from the same
+// address is refused with 429 rate_limited and Retry-After, before its
+// credentials are looked at; a browser's is upgraded and closed with 4429;
+// each refusal is counted in rate_limited_total{budget="connect"} and not
+// logged; the HTTP API is not charged for upgrades.
+func TestConnectRate(t *testing.T) {
+	t.Parallel()
+	logs := newSyncBuffer()
+	m := startMainLog(t, logs, "--connect-rate", "2", "--metrics-addr", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "ws://" + m.Addr() + "/ws?userId=uuid1"
+	for i := range 2 {
+		c, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatalf("upgrade %d under the rate: %v", i+1, err)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	// Refused before the credentials: a forged user gets the same answer.
+	for _, q := range []string{"?userId=uuid1", "?userId=" + strings.Repeat("x", 300)} {
+		_, resp, err := websocket.Dial(ctx, "ws://"+m.Addr()+"/ws"+q, nil)
+		if err == nil || resp == nil {
+			t.Fatalf("upgrade over the rate (%s): %v, %v", q[:12], err, resp)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "60" || !strings.Contains(string(body), `"code":"rate_limited"`) ||
+			!strings.Contains(string(body), "--connect-rate") {
+			t.Fatalf("over the rate: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	bc, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"tripsense.v1"}})
+	if err != nil {
+		t.Fatalf("a browser's upgrade over the rate is upgraded and closed: %v", err)
+	}
+	_, _, err = bc.Read(ctx)
+	if code := websocket.CloseStatus(err); code != 4429 {
+		t.Fatalf("browser over the rate: %v (close %d), want 4429", err, code)
+	}
+	got := scrape(t, m.MetricsAddr())
+	if n := got[`tripsense_rate_limited_total{budget="connect"}`]; n != 3 {
+		t.Fatalf(`rate_limited_total{budget="connect"} = %v, want 3`, n)
+	}
+	if n := got[`tripsense_rate_limited_total{budget="http"}`]; n != 0 {
+		t.Fatalf(`rate_limited_total{budget="http"} = %v, want 0`, n)
+	}
+	if r, err := http.Get("http://" + m.Addr() + "/v1/rooms?userId=uuid1"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("the HTTP API after the refused upgrades: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+	if strings.Contains(logs.String(), "websocket upgrade refused") {
+		t.Fatalf("a refusal over the connect rate was logged:\n%s", logs.String())
+	}
+}

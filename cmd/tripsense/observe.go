@@ -33,7 +33,11 @@ func observeHTTP(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.H
 		if m != nil {
 			m.ObserveHTTP(rt, code, time.Since(start))
 		}
-		if rt == "/ws" && code >= 400 {
+		// An upgrade refused over --connect-rate (the limiter's headers on
+		// a 429) is counted (rate_limited_total{budget="connect"}), not
+		// logged: a client in a reconnect loop would flood the log.
+		limited := code == http.StatusTooManyRequests && sw.Header().Get("X-RateLimit-Limit") != ""
+		if rt == "/ws" && code >= 400 && !limited {
 			level := slog.LevelInfo
 			switch code {
 			case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:

@@ -146,7 +146,8 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 		svc.Appended = m.webhooks.Notify
 		m.Metrics.WebhookBacklog(webhookBacklog(st, m.Log))
 	}
-	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins}
+	m.wsServer = &local.Server{Service: svc, Hub: m.hub, Auth: authn, Log: m.Log, Origins: c.AllowedOrigins,
+		ConnectRate: c.ConnectRate, OnConnectLimited: m.Metrics.ConnectRateLimited}
 	apiHandler := api.New(api.Config{
 		Sync: m.Metrics.Catchup(sync), Members: svc, Reads: svc, Auth: authn, Log: m.Log,
 		Ready: m.ready.Load, RatePerMinute: c.HTTPRate, AllowedOrigins: c.AllowedOrigins,
@@ -186,7 +187,7 @@ func (m *Main) open(ctx context.Context, limit int, fds uint64) error {
 	m.Log.Info("effective limits", "max_connections", limit, "max_connections_per_ip", c.ConnLimitPerIP, "descriptor_limit", fds,
 		"max_connections_per_user", c.MaxConns, "queue_limit", c.QueueLimit,
 		"msg_rate", c.MsgRate, "msg_burst", c.MsgBurst, "control_rate", c.ControlRate, "control_burst", c.ControlBurst,
-		"http_rate_per_minute", c.HTTPRate, "max_body_bytes", api.DefaultMaxBodyBytes, "max_frame_bytes", tripsense.MaxFrameBytes,
+		"http_rate_per_minute", c.HTTPRate, "connect_rate_per_minute", c.ConnectRate, "max_body_bytes", api.DefaultMaxBodyBytes, "max_frame_bytes", tripsense.MaxFrameBytes,
 		"header_timeout_ms", c.HeaderTimeout.Milliseconds(), "read_timeout_ms", c.ReadTimeout.Milliseconds(),
 		"write_timeout_ms", c.WriteTimeout.Milliseconds(), "idle_timeout_ms", c.IdleTimeout.Milliseconds(),
 		"max_token_ttl_ms", c.MaxTokenTTL.Milliseconds())

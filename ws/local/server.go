@@ -73,7 +73,16 @@ type Server struct {
 	// ws.DefaultMaxInFlightSends and ws.DefaultMaxInFlightBytes).
 	MaxInFlightSends int
 	MaxInFlightBytes int
+	// ConnectRate bounds the upgrades one client address may start per
+	// minute (a sliding window); one over it is refused with 429
+	// rate_limited and Retry-After (a browser's with close code 4429),
+	// before its credentials are checked. 0 means no bound.
+	ConnectRate int
+	// OnConnectLimited, when set, runs for each upgrade refused over
+	// ConnectRate (metrics).
+	OnConnectLimited func()
 
+	connects    connectLimit
 	wg          sync.WaitGroup
 	afterWrite  func()        // tests: runs after a batch was written, before it is recorded
 	authTimeout time.Duration // tests: replaces ws.AuthTimeout
@@ -260,6 +269,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeHTTPError(w, status, err)
+	}
+	if !s.allowConnect(w, r) {
+		refuse(http.StatusTooManyRequests, connectRateError(s.ConnectRate))
+		return
 	}
 	q := r.URL.Query()
 	if len(q["userId"]) > 1 || len(q["token"]) > 1 {

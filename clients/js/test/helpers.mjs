@@ -48,7 +48,7 @@ export class Server {
     this.url = `http://127.0.0.1:${this.port}`;
     const args = ["serve", "--addr", `127.0.0.1:${this.port}`, "--data", this.dataDir,
       "--msg-rate", "100000", "--msg-burst", "100000", "--control-rate", "100000", "--control-burst", "100000",
-      "--http-rate", "0", "--max-connections-per-ip", "0", ...this.extraArgs];
+      "--http-rate", "0", "--connect-rate", "0", "--max-connections-per-ip", "0", ...this.extraArgs];
     this.proc = spawn(binary(), args, { env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe"] });
     this.proc.stdout.on("data", (d) => (this.logs += d));
     this.proc.stderr.on("data", (d) => (this.logs += d));
