@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -282,5 +283,32 @@ func TestConnectRate(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "websocket upgrade refused") {
 		t.Fatalf("a refusal over the connect rate was logged:\n%s", logs.String())
+	}
+}
+
+// TestClientKeyCountsAnIPv6HostByItsPrefix: the per-address cap counts an
+// IPv6 client by its /64 (one host may use any address of it), an IPv4
+// client by its address.
+func TestClientKeyCountsAnIPv6HostByItsPrefix(t *testing.T) {
+	t.Parallel()
+	key := func(s string) string { return clientKey(netip.MustParseAddr(s)).String() }
+	for _, c := range []struct{ a, b string }{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"},
+		{"::1", "::2"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"fe80::1%eth0", "fe80::2"},
+	} {
+		if key(c.a) != key(c.b) {
+			t.Errorf("%s and %s counted apart (%s, %s)", c.a, c.b, key(c.a), key(c.b))
+		}
+	}
+	for _, c := range []struct{ a, b string }{
+		{"2001:db8:1:2::1", "2001:db8:1:3::1"},
+		{"192.0.2.7", "192.0.2.8"},
+		{"127.0.0.1", "::1"},
+	} {
+		if key(c.a) == key(c.b) {
+			t.Errorf("%s and %s counted as one (%s)", c.a, c.b, key(c.a))
+		}
 	}
 }

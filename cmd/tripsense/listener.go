@@ -139,9 +139,24 @@ func (l *limitListener) Open() int {
 
 func remoteAddr(c net.Conn) netip.Addr {
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
+		return clientKey(ap.Addr())
 	}
 	return netip.Addr{}
+}
+
+// clientKey is the address a client's connections are counted under: an
+// IPv4 address (an IPv4-mapped IPv6 one too) as it is, an IPv6 address by
+// its /64, since one host (SLAAC, privacy addresses) holds a whole /64 and
+// could otherwise take a fresh slot per address. --connect-rate keys the
+// same way (httprate.CanonicalizeIP).
+func clientKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }
 
 // countedConn gives its slot back when closed, once, whoever closes it
