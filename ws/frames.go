@@ -125,6 +125,21 @@ func errorFrame(err error, action, clientMsgID string) []byte {
 	return append(b, '}')
 }
 
+// undecodedFrame is the error frame of a frame that did not decode (err):
+// its action and clientMsgId are still echoed when they can be read from
+// it as top-level strings (a send whose chatMessage has the wrong type, a
+// sync whose cursors are not an object), so that the client can tell
+// which of its frames failed: a pending send by its clientMsgId, a sync
+// by its action.
+func undecodedFrame(err error, data []byte) []byte {
+	var action, id string
+	if len(data) <= tripsense.MaxFrameBytes {
+		action, _ = tripsense.JSONStringMember(data, "action")
+		id, _ = tripsense.JSONStringMember(data, "clientMsgId")
+	}
+	return errorFrame(err, action, id)
+}
+
 // rateLimitedFrame is the error frame of a refused frame, with
 // "retryAfterMs": how long until the budget has a token again (at least 1).
 func rateLimitedFrame(err error, action, clientMsgID string, wait time.Duration) []byte {

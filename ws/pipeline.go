@@ -158,7 +158,7 @@ func (p *Pipeline) Handle(ctx context.Context, data []byte) error {
 	if refusal := p.s.refusal(p.c, data); refusal != nil {
 		it.reply = refusal
 	} else if f, err := p.s.decodeObserved(data); err != nil {
-		it.reply = errorFrame(err, "", "")
+		it.reply = undecodedFrame(err, data)
 	} else {
 		// decodeFrame refuses a member given twice, so the action is the
 		// one JSONStringMember found: sendMessage.

@@ -102,7 +102,10 @@ func TestPipelineAnswersInReadOrder(t *testing.T) {
 	f.connect(t, "reader", "uuid2")
 	p := f.svc.NewPipeline(w, ws.PipelineOptions{})
 	ctx := context.Background()
-	for _, fr := range []string{sendWithID("uuidroom2", "a", "c1"), sendWithID("uuidroom3", "b", "c2"), sendWithID("uuidroom2", "c", "c3")} {
+	// The second and third are refused: not a member, and a body of the
+	// wrong type (undecodable, still answered with its clientMsgId).
+	undecodable := `{"action":"sendMessage","chatroomId":"uuidroom2","chatMessage":5,"messageType":"t","clientMsgId":"c2b"}`
+	for _, fr := range []string{sendWithID("uuidroom2", "a", "c1"), sendWithID("uuidroom3", "b", "c2"), undecodable, sendWithID("uuidroom2", "c", "c3")} {
 		if err := p.Handle(ctx, []byte(fr)); err != nil {
 			t.Fatal(err)
 		}
@@ -125,20 +128,20 @@ func TestPipelineAnswersInReadOrder(t *testing.T) {
 		t.Fatal("the ping was not answered")
 	}
 	got := f.rec.take("w")
-	if len(got) != 4 {
-		t.Fatalf("writer got %v, want 4 answers", got)
+	if len(got) != 5 {
+		t.Fatalf("writer got %v, want 5 answers", got)
 	}
 	want := []struct {
 		typ, id string
 		index   float64
-	}{{"ack", "c1", 1}, {"error", "c2", 0}, {"ack", "c3", 2}, {"pong", "", 0}}
+	}{{"ack", "c1", 1}, {"error", "c2", 0}, {"error", "c2b", 0}, {"ack", "c3", 2}, {"pong", "", 0}}
 	for i, w := range want {
 		if got[i]["type"] != w.typ || (w.id != "" && got[i]["clientMsgId"] != w.id) || (w.index > 0 && got[i]["index"] != w.index) {
 			t.Fatalf("answer %d is %v, want %s %s %v (all: %v)", i, got[i], w.typ, w.id, w.index, got)
 		}
 	}
-	if got[1]["code"] != "not_member" {
-		t.Fatalf("middle answer %v, want not_member", got[1])
+	if got[1]["code"] != "not_member" || got[2]["code"] != "bad_request" || got[2]["action"] != "sendMessage" {
+		t.Fatalf("middle answers %v and %v, want not_member and bad_request for sendMessage", got[1], got[2])
 	}
 	reader := f.rec.take("reader")
 	if len(reader) != 2 || reader[0]["index"] != float64(1) || reader[1]["index"] != float64(2) {

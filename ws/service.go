@@ -404,7 +404,7 @@ func (s *Service) Handle(ctx context.Context, c Conn, data []byte) error {
 	}
 	f, err := s.decodeObserved(data)
 	if err != nil {
-		return s.reply(ctx, c, errorFrame(err, "", ""))
+		return s.reply(ctx, c, undecodedFrame(err, data))
 	}
 	switch f.Action {
 	case "sendMessage":

@@ -758,3 +758,35 @@ func TestSyncStopsBeforeTheDeadline(t *testing.T) {
 	}
 	t.Logf("%d of %d messages before the deadline", n, total)
 }
+
+// TestUndecodedFrameEchoesItsActionAndClientMsgID: a frame that does not
+// decode is answered with its action and clientMsgId when they can be read
+// from it, so a client can match the error to its pending send or to its
+// sync; nothing is echoed that the frame did not carry as a string.
+func TestUndecodedFrameEchoesItsActionAndClientMsgID(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		frame, action, id string
+	}{
+		{`{"action":"sendMessage","chatroomId":"uuidroom1","chatMessage":5,"messageType":"t","clientMsgId":"c-7"}`, "sendMessage", "c-7"},
+		{`{"action":"sync","cursors":"spoiled"}`, "sync", ""},
+		{`{"action":"markRead","chatroomId":"uuidroom1","index":"2","extra":1}`, "markRead", ""},
+		{`{"clientMsgId":"c-8","action":"editMessage","chatroomId":"uuidroom1","index":"1","chatMessage":"x"}`, "editMessage", "c-8"},
+		{`{"action":42,"clientMsgId":"c-9"}`, "", "c-9"},
+		{`{"action":"sendMessage","clientMsgId":"has space"`, "sendMessage", ""}, // cut short; an invalid id is not echoed
+		{`not json`, "", ""},
+	}
+	for _, tc := range cases {
+		f := newFixture(t, ws.Replace)
+		c := f.connect(t, "c1", "uuid1")
+		f.send(t, c, tc.frame)
+		e := onlyFrame(t, f.rec.take("c1"), "error")
+		got := func(k string) string { s, _ := e[k].(string); return s }
+		if e["code"] != "bad_request" || got("action") != tc.action || got("clientMsgId") != tc.id {
+			t.Errorf("%s: error frame %v, want action %q and clientMsgId %q", tc.frame, e, tc.action, tc.id)
+		}
+		if h, _ := f.store.Head(context.Background(), "uuidroom1"); h != 0 {
+			t.Errorf("%s: stored something (head %d)", tc.frame, h)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { WebSocket } from "ws";
 import { MemoryStorage, TripsenseError } from "../dist/index.js";
 import { FileStorage } from "../dist/node.js";
 import { Server, closeAll, held, newClient, recordingWebSocket, shape, until } from "./helpers.mjs";
@@ -238,6 +239,41 @@ test("HTTP catch-up pages until complete; no WebSocket sync is sent", () =>
     assert.equal(b.room("uuidroom2").have, n);
     assert.deepEqual(held(b, "uuidroom2"), shape(await s.history("uuidroom2", "uuid1")));
     assert.equal(sent.filter((f) => f.action === "sync").length, 0);
+    await a.close();
+    await b.close();
+  }));
+
+test("a WebSocket sync the server refuses falls back to HTTP catch-up, which completes it", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1", outboxWindow: 64 });
+    await a.start();
+    const n = 40;
+    await Promise.all(Array.from({ length: n }, (_, i) => a.send("uuidroom2", `missed ${i}`)));
+    // b's sync frames are spoiled on the way out (cursors that are not an object), so the server
+    // refuses each whole sync with an error frame; its other frames go out as they are.
+    const sent = [], gets = [], errors = [];
+    const Spoiling = class extends WebSocket {
+      send(data, ...rest) {
+        const f = JSON.parse(data);
+        sent.push(f);
+        return super.send(f.action === "sync" ? JSON.stringify({ ...f, cursors: "spoiled" }) : data, ...rest);
+      }
+    };
+    const spy = (url, init) => {
+      gets.push(new URL(url).pathname);
+      return fetch(url, init);
+    };
+    const b = newClient(s, { userId: "uuid2", WebSocket: Spoiling, fetch: spy });
+    b.on("error", (e) => errors.push(e));
+    await b.start();
+    await until(b, () => b.state === "online" && b.room("uuidroom2")?.have === n, 20_000, () => `have ${b.room("uuidroom2")?.have}, state ${b.state}`);
+    assert.deepEqual(held(b, "uuidroom2"), shape(await s.history("uuidroom2", "uuid1")));
+    assert.equal(sent.filter((f) => f.action === "sync").length, 1, "one WebSocket sync, refused, then no other");
+    assert.ok(gets.includes("/v1/sync"), `GET /v1/sync after the refusal (requests: ${gets})`);
+    assert.deepEqual(errors, [], "the fallback is silent: the app sees no error");
+    // Live delivery goes on over the WebSocket after the HTTP catch-up.
+    const ack = await a.send("uuidroom2", "after the fallback");
+    await until(b, () => b.room("uuidroom2")?.have === ack.index, 10_000, () => `have ${b.room("uuidroom2")?.have}, want ${ack.index}`);
     await a.close();
     await b.close();
   }));
