@@ -242,8 +242,11 @@ func (s *Service) RemoveMember(ctx context.Context, room, user string) error {
 // receive it from then on; a member entry ("joined", by) goes into the
 // log and to the room's online connections, the new member's included.
 // Store first, then the entry: a crash between them leaves a member
-// without its entry (a retry finds the member and appends nothing).
+// without its entry (a retry finds the member and appends nothing). The
+// whole change holds lockMembership, so the limits hold exactly in one
+// process.
 func (s *Service) addMember(ctx context.Context, room, user, by string) error {
+	defer s.lockMembership(room, user)()
 	already, err := s.Store.IsMember(ctx, user, room)
 	if err != nil {
 		return fmt.Errorf("add member: %w", err)
@@ -293,6 +296,7 @@ func (s *Service) addMember(ctx context.Context, room, user, by string) error {
 // receiving it at once: the member entry ("left") is the last entry of the
 // room they get. The remaining online members get it too.
 func (s *Service) removeMember(ctx context.Context, room, user, by string) error {
+	defer s.lockMembership(room, user)()
 	was, err := s.Store.IsMember(ctx, user, room)
 	if err != nil {
 		return fmt.Errorf("remove member: %w", err)

@@ -3,7 +3,9 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tripsense/tripsense"
 	"github.com/tripsense/tripsense/ws"
@@ -236,5 +238,83 @@ func TestOwnerModerates(t *testing.T) {
 	f.send(t, a, fmt.Sprintf(`{"action":"deleteMessage","chatroomId":"trip","index":%d}`, m.Index))
 	if got := f.rec.take("a1"); len(got) != 1 || got[0]["type"] != "ack" {
 		t.Fatalf("owner deletes: %v", got)
+	}
+}
+
+// checkerStore holds every Members read of one room until a second one is
+// under way or 200 ms passed, and records how many ran at once: without
+// the membership lock, concurrent adds all read the count before any of
+// them writes.
+type checkerStore struct {
+	tripsense.Store
+	room string
+
+	mu          sync.Mutex
+	inside, max int
+	arrived     chan struct{}
+}
+
+func (s *checkerStore) Members(ctx context.Context, room string) ([]string, error) {
+	if room != s.room {
+		return s.Store.Members(ctx, room)
+	}
+	s.mu.Lock()
+	s.inside++
+	s.max = max(s.max, s.inside)
+	if s.inside >= 2 {
+		close(s.arrived)
+		s.arrived = make(chan struct{})
+	}
+	ch := s.arrived
+	s.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(200 * time.Millisecond): // none came: the adds are serialised
+	}
+	s.mu.Lock()
+	s.inside--
+	s.mu.Unlock()
+	return s.Store.Members(ctx, room)
+}
+
+// TestConcurrentAddsKeepTheMemberLimit: adds racing for the last place of
+// a room: exactly one gets it, the others are refused with conflict, and
+// the room ends at the limit with one joined entry.
+func TestConcurrentAddsKeepTheMemberLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	for i := 1; i < tripsense.MaxMembersPerRoom; i++ {
+		if err := f.store.AddMember(ctx, "big", fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := &checkerStore{Store: f.store, room: "big", arrived: make(chan struct{})}
+	f.svc.Store = cs
+	const racers = 8
+	errs := make(chan error, racers)
+	for i := range racers {
+		go func() { errs <- f.svc.AddMember(ctx, "big", fmt.Sprint("late", i)) }()
+	}
+	added := 0
+	for range racers {
+		switch err := <-errs; tripsense.ErrorCode(err) {
+		case "":
+			added++
+		case tripsense.ECONFLICT:
+		default:
+			t.Fatalf("add: %v", err)
+		}
+	}
+	members, err := f.store.Members(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added != 1 || len(members) != tripsense.MaxMembersPerRoom || cs.max != 1 {
+		t.Fatalf("%d adds succeeded, %d members (limit %d), %d limit checks at once; want 1, the limit, 1",
+			added, len(members), tripsense.MaxMembersPerRoom, cs.max)
+	}
+	if got := kinds(t, f, "big"); len(got) != 1 {
+		t.Fatalf("log entries %v, want one joined", got)
 	}
 }

@@ -130,6 +130,9 @@ type Service struct {
 	receipts  receiptWindows
 	afterFunc func(time.Duration, func()) // time.AfterFunc; tests replace it
 	userLocks [userLockStripes]sync.Mutex
+	// memberLocks serialise the membership changes of a room and of a
+	// user (lockMembership), striped like userLocks.
+	memberLocks [userLockStripes]sync.Mutex
 }
 
 // Broadcaster is an optional fast path of a Pusher that is also the
@@ -355,12 +358,40 @@ func diff(a, b []string) []string {
 const userLockStripes = 64
 
 func (s *Service) userLock(user string) *sync.Mutex {
-	h := uint32(2166136261) // FNV-1a
-	for i := 0; i < len(user); i++ {
-		h ^= uint32(user[i])
+	return &s.userLocks[stripe(user)]
+}
+
+// stripe is the lock stripe of id (FNV-1a).
+func stripe(id string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
 		h *= 16777619
 	}
-	return &s.userLocks[h%userLockStripes]
+	return h % userLockStripes
+}
+
+// lockMembership serialises, in this process, the membership changes of
+// room and those of user, and returns the unlock: a change's limit checks
+// (members per room, rooms per user), its store write and its log entry
+// then do not interleave with another change that could pass the same
+// limit or order its entry the other way. Across processes (Lambdas)
+// they still can (docs/architecture.md, "Known limitations").
+func (s *Service) lockMembership(room, user string) (unlock func()) {
+	a, b := stripe(room), stripe(user)
+	if a > b {
+		a, b = b, a
+	}
+	s.memberLocks[a].Lock()
+	if b != a {
+		s.memberLocks[b].Lock()
+	}
+	return func() {
+		if b != a {
+			s.memberLocks[b].Unlock()
+		}
+		s.memberLocks[a].Unlock()
+	}
 }
 
 // Disconnect removes the connection and advances its device's cursor in
