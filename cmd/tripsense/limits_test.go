@@ -312,3 +312,32 @@ func TestClientKeyCountsAnIPv6HostByItsPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherUpgradeRefusalsUnderTheConnectRate: under --connect-rate, a 429
+// of another kind (the per-user limit) is still logged, and carries none
+// of the connect limiter's headers.
+func TestOtherUpgradeRefusalsUnderTheConnectRate(t *testing.T) {
+	t.Parallel()
+	logs := newSyncBuffer()
+	m := startMainLog(t, logs, "--connect-rate", "50", "--duplicate-connections", "allow", "--max-connections-per-user", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "ws://" + m.Addr() + "/ws?userId=uuid1"
+	c, resp, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if h := resp.Header.Get("X-RateLimit-Limit"); h != "" {
+		t.Fatalf("an upgrade under the rate carries X-RateLimit-Limit %q", h)
+	}
+	_, resp, err = websocket.Dial(ctx, url, nil)
+	if err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("a second connection over the per-user limit: %v %v", err, resp)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(body), "--connect-rate") || resp.Header.Get("X-RateLimit-Limit") != "" {
+		t.Fatalf("the per-user refusal looks like the connect rate's: %v %s", resp.Header, body)
+	}
+	logs.waitFor(t, "websocket upgrade refused", 10*time.Second)
+}

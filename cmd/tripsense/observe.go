@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tripsense/tripsense/metrics"
+	"github.com/tripsense/tripsense/ws/local"
 )
 
 // durationsInMs is the JSON log handler's ReplaceAttr: a time.Duration
@@ -33,10 +34,10 @@ func observeHTTP(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.H
 		if m != nil {
 			m.ObserveHTTP(rt, code, time.Since(start))
 		}
-		// An upgrade refused over --connect-rate (the limiter's headers on
-		// a 429) is counted (rate_limited_total{budget="connect"}), not
-		// logged: a client in a reconnect loop would flood the log.
-		limited := code == http.StatusTooManyRequests && sw.Header().Get("X-RateLimit-Limit") != ""
+		// An upgrade refused over --connect-rate is counted
+		// (rate_limited_total{budget="connect"}), not logged: a client in
+		// a reconnect loop would flood the log.
+		limited := code == http.StatusTooManyRequests && strings.Contains(refusalReason(sw.Body), local.ConnectRateReason)
 		if rt == "/ws" && code >= 400 && !limited {
 			level := slog.LevelInfo
 			switch code {

@@ -125,8 +125,11 @@ func TestDockerfile(t *testing.T) {
 	// The image's environment, plus the one variable the operator adds,
 	// is a configuration the server accepts.
 	envs["TRIPSENSE_TOKEN_SECRET"] = strings.Repeat("s", 40)
-	if _, err := parseServeConfig(nil, env2(envs), io.Discard); err != nil {
+	if c, err := parseServeConfig(nil, env2(envs), io.Discard); err != nil {
 		t.Errorf("the image's environment is refused: %v (%v)", err, envs)
+	} else if c.ConnLimitPerIP != 0 || c.ConnectRate != 0 {
+		// Behind a proxy every client has the proxy's address.
+		t.Errorf("the image keeps limits per client address (per-IP cap %d, connect rate %d): a proxy in front makes every client one address", c.ConnLimitPerIP, c.ConnectRate)
 	}
 	// The health check answers for a running server on the image's address.
 	m := startMain(t, nil)

@@ -22,6 +22,9 @@ const (
 // watermarks and its outgoing queue. An idle connection holds no queue
 // slice, only at most the small spare one its writer handed back (spare).
 type conn struct {
+	// info is the connection as registered; its ExpiresAt and Admin are
+	// not kept up to date there (read by anyone, without a lock): the
+	// current ones are expiresAt and admin (Connection).
 	info tripsense.Connection
 	// sendLimiter and ctlLimiter are the connection's budgets for
 	// sendMessage and for every other frame; nil when unlimited.
@@ -29,9 +32,11 @@ type conn struct {
 	ctlLimiter  *rate.Limiter
 	// slowCloses is the hub's count of slow-consumer closes (nil: none).
 	slowCloses *atomic.Int64
-	// admin is info.Admin, read by the connection's reader for every
-	// frame without mu: an auth refresh changes both (Hub.SetAdmin).
-	admin atomic.Bool
+	// admin and expiresAt (Unix ns; 0: none) are the connection's admin
+	// flag and expiry now: an auth refresh changes them (Hub.SetAdmin,
+	// Hub.SetExpiry) while others read them, the reader for every frame.
+	admin     atomic.Bool
+	expiresAt atomic.Int64
 
 	mu    sync.Mutex
 	marks map[string]*tripsense.Watermark // rooms this connection receives
@@ -117,7 +122,22 @@ func newConn(info tripsense.Connection) *conn {
 		finished: make(chan struct{}),
 	}
 	c.admin.Store(info.Admin)
+	if !info.ExpiresAt.IsZero() {
+		c.expiresAt.Store(info.ExpiresAt.UnixNano())
+	}
 	return c
+}
+
+// Connection is the connection as it is now: info with its current expiry
+// and admin flag.
+func (c *conn) Connection() tripsense.Connection {
+	out := c.info
+	out.Admin = c.admin.Load()
+	out.ExpiresAt = time.Time{}
+	if ns := c.expiresAt.Load(); ns != 0 {
+		out.ExpiresAt = time.Unix(0, ns).UTC()
+	}
+	return out
 }
 
 // kickLocked starts a writer run unless one is running or the socket is

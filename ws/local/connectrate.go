@@ -24,7 +24,9 @@ type connectLimit struct {
 }
 
 // allow reports whether r's address may open one more connection now; when
-// not, w already carries the limiter's headers (Retry-After: the window).
+// not, w carries the limiter's headers (X-RateLimit-*, and Retry-After:
+// the window). An upgrade let through gets none of them: they would stay
+// on a later refusal of another kind (401, 409, the per-user 429).
 func (s *Server) allowConnect(w http.ResponseWriter, r *http.Request) bool {
 	if s.ConnectRate <= 0 {
 		return true
@@ -35,16 +37,38 @@ func (s *Server) allowConnect(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil {
 		return true // no address to key by (not a TCP client): nothing to bound
 	}
-	if l.limiter.OnLimit(w, r, key) {
-		if s.OnConnectLimited != nil {
-			s.OnConnectLimited()
-		}
-		return false
+	var headers headerOnly
+	if !l.limiter.OnLimit(&headers, r, key) {
+		return true
 	}
-	return true
+	for k, v := range headers.h {
+		w.Header()[k] = v
+	}
+	if s.OnConnectLimited != nil {
+		s.OnConnectLimited()
+	}
+	return false
 }
+
+// headerOnly is the ResponseWriter httprate's OnLimit writes its headers
+// to (it writes nothing else with the in-memory counter).
+type headerOnly struct{ h http.Header }
+
+func (w *headerOnly) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
+func (w *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (w *headerOnly) WriteHeader(int)             {}
+
+// ConnectRateReason marks the message of a refusal over
+// Server.ConnectRate (cmd/tripsense counts those refusals instead of
+// logging each).
+const ConnectRateReason = "(--connect-rate)"
 
 // connectRateError is the refusal of an upgrade over Server.ConnectRate.
 func connectRateError(perMinute int) error {
-	return tripsense.Errorf(tripsense.ERATELIMITED, "too many connections opened from your address: at most %d a minute (--connect-rate)", perMinute)
+	return tripsense.Errorf(tripsense.ERATELIMITED, "too many connections opened from your address: at most %d a minute "+ConnectRateReason, perMinute)
 }

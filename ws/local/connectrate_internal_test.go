@@ -39,6 +39,18 @@ func TestConnectRateIsPerAddress(t *testing.T) {
 	if ok, _ := try("[::1]:4002"); ok {
 		t.Fatal("a third upgrade of ::1 allowed")
 	}
+	// One IPv6 host may use any address of its /64: they share a window.
+	for _, remote := range []string{"[2001:db8:1:2::1]:4000", "[2001:db8:1:2::2]:4000"} {
+		if ok, _ := try(remote); !ok {
+			t.Fatalf("%s refused", remote)
+		}
+	}
+	if ok, _ := try("[2001:db8:1:2:ffff:ffff:ffff:ffff]:4000"); ok {
+		t.Fatal("a third upgrade from the same /64 allowed")
+	}
+	if ok, _ := try("[2001:db8:1:3::1]:4000"); !ok {
+		t.Fatal("another /64 refused")
+	}
 	off := &Server{}
 	for range 5 {
 		r := httptest.NewRequest(http.MethodGet, "/ws", nil)

@@ -250,13 +250,13 @@ func (h *Hub) Unregister(ctx context.Context, id string) (tripsense.Connection, 
 		marks[r] = wm.Level()
 	}
 	c.mu.Unlock()
-	return c.info, marks, nil
+	return c.Connection(), marks, nil
 }
 
 // Get implements tripsense.Presence.
 func (h *Hub) Get(_ context.Context, id string) (tripsense.Connection, error) {
 	if c := h.get(id); c != nil {
-		return c.info, nil
+		return c.Connection(), nil
 	}
 	return tripsense.Connection{}, tripsense.ErrNotFound
 }
@@ -271,7 +271,7 @@ func (h *Hub) UserConnections(_ context.Context, user string) ([]tripsense.Conne
 func (h *Hub) userConnectionsLocked(user string) []tripsense.Connection {
 	out := make([]tripsense.Connection, 0, len(h.byUser[user]))
 	for c := range h.byUser[user] {
-		out = append(out, c.info)
+		out = append(out, c.Connection())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ConnectedAt.Before(out[j].ConnectedAt) })
 	return out
@@ -355,7 +355,7 @@ func (h *Hub) SetExpiry(_ context.Context, id string, expiresAt time.Time) error
 	if c.closing {
 		return tripsense.ErrNotFound
 	}
-	c.info.ExpiresAt = expiresAt
+	c.expiresAt.Store(expiresAt.UnixNano())
 	d := time.Until(expiresAt)
 	if c.expiry == nil {
 		c.expiry = time.AfterFunc(d, func() {
@@ -384,7 +384,6 @@ func (h *Hub) SetAdmin(_ context.Context, id string, admin bool) error {
 	if c.closing {
 		return tripsense.ErrNotFound
 	}
-	c.info.Admin = admin
 	c.admin.Store(admin)
 	return nil
 }

@@ -545,7 +545,7 @@ export class TripsenseClient {
       this.emit("error", new TripsenseError("unauthorized", `connection refused (close 4401): ${reason}`));
     }
     if (code === 4429) {
-      // Over the user's connection limit: wait the longest backoff.
+      // Over the user's connection limit, or the connect rate of this address: wait the longest backoff.
       this.emit("error", new TripsenseError("rate_limited", `connection refused (close 4429): ${reason}`));
       this.attempt = Math.max(this.attempt, 64);
     }
