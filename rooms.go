@@ -10,8 +10,9 @@ import (
 // renames are entries of the room's log too, so they reach online members
 // live and offline ones through catch-up, with the same gap-free index.
 //
-// A KindMember entry keeps the member in UserID, the change (MemberJoined or
-// MemberLeft) in Type and who made it in Body; a KindRename entry keeps who
+// A KindMember entry keeps the member in UserID, the change (MemberJoined,
+// MemberLeft, or MemberOwner: the member became the room's owner) in Type
+// and who made it in Body; a KindRename entry keeps who
 // renamed in UserID and the new name in Body. Stores append both without a
 // rule (IsRoomKind): the service decided before.
 const (
@@ -20,6 +21,8 @@ const (
 
 	MemberJoined = "joined"
 	MemberLeft   = "left"
+	// MemberOwner: ownership of the room passed to the member.
+	MemberOwner = "owner"
 )
 
 // IsRoomKind reports whether kind is a room event (membership, rename),
@@ -32,9 +35,10 @@ func (m *NewMessage) Decided() bool {
 	return (m.Kind != "" && !IsRoomKind(m.Kind)) || m.ReplyTo > 0
 }
 
-// Roles of a room member. A room has one owner, the user who created it;
-// every other member is RoleMember. Admin principals may do whatever an
-// owner may, in every room.
+// Roles of a room member. A room has one owner: the user who created it,
+// until the owner (or an admin) hands the room to another member
+// (RoomStore.SetOwner); every other member is RoleMember. Admin principals
+// may do whatever an owner may, in every room.
 const (
 	RoleOwner  = "owner"
 	RoleMember = "member"
@@ -58,8 +62,11 @@ const (
 type RoomInfo struct {
 	ID        string
 	Name      string
-	CreatedBy string // the owner
+	CreatedBy string // the creator
 	CreatedAt time.Time
+	// Owner is the user who manages the room with the admins: CreatedBy
+	// until SetOwner hands the room on. Stores return it set.
+	Owner string
 }
 
 // RoomStore keeps room metadata. Implemented by the stores that support
@@ -72,6 +79,9 @@ type RoomStore interface {
 	Room(ctx context.Context, room string) (RoomInfo, error)
 	// RenameRoom sets the name of room (ENOTFOUND without metadata).
 	RenameRoom(ctx context.Context, room, name string) error
+	// SetOwner makes owner the owner of room (ENOTFOUND without
+	// metadata); the caller checked that owner is a member.
+	SetOwner(ctx context.Context, room, owner string) error
 }
 
 // ValidRoomName reports whether s is a room name: 1 to MaxRoomNameBytes

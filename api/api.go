@@ -47,6 +47,8 @@ type MemberManager interface {
 	Room(ctx context.Context, by tripsense.Principal, room string) (tripsense.RoomState, error)
 	RoomMembers(ctx context.Context, by tripsense.Principal, room string) ([]tripsense.RoomMember, error)
 	RenameRoom(ctx context.Context, by tripsense.Principal, room, name string) (tripsense.RoomInfo, error)
+	// TransferRoom hands the room to owner, a member (the owner, admins).
+	TransferRoom(ctx context.Context, by tripsense.Principal, room, owner string) (tripsense.RoomInfo, error)
 	// PostMessage stores and hands out a message from the caller (its
 	// UserID, whatever nm says); duplicate true for a retried clientMsgId.
 	PostMessage(ctx context.Context, by tripsense.Principal, nm tripsense.NewMessage) (m tripsense.Message, duplicate bool, err error)

@@ -110,6 +110,10 @@ func (m members) RenameRoom(ctx context.Context, by tripsense.Principal, room, n
 	return m.svc().RenameRoom(ctx, by, room, name)
 }
 
+func (m members) TransferRoom(ctx context.Context, by tripsense.Principal, room, owner string) (tripsense.RoomInfo, error) {
+	return m.svc().TransferRoom(ctx, by, room, owner)
+}
+
 func (m members) PostMessage(ctx context.Context, by tripsense.Principal, nm tripsense.NewMessage) (tripsense.Message, bool, error) {
 	return m.svc().PostMessage(ctx, by, nm)
 }

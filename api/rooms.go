@@ -6,15 +6,18 @@ import (
 	"github.com/tripsense/tripsense"
 )
 
-// roomBody is the body of POST /v1/rooms; PATCH takes the name only.
+// roomBody is the body of POST /v1/rooms.
 type roomBody struct {
 	ChatroomID string   `json:"chatroomId"`
 	Name       string   `json:"name"`
 	Members    []string `json:"members"`
 }
 
-type renameBody struct {
-	Name string `json:"name"`
+// patchRoomBody is the body of PATCH /v1/rooms/{room}: a new name, a new
+// owner, or both.
+type patchRoomBody struct {
+	Name  *string `json:"name"`
+	Owner *string `json:"owner"`
 }
 
 // roomJSON is a room's metadata; GET adds head and memberCount.
@@ -23,12 +26,13 @@ type roomJSON struct {
 	Name        string `json:"name"`
 	CreatedBy   string `json:"createdBy"`
 	CreatedAt   string `json:"createdAt,omitempty"`
+	Owner       string `json:"owner,omitempty"`
 	Head        *int64 `json:"head,omitempty"`
 	MemberCount *int   `json:"memberCount,omitempty"`
 }
 
 func toRoomJSON(i tripsense.RoomInfo) roomJSON {
-	j := roomJSON{Room: i.ID, Name: i.Name, CreatedBy: i.CreatedBy}
+	j := roomJSON{Room: i.ID, Name: i.Name, CreatedBy: i.CreatedBy, Owner: i.Owner}
 	if !i.CreatedAt.IsZero() {
 		j.CreatedAt = tripsense.FormatTime(i.CreatedAt)
 	}
@@ -71,21 +75,38 @@ func (s *server) getRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, j)
 }
 
-// patchRoom serves PATCH /v1/rooms/{room} {"name"} (the owner, admins).
+// patchRoom serves PATCH /v1/rooms/{room} {"name","owner"} (the owner,
+// admins): the rename first, then the change of owner (after which the
+// caller may no longer be the owner).
 func (s *server) patchRoom(w http.ResponseWriter, r *http.Request) {
 	p, room, ok := s.roomRequest(w, r)
 	if !ok {
 		return
 	}
-	var body renameBody
+	var body patchRoomBody
 	if err := s.decodeJSON(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	info, err := s.members.RenameRoom(r.Context(), p, room, body.Name)
-	if err != nil {
-		s.writeError(w, r, err)
+	if body.Name == nil && body.Owner == nil {
+		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, `PATCH needs "name", "owner" or both`))
 		return
+	}
+	var (
+		info tripsense.RoomInfo
+		err  error
+	)
+	if body.Name != nil {
+		if info, err = s.members.RenameRoom(r.Context(), p, room, *body.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if body.Owner != nil {
+		if info, err = s.members.TransferRoom(r.Context(), p, room, *body.Owner); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, toRoomJSON(info))
 }

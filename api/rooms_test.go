@@ -103,6 +103,60 @@ func TestRoomRoutes(t *testing.T) {
 	}
 }
 
+// TestRoomOwnerTransfer: the owner hands the room to a member (never to a
+// non-member); the new owner manages it and the old one no longer does;
+// an admin may hand it on too; the change is an entry of the log; a room
+// without metadata has no owner to change.
+func TestRoomOwnerTransfer(t *testing.T) {
+	t.Parallel()
+	f := MustServer(t, nil)
+	as := func(user string) []string { return []string{u1, user, jsonT, appJS} }
+	if res := f.MustDo(t, "POST", "/v1/rooms", `{"chatroomId":"trip","name":"Rome","members":["bob"]}`, as("alice")...); res.status != 201 || !strings.Contains(string(res.body), `"owner":"alice"`) {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	for _, tc := range []struct {
+		user, body string
+		status     int
+	}{
+		{"alice", `{"owner":"dave"}`, 409},      // not a member
+		{"bob", `{"owner":"bob"}`, 403},         // a member is not the owner
+		{"alice", `{}`, 400},                    // nothing to change
+		{"alice", `{"owner":"not an id"}`, 400}, // not a user id
+		{"alice", `{"owner":"bob","extra":1}`, 400},
+	} {
+		if res := f.MustDo(t, "PATCH", "/v1/rooms/trip", tc.body, as(tc.user)...); res.status != tc.status {
+			t.Fatalf("PATCH %s as %s: %d %s, want %d", tc.body, tc.user, res.status, res.body, tc.status)
+		}
+	}
+	res := f.MustDo(t, "PATCH", "/v1/rooms/trip", `{"owner":"bob"}`, as("alice")...)
+	if res.status != 200 || !strings.Contains(string(res.body), `"createdBy":"alice"`) || !strings.Contains(string(res.body), `"owner":"bob"`) {
+		t.Fatalf("transfer: %d %s", res.status, res.body)
+	}
+	res = f.MustDo(t, "GET", "/v1/rooms/trip/members", "", u1, "alice")
+	if want := `{"chatroomId":"trip","members":[{"userId":"alice","role":"member"},{"userId":"bob","role":"owner"}]}`; res.status != 200 || strings.TrimSpace(string(res.body)) != want {
+		t.Fatalf("members after the transfer: %d %s", res.status, res.body)
+	}
+	if res := f.MustDo(t, "PATCH", "/v1/rooms/trip", `{"name":"mine"}`, as("alice")...); res.status != 403 {
+		t.Fatalf("the old owner renames: %d %s", res.status, res.body)
+	}
+	if res := f.MustDo(t, "PATCH", "/v1/rooms/trip", `{"name":"Rome 2027","owner":"bob"}`, as("bob")...); res.status != 200 || !strings.Contains(string(res.body), `"name":"Rome 2027"`) {
+		t.Fatalf("the new owner renames: %d %s", res.status, res.body)
+	}
+	if res := f.MustDo(t, "PATCH", "/v1/rooms/trip", `{"owner":"alice"}`, as("admin")...); res.status != 200 || !strings.Contains(string(res.body), `"owner":"alice"`) {
+		t.Fatalf("an admin hands it back: %d %s", res.status, res.body)
+	}
+	if res := f.MustDo(t, "PATCH", "/v1/rooms/uuidroom2", `{"owner":"uuid1"}`, as("admin")...); res.status != 404 {
+		t.Fatalf("a room without metadata: %d %s", res.status, res.body)
+	}
+	res = f.MustDo(t, "GET", "/v1/sync", "", u1, "bob")
+	body := string(res.body)
+	first := strings.Index(body, `"userId":"bob","kind":"member","event":"owner","by":"alice"`)
+	second := strings.Index(body, `"userId":"alice","kind":"member","event":"owner","by":"admin"`)
+	if res.status != 200 || first < 0 || second < first || strings.Count(body, `"event":"owner"`) != 2 {
+		t.Fatalf("bob's catch-up lacks the two changes of owner, in order (a no-op transfer adds none): %s", body)
+	}
+}
+
 type fakeOutbox struct{ st *memory.Store }
 
 func (f fakeOutbox) OutboxList(ctx context.Context, limit int) ([]tripsense.OutboxEntry, error) {

@@ -56,6 +56,9 @@ func (noMembers) RoomMembers(context.Context, tripsense.Principal, string) ([]tr
 func (noMembers) RenameRoom(context.Context, tripsense.Principal, string, string) (tripsense.RoomInfo, error) {
 	return tripsense.RoomInfo{}, errNoMembers
 }
+func (noMembers) TransferRoom(context.Context, tripsense.Principal, string, string) (tripsense.RoomInfo, error) {
+	return tripsense.RoomInfo{}, errNoMembers
+}
 func (noMembers) PostMessage(context.Context, tripsense.Principal, tripsense.NewMessage) (tripsense.Message, bool, error) {
 	return tripsense.Message{}, false, errNoMembers
 }

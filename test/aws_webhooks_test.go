@@ -68,4 +68,27 @@ func TestAWSRoomsHTTPSendAndWebhook(t *testing.T) {
 	if err := json.Unmarshal(g[0].Body, &ev); err != nil || ev.Type != "message.created" || strings.Join(ev.Data.OfflineMembers, ",") != "carol" {
 		t.Fatalf("%s %v", g[0].Body, err)
 	}
+
+	// alice hands the room to bob (the owner in DynamoDB's room item):
+	// bob, online through the gateway, gets the owner entry live, and
+	// manages the room from then on; alice no longer does.
+	if status, b := s.http("PATCH", "/v1/rooms/trip", "", alice, `{"owner":"dave"}`); status != 409 {
+		t.Fatalf("hand to a non-member: %d %v", status, b)
+	}
+	if status, b := s.http("PATCH", "/v1/rooms/trip", "", alice, `{"owner":"bob"}`); status != 200 || b["owner"] != "bob" || b["createdBy"] != "alice" {
+		t.Fatalf("hand to bob: %d %v", status, b)
+	}
+	if f := bob.NextOfType("member"); f["event"] != "owner" || f["userId"] != "bob" || f["by"] != "alice" || f["index"] != float64(5) {
+		t.Fatalf("owner frame: %v", f)
+	}
+	if status, b := s.http("PATCH", "/v1/rooms/trip", "", alice, `{"name":"mine"}`); status != 403 {
+		t.Fatalf("the old owner renames: %d %v", status, b)
+	}
+	if status, b := s.http("PATCH", "/v1/rooms/trip", "", s.token("bob", false), `{"name":"Rome 2027"}`); status != 200 || b["owner"] != "bob" {
+		t.Fatalf("the new owner renames: %d %v", status, b)
+	}
+	status, b = s.http("GET", "/v1/rooms/trip/members", "", alice, "")
+	if got := fmt.Sprint(b["members"]); status != 200 || got != "[map[role:member userId:alice] map[role:owner userId:bob] map[role:member userId:carol]]" {
+		t.Fatalf("members after the hand-over: %d %v", status, b)
+	}
 }

@@ -190,6 +190,16 @@ func TestContractServerFrames(t *testing.T) {
 	}
 	recv = append(recv, u1.until("rename")...)
 	recv = append(recv, u2.until("rename")...)
+	// Handed to uuid2: an owner member frame to both.
+	if code, body := httpJSON(t, "PATCH", "http://"+s.addr+"/v1/rooms/trip", "uuid1", strings.NewReader(`{"owner":"uuid2"}`)); code != 200 {
+		t.Fatalf("hand the room on: %d %v", code, body)
+	}
+	owner := u1.until("member")
+	recv = append(recv, owner...)
+	recv = append(recv, u2.until("member")...)
+	if last := owner[len(owner)-1]; !strings.Contains(string(last), `"event":"owner"`) {
+		t.Fatalf("the frame of the hand-over: %s", last)
+	}
 	u1.send(`{"action":"sync","cursors":{"uuidroom2":0,"oldroom":3}}`)
 	recv = append(recv, u1.until("syncDone")...)
 	u1.send(`{"action":"ping"}`)

@@ -35,6 +35,7 @@ const (
 	TypeMemberJoined    = "member.joined"
 	TypeMemberLeft      = "member.left"
 	TypeRoomRenamed     = "room.renamed"
+	TypeRoomOwner       = "room.owner_changed"
 )
 
 // TypeOf is the event type of a log entry.
@@ -50,8 +51,11 @@ func TypeOf(m *tripsense.Message) string {
 		}
 		return TypeReactionAdded
 	case tripsense.KindMember:
-		if m.Type == tripsense.MemberLeft {
+		switch m.Type {
+		case tripsense.MemberLeft:
 			return TypeMemberLeft
+		case tripsense.MemberOwner:
+			return TypeRoomOwner
 		}
 		return TypeMemberJoined
 	case tripsense.KindRename:

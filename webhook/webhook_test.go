@@ -293,6 +293,7 @@ func TestEventTypes(t *testing.T) {
 		{tripsense.Message{Kind: tripsense.KindReaction}, "reaction.added"},
 		{tripsense.Message{Kind: tripsense.KindReaction, Remove: true}, "reaction.removed"},
 		{tripsense.Message{Kind: tripsense.KindMember, Type: tripsense.MemberJoined}, "member.joined"},
+		{tripsense.Message{Kind: tripsense.KindMember, Type: tripsense.MemberOwner}, "room.owner_changed"},
 		{tripsense.Message{Kind: tripsense.KindMember, Type: tripsense.MemberLeft}, "member.left"},
 		{tripsense.Message{Kind: tripsense.KindRename}, "room.renamed"},
 	} {

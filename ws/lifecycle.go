@@ -58,7 +58,8 @@ func (s *Service) lifecycleEvent(ctx context.Context, c Conn, f *inFrame) error 
 
 // canModerate reports whether the connection's user may delete other
 // users' messages in room and manage it (rename, add and remove members):
-// an admin principal, or the room's owner (its creator). The one place of
+// an admin principal, or the room's owner (its creator, or the member it
+// was handed to: TransferRoom). The one place of
 // the check, for every runtime and route.
 func (s *Service) canModerate(ctx context.Context, c Conn, room string) (bool, error) {
 	if c.Admin {
@@ -68,7 +69,7 @@ func (s *Service) canModerate(ctx context.Context, c Conn, room string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	return found && info.CreatedBy == c.UserID, nil
+	return found && info.Owner == c.UserID, nil
 }
 
 // EraseUser honours an erasure request for user (DELETE /v1/users/{userId},

@@ -93,7 +93,7 @@ func (s *Service) CreateRoom(ctx context.Context, p tripsense.Principal, id, nam
 			return tripsense.RoomInfo{}, err
 		}
 	}
-	info := tripsense.RoomInfo{ID: id, Name: name, CreatedBy: p.UserID, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
+	info := tripsense.RoomInfo{ID: id, Name: name, CreatedBy: p.UserID, Owner: p.UserID, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
 	if err := rs.CreateRoom(ctx, info); err != nil {
 		if tripsense.ErrorCode(err) == tripsense.ECONFLICT {
 			return tripsense.RoomInfo{}, err
@@ -160,7 +160,7 @@ func (s *Service) RoomMembers(ctx context.Context, p tripsense.Principal, room s
 	out := make([]tripsense.RoomMember, 0, len(users))
 	for _, u := range users {
 		role := tripsense.RoleMember
-		if u == info.CreatedBy {
+		if u == info.Owner {
 			role = tripsense.RoleOwner
 		}
 		out = append(out, tripsense.RoomMember{UserID: u, Role: role})
@@ -193,6 +193,52 @@ func (s *Service) RenameRoom(ctx context.Context, p tripsense.Principal, room, n
 	}
 	info, _, err := s.roomInfo(ctx, room)
 	return info, err
+}
+
+// TransferRoom hands room to owner, one of its members, on behalf of p: the
+// room's owner or an admin. An owner member entry ("owner", by) goes into
+// the log, so members learn it live and through catch-up; handing the room
+// to its owner changes nothing. The previous owner stays a member (and may
+// leave). A room without metadata (made by the admin CLI or the demo) has
+// no owner to change: ENOTFOUND.
+func (s *Service) TransferRoom(ctx context.Context, p tripsense.Principal, room, owner string) (tripsense.RoomInfo, error) {
+	if !tripsense.ValidID(room) || !tripsense.ValidID(owner) {
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "chatroomId and owner must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	}
+	if err := s.requireModerator(ctx, connOf(p), room); err != nil {
+		return tripsense.RoomInfo{}, err
+	}
+	// The new owner's membership must not change between the check and
+	// the transfer (removeMember holds the same lock).
+	defer s.lockMembership(room, owner)()
+	info, found, err := s.roomInfo(ctx, room)
+	if err != nil {
+		return tripsense.RoomInfo{}, err
+	}
+	if !found {
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no owner to change (it was made by the admin CLI or the demo)", room)
+	}
+	if info.Owner == owner {
+		return info, nil
+	}
+	member, err := s.Store.IsMember(ctx, owner, room)
+	if err != nil {
+		return tripsense.RoomInfo{}, fmt.Errorf("transfer room: %w", err)
+	}
+	if !member {
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ECONFLICT, "%s is not a member of room %s: add them first", owner, room)
+	}
+	if err := s.Store.SetOwner(ctx, room, owner); err != nil {
+		if tripsense.ErrorCode(err) == tripsense.ENOTFOUND {
+			return tripsense.RoomInfo{}, err
+		}
+		return tripsense.RoomInfo{}, fmt.Errorf("transfer room: %w", err)
+	}
+	if _, _, err := s.handOut(ctx, Conn{}, memberEntry(room, owner, tripsense.MemberOwner, p.UserID, s.now())); err != nil {
+		return tripsense.RoomInfo{}, err
+	}
+	info.Owner = owner
+	return info, nil
 }
 
 // AddMemberAs adds user to room on behalf of p: the room's owner or an

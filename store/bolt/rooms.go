@@ -15,21 +15,35 @@ import (
 var _ tripsense.RoomStore = (*Store)(nil)
 
 // Room metadata: bucketRooms, room -> uvarint-prefixed name, created by, then
-// createdAt in ms (8 bytes).
+// createdAt in ms (8 bytes), then the uvarint-prefixed owner when it is not
+// the creator (records written before ownership could pass end after
+// createdAt; their owner is the creator).
 
 func encodeRoom(r tripsense.RoomInfo) []byte {
 	b := appendString(nil, r.Name)
 	b = appendString(b, r.CreatedBy)
-	return binary.BigEndian.AppendUint64(b, uint64(r.CreatedAt.UnixMilli()))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.CreatedAt.UnixMilli()))
+	if r.Owner != "" && r.Owner != r.CreatedBy {
+		b = appendString(b, r.Owner)
+	}
+	return b
 }
 
 func decodeRoom(id string, v []byte) (tripsense.RoomInfo, error) {
 	d := decoder{b: v}
 	r := tripsense.RoomInfo{ID: id, Name: d.string(), CreatedBy: d.string()}
-	if d.bad || len(d.b) != 8 {
+	if d.bad || len(d.b) < 8 {
 		return tripsense.RoomInfo{}, fmt.Errorf("room %q: %w", id, errCorrupt)
 	}
 	r.CreatedAt = msTime(int64(binary.BigEndian.Uint64(d.b)))
+	r.Owner = r.CreatedBy
+	if rest := d.b[8:]; len(rest) > 0 {
+		o := decoder{b: rest}
+		r.Owner = o.string()
+		if o.bad || len(o.b) != 0 || r.Owner == "" {
+			return tripsense.RoomInfo{}, fmt.Errorf("room %q: %w", id, errCorrupt)
+		}
+	}
 	return r, nil
 }
 
@@ -94,8 +108,18 @@ func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, erro
 
 // RenameRoom sets the name of room.
 func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
+	return s.updateRoom(ctx, "rename room", room, func(r *tripsense.RoomInfo) { r.Name = name })
+}
+
+// SetOwner makes owner the owner of room.
+func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
+	return s.updateRoom(ctx, "set room owner", room, func(r *tripsense.RoomInfo) { r.Owner = owner })
+}
+
+// updateRoom rewrites the metadata of room with change (ENOTFOUND without).
+func (s *Store) updateRoom(ctx context.Context, opName, room string, change func(*tripsense.RoomInfo)) error {
 	var missing bool
-	err := s.write(ctx, "rename room", func(tx *bbolt.Tx) error {
+	err := s.write(ctx, opName, func(tx *bbolt.Tx) error {
 		missing = false
 		b := tx.Bucket(bucketRooms)
 		v := b.Get([]byte(room))
@@ -107,7 +131,7 @@ func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
 		if err != nil {
 			return err
 		}
-		r.Name = name
+		change(&r)
 		return b.Put([]byte(room), encodeRoom(r))
 	})
 	if err != nil {

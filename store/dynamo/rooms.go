@@ -22,6 +22,8 @@ const roomInfoSender = "#room"
 const (
 	attrName      = "name"
 	attrCreatedBy = "createdBy"
+	// attrOwner is set once ownership passed from the creator (SetOwner).
+	attrOwner = "owner"
 )
 
 func roomInfoKey(room string) map[string]types.AttributeValue {
@@ -51,6 +53,9 @@ func (s *Store) CreateRoom(ctx context.Context, r tripsense.RoomInfo) error {
 	item[attrName] = avS(r.Name)
 	item[attrCreatedBy] = avS(r.CreatedBy)
 	item[attrCreateTime] = avTime(r.CreatedAt)
+	if r.Owner != "" && r.Owner != r.CreatedBy {
+		item[attrOwner] = avS(r.Owner)
+	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.t.Dedupe),
 		Item:                     item,
@@ -72,7 +77,27 @@ func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, erro
 	if out.Item == nil {
 		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
 	}
-	return tripsense.RoomInfo{ID: room, Name: getS(out.Item, attrName), CreatedBy: getS(out.Item, attrCreatedBy), CreatedAt: getTime(out.Item, attrCreateTime)}, nil
+	r := tripsense.RoomInfo{ID: room, Name: getS(out.Item, attrName), CreatedBy: getS(out.Item, attrCreatedBy), CreatedAt: getTime(out.Item, attrCreateTime), Owner: getS(out.Item, attrOwner)}
+	if r.Owner == "" {
+		r.Owner = r.CreatedBy
+	}
+	return r, nil
+}
+
+// SetOwner makes owner the owner of room (ENOTFOUND without metadata).
+func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.t.Dedupe),
+		Key:                       roomInfoKey(room),
+		UpdateExpression:          aws.String("SET #o = :o"),
+		ConditionExpression:       aws.String("attribute_exists(#s)"),
+		ExpressionAttributeNames:  names("#o", attrOwner, "#s", attrSender),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": avS(owner)},
+	})
+	if isConditionFailed(err) {
+		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
+	}
+	return mapErr("set room owner", err)
 }
 
 // RenameRoom sets the name of room (ENOTFOUND without metadata).

@@ -22,6 +22,9 @@ func (s *Store) CreateRoom(ctx context.Context, r tripsense.RoomInfo) error {
 		r.CreatedAt = s.now()
 	}
 	r.CreatedAt = r.CreatedAt.UTC().Truncate(time.Millisecond)
+	if r.Owner == "" {
+		r.Owner = r.CreatedBy
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, hasInfo := s.info[r.ID]
@@ -61,6 +64,22 @@ func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
 		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
 	}
 	r.Name = name
+	s.info[room] = r
+	return nil
+}
+
+// SetOwner makes owner the owner of room.
+func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.info[room]
+	if !ok {
+		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
+	}
+	r.Owner = owner
 	s.info[room] = r
 	return nil
 }

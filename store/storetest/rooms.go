@@ -15,8 +15,9 @@ type Roomed interface {
 }
 
 // RunRooms checks room metadata: create (ECONFLICT over metadata or
-// members), read, rename; a room without metadata is ENOTFOUND. It uses
-// rooms "trip" and "seeded".
+// members), read, rename, a change of owner (the creator stays the
+// creator); a room without metadata is ENOTFOUND. It uses rooms "trip" and
+// "seeded", and leaves "trip" owned by bob.
 func RunRooms(t *testing.T, s Roomed) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -36,11 +37,23 @@ func RunRooms(t *testing.T, s Roomed) {
 	if err := s.RenameRoom(ctx, "seeded", "x"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		t.Fatalf("rename without metadata: %v", err)
 	}
-	if r, err := s.Room(ctx, "trip"); err != nil || r.Name != "Rome 2027" || r.CreatedBy != "alice" || !r.CreatedAt.Equal(now) {
+	if r, err := s.Room(ctx, "trip"); err != nil || r.Name != "Rome 2027" || r.CreatedBy != "alice" || r.Owner != "alice" || !r.CreatedAt.Equal(now) {
 		t.Fatalf("room = %+v %v", r, err)
 	}
 	if _, err := s.Room(ctx, "seeded"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		t.Fatalf("room without metadata: %v", err)
+	}
+	if err := s.SetOwner(ctx, "trip", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RenameRoom(ctx, "trip", "Rome 2028"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Room(ctx, "trip"); err != nil || r.Owner != "bob" || r.CreatedBy != "alice" || r.Name != "Rome 2028" || !r.CreatedAt.Equal(now) {
+		t.Fatalf("room after a change of owner and a rename = %+v %v", r, err)
+	}
+	if err := s.SetOwner(ctx, "seeded", "u"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+		t.Fatalf("owner without metadata: %v", err)
 	}
 
 }
@@ -96,6 +109,9 @@ func RunRoomsAndOutbox(t *testing.T, s Outboxed, reopen func() Outboxed) {
 	}
 	if reopen != nil {
 		s = reopen()
+	}
+	if r, err := s.Room(ctx, "trip"); err != nil || r.Owner != "bob" || r.CreatedBy != "alice" {
+		t.Fatalf("room after reopening = %+v %v, want owner bob, created by alice", r, err)
 	}
 	if due, _ := s.OutboxDue(ctx, later, 100); len(due) != 0 {
 		t.Fatalf("due after backoff, failure and done = %+v", due)

@@ -140,10 +140,11 @@ interface Events {
      * room's other entries (live or from catch-up, like "event"), with its index and who made it;
      * an erasure's member frame, which is not in the log, has no index.
      */
+    /** A membership change: joined, left, or owner (the room was handed to userId). */
     member: (m: {
         chatroomId: string;
         userId: string;
-        event: "joined" | "left";
+        event: "joined" | "left" | "owner";
         index?: number;
         by?: string;
     }) => void;

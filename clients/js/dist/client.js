@@ -390,7 +390,7 @@ export class TripsenseClient {
             this.emit("error", new TripsenseError("unauthorized", `connection refused (close 4401): ${reason}`));
         }
         if (code === 4429) {
-            // Over the user's connection limit: wait the longest backoff.
+            // Over the user's connection limit, or the connect rate of this address: wait the longest backoff.
             this.emit("error", new TripsenseError("rate_limited", `connection refused (close 4429): ${reason}`));
             this.attempt = Math.max(this.attempt, 64);
         }
@@ -551,7 +551,7 @@ export class TripsenseClient {
                             this.emit("member", { chatroomId: room, userId: m.userId, event: m.event, index: m.index, ...(m.by !== undefined && { by: m.by }) });
                         this.removeRoom(room);
                     }
-                    else {
+                    else if (m.event === "joined") {
                         this.ensureRoom(room);
                         this.requestSync(); // the new room's history, up to this entry
                     }
@@ -652,7 +652,7 @@ export class TripsenseClient {
             applyEntry(r.state, e);
             delivered = true;
             this.emit("event", e, r.state);
-            if (e.kind === "member" && (e.event === "joined" || e.event === "left")) {
+            if (e.kind === "member" && (e.event === "joined" || e.event === "left" || e.event === "owner")) {
                 this.emit("member", { chatroomId: r.state.chatroomId, userId: e.userId, event: e.event, index: e.index, ...(e.by !== undefined && { by: e.by }) });
             }
         }

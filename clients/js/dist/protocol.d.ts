@@ -216,7 +216,7 @@ export interface MemberFrame {
     type: "member";
     chatroomId: RoomId;
     userId: UserId;
-    event: "joined" | "left";
+    event: "joined" | "left" | "owner";
     index?: Index;
     /** Who made the change: a user id, or "" for the admin CLI. */
     by?: string;
@@ -280,7 +280,7 @@ export interface MemberEntry {
     index: Index;
     userId: UserId;
     kind: "member";
-    event: "joined" | "left";
+    event: "joined" | "left" | "owner";
     by: string;
     createTime: Time;
     clientMsgId?: ClientMsgId;

@@ -29,8 +29,8 @@ export interface LogEntry {
     target?: number;
     reaction?: string;
     remove?: boolean;
-    /** member: "joined" or "left", and who made the change. */
-    event?: "joined" | "left";
+    /** member: "joined", "left" or "owner" (the room was handed to the entry's user), and who made the change. */
+    event?: "joined" | "left" | "owner";
     by?: string;
     /** rename: the room's new name. */
     name?: string;
@@ -72,6 +72,11 @@ export interface RoomState {
     truncatedBefore?: number;
     /** The room's name, from its latest rename entry. */
     name?: string;
+    /**
+     * The room's owner, from its latest owner entry (a member entry with event "owner"). A room that was
+     * never handed on has none in its log: its owner is its creator (GET /v1/rooms/{room}).
+     */
+    owner?: string;
 }
 export declare function kindOf(e: LogEntry): EntryKind;
 export declare function newRoom(chatroomId: string): RoomState;

@@ -88,6 +88,8 @@ export function applyEntry(room, e) {
                 room.name = e.name;
             break;
         case "member":
+            if (e.event === "owner")
+                room.owner = e.userId;
             break; // membership is the server's; the entry takes its index
         default:
             break; // kinds this SDK does not know still take their index

@@ -129,7 +129,8 @@ interface Events {
    * room's other entries (live or from catch-up, like "event"), with its index and who made it;
    * an erasure's member frame, which is not in the log, has no index.
    */
-  member: (m: { chatroomId: string; userId: string; event: "joined" | "left"; index?: number; by?: string }) => void;
+  /** A membership change: joined, left, or owner (the room was handed to userId). */
+  member: (m: { chatroomId: string; userId: string; event: "joined" | "left" | "owner"; index?: number; by?: string }) => void;
   truncated: (t: { chatroomId: string; oldest: number }) => void;
   /** The server's store has a new epoch (a restore): held state was dropped and is synced again from 0. */
   reset: (r: { epoch: string; previous: string }) => void;
@@ -681,7 +682,7 @@ export class TripsenseClient {
         break;
       }
       case "member": {
-        const m = f as { chatroomId: string; userId: string; event: "joined" | "left"; index?: number; by?: string };
+        const m = f as { chatroomId: string; userId: string; event: "joined" | "left" | "owner"; index?: number; by?: string };
         const self = m.userId === this.userId;
         if (self && m.event === "left" && !this.rooms.has(room)) break; // a room it never held
         if (typeof m.index === "number") {
@@ -697,7 +698,7 @@ export class TripsenseClient {
             // The last entry of the room for this user: nothing before it can be caught up any more.
             if (typeof m.index === "number" && (this.rooms.get(room)?.state.have ?? 0) < m.index) this.emit("member", { chatroomId: room, userId: m.userId, event: m.event, index: m.index, ...(m.by !== undefined && { by: m.by }) });
             this.removeRoom(room);
-          } else {
+          } else if (m.event === "joined") {
             this.ensureRoom(room);
             this.requestSync(); // the new room's history, up to this entry
           }
@@ -795,7 +796,7 @@ export class TripsenseClient {
       applyEntry(r.state, e);
       delivered = true;
       this.emit("event", e, r.state);
-      if (e.kind === "member" && (e.event === "joined" || e.event === "left")) {
+      if (e.kind === "member" && (e.event === "joined" || e.event === "left" || e.event === "owner")) {
         this.emit("member", { chatroomId: r.state.chatroomId, userId: e.userId, event: e.event, index: e.index, ...(e.by !== undefined && { by: e.by }) });
       }
     }

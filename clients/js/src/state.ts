@@ -30,8 +30,8 @@ export interface LogEntry {
   target?: number;
   reaction?: string;
   remove?: boolean;
-  /** member: "joined" or "left", and who made the change. */
-  event?: "joined" | "left";
+  /** member: "joined", "left" or "owner" (the room was handed to the entry's user), and who made the change. */
+  event?: "joined" | "left" | "owner";
   by?: string;
   /** rename: the room's new name. */
   name?: string;
@@ -75,6 +75,11 @@ export interface RoomState {
   truncatedBefore?: number;
   /** The room's name, from its latest rename entry. */
   name?: string;
+  /**
+   * The room's owner, from its latest owner entry (a member entry with event "owner"). A room that was
+   * never handed on has none in its log: its owner is its creator (GET /v1/rooms/{room}).
+   */
+  owner?: string;
 }
 
 export function kindOf(e: LogEntry): EntryKind {
@@ -157,6 +162,7 @@ export function applyEntry(room: RoomState, e: LogEntry): void {
       if (e.name !== undefined) room.name = e.name;
       break;
     case "member":
+      if (e.event === "owner") room.owner = e.userId;
       break; // membership is the server's; the entry takes its index
     default:
       break; // kinds this SDK does not know still take their index

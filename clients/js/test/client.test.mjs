@@ -342,6 +342,36 @@ test("membership entries reach the member handler once and in index order, live 
     await b.close();
   }));
 
+test("a room handed to another member: the owner entry reaches the member handler and the room state, live and from catch-up", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1" });
+    const seen = [];
+    a.on("member", (m) => m.chatroomId === "crew" && seen.push([m.event, m.userId, m.by]));
+    await a.start();
+    await until(a, () => a.state === "online");
+    let res = await s.http("POST", "/v1/rooms", "uuid1", { chatroomId: "crew", name: "Crew", members: ["uuid2"] });
+    assert.equal(res.status, 201);
+    assert.equal(res.body.owner, "uuid1");
+    res = await s.http("PATCH", "/v1/rooms/crew", "uuid1", { owner: "uuid2" });
+    assert.equal(res.status, 200);
+    assert.deepEqual([res.body.owner, res.body.createdBy], ["uuid2", "uuid1"]);
+    await until(a, () => a.room("crew")?.owner === "uuid2", 10_000, () => JSON.stringify([seen, a.room("crew")]));
+    assert.deepEqual(seen, [["joined", "uuid1", "uuid1"], ["joined", "uuid2", "uuid1"], ["owner", "uuid2", "uuid1"]]);
+    // The old owner manages the room no more; the new one does.
+    assert.equal((await s.http("PATCH", "/v1/rooms/crew", "uuid1", { name: "mine" })).status, 403);
+    assert.equal((await s.http("PATCH", "/v1/rooms/crew", "uuid2", { name: "Crew 2" })).status, 200);
+    // A client that was never online catches the room up with its owner.
+    const b = newClient(s, { userId: "uuid2" });
+    const seenB = [];
+    b.on("member", (m) => m.chatroomId === "crew" && seenB.push(m.event));
+    await b.start();
+    await until(b, () => b.state === "online" && b.room("crew")?.name === "Crew 2", 10_000, () => JSON.stringify(b.room("crew")));
+    assert.equal(b.room("crew").owner, "uuid2");
+    assert.deepEqual(seenB, ["joined", "joined", "owner"]);
+    await a.close();
+    await b.close();
+  }));
+
 /** Runs f(0..n-1), at most width at a time. */
 async function pool(n, width, f) {
   let next = 0;

@@ -37,15 +37,18 @@ test("room state applies lifecycle entries (issue 13 kinds) in index order", () 
   assert.equal(r.unread, 9);
 });
 
-test("membership and rename entries (issue 14) take their index; a rename names the room", () => {
+test("membership and rename entries (issue 14) take their index; a rename names the room, an owner entry sets its owner", () => {
   const r = newRoom("trip");
   const e = (index, extra) => ({ chatroomId: "trip", index, userId: "alice", createTime: "2026-11-25T00:00:01.000Z", ...extra });
   applyEntry(r, e(1, { kind: "member", event: "joined", by: "alice" }));
   applyEntry(r, e(2, { kind: "member", event: "joined", by: "alice", userId: "bob" }));
   applyEntry(r, e(3, { kind: "rename", name: "Rome 2027" }));
   applyEntry(r, e(4, { chatMessage: "ciao", messageType: "text message" }));
-  assert.equal(r.have, 4);
+  assert.equal(r.owner, undefined, "no owner entry yet: the creator owns it");
+  applyEntry(r, e(5, { kind: "member", event: "owner", by: "alice", userId: "bob" }));
+  assert.equal(r.have, 5);
   assert.equal(r.name, "Rome 2027");
+  assert.equal(r.owner, "bob");
   assert.deepEqual(r.messages.map((m) => m.index), [4]);
 });
 
