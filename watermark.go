@@ -50,7 +50,12 @@ func (w *Watermark) trim(limit int) {
 		limit = maxPending
 	}
 	if len(w.pending) > limit {
-		w.pending = append(w.pending[:0], w.pending[len(w.pending)-limit:]...)
+		// Forget the oldest by re-slicing, not by moving the rest down: a
+		// connection held above a gap (a room it was added to and never
+		// synced) remembers every delivery, and copying 256 entries at
+		// each was 6% of the server's CPU with 100 senders. append copies
+		// them once the array's end is reached, every ~limit deliveries.
+		w.pending = w.pending[len(w.pending)-limit:]
 	}
 }
 
@@ -66,13 +71,18 @@ func (w *Watermark) Delivered(index int64) {
 		w.level = index
 		w.drain()
 	default:
-		i := sort.Search(len(w.pending), func(i int) bool { return w.pending[i] >= index })
-		if i < len(w.pending) && w.pending[i] == index {
-			return
+		if n := len(w.pending); n == 0 || index > w.pending[n-1] {
+			// Above a gap deliveries come in index order: the last place.
+			w.pending = append(w.pending, index)
+		} else {
+			i := sort.Search(n, func(i int) bool { return w.pending[i] >= index })
+			if w.pending[i] == index {
+				return
+			}
+			w.pending = append(w.pending, 0)
+			copy(w.pending[i+1:], w.pending[i:])
+			w.pending[i] = index
 		}
-		w.pending = append(w.pending, 0)
-		copy(w.pending[i+1:], w.pending[i:])
-		w.pending[i] = index
 		w.trim(maxPending)
 	}
 }

@@ -1,6 +1,7 @@
 package tripsense_test
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -37,5 +38,80 @@ func TestWatermarkRestore(t *testing.T) {
 	r.Delivered(1)
 	if r.Level() != 1 {
 		t.Fatalf("after trim, level %d, want 1 (2 and 3 forgotten)", r.Level())
+	}
+}
+
+// TestWatermarkMatchesItsModel: random deliveries (in order, out of order,
+// repeated, far above a gap) and SeenThrough leave the watermark where a
+// plain model of the rule puts it: the level is the highest index up to
+// which everything was delivered or seen, and the highest maxPending (256)
+// deliveries above level+1 are remembered.
+func TestWatermarkMatchesItsModel(t *testing.T) {
+	t.Parallel()
+	const remembered = 256
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 40 {
+		base := rng.Int64N(5)
+		w := tripsense.NewWatermark(base)
+		level, seen := base, map[int64]bool{}
+		stuck := round%2 == 0 // the gap stays open for the first 1000 operations
+		for op := range 1500 {
+			var i int64
+			switch r := rng.IntN(100); {
+			case stuck && op < 1000 && r < 95:
+				i = level + 2 + int64(op) + rng.Int64N(3) // far above a gap: past the 256 remembered
+			case r < 60:
+				i = level + 2 + int64(op%400) // above a gap, mostly rising
+			case r < 85:
+				i = level + 1 + rng.Int64N(8)
+			case r < 95:
+				i = max(0, level-rng.Int64N(3))
+			default:
+				i = level + rng.Int64N(20)
+				w.SeenThrough(i)
+				level = max(level, i)
+				for seen[level+1] {
+					level++
+				}
+				goto check
+			}
+			w.Delivered(i)
+			if i > level {
+				seen[i] = true
+				for seen[level+1] {
+					level++
+				}
+			}
+		check:
+			var above []int64
+			for k := range seen {
+				if k <= level {
+					delete(seen, k)
+				} else {
+					above = append(above, k)
+				}
+			}
+			slices.Sort(above)
+			if len(above) > remembered {
+				for _, k := range above[:len(above)-remembered] {
+					delete(seen, k)
+				}
+				above = above[len(above)-remembered:]
+			}
+			if w.Level() != level || !slices.Equal(w.Pending(), above) {
+				t.Fatalf("round %d op %d (index %d): level %d pending %v; the model says %d %v", round, op, i, w.Level(), w.Pending(), level, above)
+			}
+		}
+	}
+}
+
+// BenchmarkWatermarkAboveAGap: a connection whose watermark is held by a
+// gap (a room it was added to and never synced) records each live
+// delivery: constant work per delivery, not the 256 remembered entries.
+func BenchmarkWatermarkAboveAGap(b *testing.B) {
+	w := tripsense.NewWatermark(0)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		w.Delivered(int64(i) + 2)
 	}
 }
