@@ -84,34 +84,29 @@ func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, erro
 	return r, nil
 }
 
-// SetOwner makes owner the owner of room (ENOTFOUND without metadata).
-func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.t.Dedupe),
-		Key:                       roomInfoKey(room),
-		UpdateExpression:          aws.String("SET #o = :o"),
-		ConditionExpression:       aws.String("attribute_exists(#s)"),
-		ExpressionAttributeNames:  names("#o", attrOwner, "#s", attrSender),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":o": avS(owner)},
-	})
-	if isConditionFailed(err) {
-		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
-	}
-	return mapErr("set room owner", err)
-}
-
 // RenameRoom sets the name of room (ENOTFOUND without metadata).
 func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
+	return s.setRoomAttr(ctx, "rename room", room, attrName, name)
+}
+
+// SetOwner makes owner the owner of room (ENOTFOUND without metadata).
+func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
+	return s.setRoomAttr(ctx, "set room owner", room, attrOwner, owner)
+}
+
+// setRoomAttr sets the string attribute attr of room's metadata item, with
+// a condition that the item exists (ENOTFOUND otherwise).
+func (s *Store) setRoomAttr(ctx context.Context, opName, room, attr, value string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.t.Dedupe),
 		Key:                       roomInfoKey(room),
-		UpdateExpression:          aws.String("SET #n = :n"),
+		UpdateExpression:          aws.String("SET #a = :v"),
 		ConditionExpression:       aws.String("attribute_exists(#s)"),
-		ExpressionAttributeNames:  names("#n", attrName, "#s", attrSender),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": avS(name)},
+		ExpressionAttributeNames:  names("#a", attr, "#s", attrSender),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": avS(value)},
 	})
 	if isConditionFailed(err) {
 		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
 	}
-	return mapErr("rename room", err)
+	return mapErr(opName, err)
 }

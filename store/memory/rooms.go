@@ -54,22 +54,16 @@ func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, erro
 
 // RenameRoom sets the name of room.
 func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.info[room]
-	if !ok {
-		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
-	}
-	r.Name = name
-	s.info[room] = r
-	return nil
+	return s.updateRoom(ctx, room, func(r *tripsense.RoomInfo) { r.Name = name })
 }
 
 // SetOwner makes owner the owner of room.
 func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
+	return s.updateRoom(ctx, room, func(r *tripsense.RoomInfo) { r.Owner = owner })
+}
+
+// updateRoom applies change to the metadata of room (ENOTFOUND without).
+func (s *Store) updateRoom(ctx context.Context, room string, change func(*tripsense.RoomInfo)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -79,7 +73,7 @@ func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
 	if !ok {
 		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
 	}
-	r.Owner = owner
+	change(&r)
 	s.info[room] = r
 	return nil
 }

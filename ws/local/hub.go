@@ -346,35 +346,33 @@ func (h *Hub) SeenThrough(_ context.Context, id, room string, index int64) error
 // previous timer said. The server sets the first one after Connect; an
 // auth frame moves it.
 func (h *Hub) SetExpiry(_ context.Context, id string, expiresAt time.Time) error {
-	c := h.get(id)
-	if c == nil {
-		return tripsense.ErrNotFound
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return tripsense.ErrNotFound
-	}
-	c.expiresAt.Store(expiresAt.UnixNano())
-	d := time.Until(expiresAt)
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(d, func() {
-			c.close(ws.CloseExpired, "token expired; refresh it with an auth frame before exp, or reconnect with a fresh token")
-		})
-	} else {
-		c.expiry.Reset(d)
-	}
-	return nil
+	return h.withLive(id, func(c *conn) {
+		c.expiresAt.Store(expiresAt.UnixNano())
+		d := time.Until(expiresAt)
+		if c.expiry == nil {
+			c.expiry = time.AfterFunc(d, func() {
+				c.close(ws.CloseExpired, "token expired; refresh it with an auth frame before exp, or reconnect with a fresh token")
+			})
+		} else {
+			c.expiry.Reset(d)
+		}
+	})
 }
+
+var _ tripsense.AdminRecorder = (*Hub)(nil)
 
 // SetAdmin implements tripsense.AdminRecorder: an auth refresh records the
 // new token's admin claim on the live connection, and its next frames run
 // with it (the reader's pipeline reads conn.admin for each), as on AWS,
 // where every frame reads the connection's record. A revoked admin stops
 // moderating without reconnecting.
-var _ tripsense.AdminRecorder = (*Hub)(nil)
-
 func (h *Hub) SetAdmin(_ context.Context, id string, admin bool) error {
+	return h.withLive(id, func(c *conn) { c.admin.Store(admin) })
+}
+
+// withLive runs f with the connection id's lock held, unless it is unknown
+// or closing (ErrNotFound).
+func (h *Hub) withLive(id string, f func(c *conn)) error {
 	c := h.get(id)
 	if c == nil {
 		return tripsense.ErrNotFound
@@ -384,7 +382,7 @@ func (h *Hub) SetAdmin(_ context.Context, id string, admin bool) error {
 	if c.closing {
 		return tripsense.ErrNotFound
 	}
-	c.admin.Store(admin)
+	f(c)
 	return nil
 }
 
