@@ -79,9 +79,17 @@ type RoomStore interface {
 	Room(ctx context.Context, room string) (RoomInfo, error)
 	// RenameRoom sets the name of room (ENOTFOUND without metadata).
 	RenameRoom(ctx context.Context, room, name string) error
-	// SetOwner makes owner the owner of room (ENOTFOUND without
-	// metadata); the caller checked that owner is a member.
-	SetOwner(ctx context.Context, room, owner string) error
+	// SetOwner makes to the owner of room if from still is (ECONFLICT
+	// otherwise: a compare-and-set, so that two changes decided from the
+	// same owner cannot both land, across processes too); ENOTFOUND
+	// without metadata. The caller checked that to is a member.
+	SetOwner(ctx context.Context, room, from, to string) error
+}
+
+// ErrOwnerChanged is SetOwner's refusal when the room's owner is no longer
+// the one the change was decided from.
+func ErrOwnerChanged(room string) error {
+	return Errorf(ECONFLICT, "the owner of room %s changed meanwhile; read the room and try again", room)
 }
 
 // ValidRoomName reports whether s is a room name: 1 to MaxRoomNameBytes

@@ -46,9 +46,10 @@ type MemberManager interface {
 	CreateRoom(ctx context.Context, by tripsense.Principal, id, name string, members []string) (tripsense.RoomInfo, error)
 	Room(ctx context.Context, by tripsense.Principal, room string) (tripsense.RoomState, error)
 	RoomMembers(ctx context.Context, by tripsense.Principal, room string) ([]tripsense.RoomMember, error)
-	RenameRoom(ctx context.Context, by tripsense.Principal, room, name string) (tripsense.RoomInfo, error)
-	// TransferRoom hands the room to owner, a member (the owner, admins).
-	TransferRoom(ctx context.Context, by tripsense.Principal, room, owner string) (tripsense.RoomInfo, error)
+	// UpdateRoom renames the room (name), hands it to another member
+	// (owner), or both (the owner, admins); all is checked before anything
+	// changes.
+	UpdateRoom(ctx context.Context, by tripsense.Principal, room string, name, owner *string) (tripsense.RoomInfo, error)
 	// PostMessage stores and hands out a message from the caller (its
 	// UserID, whatever nm says); duplicate true for a retried clientMsgId.
 	PostMessage(ctx context.Context, by tripsense.Principal, nm tripsense.NewMessage) (m tripsense.Message, duplicate bool, err error)

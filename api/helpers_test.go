@@ -106,12 +106,9 @@ func (m members) RoomMembers(ctx context.Context, by tripsense.Principal, room s
 	return m.svc().RoomMembers(ctx, by, room)
 }
 
-func (m members) RenameRoom(ctx context.Context, by tripsense.Principal, room, name string) (tripsense.RoomInfo, error) {
-	return m.svc().RenameRoom(ctx, by, room, name)
-}
 
-func (m members) TransferRoom(ctx context.Context, by tripsense.Principal, room, owner string) (tripsense.RoomInfo, error) {
-	return m.svc().TransferRoom(ctx, by, room, owner)
+func (m members) UpdateRoom(ctx context.Context, by tripsense.Principal, room string, name, owner *string) (tripsense.RoomInfo, error) {
+	return m.svc().UpdateRoom(ctx, by, room, name, owner)
 }
 
 func (m members) PostMessage(ctx context.Context, by tripsense.Principal, nm tripsense.NewMessage) (tripsense.Message, bool, error) {

@@ -76,8 +76,8 @@ func (s *server) getRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 // patchRoom serves PATCH /v1/rooms/{room} {"name","owner"} (the owner,
-// admins): the rename first, then the change of owner (after which the
-// caller may no longer be the owner).
+// admins): a rename, a change of owner, or both; nothing changes when any
+// part is refused.
 func (s *server) patchRoom(w http.ResponseWriter, r *http.Request) {
 	p, room, ok := s.roomRequest(w, r)
 	if !ok {
@@ -88,25 +88,10 @@ func (s *server) patchRoom(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if body.Name == nil && body.Owner == nil {
-		s.writeError(w, r, tripsense.Errorf(tripsense.EINVALID, `PATCH needs "name", "owner" or both`))
+	info, err := s.members.UpdateRoom(r.Context(), p, room, body.Name, body.Owner)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
-	}
-	var (
-		info tripsense.RoomInfo
-		err  error
-	)
-	if body.Name != nil {
-		if info, err = s.members.RenameRoom(r.Context(), p, room, *body.Name); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if body.Owner != nil {
-		if info, err = s.members.TransferRoom(r.Context(), p, room, *body.Owner); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, toRoomJSON(info))
 }

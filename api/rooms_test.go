@@ -128,6 +128,13 @@ func TestRoomOwnerTransfer(t *testing.T) {
 			t.Fatalf("PATCH %s as %s: %d %s, want %d", tc.body, tc.user, res.status, res.body, tc.status)
 		}
 	}
+	// All or nothing: a rename with a refused owner leaves the name.
+	if res := f.MustDo(t, "PATCH", "/v1/rooms/trip", `{"name":"Paris","owner":"dave"}`, as("alice")...); res.status != 409 {
+		t.Fatalf("rename and hand to a non-member: %d %s", res.status, res.body)
+	}
+	if res := f.MustDo(t, "GET", "/v1/rooms/trip", "", u1, "alice"); !strings.Contains(string(res.body), `"name":"Rome"`) {
+		t.Fatalf("after a refused rename and hand-over: %s", res.body)
+	}
 	res := f.MustDo(t, "PATCH", "/v1/rooms/trip", `{"owner":"bob"}`, as("alice")...)
 	if res.status != 200 || !strings.Contains(string(res.body), `"createdBy":"alice"`) || !strings.Contains(string(res.body), `"owner":"bob"`) {
 		t.Fatalf("transfer: %d %s", res.status, res.body)

@@ -53,10 +53,7 @@ func (noMembers) Room(context.Context, tripsense.Principal, string) (tripsense.R
 func (noMembers) RoomMembers(context.Context, tripsense.Principal, string) ([]tripsense.RoomMember, error) {
 	return nil, errNoMembers
 }
-func (noMembers) RenameRoom(context.Context, tripsense.Principal, string, string) (tripsense.RoomInfo, error) {
-	return tripsense.RoomInfo{}, errNoMembers
-}
-func (noMembers) TransferRoom(context.Context, tripsense.Principal, string, string) (tripsense.RoomInfo, error) {
+func (noMembers) UpdateRoom(context.Context, tripsense.Principal, string, *string, *string) (tripsense.RoomInfo, error) {
 	return tripsense.RoomInfo{}, errNoMembers
 }
 func (noMembers) PostMessage(context.Context, tripsense.Principal, tripsense.NewMessage) (tripsense.Message, bool, error) {

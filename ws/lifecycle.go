@@ -57,10 +57,12 @@ func (s *Service) lifecycleEvent(ctx context.Context, c Conn, f *inFrame) error 
 }
 
 // canModerate reports whether the connection's user may delete other
-// users' messages in room and manage it (rename, add and remove members):
-// an admin principal, or the room's owner (its creator, or the member it
-// was handed to: TransferRoom). The one place of
-// the check, for every runtime and route.
+// users' messages in room and manage it (rename, hand on, add and remove
+// members): an admin principal, or the room's owner (its creator, or the
+// member it was handed to: UpdateRoom) while a member of it; an owner who
+// left, was removed or was erased has no say (an admin may add them back,
+// or hand the room on). The one place of the check, for every runtime and
+// route.
 func (s *Service) canModerate(ctx context.Context, c Conn, room string) (bool, error) {
 	if c.Admin {
 		return true, nil
@@ -69,7 +71,14 @@ func (s *Service) canModerate(ctx context.Context, c Conn, room string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	return found && info.Owner == c.UserID, nil
+	if !found || info.Owner != c.UserID {
+		return false, nil
+	}
+	member, err := s.Store.IsMember(ctx, c.UserID, room)
+	if err != nil {
+		return false, fmt.Errorf("moderator: %w", err)
+	}
+	return member, nil
 }
 
 // EraseUser honours an erasure request for user (DELETE /v1/users/{userId},

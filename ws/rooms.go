@@ -12,7 +12,7 @@ import (
 )
 
 // Rooms users create: metadata (tripsense.RoomStore), one owner (the
-// creator), members; every membership change and rename is an entry of the
+// creator, until UpdateRoom hands the room to another member), members; every membership change and rename is an entry of the
 // room's log (tripsense.KindMember, KindRename), appended and handed out
 // like a message, so online members get it live and offline ones through
 // catch-up.
@@ -168,77 +168,98 @@ func (s *Service) RoomMembers(ctx context.Context, p tripsense.Principal, room s
 	return out, nil
 }
 
-// RenameRoom renames room (its owner, admins); a rename entry goes into
-// the log.
+// RenameRoom renames room (its owner, admins): UpdateRoom with a name.
 func (s *Service) RenameRoom(ctx context.Context, p tripsense.Principal, room, name string) (tripsense.RoomInfo, error) {
-	rs := s.Store
-	if !tripsense.ValidID(room) {
-		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
-	}
-	if !tripsense.ValidRoomName(name) {
-		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "name must be 1-%d bytes of UTF-8 without control characters", tripsense.MaxRoomNameBytes)
-	}
-	if err := s.requireModerator(ctx, connOf(p), room); err != nil {
-		return tripsense.RoomInfo{}, err
-	}
-	if err := rs.RenameRoom(ctx, room, name); err != nil {
-		if tripsense.ErrorCode(err) == tripsense.ENOTFOUND {
-			return tripsense.RoomInfo{}, err
-		}
-		return tripsense.RoomInfo{}, fmt.Errorf("rename: %w", err)
-	}
-	if _, _, err := s.handOut(ctx, Conn{}, tripsense.NewMessage{Room: room, UserID: p.UserID, Kind: tripsense.KindRename,
-		Body: name, CreateTime: s.now().UTC().Truncate(time.Millisecond)}); err != nil {
-		return tripsense.RoomInfo{}, err
-	}
-	info, _, err := s.roomInfo(ctx, room)
-	return info, err
+	return s.UpdateRoom(ctx, p, room, &name, nil)
 }
 
-// TransferRoom hands room to owner, one of its members, on behalf of p: the
-// room's owner or an admin. An owner member entry ("owner", by) goes into
-// the log, so members learn it live and through catch-up; handing the room
-// to its owner changes nothing. The previous owner stays a member (and may
-// leave). A room without metadata (made by the admin CLI or the demo) has
-// no owner to change: ENOTFOUND.
+// TransferRoom hands room to owner (its owner, admins): UpdateRoom with an
+// owner.
 func (s *Service) TransferRoom(ctx context.Context, p tripsense.Principal, room, owner string) (tripsense.RoomInfo, error) {
-	if !tripsense.ValidID(room) || !tripsense.ValidID(owner) {
-		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "chatroomId and owner must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	return s.UpdateRoom(ctx, p, room, nil, &owner)
+}
+
+// UpdateRoom renames room (name), hands it to another member (owner), or
+// both, on behalf of p: the room's owner or an admin. Everything is checked
+// before anything changes, so a refused owner leaves the name as it was. A
+// rename entry and an owner member entry ("owner", by p) go into the log,
+// in that order, so members learn both live and through catch-up; handing
+// the room to its owner changes nothing. The previous owner stays a member
+// (and may leave). A room without metadata (made by the admin CLI or the
+// demo) has neither: ENOTFOUND.
+//
+// The decision holds lockMembership, so in one process two changes decided
+// by the same owner do not both land and the new owner stays a member
+// until the change is stored; across processes SetOwner's compare-and-set
+// refuses the second (ECONFLICT). Like a membership change, the store
+// write comes before its entry: a crash between them leaves the new owner
+// without its entry.
+func (s *Service) UpdateRoom(ctx context.Context, p tripsense.Principal, room string, name, owner *string) (tripsense.RoomInfo, error) {
+	switch {
+	case !tripsense.ValidID(room):
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "chatroomId must be 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
+	case name == nil && owner == nil:
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, `a room update needs "name", "owner" or both`)
+	case name != nil && !tripsense.ValidRoomName(*name):
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "name must be 1-%d bytes of UTF-8 without control characters", tripsense.MaxRoomNameBytes)
+	case owner != nil && !tripsense.ValidID(*owner):
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.EINVALID, "owner must be a userId: 1-%d characters of [A-Za-z0-9_.:@-]", tripsense.MaxIDLen)
 	}
+	locked := p.UserID
+	if owner != nil {
+		locked = *owner
+	}
+	defer s.lockMembership(room, locked)()
 	if err := s.requireModerator(ctx, connOf(p), room); err != nil {
 		return tripsense.RoomInfo{}, err
 	}
-	// The new owner's membership must not change between the check and
-	// the transfer (removeMember holds the same lock).
-	defer s.lockMembership(room, owner)()
 	info, found, err := s.roomInfo(ctx, room)
 	if err != nil {
 		return tripsense.RoomInfo{}, err
 	}
 	if !found {
-		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no owner to change (it was made by the admin CLI or the demo)", room)
+		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata (made by the admin CLI or the demo): no name or owner to change", room)
 	}
-	if info.Owner == owner {
-		return info, nil
+	handOver := owner != nil && *owner != info.Owner
+	if handOver {
+		member, err := s.Store.IsMember(ctx, *owner, room)
+		if err != nil {
+			return tripsense.RoomInfo{}, fmt.Errorf("update room: %w", err)
+		}
+		if !member {
+			return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ECONFLICT, "%s is not a member of room %s: add them first", *owner, room)
+		}
 	}
-	member, err := s.Store.IsMember(ctx, owner, room)
-	if err != nil {
-		return tripsense.RoomInfo{}, fmt.Errorf("transfer room: %w", err)
-	}
-	if !member {
-		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ECONFLICT, "%s is not a member of room %s: add them first", owner, room)
-	}
-	if err := s.Store.SetOwner(ctx, room, owner); err != nil {
-		if tripsense.ErrorCode(err) == tripsense.ENOTFOUND {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	if name != nil {
+		if err := s.Store.RenameRoom(ctx, room, *name); err != nil {
+			return tripsense.RoomInfo{}, roomUpdateErr("rename", err)
+		}
+		if _, _, err := s.handOut(ctx, Conn{}, tripsense.NewMessage{Room: room, UserID: p.UserID, Kind: tripsense.KindRename, Body: *name, CreateTime: now}); err != nil {
 			return tripsense.RoomInfo{}, err
 		}
-		return tripsense.RoomInfo{}, fmt.Errorf("transfer room: %w", err)
+		info.Name = *name
 	}
-	if _, _, err := s.handOut(ctx, Conn{}, memberEntry(room, owner, tripsense.MemberOwner, p.UserID, s.now())); err != nil {
-		return tripsense.RoomInfo{}, err
+	if handOver {
+		if err := s.Store.SetOwner(ctx, room, info.Owner, *owner); err != nil {
+			return tripsense.RoomInfo{}, roomUpdateErr("hand on", err)
+		}
+		if _, _, err := s.handOut(ctx, Conn{}, memberEntry(room, *owner, tripsense.MemberOwner, p.UserID, now)); err != nil {
+			return tripsense.RoomInfo{}, err
+		}
+		info.Owner = *owner
 	}
-	info.Owner = owner
 	return info, nil
+}
+
+// roomUpdateErr passes a store's refusal (ENOTFOUND, ECONFLICT) as it is
+// and wraps anything else.
+func roomUpdateErr(what string, err error) error {
+	switch tripsense.ErrorCode(err) {
+	case tripsense.ENOTFOUND, tripsense.ECONFLICT:
+		return err
+	}
+	return fmt.Errorf("%s room: %w", what, err)
 }
 
 // AddMemberAs adds user to room on behalf of p: the room's owner or an

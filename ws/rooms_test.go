@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,5 +317,71 @@ func TestConcurrentAddsKeepTheMemberLimit(t *testing.T) {
 	}
 	if got := kinds(t, f, "big"); len(got) != 1 {
 		t.Fatalf("log entries %v, want one joined", got)
+	}
+}
+
+// TestRoomUpdateIsAllOrNothing: a rename with a refused change of owner
+// changes nothing; an owner who left has no say until an admin adds them
+// back; two changes of owner decided by the same owner at once: one lands.
+func TestRoomUpdateIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, ws.Replace)
+	if _, err := f.svc.CreateRoom(ctx, alice, "trip", "Rome", []string{"bob", "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	name, dave := "Paris", "dave"
+	if _, err := f.svc.UpdateRoom(ctx, alice, "trip", &name, &dave); tripsense.ErrorCode(err) != tripsense.ECONFLICT {
+		t.Fatalf("rename and hand to a non-member: %v, want conflict", err)
+	}
+	bad := "not an id"
+	if _, err := f.svc.UpdateRoom(ctx, alice, "trip", &name, &bad); tripsense.ErrorCode(err) != tripsense.EINVALID {
+		t.Fatalf("rename and hand to a bad id: %v, want bad_request", err)
+	}
+	if info, _ := f.store.Room(ctx, "trip"); info.Name != "Rome" || info.Owner != "alice" {
+		t.Fatalf("after refused updates: %+v, want Rome owned by alice", info)
+	}
+	if got := kinds(t, f, "trip"); len(got) != 3 {
+		t.Fatalf("entries after refused updates: %v, want the three joins only", got)
+	}
+
+	// Two hand-overs by alice at once (to bob and to carol): one lands, the
+	// other finds alice no longer the owner.
+	errs := make(chan error, 2)
+	for _, to := range []string{"bob", "carol"} {
+		go func() { _, err := f.svc.TransferRoom(ctx, alice, "trip", to); errs <- err }()
+	}
+	landed := 0
+	for range 2 {
+		switch err := <-errs; tripsense.ErrorCode(err) {
+		case "":
+			landed++
+		case tripsense.EFORBIDDEN, tripsense.ECONFLICT:
+		default:
+			t.Fatalf("hand-over: %v", err)
+		}
+	}
+	info, _ := f.store.Room(ctx, "trip")
+	if owners := strings.Count(strings.Join(kinds(t, f, "trip"), "\n"), " owner by alice"); landed != 1 || owners != 1 || (info.Owner != "bob" && info.Owner != "carol") {
+		t.Fatalf("%d hand-overs landed, %d owner entries, owner %q; want one", landed, owners, info.Owner)
+	}
+
+	// The owner leaves: no say any more, not even to come back; an admin
+	// adds them back and they manage the room again.
+	owner := tripsense.Principal{UserID: info.Owner}
+	if err := f.svc.RemoveMemberAs(ctx, owner, "trip", owner.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RenameRoom(ctx, owner, "trip", "mine"); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
+		t.Fatalf("rename by an owner who left: %v, want forbidden", err)
+	}
+	if err := f.svc.AddMemberAs(ctx, owner, "trip", owner.UserID); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
+		t.Fatalf("an owner who left adds themself back: %v, want forbidden", err)
+	}
+	if err := f.svc.AddMemberAs(ctx, root, "trip", owner.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RenameRoom(ctx, owner, "trip", "back"); err != nil {
+		t.Fatalf("rename by the owner added back: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ func decodeRoom(id string, v []byte) (tripsense.RoomInfo, error) {
 	if rest := d.b[8:]; len(rest) > 0 {
 		o := decoder{b: rest}
 		r.Owner = o.string()
-		if o.bad || len(o.b) != 0 || r.Owner == "" {
+		if o.bad || len(o.b) != 0 || !tripsense.ValidID(r.Owner) {
 			return tripsense.RoomInfo{}, fmt.Errorf("room %q: %w", id, errCorrupt)
 		}
 	}
@@ -108,19 +108,29 @@ func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, erro
 
 // RenameRoom sets the name of room.
 func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
-	return s.updateRoom(ctx, "rename room", room, func(r *tripsense.RoomInfo) { r.Name = name })
+	return s.updateRoom(ctx, "rename room", room, func(r *tripsense.RoomInfo) error { r.Name = name; return nil })
 }
 
-// SetOwner makes owner the owner of room.
-func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
-	return s.updateRoom(ctx, "set room owner", room, func(r *tripsense.RoomInfo) { r.Owner = owner })
+// SetOwner makes to the owner of room if from still is.
+func (s *Store) SetOwner(ctx context.Context, room, from, to string) error {
+	return s.updateRoom(ctx, "set room owner", room, func(r *tripsense.RoomInfo) error {
+		if r.Owner != from {
+			return tripsense.ErrOwnerChanged(room)
+		}
+		r.Owner = to
+		return nil
+	})
 }
 
-// updateRoom rewrites the metadata of room with change (ENOTFOUND without).
-func (s *Store) updateRoom(ctx context.Context, opName, room string, change func(*tripsense.RoomInfo)) error {
-	var missing bool
+// updateRoom rewrites the metadata of room with change (ENOTFOUND without);
+// an error of change is returned and nothing is written.
+func (s *Store) updateRoom(ctx context.Context, opName, room string, change func(*tripsense.RoomInfo) error) error {
+	var (
+		missing bool
+		refused error
+	)
 	err := s.write(ctx, opName, func(tx *bbolt.Tx) error {
-		missing = false
+		missing, refused = false, nil
 		b := tx.Bucket(bucketRooms)
 		v := b.Get([]byte(room))
 		if v == nil {
@@ -131,7 +141,9 @@ func (s *Store) updateRoom(ctx context.Context, opName, room string, change func
 		if err != nil {
 			return err
 		}
-		change(&r)
+		if refused = change(&r); refused != nil {
+			return nil
+		}
 		return b.Put([]byte(room), encodeRoom(r))
 	})
 	if err != nil {
@@ -140,5 +152,5 @@ func (s *Store) updateRoom(ctx context.Context, opName, room string, change func
 	if missing {
 		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
 	}
-	return nil
+	return refused
 }

@@ -89,9 +89,26 @@ func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
 	return s.setRoomAttr(ctx, "rename room", room, attrName, name)
 }
 
-// SetOwner makes owner the owner of room (ENOTFOUND without metadata).
-func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
-	return s.setRoomAttr(ctx, "set room owner", room, attrOwner, owner)
+// SetOwner makes to the owner of room if from still is: a conditional
+// UpdateItem, so that Lambdas deciding from the same owner cannot both
+// hand the room on (the owner is createdBy until the owner attribute is
+// set). ENOTFOUND without metadata, ErrOwnerChanged otherwise.
+func (s *Store) SetOwner(ctx context.Context, room, from, to string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.t.Dedupe),
+		Key:                       roomInfoKey(room),
+		UpdateExpression:          aws.String("SET #o = :to"),
+		ConditionExpression:       aws.String("attribute_exists(#s) AND (#o = :from OR (attribute_not_exists(#o) AND #c = :from))"),
+		ExpressionAttributeNames:  names("#o", attrOwner, "#s", attrSender, "#c", attrCreatedBy),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":to": avS(to), ":from": avS(from)},
+	})
+	if isConditionFailed(err) {
+		if _, rerr := s.Room(ctx, room); rerr != nil {
+			return rerr // ENOTFOUND: no metadata
+		}
+		return tripsense.ErrOwnerChanged(room)
+	}
+	return mapErr("set room owner", err)
 }
 
 // setRoomAttr sets the string attribute attr of room's metadata item, with

@@ -54,16 +54,23 @@ func (s *Store) Room(ctx context.Context, room string) (tripsense.RoomInfo, erro
 
 // RenameRoom sets the name of room.
 func (s *Store) RenameRoom(ctx context.Context, room, name string) error {
-	return s.updateRoom(ctx, room, func(r *tripsense.RoomInfo) { r.Name = name })
+	return s.updateRoom(ctx, room, func(r *tripsense.RoomInfo) error { r.Name = name; return nil })
 }
 
-// SetOwner makes owner the owner of room.
-func (s *Store) SetOwner(ctx context.Context, room, owner string) error {
-	return s.updateRoom(ctx, room, func(r *tripsense.RoomInfo) { r.Owner = owner })
+// SetOwner makes to the owner of room if from still is.
+func (s *Store) SetOwner(ctx context.Context, room, from, to string) error {
+	return s.updateRoom(ctx, room, func(r *tripsense.RoomInfo) error {
+		if r.Owner != from {
+			return tripsense.ErrOwnerChanged(room)
+		}
+		r.Owner = to
+		return nil
+	})
 }
 
-// updateRoom applies change to the metadata of room (ENOTFOUND without).
-func (s *Store) updateRoom(ctx context.Context, room string, change func(*tripsense.RoomInfo)) error {
+// updateRoom applies change to the metadata of room (ENOTFOUND without);
+// an error of change is returned and nothing is changed.
+func (s *Store) updateRoom(ctx context.Context, room string, change func(*tripsense.RoomInfo) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -73,7 +80,9 @@ func (s *Store) updateRoom(ctx context.Context, room string, change func(*tripse
 	if !ok {
 		return tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata", room)
 	}
-	change(&r)
+	if err := change(&r); err != nil {
+		return err
+	}
 	s.info[room] = r
 	return nil
 }

@@ -43,8 +43,15 @@ func RunRooms(t *testing.T, s Roomed) {
 	if _, err := s.Room(ctx, "seeded"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		t.Fatalf("room without metadata: %v", err)
 	}
-	if err := s.SetOwner(ctx, "trip", "bob"); err != nil {
+	// A compare-and-set: from a stale owner, nothing changes.
+	if err := s.SetOwner(ctx, "trip", "carol", "bob"); tripsense.ErrorCode(err) != tripsense.ECONFLICT {
+		t.Fatalf("owner change from a stale owner: %v, want conflict", err)
+	}
+	if err := s.SetOwner(ctx, "trip", "alice", "bob"); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.SetOwner(ctx, "trip", "alice", "carol"); tripsense.ErrorCode(err) != tripsense.ECONFLICT {
+		t.Fatalf("a second change decided from the same owner: %v, want conflict", err)
 	}
 	if err := s.RenameRoom(ctx, "trip", "Rome 2028"); err != nil {
 		t.Fatal(err)
@@ -52,7 +59,7 @@ func RunRooms(t *testing.T, s Roomed) {
 	if r, err := s.Room(ctx, "trip"); err != nil || r.Owner != "bob" || r.CreatedBy != "alice" || r.Name != "Rome 2028" || !r.CreatedAt.Equal(now) {
 		t.Fatalf("room after a change of owner and a rename = %+v %v", r, err)
 	}
-	if err := s.SetOwner(ctx, "seeded", "u"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
+	if err := s.SetOwner(ctx, "seeded", "", "u"); tripsense.ErrorCode(err) != tripsense.ENOTFOUND {
 		t.Fatalf("owner without metadata: %v", err)
 	}
 

@@ -73,8 +73,9 @@ export interface RoomState {
     /** The room's name, from its latest rename entry. */
     name?: string;
     /**
-     * The room's owner, from its latest owner entry (a member entry with event "owner"). A room that was
-     * never handed on has none in its log: its owner is its creator (GET /v1/rooms/{room}).
+     * The room's owner, from its latest owner entry (a member entry with event "owner"). Undefined when
+     * this client saw none: the room was never handed on (its creator owns it), or retention removed the
+     * entry; GET /v1/rooms/{room} tells.
      */
     owner?: string;
 }
