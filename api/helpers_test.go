@@ -106,7 +106,6 @@ func (m members) RoomMembers(ctx context.Context, by tripsense.Principal, room s
 	return m.svc().RoomMembers(ctx, by, room)
 }
 
-
 func (m members) UpdateRoom(ctx context.Context, by tripsense.Principal, room string, name, owner *string) (tripsense.RoomInfo, error) {
 	return m.svc().UpdateRoom(ctx, by, room, name, owner)
 }
