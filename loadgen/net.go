@@ -57,9 +57,11 @@ func newDialClient() *http.Client {
 	}
 }
 
-// dialLimitHint follows a WebSocket upgrade refused with 429: the
-// server's limits per client address are in the way of a benchmark.
-const dialLimitHint = " (server limits per address: start it with --connect-rate 0 --max-connections-per-ip 0 for benchmarks)"
+// limitsHint follows a 429 of the server, to an HTTP request or a
+// WebSocket upgrade: its limits per client address are in the way of a
+// benchmark, whose connections all come from one address (it names them
+// all, so that the next refusal does not come from another).
+const limitsHint = " (server limits per address: start it with --http-rate 0 --connect-rate 0 --max-connections-per-ip 0 for benchmarks)"
 
 // httpError is a non-2xx answer of the server.
 type httpError struct {
@@ -72,7 +74,7 @@ func (e *httpError) Error() string {
 	hint := ""
 	switch e.Status {
 	case http.StatusTooManyRequests:
-		hint = " (server rate limit: start it with --http-rate 0 for benchmarks)"
+		hint = limitsHint
 	case http.StatusForbidden, http.StatusUnauthorized:
 		hint = " (the bench needs dev identity mode and an admin user: see --admin and the server's --admins)"
 	}
@@ -192,7 +194,7 @@ func dialWS(ctx context.Context, hc *http.Client, t target, user string) (*webso
 		if resp != nil {
 			hint := ""
 			if resp.StatusCode == http.StatusTooManyRequests {
-				hint = dialLimitHint
+				hint = limitsHint
 			}
 			return nil, fmt.Errorf("dial %s as %s: HTTP %d: %w%s", t.WS, user, resp.StatusCode, err, hint)
 		}

@@ -59,7 +59,7 @@ func dialRaw(ctx context.Context, t target, user string) (*rawConn, error) {
 	if err != nil {
 		var status ws.StatusError
 		if errors.As(err, &status) && int(status) == http.StatusTooManyRequests {
-			return nil, fmt.Errorf("dial %s as %s: %w%s", t.WS, user, err, dialLimitHint)
+			return nil, fmt.Errorf("dial %s as %s: %w%s", t.WS, user, err, limitsHint)
 		}
 		return nil, fmt.Errorf("dial %s as %s: %w", t.WS, user, err)
 	}
