@@ -113,6 +113,16 @@ export interface Ack {
     createTime: string;
     duplicate: boolean;
 }
+/** A room's metadata, as POST and PATCH /v1/rooms answer it (docs/api.md). */
+export interface RoomInfo {
+    chatroomId: string;
+    name: string;
+    /** The creator, for good. */
+    createdBy: string;
+    createdAt?: string;
+    /** Who manages the room with the admins: the creator until the room is handed on. */
+    owner?: string;
+}
 /** A change queued in the outbox: a message or a lifecycle event. */
 export type OutboxFrame = SendMessage | EditMessage | DeleteMessage | React;
 export interface OutboxEntry {
@@ -252,6 +262,24 @@ export declare class TripsenseClient {
         remove?: boolean;
         clientMsgId?: string;
     }): Promise<Ack>;
+    /** Creates a room (POST /v1/rooms): the caller owns it, and it and members join it. */
+    createRoom(opts: {
+        name: string;
+        chatroomId?: string;
+        members?: string[];
+    }): Promise<RoomInfo>;
+    /**
+     * Renames a room, hands it to another member, or both (PATCH /v1/rooms/{room}: its owner or an
+     * admin). Nothing changes when any part is refused (forbidden, conflict: the new owner is no member).
+     */
+    updateRoom(chatroomId: string, change: {
+        name?: string;
+        owner?: string;
+    }): Promise<RoomInfo>;
+    /** Adds userId to a room (its owner or an admin); the new member's clients catch the room up. */
+    addMember(chatroomId: string, userId: string): Promise<void>;
+    /** Removes userId from a room (its owner, an admin), or leaves it when userId is this client's user. */
+    removeMember(chatroomId: string, userId: string): Promise<void>;
     private enqueue;
     /** Waits for the ack of a send queued earlier (also by a previous run). */
     ackOf(clientMsgId: string): Promise<Ack>;
@@ -319,14 +347,17 @@ export declare class TripsenseClient {
     private newEpoch;
     private truncate;
     private caughtUp;
-    /**
-     * One GET of the HTTP API. It ends with a TripsenseError: "timeout" after timeoutMs (when given),
-     * "closed" when the connection it belongs to is dropped (close(), a reconnect, a replacement), the
-     * server's code for an error status (rate_limited with retryAfterMs from Retry-After or the body's
-     * retryAfterMs, at most maxRetryAfterMs), "network" for a request or body that failed. The fetch gets
-     * an AbortSignal aborted then; one that ignores it is left behind, its answer unread.
-     */
+    /** One GET of the HTTP API for the current connection: request, bound to it. */
     private http;
+    /**
+     * One request of the HTTP API, with body as JSON when given. It ends with a TripsenseError:
+     * "timeout" after timeoutMs (when given), "closed" when bound and the connection it belongs to is
+     * dropped (close(), a reconnect, a replacement), the server's code for an error status (rate_limited
+     * with retryAfterMs from Retry-After or the body's retryAfterMs, at most maxRetryAfterMs), "network"
+     * for a request or body that failed. The fetch gets an AbortSignal aborted then; one that ignores it
+     * is left behind, its answer unread. An app's own call (rooms) is not bound.
+     */
+    private request;
     /**
      * How long the server asked to wait: the longer of the Retry-After header (seconds or an HTTP date)
      * and the error body's retryAfterMs, at most maxRetryAfterMs; undefined when it said nothing.

@@ -204,6 +204,36 @@ export class TripsenseClient {
             frame.remove = true;
         return this.enqueue(frame, opts.clientMsgId);
     }
+    // ---- rooms (HTTP API; not queued: they need the server, and reject offline) ----
+    /** Creates a room (POST /v1/rooms): the caller owns it, and it and members join it. */
+    async createRoom(opts) {
+        const body = { name: opts.name };
+        if (opts.chatroomId !== undefined)
+            body.chatroomId = opts.chatroomId;
+        if (opts.members !== undefined)
+            body.members = opts.members;
+        return (await this.request("POST", "/v1/rooms", body, this.options.httpTimeoutMs, false));
+    }
+    /**
+     * Renames a room, hands it to another member, or both (PATCH /v1/rooms/{room}: its owner or an
+     * admin). Nothing changes when any part is refused (forbidden, conflict: the new owner is no member).
+     */
+    async updateRoom(chatroomId, change) {
+        const body = {};
+        if (change.name !== undefined)
+            body.name = change.name;
+        if (change.owner !== undefined)
+            body.owner = change.owner;
+        return (await this.request("PATCH", `/v1/rooms/${encodeURIComponent(chatroomId)}`, body, this.options.httpTimeoutMs, false));
+    }
+    /** Adds userId to a room (its owner or an admin); the new member's clients catch the room up. */
+    async addMember(chatroomId, userId) {
+        await this.request("POST", `/v1/rooms/${encodeURIComponent(chatroomId)}/members`, { userId }, this.options.httpTimeoutMs, false);
+    }
+    /** Removes userId from a room (its owner, an admin), or leaves it when userId is this client's user. */
+    async removeMember(chatroomId, userId) {
+        await this.request("DELETE", `/v1/rooms/${encodeURIComponent(chatroomId)}/members/${encodeURIComponent(userId)}`, undefined, this.options.httpTimeoutMs, false);
+    }
     async enqueue(f, id) {
         const clientMsgId = id ?? this.newId();
         const frame = { ...f, clientMsgId };
@@ -959,14 +989,19 @@ export class TripsenseClient {
         if (this.options.fetchRoomsOnConnect && this.fetchFn)
             void this.fetchRooms();
     }
-    /**
-     * One GET of the HTTP API. It ends with a TripsenseError: "timeout" after timeoutMs (when given),
-     * "closed" when the connection it belongs to is dropped (close(), a reconnect, a replacement), the
-     * server's code for an error status (rate_limited with retryAfterMs from Retry-After or the body's
-     * retryAfterMs, at most maxRetryAfterMs), "network" for a request or body that failed. The fetch gets
-     * an AbortSignal aborted then; one that ignores it is left behind, its answer unread.
-     */
+    /** One GET of the HTTP API for the current connection: request, bound to it. */
     async http(path, timeoutMs) {
+        return this.request("GET", path, undefined, timeoutMs, true);
+    }
+    /**
+     * One request of the HTTP API, with body as JSON when given. It ends with a TripsenseError:
+     * "timeout" after timeoutMs (when given), "closed" when bound and the connection it belongs to is
+     * dropped (close(), a reconnect, a replacement), the server's code for an error status (rate_limited
+     * with retryAfterMs from Retry-After or the body's retryAfterMs, at most maxRetryAfterMs), "network"
+     * for a request or body that failed. The fetch gets an AbortSignal aborted then; one that ignores it
+     * is left behind, its answer unread. An app's own call (rooms) is not bound.
+     */
+    async request(method, path, json, timeoutMs, bound) {
         if (!this.fetchFn)
             throw new TripsenseError("network", "no fetch implementation: pass options.fetch");
         const headers = {};
@@ -974,6 +1009,8 @@ export class TripsenseClient {
             headers.Authorization = `Bearer ${this.currentToken ?? (await this.getToken())}`;
         else if (this.options.userId)
             headers["X-User-Id"] = this.options.userId;
+        if (json !== undefined)
+            headers["Content-Type"] = "application/json";
         const Ctl = globalThis.AbortController;
         const ctl = typeof Ctl === "function" ? new Ctl() : undefined;
         let reason;
@@ -992,13 +1029,15 @@ export class TripsenseClient {
                 /* an AbortController that cannot abort with a reason */
             }
         };
-        this.cancels.add(cancel);
+        if (bound)
+            this.cancels.add(cancel);
         const route = path.split("?")[0];
         const timer = timeoutMs === undefined ? undefined : setTimeout(() => cancel(new TripsenseError("timeout", `${route}: no answer within ${timeoutMs} ms`)), timeoutMs);
         try {
             let resp;
             try {
-                resp = await Promise.race([this.fetchFn(new URL(path, this.options.url).toString(), { headers, ...(ctl && { signal: ctl.signal }) }), stopped]);
+                const init = { method, headers, ...(json !== undefined && { body: JSON.stringify(json) }), ...(ctl && { signal: ctl.signal }) };
+                resp = await Promise.race([this.fetchFn(new URL(path, this.options.url).toString(), init), stopped]);
             }
             catch (e) {
                 throw reason ?? new TripsenseError("network", String(e));
@@ -1015,7 +1054,7 @@ export class TripsenseClient {
                 if (!(e instanceof SyntaxError))
                     throw new TripsenseError("network", String(e), { status: resp.status }); // the body broke off
             }
-            if (resp.status !== 200 || !body) {
+            if (resp.status < 200 || resp.status > 299 || !body) {
                 // A body that is not a JSON object (a proxy's HTML error page) says only its status.
                 const e = (body?.error ?? {});
                 if (resp.status === 401)

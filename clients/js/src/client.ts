@@ -108,6 +108,17 @@ export interface Ack {
   duplicate: boolean;
 }
 
+/** A room's metadata, as POST and PATCH /v1/rooms answer it (docs/api.md). */
+export interface RoomInfo {
+  chatroomId: string;
+  name: string;
+  /** The creator, for good. */
+  createdBy: string;
+  createdAt?: string;
+  /** Who manages the room with the admins: the creator until the room is handed on. */
+  owner?: string;
+}
+
 /** A change queued in the outbox: a message or a lifecycle event. */
 export type OutboxFrame = SendMessage | EditMessage | DeleteMessage | React;
 
@@ -367,6 +378,37 @@ export class TripsenseClient {
     const frame: React = { action: "react", chatroomId, index, reaction };
     if (opts.remove) frame.remove = true;
     return this.enqueue(frame, opts.clientMsgId);
+  }
+
+  // ---- rooms (HTTP API; not queued: they need the server, and reject offline) ----
+
+  /** Creates a room (POST /v1/rooms): the caller owns it, and it and members join it. */
+  async createRoom(opts: { name: string; chatroomId?: string; members?: string[] }): Promise<RoomInfo> {
+    const body: Record<string, unknown> = { name: opts.name };
+    if (opts.chatroomId !== undefined) body.chatroomId = opts.chatroomId;
+    if (opts.members !== undefined) body.members = opts.members;
+    return (await this.request("POST", "/v1/rooms", body, this.options.httpTimeoutMs, false)) as unknown as RoomInfo;
+  }
+
+  /**
+   * Renames a room, hands it to another member, or both (PATCH /v1/rooms/{room}: its owner or an
+   * admin). Nothing changes when any part is refused (forbidden, conflict: the new owner is no member).
+   */
+  async updateRoom(chatroomId: string, change: { name?: string; owner?: string }): Promise<RoomInfo> {
+    const body: Record<string, unknown> = {};
+    if (change.name !== undefined) body.name = change.name;
+    if (change.owner !== undefined) body.owner = change.owner;
+    return (await this.request("PATCH", `/v1/rooms/${encodeURIComponent(chatroomId)}`, body, this.options.httpTimeoutMs, false)) as unknown as RoomInfo;
+  }
+
+  /** Adds userId to a room (its owner or an admin); the new member's clients catch the room up. */
+  async addMember(chatroomId: string, userId: string): Promise<void> {
+    await this.request("POST", `/v1/rooms/${encodeURIComponent(chatroomId)}/members`, { userId }, this.options.httpTimeoutMs, false);
+  }
+
+  /** Removes userId from a room (its owner, an admin), or leaves it when userId is this client's user. */
+  async removeMember(chatroomId: string, userId: string): Promise<void> {
+    await this.request("DELETE", `/v1/rooms/${encodeURIComponent(chatroomId)}/members/${encodeURIComponent(userId)}`, undefined, this.options.httpTimeoutMs, false);
   }
 
   private async enqueue(f: OutboxFrame, id?: string): Promise<Ack> {
@@ -1085,18 +1127,25 @@ export class TripsenseClient {
     if (this.options.fetchRoomsOnConnect && this.fetchFn) void this.fetchRooms();
   }
 
-  /**
-   * One GET of the HTTP API. It ends with a TripsenseError: "timeout" after timeoutMs (when given),
-   * "closed" when the connection it belongs to is dropped (close(), a reconnect, a replacement), the
-   * server's code for an error status (rate_limited with retryAfterMs from Retry-After or the body's
-   * retryAfterMs, at most maxRetryAfterMs), "network" for a request or body that failed. The fetch gets
-   * an AbortSignal aborted then; one that ignores it is left behind, its answer unread.
-   */
+  /** One GET of the HTTP API for the current connection: request, bound to it. */
   private async http(path: string, timeoutMs?: number): Promise<Record<string, unknown>> {
+    return this.request("GET", path, undefined, timeoutMs, true);
+  }
+
+  /**
+   * One request of the HTTP API, with body as JSON when given. It ends with a TripsenseError:
+   * "timeout" after timeoutMs (when given), "closed" when bound and the connection it belongs to is
+   * dropped (close(), a reconnect, a replacement), the server's code for an error status (rate_limited
+   * with retryAfterMs from Retry-After or the body's retryAfterMs, at most maxRetryAfterMs), "network"
+   * for a request or body that failed. The fetch gets an AbortSignal aborted then; one that ignores it
+   * is left behind, its answer unread. An app's own call (rooms) is not bound.
+   */
+  private async request(method: string, path: string, json: unknown, timeoutMs: number | undefined, bound: boolean): Promise<Record<string, unknown>> {
     if (!this.fetchFn) throw new TripsenseError("network", "no fetch implementation: pass options.fetch");
     const headers: Record<string, string> = {};
     if (this.options.token) headers.Authorization = `Bearer ${this.currentToken ?? (await this.getToken())}`;
     else if (this.options.userId) headers["X-User-Id"] = this.options.userId;
+    if (json !== undefined) headers["Content-Type"] = "application/json";
     const Ctl = (globalThis as { AbortController?: typeof AbortController }).AbortController;
     const ctl = typeof Ctl === "function" ? new Ctl() : undefined;
     let reason: TripsenseError | undefined;
@@ -1113,13 +1162,14 @@ export class TripsenseClient {
         /* an AbortController that cannot abort with a reason */
       }
     };
-    this.cancels.add(cancel);
+    if (bound) this.cancels.add(cancel);
     const route = path.split("?")[0];
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => cancel(new TripsenseError("timeout", `${route}: no answer within ${timeoutMs} ms`)), timeoutMs);
     try {
       let resp: FetchResponseLike;
       try {
-        resp = await Promise.race([this.fetchFn(new URL(path, this.options.url).toString(), { headers, ...(ctl && { signal: ctl.signal }) }), stopped]);
+        const init = { method, headers, ...(json !== undefined && { body: JSON.stringify(json) }), ...(ctl && { signal: ctl.signal }) };
+        resp = await Promise.race([this.fetchFn(new URL(path, this.options.url).toString(), init), stopped]);
       } catch (e) {
         throw reason ?? new TripsenseError("network", String(e));
       }
@@ -1131,7 +1181,7 @@ export class TripsenseClient {
         if (reason) throw reason;
         if (!(e instanceof SyntaxError)) throw new TripsenseError("network", String(e), { status: resp.status }); // the body broke off
       }
-      if (resp.status !== 200 || !body) {
+      if (resp.status < 200 || resp.status > 299 || !body) {
         // A body that is not a JSON object (a proxy's HTML error page) says only its status.
         const e = (body?.error ?? {}) as { code?: string; message?: string; retryAfterMs?: unknown };
         if (resp.status === 401) this.forceRefresh = true;

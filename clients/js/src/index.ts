@@ -1,5 +1,5 @@
 export { TripsenseClient, decodeClaims, uuidv7 } from "./client.js";
-export type { Ack, ClientOptions, ConnectionState, FetchLike, FetchResponseLike, OutboxEntry, OutboxFrame, TokenProvider, WebSocketConstructor, WebSocketLike } from "./client.js";
+export type { Ack, RoomInfo, ClientOptions, ConnectionState, FetchLike, FetchResponseLike, OutboxEntry, OutboxFrame, TokenProvider, WebSocketConstructor, WebSocketLike } from "./client.js";
 export { TripsenseError } from "./errors.js";
 export { IndexedDBStorage, MemoryStorage } from "./storage.js";
 export type { StorageAdapter } from "./storage.js";

@@ -372,6 +372,30 @@ test("a room handed to another member: the owner entry reaches the member handle
     await b.close();
   }));
 
+test("rooms through the SDK: create, hand on, add, remove; a refusal rejects with the server's code and changes nothing", () =>
+  withServer([], async (s) => {
+    const a = newClient(s, { userId: "uuid1" });
+    const b = newClient(s, { userId: "uuid2" });
+    await a.start();
+    await b.start();
+    await until([a, b], () => a.state === "online" && b.state === "online");
+    const info = await a.createRoom({ chatroomId: "crew", name: "Crew", members: ["uuid2"] });
+    assert.deepEqual([info.chatroomId, info.name, info.owner, info.createdBy], ["crew", "Crew", "uuid1", "uuid1"]);
+    await until(b, () => b.room("crew") !== undefined, 10_000);
+    await assert.rejects(a.updateRoom("crew", { name: "Paris", owner: "uuid3" }), (e) => e instanceof TripsenseError && e.code === "conflict" && e.status === 409);
+    assert.equal((await s.http("GET", "/v1/rooms/crew", "uuid1")).body.name, "Crew", "a refused hand-over renamed nothing");
+    assert.equal((await a.updateRoom("crew", { owner: "uuid2" })).owner, "uuid2");
+    await assert.rejects(a.addMember("crew", "uuid3"), (e) => e instanceof TripsenseError && e.code === "forbidden" && e.status === 403);
+    await b.addMember("crew", "uuid3");
+    await b.removeMember("crew", "uuid1");
+    await until(a, () => a.room("crew") === undefined, 10_000, () => JSON.stringify(a.room("crew")));
+    await assert.rejects(a.createRoom({ name: "" }), (e) => e instanceof TripsenseError && e.code === "bad_request" && e.status === 400);
+    const members = (await s.http("GET", "/v1/rooms/crew/members", "uuid2")).body.members.map((m) => `${m.userId}:${m.role}`);
+    assert.deepEqual(members, ["uuid2:owner", "uuid3:member"]);
+    await a.close();
+    await b.close();
+  }));
+
 /** Runs f(0..n-1), at most width at a time. */
 async function pool(n, width, f) {
   let next = 0;
