@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { WebSocket } from "ws";
 import { MemoryStorage, TripsenseError } from "../dist/index.js";
 import { FileStorage } from "../dist/node.js";
-import { Server, closeAll, held, newClient, recordingWebSocket, shape, until } from "./helpers.mjs";
+import { Server, closeAll, held, newClient, recordingWebSocket, shape, startOnline, until } from "./helpers.mjs";
 
 async function withServer(args, f, env) {
   const s = await new Server(args, env).start();
@@ -376,9 +376,7 @@ test("rooms through the SDK: create, hand on, add, remove; a refusal rejects wit
   withServer([], async (s) => {
     const a = newClient(s, { userId: "uuid1" });
     const b = newClient(s, { userId: "uuid2" });
-    await a.start();
-    await b.start();
-    await until([a, b], () => a.state === "online" && b.state === "online");
+    await startOnline(a, b);
     const info = await a.createRoom({ chatroomId: "crew", name: "Crew", members: ["uuid2"] });
     assert.deepEqual([info.chatroomId, info.name, info.owner, info.createdBy], ["crew", "Crew", "uuid1", "uuid1"]);
     await until(b, () => b.room("crew") !== undefined, 10_000);

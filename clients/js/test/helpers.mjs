@@ -151,6 +151,12 @@ export function newClient(server, opts) {
   return c;
 }
 
+/** Starts the clients and resolves once every one of them is online. */
+export async function startOnline(...clients) {
+  for (const c of clients) await c.start();
+  await until(clients, () => clients.every((c) => c.state === "online"));
+}
+
 /**
  * Resolves once pred() holds, checking after every event of the clients;
  * rejects after ms with what() in the message.

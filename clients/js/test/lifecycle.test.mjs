@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { WebSocket } from "ws";
 import { FileStorage } from "../dist/node.js";
-import { Server, closeAll, newClient, recordingWebSocket, until } from "./helpers.mjs";
+import { Server, closeAll, newClient, recordingWebSocket, startOnline, until } from "./helpers.mjs";
 
 async function withServer(args, f, env) {
   const s = await new Server(args, env).start();
@@ -27,9 +27,7 @@ test("edit, delete and reaction: live, by WebSocket and HTTP catch-up, all clien
   withServer([], async (s) => {
     const a = newClient(s, { userId: "uuid1" });
     const b = newClient(s, { userId: "uuid2" });
-    await a.start();
-    await b.start();
-    await until([a, b], () => a.state === "online" && b.state === "online");
+    await startOnline(a, b);
     const m1 = await a.send("uuidroom2", "Landing at 10:40");
     const m2 = await b.send("uuidroom2", "Gate B12", { replyTo: m1.index });
     const ed = await a.edit("uuidroom2", m1.index, "Landing at 10:55");
