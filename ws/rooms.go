@@ -39,9 +39,13 @@ func (s *Service) requireModerator(ctx context.Context, c Conn, room string) err
 		return err
 	}
 	if !ok {
-		return tripsense.Errorf(tripsense.EFORBIDDEN, "only the room's owner or an admin may do this in room %s", room)
+		return notModerator(room)
 	}
 	return nil
+}
+
+func notModerator(room string) error {
+	return tripsense.Errorf(tripsense.EFORBIDDEN, "only the room's owner or an admin may do this in room %s", room)
 }
 
 // requireReader refuses p unless it is a member of room or an admin.
@@ -168,17 +172,6 @@ func (s *Service) RoomMembers(ctx context.Context, p tripsense.Principal, room s
 	return out, nil
 }
 
-// RenameRoom renames room (its owner, admins): UpdateRoom with a name.
-func (s *Service) RenameRoom(ctx context.Context, p tripsense.Principal, room, name string) (tripsense.RoomInfo, error) {
-	return s.UpdateRoom(ctx, p, room, &name, nil)
-}
-
-// TransferRoom hands room to owner (its owner, admins): UpdateRoom with an
-// owner.
-func (s *Service) TransferRoom(ctx context.Context, p tripsense.Principal, room, owner string) (tripsense.RoomInfo, error) {
-	return s.UpdateRoom(ctx, p, room, nil, &owner)
-}
-
 // UpdateRoom renames room (name), hands it to another member (owner), or
 // both, on behalf of p: the room's owner or an admin. Everything is checked
 // before anything changes, so a refused owner leaves the name as it was. A
@@ -210,12 +203,14 @@ func (s *Service) UpdateRoom(ctx context.Context, p tripsense.Principal, room st
 		locked = *owner
 	}
 	defer s.lockMembership(room, locked)()
-	if err := s.requireModerator(ctx, connOf(p), room); err != nil {
-		return tripsense.RoomInfo{}, err
-	}
 	info, found, err := s.roomInfo(ctx, room)
 	if err != nil {
 		return tripsense.RoomInfo{}, err
+	}
+	if ok, err := s.moderates(ctx, connOf(p), info, found); err != nil {
+		return tripsense.RoomInfo{}, err
+	} else if !ok {
+		return tripsense.RoomInfo{}, notModerator(room)
 	}
 	if !found {
 		return tripsense.RoomInfo{}, tripsense.Errorf(tripsense.ENOTFOUND, "room %s has no metadata (made by the admin CLI or the demo): no name or owner to change", room)

@@ -72,7 +72,7 @@ func TestRoomLifecycle(t *testing.T) {
 	if got := f.rec.take("b1"); len(got) != 2 || got[0]["userId"] != "bob" || got[1]["userId"] != "carol" {
 		t.Fatalf("bob got %v", got)
 	}
-	if _, err := f.svc.RenameRoom(ctx, bob, "trip", "mine"); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
+	if _, err := f.svc.UpdateRoom(ctx, bob, "trip", ptr("mine"), nil); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
 		t.Fatalf("member renames: %v", err)
 	}
 	if err := f.svc.AddMemberAs(ctx, bob, "trip", "dave"); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
@@ -84,7 +84,7 @@ func TestRoomLifecycle(t *testing.T) {
 	if _, err := f.svc.Room(ctx, tripsense.Principal{UserID: "dave"}, "trip"); tripsense.ErrorCode(err) != tripsense.ENOTMEMBER {
 		t.Fatalf("non-member reads: %v", err)
 	}
-	if info, err = f.svc.RenameRoom(ctx, alice, "trip", "Rome 2027"); err != nil || info.Name != "Rome 2027" {
+	if info, err = f.svc.UpdateRoom(ctx, alice, "trip", ptr("Rome 2027"), nil); err != nil || info.Name != "Rome 2027" {
 		t.Fatalf("rename: %+v %v", info, err)
 	}
 	if got := onlyFrame(t, f.rec.take("b1"), "rename"); got["name"] != "Rome 2027" || got["userId"] != "alice" || got["index"] != float64(4) {
@@ -349,7 +349,7 @@ func TestRoomUpdateIsAllOrNothing(t *testing.T) {
 	// other finds alice no longer the owner.
 	errs := make(chan error, 2)
 	for _, to := range []string{"bob", "carol"} {
-		go func() { _, err := f.svc.TransferRoom(ctx, alice, "trip", to); errs <- err }()
+		go func() { _, err := f.svc.UpdateRoom(ctx, alice, "trip", nil, &to); errs <- err }()
 	}
 	landed := 0
 	for range 2 {
@@ -372,7 +372,7 @@ func TestRoomUpdateIsAllOrNothing(t *testing.T) {
 	if err := f.svc.RemoveMemberAs(ctx, owner, "trip", owner.UserID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RenameRoom(ctx, owner, "trip", "mine"); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
+	if _, err := f.svc.UpdateRoom(ctx, owner, "trip", ptr("mine"), nil); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
 		t.Fatalf("rename by an owner who left: %v, want forbidden", err)
 	}
 	if err := f.svc.AddMemberAs(ctx, owner, "trip", owner.UserID); tripsense.ErrorCode(err) != tripsense.EFORBIDDEN {
@@ -381,7 +381,9 @@ func TestRoomUpdateIsAllOrNothing(t *testing.T) {
 	if err := f.svc.AddMemberAs(ctx, root, "trip", owner.UserID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RenameRoom(ctx, owner, "trip", "back"); err != nil {
+	if _, err := f.svc.UpdateRoom(ctx, owner, "trip", ptr("back"), nil); err != nil {
 		t.Fatalf("rename by the owner added back: %v", err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
